@@ -1,0 +1,78 @@
+# textloop: every entry point a newcomer, a developer or CI uses. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/textloop
+export TEXTLOOP_CACHE := $(CACHE)
+export TF_CLI_CONFIG_FILE := $(CACHE)/terraformrc
+# Finished Lambda zips and layers, shared by every clone (CI clones afresh each run).
+export TEXTLOOP_BUILD_CACHE ?= $(CACHE)/build
+# Terraform's own update check and crash reports would try the network.
+export CHECKPOINT_DISABLE := 1
+
+PY := .venv/bin/python
+LS_PY := .venv-localstack/bin/python
+TF := $(CACHE)/bin/terraform
+IAC := $(CACHE)/iac-venv/bin
+STATE_DIR ?= .localstack
+TF_LOCAL := terraform/envs/local
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint unit emulator-test integration bench \
+        localstack-up localstack-down deploy-local destroy-local clean
+
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install everything (venvs, LocalStack, Terraform toolchain); idempotent
+	@bash scripts/setup.sh
+
+demo: setup deploy-local ## deploy to a local LocalStack and show it working
+	@$(PY) scripts/demo.py --state-dir $(STATE_DIR)
+
+test: lint unit emulator-test integration ## static checks, unit, emulator and LocalStack integration tests
+
+lint: setup ## ruff, terraform fmt/validate, checkov, trivy, ASL validation
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(TF) fmt -check -recursive terraform
+	@for root in terraform/envs/aws terraform/envs/local; do \
+	  echo "terraform validate $$root"; \
+	  TF_DATA_DIR=$(CURDIR)/build/tf-validate/$$(basename $$root) $(TF) -chdir=$$root init -backend=false -input=false >/dev/null; \
+	  TF_DATA_DIR=$(CURDIR)/build/tf-validate/$$(basename $$root) $(TF) -chdir=$$root validate; \
+	done
+	# Offline: no guideline download, no Prisma Cloud mapping call.
+	BC_SKIP_MAPPING=TRUE $(IAC)/checkov --skip-download --quiet --compact --framework terraform --config-file .checkov.yaml -d terraform
+	$(IAC)/trivy config --skip-check-update --exit-code 1 --quiet terraform
+	$(PY) scripts/lint_asl.py
+
+unit: setup ## fast tests: domain code and handlers with moto (real state machine execution)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+emulator-test: setup ## tests of the host Lambda executor and the DynamoDB provider on LocalStack
+	$(LS_PY) -m pytest local-emulator/tests $(PYTEST_ARGS)
+
+integration: setup ## terraform apply onto a fresh host LocalStack, then drive it over HTTP and the AWS APIs
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+localstack-up: setup ## start LocalStack on the host on a free port (state in .localstack/)
+	@$(PY) scripts/localstack.py up --state-dir $(STATE_DIR)
+
+localstack-down: ## stop the LocalStack that localstack-up started
+	@python3 scripts/localstack.py down --state-dir $(STATE_DIR)
+
+deploy-local: localstack-up ## terraform apply terraform/envs/local onto the running LocalStack
+	@$(TF) -chdir=$(TF_LOCAL) init -input=false -reconfigure \
+	  -backend-config=path=$(abspath $(STATE_DIR))/terraform.tfstate >/dev/null
+	$(TF) -chdir=$(TF_LOCAL) apply -auto-approve -input=false \
+	  -var localstack_endpoint=$$(cat $(STATE_DIR)/endpoint) \
+	  -var python_executable=$(abspath $(PY))
+
+destroy-local: ## terraform destroy the local stack (LocalStack keeps running)
+	$(TF) -chdir=$(TF_LOCAL) destroy -auto-approve -input=false \
+	  -var localstack_endpoint=$$(cat $(STATE_DIR)/endpoint) \
+	  -var python_executable=$(abspath $(PY))
+
+clean: localstack-down ## remove build output and local state (not the toolchain cache)
+	rm -rf build $(STATE_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,205 @@
+"""The active-model pointer in SSM Parameter Store, and the per-process model cache.
+
+The classify Lambda keeps one ``ActiveModelProvider`` per model_type at module level. Each
+invocation calls ``current()``: the pointer is re-read from SSM at most every
+``max_age_seconds`` (GetParameter is throttled at 40 TPS on standard throughput, far below
+the classify API's rate); the model is (re)loaded only when the pointer's SSM Version moved AND
+its content changed, so a promote is picked up within ``max_age_seconds`` and a rewrite of the
+same value costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from textloop.backends.base import BackendUnavailable, ModelBackend
+from textloop.names import Backend, ModelType
+from textloop.thresholds import Thresholds, resolve_thresholds
+from textloop.validation import InvalidInput, parse_json_body, validator
+
+ACTIVE_MODEL_POINTER = "active-model-pointer.v1"
+
+
+@dataclass(frozen=True)
+class ActiveModelPointer:
+    model_version: str
+    backend: str
+    model_type: str
+    mode: str | None = None
+    artefact_uri: str | None = None
+    endpoint_arn: str | None = None
+    thresholds: Mapping[str, Any] | None = field(default=None, compare=True)
+    promoted_at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ActiveModelPointer:
+        errors = validator(ACTIVE_MODEL_POINTER).errors(data)
+        if errors:
+            raise InvalidInput(errors)
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, value: str) -> ActiveModelPointer:
+        data, errors = parse_json_body(value)
+        if errors:
+            raise InvalidInput(errors)
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "model_version": self.model_version,
+            "backend": self.backend,
+            "model_type": self.model_type,
+        }
+        for name in ("mode", "artefact_uri", "endpoint_arn", "promoted_at"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.thresholds is not None:
+            out["thresholds"] = dict(self.thresholds)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def pointer_parameter_name(prefix: str, model_type: str) -> str:
+    """``<prefix>/active-model/<model_type>``.
+
+    E.g. ``/textloop/dev/active-model/DOCUMENT_CLASSIFIER``.
+    """
+    return f"{prefix.rstrip('/')}/active-model/{ModelType(model_type).value}"
+
+
+class ActiveModelPointerStore:
+    """Reads and writes the pointer; reads are cached for ``max_age_seconds``."""
+
+    def __init__(
+        self,
+        ssm_client: Any,
+        parameter_name: str,
+        *,
+        max_age_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.ssm = ssm_client
+        self.parameter_name = parameter_name
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._cached: tuple[ActiveModelPointer, int] | None = None
+        self._read_at = float("-inf")
+        self.reads = 0  # SSM calls made (for tests and metrics)
+
+    def get(self) -> tuple[ActiveModelPointer, int]:
+        """``(pointer, SSM Version)``."""
+        now = self._clock()
+        if self._cached is not None and now - self._read_at < self.max_age_seconds:
+            return self._cached
+        response = self.ssm.get_parameter(Name=self.parameter_name)
+        self.reads += 1
+        parameter = response["Parameter"]
+        version = int(parameter["Version"])
+        if self._cached is None or self._cached[1] != version:
+            self._cached = (ActiveModelPointer.from_json(parameter["Value"]), version)
+        self._read_at = now
+        return self._cached
+
+    def put(self, pointer: ActiveModelPointer) -> int:
+        """Move the pointer (the promote step); returns the new SSM Version."""
+        ActiveModelPointer.from_dict(pointer.to_dict())  # validate before publishing
+        response = self.ssm.put_parameter(
+            Name=self.parameter_name, Value=pointer.to_json(), Type="String", Overwrite=True
+        )
+        self._cached = None
+        return int(response["Version"])
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    pointer: ActiveModelPointer
+    version: int
+    backend: ModelBackend
+    thresholds: Thresholds
+
+
+class ActiveModelProvider:
+    """The loaded model for one pointer, reloaded when the pointer moves.
+
+    ``loader(pointer)`` builds the back-end (see ``backend_loader``). ``threshold_override``
+    (e.g. parsed from an environment variable with ``thresholds.parse_override``) wins over the
+    pointer's thresholds, which win over the model metadata's.
+    """
+
+    def __init__(
+        self,
+        store: ActiveModelPointerStore,
+        loader: Callable[[ActiveModelPointer], ModelBackend],
+        *,
+        threshold_override: Mapping[str, Any] | None = None,
+    ):
+        self.store = store
+        self.loader = loader
+        self.threshold_override = threshold_override
+        self._active: ActiveModel | None = None
+        self._lock = threading.Lock()
+        self.loads = 0
+
+    def current(self) -> ActiveModel:
+        with self._lock:
+            pointer, version = self.store.get()
+            active = self._active
+            if active is not None and active.version == version:
+                return active
+            if active is not None and active.pointer == pointer:
+                self._active = ActiveModel(pointer, version, active.backend, active.thresholds)
+                return self._active
+            backend = self.loader(pointer)
+            self.loads += 1
+            metadata_thresholds = getattr(backend, "thresholds", None)
+            thresholds = resolve_thresholds(
+                metadata_thresholds, pointer.thresholds, self.threshold_override
+            )
+            self._active = ActiveModel(pointer, version, backend, thresholds)
+            return self._active
+
+
+def backend_loader(
+    *,
+    artefact_store: Any = None,
+    comprehend_client: Any = None,
+) -> Callable[[ActiveModelPointer], ModelBackend]:
+    """A ``loader`` for ``ActiveModelProvider``: local artefacts via ``ModelArtefactStore``,
+    Comprehend endpoints via a client built with ``comprehend.client_config()``."""
+
+    def load(pointer: ActiveModelPointer) -> ModelBackend:
+        if pointer.backend == Backend.LOCAL:
+            if artefact_store is None:
+                raise BackendUnavailable("the local back-end needs an artefact store")
+            from textloop.backends.local import LocalBackend
+
+            model = artefact_store.load_local_model(pointer.artefact_uri)
+            if model.model_version != pointer.model_version:
+                raise BackendUnavailable(
+                    f"{pointer.artefact_uri} holds {model.model_version}, "
+                    f"the pointer says {pointer.model_version}"
+                )
+            return LocalBackend(model)
+        if pointer.backend == Backend.COMPREHEND:
+            if comprehend_client is None:
+                raise BackendUnavailable("the comprehend back-end needs a Comprehend client")
+            from textloop.backends.comprehend import ComprehendBackend
+
+            return ComprehendBackend(
+                comprehend_client,
+                endpoint_arn=pointer.endpoint_arn or "",
+                model_type=pointer.model_type,
+                mode=pointer.mode,
+                model_version=pointer.model_version,
+            )
+        raise BackendUnavailable(f"unknown back-end {pointer.backend!r}")
+
+    return load

@@ -1,0 +1,93 @@
+"""Model artefacts in S3: ``models/<model_version>/model.joblib`` and ``metadata.json``.
+
+A model version is written once (conditional puts): retraining makes a new version, it never
+replaces one, so the pointer's history and the audit records keep meaning what they said.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from textloop.names import MODELS_PREFIX
+
+
+class ArtefactStoreError(RuntimeError):
+    pass
+
+
+def artefact_key(model_version: str) -> str:
+    return f"{MODELS_PREFIX}{model_version}/model.joblib"
+
+
+def metadata_key(model_version: str) -> str:
+    return f"{MODELS_PREFIX}{model_version}/metadata.json"
+
+
+class ModelArtefactStore:
+    def __init__(self, s3_client: Any, bucket: str):
+        self.s3 = s3_client
+        self.bucket = bucket
+
+    def artefact_uri(self, model_version: str) -> str:
+        return f"s3://{self.bucket}/{artefact_key(model_version)}"
+
+    def put(self, model_version: str, artefact: bytes, metadata: dict[str, Any]) -> str:
+        """Store a new version; returns its artefact_uri. ``metadata`` gains artefact_sha256.
+
+        Artefact first, metadata last: a metadata.json means the version is complete. A retry
+        after a partial write finds identical bytes and goes on; different bytes under an
+        existing version is an error.
+        """
+        if metadata.get("model_version") != model_version:
+            raise ArtefactStoreError("metadata.model_version differs from model_version")
+        full = {**metadata, "artefact_sha256": hashlib.sha256(artefact).hexdigest()}
+        self._put_once(artefact_key(model_version), artefact, "application/octet-stream")
+        body = json.dumps(full, sort_keys=True, indent=2).encode("utf-8")
+        self._put_once(metadata_key(model_version), body, "application/json")
+        return self.artefact_uri(model_version)
+
+    def _put_once(self, key: str, body: bytes, content_type: str) -> None:
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
+            existing = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            if existing != body:
+                raise ArtefactStoreError(
+                    f"s3://{self.bucket}/{key} exists with other content"
+                ) from exc
+
+    def get_metadata(self, model_version: str) -> dict[str, Any]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=metadata_key(model_version))["Body"]
+        return json.loads(body.read())
+
+    def get(self, model_version: str) -> tuple[bytes, dict[str, Any]]:
+        """The artefact bytes and metadata, checked against the recorded sha256."""
+        metadata = self.get_metadata(model_version)
+        artefact = self.s3.get_object(Bucket=self.bucket, Key=artefact_key(model_version))[
+            "Body"
+        ].read()
+        if hashlib.sha256(artefact).hexdigest() != metadata.get("artefact_sha256"):
+            raise ArtefactStoreError(f"{self.artefact_uri(model_version)} fails its sha256 check")
+        return artefact, metadata
+
+    def model_version_of(self, artefact_uri: str) -> str:
+        """The model version an artefact_uri names; only URIs into this store's bucket, since
+        artefacts are unpickled (see the trust boundary in backends/local.py)."""
+        prefix = f"s3://{self.bucket}/{MODELS_PREFIX}"
+        if not artefact_uri.startswith(prefix) or not artefact_uri.endswith("/model.joblib"):
+            raise ArtefactStoreError(f"{artefact_uri} is not an artefact of s3://{self.bucket}")
+        return artefact_uri[len(prefix) : -len("/model.joblib")]
+
+    def load_local_model(self, artefact_uri: str) -> Any:
+        from textloop.backends import local
+
+        artefact, metadata = self.get(self.model_version_of(artefact_uri))
+        return local.load(artefact, metadata)

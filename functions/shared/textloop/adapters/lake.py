@@ -1,0 +1,110 @@
+"""The data lake bucket as JSON documents: read, write once, list; and the feedback records.
+
+Writes that must happen once use ``If-None-Match: *``: a retried step finds its own object and
+goes on (``put_json_once`` answers False), and two deliveries racing cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from textloop.names import FEEDBACK_PREFIX
+
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+_EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class DataLake:
+    def __init__(self, s3_client: Any, bucket: str):
+        self.s3 = s3_client
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        prefix = f"s3://{self.bucket}/"
+        if not uri.startswith(prefix):
+            raise ValueError(f"{uri} is not in the data lake s3://{self.bucket}")
+        return uri[len(prefix) :]
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            raise
+
+    def get_text(self, key: str) -> str | None:
+        body = self.get_bytes(key)
+        return None if body is None else body.decode("utf-8")
+
+    def get_json(self, key: str) -> Any:
+        body = self.get_bytes(key)
+        return None if body is None else json.loads(body)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    def put_bytes(self, key: str, body: bytes, content_type: str, *, once: bool = False) -> bool:
+        """Store ``body``; with ``once``, only if nothing is there (False: something was)."""
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type,
+        }
+        if once:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            self.s3.put_object(**kwargs)
+        except ClientError as exc:
+            if once and error_code(exc) in _EXISTS:
+                return False
+            raise
+        return True
+
+    def put_json(self, key: str, value: Any, *, once: bool = False) -> bool:
+        body = (json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+        return self.put_bytes(key, body, "application/json", once=once)
+
+    def put_text(self, key: str, text: str, content_type: str, *, once: bool = False) -> bool:
+        return self.put_bytes(key, text.encode("utf-8"), content_type, once=once)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def feedback_records(self, prefix: str = FEEDBACK_PREFIX) -> list[dict[str, Any]]:
+        """Every feedback record under ``prefix``, single-record objects (``<id>.json``) and
+        batch chunks (``batch-*.jsonl``) alike, each record once (ids are content hashes, so a
+        record stored twice is the same record)."""
+        records: dict[str, dict[str, Any]] = {}
+        for key in self.keys(prefix):
+            if not key.endswith((".json", ".jsonl")):
+                continue
+            body = self.get_bytes(key)
+            if body is None:  # removed between listing and reading
+                continue
+            for line in body.splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    records.setdefault(record["id"], record)
+        return [records[k] for k in sorted(records)]

@@ -1,0 +1,179 @@
+"""Review batches in the data lake, and the completion path shared by the review API and the
+A2I callback.
+
+Layout (``reviews/``): ``<iteration_id>/selection.json`` (what the select step chose),
+``<iteration_id>/batches/<batch_id>/task.json`` (the task with its token),
+``.../answers.json`` (written once), ``.../expired.json`` (written once, when the review's
+deadline passed), and ``index/<batch_id>.json`` (which iteration a batch belongs to: the API and
+A2I only know the batch id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from textloop import reviews
+from textloop.adapters.lake import DataLake
+from textloop.adapters.task_tokens import TaskTokens
+from textloop.annotations import format_timestamp
+from textloop.names import REVIEWS_PREFIX
+
+
+class BatchNotFound(LookupError):
+    pass
+
+
+class BatchClosed(Exception):
+    """The batch cannot take these answers: it expired, or was answered differently."""
+
+    def __init__(self, batch_id: str, status: str, message: str):
+        self.batch_id = batch_id
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Completion:
+    batch_id: str
+    iteration_id: str
+    status: str
+    answered: int
+    duplicate: bool
+    token_delivered: bool
+    token_code: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "status": self.status,
+            "answered": self.answered,
+            "duplicate": self.duplicate,
+        }
+
+
+class ReviewStore:
+    def __init__(self, lake: DataLake):
+        self.lake = lake
+
+    def put_task(self, task: dict[str, Any]) -> str:
+        iteration_id, batch_id = task["iteration_id"], task["batch_id"]
+        key = reviews.task_key(iteration_id, batch_id)
+        # Overwritten on purpose: a retried StartReview task gets a new token, and only the
+        # newest token completes the wait.
+        self.lake.put_json(key, task)
+        self.lake.put_json(
+            reviews.index_key(batch_id),
+            {
+                "batch_id": batch_id,
+                "iteration_id": iteration_id,
+                "task_key": key,
+                "items": len(task["items"]),
+                "created_at": task["created_at"],
+                "deadline": task["deadline"],
+            },
+        )
+        return key
+
+    def index(self, batch_id: str) -> dict[str, Any] | None:
+        if not batch_id or "/" in batch_id:
+            return None
+        return self.lake.get_json(reviews.index_key(batch_id))
+
+    def task(self, batch_id: str) -> dict[str, Any]:
+        entry = self.index(batch_id)
+        task = self.lake.get_json(entry["task_key"]) if entry else None
+        if task is None:
+            raise BatchNotFound(f"no review batch {batch_id!r}")
+        return task
+
+    def answers(self, iteration_id: str, batch_id: str) -> dict[str, Any] | None:
+        return self.lake.get_json(reviews.answers_key(iteration_id, batch_id))
+
+    def is_expired(self, iteration_id: str, batch_id: str) -> bool:
+        return self.lake.exists(reviews.expired_key(iteration_id, batch_id))
+
+    def status(self, iteration_id: str, batch_id: str) -> str:
+        if self.lake.exists(reviews.answers_key(iteration_id, batch_id)):
+            return "answered"
+        if self.is_expired(iteration_id, batch_id):
+            return "expired"
+        return "pending"
+
+    def expire(self, iteration_id: str, batch_id: str, *, at: datetime) -> bool:
+        return self.lake.put_json(
+            reviews.expired_key(iteration_id, batch_id),
+            {
+                "batch_id": batch_id,
+                "iteration_id": iteration_id,
+                "expired_at": format_timestamp(at),
+            },
+            once=True,
+        )
+
+    def pending(self, now: datetime) -> list[dict[str, Any]]:
+        """Open batches, oldest first: neither answered nor expired, deadline not passed."""
+        out = []
+        stamp = format_timestamp(now)
+        for key in self.lake.keys(f"{REVIEWS_PREFIX}index/"):
+            entry = self.lake.get_json(key)
+            if entry is None or entry["deadline"] <= stamp:
+                continue
+            if self.status(entry["iteration_id"], entry["batch_id"]) != "pending":
+                continue
+            out.append(
+                {
+                    "batch_id": entry["batch_id"],
+                    "iteration_id": entry["iteration_id"],
+                    "items": entry["items"],
+                    "created_at": entry["created_at"],
+                    "deadline": entry["deadline"],
+                }
+            )
+        return sorted(out, key=lambda e: (e["created_at"], e["batch_id"]))
+
+
+def complete_batch(
+    store: ReviewStore,
+    tokens: TaskTokens,
+    batch_id: str,
+    submissions: Sequence[reviews.Submission],
+    *,
+    source: str,
+    now: datetime | None = None,
+) -> Completion:
+    """Check, store once, then complete the iteration's wait. Safe to call again with the same
+    answers (a re-delivered callback or a double click): nothing changes, and the token is
+    offered again in case the first call died between the write and SendTaskSuccess."""
+    now = now or datetime.now(UTC)
+    task = store.task(batch_id)
+    iteration_id = task["iteration_id"]
+    for submission in submissions:
+        reviews.check_submission(task, submission)
+    if store.is_expired(iteration_id, batch_id):
+        raise BatchClosed(
+            batch_id, "expired", f"review batch {batch_id} expired; its items return to the pool"
+        )
+    document = reviews.answers_document(task, submissions, source=source, answered_at=now)
+    written = store.lake.put_json(reviews.answers_key(iteration_id, batch_id), document, once=True)
+    if not written:
+        stored = store.answers(iteration_id, batch_id) or {}
+        if stored.get("submission_hash") != document["submission_hash"]:
+            raise BatchClosed(
+                batch_id,
+                "answered",
+                f"review batch {batch_id} was already answered with other answers",
+            )
+        document = stored
+    result = tokens.succeed(task["task_token"], reviews.completion_output(document))
+    return Completion(
+        batch_id=batch_id,
+        iteration_id=iteration_id,
+        status="answered",
+        answered=document["answered_items"],
+        duplicate=not written,
+        token_delivered=result.delivered,
+        token_code=result.code,
+    )

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make setup`: everything the project needs, idempotent. Each environment is rebuilt only when
+# its lock file changed; the Terraform toolchain is built once into a cache outside the repo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${TEXTLOOP_CACHE:-$HOME/.cache/textloop}"
+UV_VERSION="0.13.8"
+mkdir -p "$CACHE"
+
+find_python313() {
+  if [ -n "${TEXTLOOP_PYTHON:-}" ]; then echo "$TEXTLOOP_PYTHON"; return; fi
+  local c
+  for c in "$(command -v python3.13 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+    if [ -n "$c" ] && [ -x "$c" ]; then echo "$c"; return; fi
+  done
+}
+PY313=$(find_python313)
+if [ -z "$PY313" ]; then
+  cat >&2 <<MSG
+setup: Python 3.13 is required and was not found.
+  The Lambda runtime is python3.13 and localstack-core==2026.3.0 is pinned for it.
+  Install it (e.g. 'pyenv install 3.13' or 'apt-get install python3.13'), or point
+  TEXTLOOP_PYTHON at a python3.13 executable, then run 'make setup' again.
+MSG
+  exit 1
+fi
+
+# uv makes the three environments reproducible from the lock files in seconds once cached.
+UV="$CACHE/tools/bin/uv"
+if ! "$UV" --version 2>/dev/null | grep -q "$UV_VERSION"; then
+  echo "setup: installing uv $UV_VERSION into $CACHE/tools"
+  "$PY313" -m venv "$CACHE/tools"
+  "$CACHE/tools/bin/pip" install -q "uv==$UV_VERSION"
+fi
+
+lock_stamp() { cat "$@" | sha256sum | cut -c1-16; }
+
+# venv DIR LOCK [editable packages...]
+venv() {
+  local dir=$1 lock=$2; shift 2
+  local stamp files=("$lock") pkg
+  for pkg in "$@"; do files+=("$pkg/pyproject.toml"); done
+  stamp=$(lock_stamp "${files[@]}")
+  if [ -f "$dir/.textloop-stamp" ] && [ "$(cat "$dir/.textloop-stamp")" = "$stamp" ]; then
+    return
+  fi
+  echo "setup: building $dir from $lock"
+  # --seed: the Lambda packager runs `python -m pip install --platform ...` from this venv.
+  [ -x "$dir/bin/python" ] || "$UV" venv -q --seed --python "$PY313" "$dir"
+  "$UV" pip sync -q --python "$dir/bin/python" "$lock"
+  for pkg in "$@"; do
+    "$UV" pip install -q --python "$dir/bin/python" --no-deps -e "$pkg"
+  done
+  echo "$stamp" >"$dir/.textloop-stamp"
+}
+
+venv .venv requirements/project.txt .
+venv .venv-localstack requirements/localstack.txt \
+  local-emulator/lambda-host-executor local-emulator/dynamodb-moto
+venv "$CACHE/iac-venv" requirements/iac.txt
+
+bash scripts/toolchain.sh

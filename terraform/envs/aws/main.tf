@@ -1,0 +1,16 @@
+module "textloop" {
+  source = "../../modules/textloop"
+
+  name_prefix = var.name_prefix
+  stage       = var.stage
+
+  python_executable = var.python_executable
+  build_dir         = "${path.root}/../../../build/terraform"
+  build_cache_dir   = var.build_cache_dir
+
+  log_retention_days          = var.log_retention_days
+  enable_reserved_concurrency = var.enable_reserved_concurrency
+  manage_apigateway_account   = var.manage_apigateway_account
+  access_log_bucket           = var.access_log_bucket
+  force_destroy               = var.force_destroy
+}

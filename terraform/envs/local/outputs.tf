@@ -1,0 +1,55 @@
+output "api_url" {
+  description = "Base URL of the API stage as LocalStack serves it (path-style; DNS-style URLs do not resolve here). Append a route, e.g. health."
+  value       = "${trimsuffix(var.localstack_endpoint, "/")}/_aws/execute-api/${module.textloop.rest_api_id}/${module.textloop.api_stage_name}/"
+}
+
+output "api_key" {
+  description = "API key to send in the x-api-key header."
+  value       = module.textloop.api_key_value
+  sensitive   = true
+}
+
+output "rest_api_id" {
+  description = "ID of the REST API."
+  value       = module.textloop.rest_api_id
+}
+
+output "state_machine_arn" {
+  description = "ARN of the active-learning iteration state machine."
+  value       = module.textloop.state_machines["iteration"].arn
+}
+
+output "state_machine_arns" {
+  description = "ARN of every state machine, by key."
+  value       = { for key, machine in module.textloop.state_machines : key => machine.arn }
+}
+
+output "data_lake_bucket" {
+  description = "Name of the data lake bucket."
+  value       = module.textloop.data_lake_bucket_name
+}
+
+output "artifacts_bucket" {
+  description = "Name of the artifacts bucket."
+  value       = module.textloop.artifacts_bucket_name
+}
+
+output "health_function_name" {
+  description = "Name of the health function."
+  value       = module.textloop.functions["health"].function_name
+}
+
+output "function_names" {
+  description = "Name of every function, by key."
+  value       = { for key, function in module.textloop.functions : key => function.function_name }
+}
+
+output "notifications_topic_arn" {
+  description = "ARN of the notifications topic."
+  value       = module.textloop.notifications_topic_arn
+}
+
+output "layer_arn" {
+  description = "ARN of the shared layer version."
+  value       = module.textloop.layer_arn
+}

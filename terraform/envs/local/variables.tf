@@ -1,0 +1,45 @@
+variable "localstack_endpoint" {
+  description = "URL of LocalStack's gateway on the host, e.g. http://127.0.0.1:4566 (see .localstack/endpoint)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https?://[^/]+/?$", var.localstack_endpoint))
+    error_message = "localstack_endpoint must be a base URL such as http://127.0.0.1:4566."
+  }
+}
+
+variable "region" {
+  description = "Region LocalStack emulates."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "textloop"
+}
+
+variable "stage" {
+  description = "Stage name; part of every resource name and the API path."
+  type        = string
+  default     = "local"
+}
+
+variable "python_executable" {
+  description = "Python interpreter (with pip) that builds the packages."
+  type        = string
+  default     = "python3"
+}
+
+variable "build_cache_dir" {
+  description = "Directory of finished zips shared between clones; null to use $TEXTLOOP_BUILD_CACHE if set."
+  type        = string
+  default     = null
+}
+
+variable "enable_xray" {
+  description = "Keep tracing settings as on AWS (LocalStack ignores them)."
+  type        = bool
+  default     = true
+}

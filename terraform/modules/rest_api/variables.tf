@@ -1,0 +1,119 @@
+variable "name" {
+  description = "Name of the REST API; also prefixes its API key, usage plan and log group."
+  type        = string
+}
+
+variable "description" {
+  description = "Description of the REST API."
+  type        = string
+  default     = null
+}
+
+variable "routes" {
+  description = <<-EOT
+    Map of "METHOD /path" to the Lambda function serving it, e.g.
+    { "POST /classify" = { function_name = "...", invoke_arn = "..." } }.
+    Paths may nest up to 5 segments and use {param} segments; METHOD may be ANY.
+  EOT
+  type = map(object({
+    function_name        = string
+    invoke_arn           = string
+    api_key_required     = optional(bool, true)
+    timeout_milliseconds = optional(number, 29000)
+  }))
+
+  validation {
+    condition = alltrue([
+      for key in keys(var.routes) :
+      can(regex("^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) /([^/ ]+(/[^/ ]+){0,4})?$", key))
+    ])
+    error_message = "Route keys must look like \"GET /health\" or \"POST /feedback/batch\" (a method, one space, a path of at most 5 segments)."
+  }
+}
+
+variable "stage_name" {
+  description = "Name of the stage (appears in the invoke URL)."
+  type        = string
+}
+
+variable "xray_tracing_enabled" {
+  description = "Trace requests through the stage with X-Ray."
+  type        = bool
+  default     = true
+}
+
+variable "execution_logging_level" {
+  description = "Execution logging level of every method: OFF, ERROR or INFO. Needs the account-level CloudWatch role."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.execution_logging_level)
+    error_message = "execution_logging_level must be OFF, ERROR or INFO."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Steady-state requests per second the stage accepts, all clients together."
+  type        = number
+  default     = 50
+}
+
+variable "throttling_burst_limit" {
+  description = "Burst of requests the stage accepts, all clients together."
+  type        = number
+  default     = 100
+}
+
+variable "usage_plan_rate_limit" {
+  description = "Steady-state requests per second allowed per API key."
+  type        = number
+  default     = 20
+}
+
+variable "usage_plan_burst_limit" {
+  description = "Burst of requests allowed per API key."
+  type        = number
+  default     = 40
+}
+
+variable "usage_plan_quota_limit" {
+  description = "Requests allowed per API key per quota period."
+  type        = number
+  default     = 100000
+}
+
+variable "usage_plan_quota_period" {
+  description = "Quota period: DAY, WEEK or MONTH."
+  type        = string
+  default     = "DAY"
+
+  validation {
+    condition     = contains(["DAY", "WEEK", "MONTH"], var.usage_plan_quota_period)
+    error_message = "usage_plan_quota_period must be DAY, WEEK or MONTH."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the access log group, in days."
+  type        = number
+  default     = 365
+}
+
+variable "kms_key_arn" {
+  description = "KMS key ARN that encrypts the access log group; null for CloudWatch's own encryption. The key policy must allow the logs service."
+  type        = string
+  default     = null
+}
+
+variable "create_account_cloudwatch_role" {
+  description = "Create the IAM role API Gateway needs to write logs and set it on the account (aws_api_gateway_account). This is one setting per account and region: enable it in one stack only, and destroying that stack unsets it."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags to add to every resource."
+  type        = map(string)
+  default     = {}
+}

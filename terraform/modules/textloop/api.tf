@@ -1,0 +1,40 @@
+################################################################################
+# REST API (v1: LocalStack's free tier has no HTTP API v2)
+#
+# A new route is one entry in local.routes: "METHOD /path" = "<function key>".
+################################################################################
+
+locals {
+  routes = {
+    "GET /health" = "health"
+  }
+}
+
+module "rest_api" {
+  source = "../rest_api"
+
+  name        = local.name
+  description = "textloop ${var.stage} API"
+  stage_name  = var.stage
+
+  routes = {
+    for route, function in local.routes : route => {
+      function_name = module.lambda_function[function].function_name
+      invoke_arn    = module.lambda_function[function].invoke_arn
+    }
+  }
+
+  xray_tracing_enabled           = var.enable_xray
+  execution_logging_level        = var.api_execution_logging_level
+  throttling_rate_limit          = var.api_throttling_rate_limit
+  throttling_burst_limit         = var.api_throttling_burst_limit
+  usage_plan_rate_limit          = var.api_key_rate_limit
+  usage_plan_burst_limit         = var.api_key_burst_limit
+  usage_plan_quota_limit         = var.api_key_daily_quota
+  usage_plan_quota_period        = "DAY"
+  create_account_cloudwatch_role = var.manage_apigateway_account
+  log_retention_days             = var.log_retention_days
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  tags = local.tags
+}

@@ -1,0 +1,117 @@
+################################################################################
+# Shared layer: the `textloop` package plus the locked third-party requirements
+################################################################################
+
+module "layer" {
+  source = "../lambda_layer"
+
+  name              = "${local.name}-shared"
+  description       = "textloop shared package and requirements/layer.txt"
+  source_dirs       = ["${local.project_root}/functions/shared"]
+  requirements_file = "${local.project_root}/requirements/layer.txt"
+
+  python_executable = var.python_executable
+  build_dir         = local.build_dir
+  cache_dir         = var.build_cache_dir
+
+  s3_bucket      = module.artifacts.bucket_name
+  s3_prefix      = module.artifacts.prefixes["layers"]
+  s3_kms_key_arn = aws_kms_key.this.arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Functions
+#
+# A new function is one entry in local.function_specs: its code lives in
+# functions/<key>/ (handler app.handler unless given), it gets its own role with exactly
+# the statements listed, and its ARN becomes the template variable <key>_function_arn of
+# every state machine definition. Keys are Python-style (batch_feedback); AWS names use
+# hyphens (textloop-dev-batch-feedback).
+################################################################################
+
+locals {
+  common_environment = {
+    STAGE                   = var.stage
+    DATA_LAKE_BUCKET        = module.data_lake.bucket_name
+    POWERTOOLS_SERVICE_NAME = "textloop"
+    # Powertools Metrics refuses to flush without a namespace.
+    POWERTOOLS_METRICS_NAMESPACE = "textloop"
+    POWERTOOLS_LOG_LEVEL         = var.function_log_level
+    POWERTOOLS_TRACE_DISABLED    = var.enable_xray ? "false" : "true"
+  }
+
+  function_defaults = {
+    description          = null
+    handler              = "app.handler"
+    memory_size          = 256
+    timeout              = 30
+    reserved_concurrency = 5
+    environment          = {}
+    policy_statements    = []
+  }
+
+  function_specs = {
+    health = {
+      description = "Reports the status of the textloop deployment"
+      timeout     = 10
+      # GET /health only looks at the lake (HeadBucket needs ListBucket). A state machine run
+      # also leaves one heartbeat object per execution under audit/heartbeats/, and nothing else.
+      policy_statements = [
+        {
+          sid       = "InspectDataLake"
+          actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
+          resources = [module.data_lake.bucket_arn]
+        },
+        {
+          sid       = "WriteHeartbeats"
+          actions   = ["s3:PutObject"]
+          resources = ["${module.data_lake.bucket_arn}/${module.data_lake.prefixes["audit"]}heartbeats/*"]
+        },
+        {
+          sid       = "EncryptHeartbeats"
+          actions   = ["kms:GenerateDataKey"]
+          resources = [module.data_lake.kms_key_arn]
+          conditions = [
+            {
+              test     = "StringEquals"
+              variable = "kms:ViaService"
+              values   = ["s3.${local.region}.amazonaws.com"]
+            },
+          ]
+        },
+      ]
+    }
+  }
+
+  functions = { for key, spec in local.function_specs : key => merge(local.function_defaults, spec) }
+}
+
+module "lambda_function" {
+  source   = "../lambda_function"
+  for_each = local.functions
+
+  function_name = "${local.name}-${replace(each.key, "_", "-")}"
+  description   = each.value.description
+  source_dir    = "${local.project_root}/functions/${each.key}"
+  handler       = each.value.handler
+  memory_size   = each.value.memory_size
+  timeout       = each.value.timeout
+  layers        = [module.layer.arn]
+
+  environment_variables          = merge(local.common_environment, each.value.environment)
+  policy_statements              = each.value.policy_statements
+  reserved_concurrent_executions = var.enable_reserved_concurrency ? each.value.reserved_concurrency : null
+
+  kms_key_arn         = aws_kms_key.this.arn
+  log_retention_days  = var.log_retention_days
+  tracing_mode        = var.enable_xray ? "Active" : "PassThrough"
+  alarm_sns_topic_arn = aws_sns_topic.notifications.arn
+
+  python_executable = var.python_executable
+  build_dir         = local.build_dir
+  cache_dir         = var.build_cache_dir
+
+  tags = local.tags
+}

@@ -1,0 +1,94 @@
+output "name" {
+  description = "Name prefix of this deployment's resources (`<name_prefix>-<stage>`)."
+  value       = local.name
+}
+
+output "kms_key_arn" {
+  description = "ARN of the stack KMS key (logs, SNS, SQS, function settings, artifacts)."
+  value       = aws_kms_key.this.arn
+}
+
+output "notifications_topic_arn" {
+  description = "ARN of the SNS topic that alarms and decisions notify; subscribe to it."
+  value       = aws_sns_topic.notifications.arn
+}
+
+output "data_lake_bucket_name" {
+  description = "Name of the data lake bucket."
+  value       = module.data_lake.bucket_name
+}
+
+output "data_lake_bucket_arn" {
+  description = "ARN of the data lake bucket."
+  value       = module.data_lake.bucket_arn
+}
+
+output "data_lake_kms_key_arn" {
+  description = "ARN of the KMS key encrypting the data lake."
+  value       = module.data_lake.kms_key_arn
+}
+
+output "data_lake_prefixes" {
+  description = "Map of data lake prefix name to key prefix (feedback/, reviews/, annotations/, datasets/, models/, audit/, uploads/)."
+  value       = module.data_lake.prefixes
+}
+
+output "artifacts_bucket_name" {
+  description = "Name of the bucket holding layer packages."
+  value       = module.artifacts.bucket_name
+}
+
+output "layer_arn" {
+  description = "ARN (with version) of the shared layer."
+  value       = module.layer.arn
+}
+
+output "functions" {
+  description = "Per function key: name, ARN, role ARN, log group and DLQ URL."
+  value = {
+    for key, function in module.lambda_function : key => {
+      function_name         = function.function_name
+      arn                   = function.arn
+      role_arn              = function.role_arn
+      log_group_name        = function.log_group_name
+      dead_letter_queue_url = function.dead_letter_queue_url
+    }
+  }
+}
+
+output "rest_api_id" {
+  description = "ID of the REST API."
+  value       = module.rest_api.rest_api_id
+}
+
+output "api_stage_name" {
+  description = "Name of the REST API stage."
+  value       = module.rest_api.stage_name
+}
+
+output "api_invoke_url" {
+  description = "Invoke URL of the stage on AWS."
+  value       = module.rest_api.invoke_url
+}
+
+output "api_key_id" {
+  description = "ID of the API key."
+  value       = module.rest_api.api_key_id
+}
+
+output "api_key_value" {
+  description = "Value of the API key (x-api-key header)."
+  value       = module.rest_api.api_key_value
+  sensitive   = true
+}
+
+output "state_machines" {
+  description = "Per state machine key: ARN, name and role ARN."
+  value = {
+    for key, machine in module.state_machine : key => {
+      arn      = machine.arn
+      name     = machine.name
+      role_arn = machine.role_arn
+    }
+  }
+}

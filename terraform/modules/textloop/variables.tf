@@ -1,0 +1,147 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name; names are `<name_prefix>-<stage>-...`."
+  type        = string
+  default     = "textloop"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name_prefix))
+    error_message = "name_prefix must be 2-20 lowercase letters, digits or hyphens, starting with a letter (it ends up in bucket names)."
+  }
+}
+
+variable "stage" {
+  description = "Deployment stage (dev, prod, local...); part of every name and the API stage name."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,9}$", var.stage))
+    error_message = "stage must be 1-10 lowercase letters or digits, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (Project and Stage are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "project_root" {
+  description = "Path of the repository root (holding functions/, requirements/, statemachines/); null for the one this module sits in."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group (functions, API access logs, state machines), in days."
+  type        = number
+  default     = 365
+}
+
+variable "function_log_level" {
+  description = "POWERTOOLS_LOG_LEVEL of every function."
+  type        = string
+  default     = "INFO"
+}
+
+variable "enable_xray" {
+  description = "Trace functions, API and state machines with X-Ray (no effect on LocalStack, harmless there)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_reserved_concurrency" {
+  description = "Reserve (and cap) each function's concurrency as set in the composition. Turn off in accounts whose concurrency limit is 10, where nothing can be reserved."
+  type        = bool
+  default     = true
+}
+
+variable "python_executable" {
+  description = "Python interpreter (with pip) that builds the layer and function packages."
+  type        = string
+  default     = "python3"
+}
+
+variable "build_dir" {
+  description = "Directory the zips are written to; null for `<root module>/build`. Relative paths are resolved from the root module's directory."
+  type        = string
+  default     = null
+}
+
+variable "build_cache_dir" {
+  description = "Directory of finished zips shared between clones (e.g. CI's cache); null to use $TEXTLOOP_BUILD_CACHE if set."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the buckets with their objects. Keep false where the data matters."
+  type        = bool
+  default     = false
+}
+
+variable "kms_deletion_window_in_days" {
+  description = "Waiting period before a deleted KMS key is destroyed (7-30 days)."
+  type        = number
+  default     = 30
+}
+
+variable "data_lake_noncurrent_version_expiration_days" {
+  description = "Days after which overwritten or deleted data lake object versions are removed."
+  type        = number
+  default     = 365
+}
+
+variable "access_log_bucket" {
+  description = "Existing bucket (SSE-S3) that receives S3 server access logs of both buckets; null for none."
+  type        = string
+  default     = null
+}
+
+variable "manage_apigateway_account" {
+  description = "Create the IAM role API Gateway needs for CloudWatch logging and set it on the account. It is one setting per account and region: keep it true in exactly one stack per region, false elsewhere."
+  type        = bool
+  default     = true
+}
+
+variable "api_execution_logging_level" {
+  description = "API Gateway execution logging level: OFF, ERROR or INFO."
+  type        = string
+  default     = "ERROR"
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady-state requests per second the API stage accepts, all clients together."
+  type        = number
+  default     = 50
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Request burst the API stage accepts, all clients together."
+  type        = number
+  default     = 100
+}
+
+variable "api_key_rate_limit" {
+  description = "Steady-state requests per second allowed per API key."
+  type        = number
+  default     = 20
+}
+
+variable "api_key_burst_limit" {
+  description = "Request burst allowed per API key."
+  type        = number
+  default     = 40
+}
+
+variable "api_key_daily_quota" {
+  description = "Requests allowed per API key per day."
+  type        = number
+  default     = 100000
+}
+
+variable "state_machine_include_execution_data" {
+  description = "Log state inputs and outputs of state machine executions. They hold user text: keep false outside debugging."
+  type        = bool
+  default     = false
+}

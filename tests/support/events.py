@@ -1,0 +1,67 @@
+"""Events as AWS delivers them to the handlers (API Gateway REST proxy, S3 notifications)."""
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+
+
+def rest_event(
+    path: str,
+    method: str = "GET",
+    body=None,
+    *,
+    api_key_id: str = "key-id-1",
+    raw: bytes | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """An API Gateway REST (v1) proxy event; ``raw`` sends a body as base64 bytes."""
+    if raw is not None:
+        payload, encoded = base64.b64encode(raw).decode(), True
+    elif body is None or isinstance(body, str):
+        payload, encoded = body, False
+    else:
+        payload, encoded = json.dumps(body), False
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request_id or str(uuid.uuid4()),
+            "resourcePath": path,
+            "httpMethod": method,
+            "stage": "test",
+            "path": f"/test{path}",
+            "identity": {"sourceIp": "127.0.0.1", "apiKeyId": api_key_id},
+        },
+        "body": payload,
+        "isBase64Encoded": encoded,
+    }
+
+
+def s3_put_event(bucket: str, key: str, *, etag: str, version_id: str | None = None) -> dict:
+    obj = {"key": key, "size": 1, "eTag": etag, "sequencer": "0A1B2C3D4E5F678901"}
+    if version_id:
+        obj["versionId"] = version_id
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": obj,
+                },
+            }
+        ]
+    }

@@ -1,0 +1,63 @@
+"""Data for iteration tests: AG News seed data and feedback records in the data lake."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import boto3
+from textloop.adapters.feedback_writer import S3FeedbackWriter
+from textloop.feedback import build_batch_record, partition_prefix, record_to_json, utc_timestamp
+
+OBSERVED = datetime(2025, 11, 23, 2, 27, 3, tzinfo=UTC)
+
+
+def seed_csv(rows: Sequence[tuple[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for label, text in rows:
+        writer.writerow([label, text])
+    return out.getvalue()
+
+
+def put_seed(bucket: str, rows: Sequence[tuple[str, str]]) -> None:
+    boto3.client("s3").put_object(
+        Bucket=bucket,
+        Key="datasets/seed/DOCUMENT_CLASSIFIER/train.csv",
+        Body=seed_csv(rows).encode(),
+    )
+
+
+def record(text: str, corrected: str | None = None, user: str = "user-1") -> dict:
+    return build_batch_record(
+        text=text,
+        corrected_labels=[corrected] if corrected else None,
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        submitter={"user_id": user},
+        origin={"upload_key": "uploads/feedback/test.jsonl"},
+        observed_at=OBSERVED,
+        created_at=OBSERVED,
+    )
+
+
+def put_feedback(
+    bucket: str,
+    review_texts: Sequence[str] = (),
+    corrections: Sequence[tuple[str, str]] = (),
+    *,
+    chunked: int = 0,
+) -> list[dict]:
+    """Records for review (the first ``chunked`` of them in one batch-*.jsonl chunk, the rest as
+    single objects) and explicit corrections (single objects)."""
+    records = [record(t) for t in review_texts] + [record(t, label) for label, t in corrections]
+    writer = S3FeedbackWriter(boto3.client("s3"), bucket)
+    if chunked:
+        prefix = partition_prefix(None, utc_timestamp(OBSERVED))
+        body = b"".join(record_to_json(r) for r in records[:chunked])
+        writer.put_bytes(f"{prefix}batch-test-00000.jsonl", body)
+    for r in records[chunked:]:
+        writer.write(r)
+    return records

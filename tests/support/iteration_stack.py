@@ -1,0 +1,228 @@
+"""The iteration's stack in moto: bucket, registry table, topic, every step Lambda (run
+in-process) and the iteration state machine rendered from a definition file, plus helpers to
+drive an execution (wait for review tasks, answer them through the review API)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from . import REPO
+from .events import rest_event
+from .stack import _role, create_bucket, deploy_function
+from .templates import render_definition, template_variables
+
+DRAFT_DEFINITION = REPO.parent / "drafts" / "iteration_full.asl.json"
+BUCKET = "textloop-test-lake"
+TABLE = "textloop-test-registry"
+PREFIX = "/textloop/test"
+STEPS = (
+    "prepare",
+    "select",
+    "start_review",
+    "expire_review",
+    "merge",
+    "build_datasets",
+    "train",
+    "describe_training",
+    "evaluate",
+    "request_approval",
+    "promote",
+    "audit",
+    "release_lock",
+)
+APIS = ("reviews", "a2i_callback", "approvals", "iterations", "models", "classify")
+# Small and fast: tiny waits (they are real sleeps in moto), small review batches.
+TEST_DEFAULTS = {
+    "min_new_items": 3,
+    "review_budget": 12,
+    "review_batch_size": 6,
+    "random_share": 0.0,
+    "review_timeout_seconds": 60,
+    "approval_timeout_seconds": 60,
+    "training_poll_seconds": 1,
+    "training_max_polls": 3,
+    "min_docs_per_label": 5,
+    "promotion_min_absolute": 0.5,
+}
+
+
+def function_name(step: str) -> str:
+    return "textloop-" + step.replace("_", "-")
+
+
+@dataclass
+class IterationStack:
+    lambdas: Any
+    state_machine_arn: str
+    topic_arn: str
+    queue_url: str
+    environment: dict[str, str]
+    executions: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ driving
+
+    def start(self, name: str, payload: dict | None = None) -> str:
+        arn = boto3.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload or {})
+        )["executionArn"]
+        self.executions.append(arn)
+        return arn
+
+    def wait(self, execution_arn: str, timeout: float = 60) -> dict:
+        sfn = boto3.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout} s")
+            time.sleep(0.05)
+
+    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = check()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def selection(self, iteration_id: str) -> dict | None:
+        return self.get_json(f"reviews/{iteration_id}/selection.json")
+
+    def wait_for_tasks(self, iteration_id: str, timeout: float = 60) -> list[dict]:
+        """Every review task of the iteration, once all of its batches are open."""
+
+        def ready():
+            selection = self.selection(iteration_id)
+            if selection is None:
+                return None
+            tasks = [
+                self.get_json(f"reviews/{iteration_id}/batches/{b['batch_id']}/task.json")
+                for b in selection["batches"]
+            ]
+            return tasks if all(tasks) else None
+
+        return self.wait_for(ready, f"the review tasks of {iteration_id}", timeout)
+
+    def invoke(self, step: str, event: dict) -> dict:
+        out = boto3.client("lambda").invoke(
+            FunctionName=function_name(step), Payload=json.dumps(event)
+        )
+        payload = json.loads(out["Payload"].read())
+        assert "FunctionError" not in out, payload
+        return payload
+
+    def api(self, step: str, path: str, method: str = "GET", body=None) -> tuple[int, dict]:
+        response = self.invoke(step, rest_event(path, method, body))
+        return response["statusCode"], json.loads(response["body"])
+
+    def answer(self, task: dict, label_of: Callable[[str], str], reviewer: str = "rev-1"):
+        answers = [
+            {"item_id": item["item_id"], "labels": [label_of(item["text"])]}
+            for item in task["items"]
+        ]
+        return self.api(
+            "reviews",
+            f"/reviews/{task['batch_id']}/answers",
+            "POST",
+            {"reviewer_id": reviewer, "answers": answers},
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def get_json(self, key: str) -> Any:
+        s3 = boto3.client("s3")
+        try:
+            return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    def keys(self, prefix: str) -> list[str]:
+        listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+    def notifications(self) -> list[dict]:
+        sqs = boto3.client("sqs")
+        messages = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            if not got.get("Messages"):
+                return messages
+            for m in got["Messages"]:
+                messages.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def history(self, execution_arn: str) -> list[dict]:
+        return boto3.client("stepfunctions").get_execution_history(
+            executionArn=execution_arn, maxResults=1000
+        )["events"]
+
+
+def deploy_iteration_stack(
+    lambdas,
+    *,
+    defaults: dict | None = None,
+    extra_env: dict | None = None,
+    definition: Path = DRAFT_DEFINITION,
+) -> IterationStack:
+    create_bucket(BUCKET)
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic_arn = boto3.client("sns").create_topic(Name="textloop-test-notifications")["TopicArn"]
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="textloop-test-notifications")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    boto3.client("sns").subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "false"},
+    )
+    env = {
+        "DATA_LAKE_BUCKET": BUCKET,
+        "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
+        "REGISTRY_TABLE": TABLE,
+        "NOTIFICATIONS_TOPIC_ARN": topic_arn,
+        "ITERATION_DEFAULTS": json.dumps({**TEST_DEFAULTS, **(defaults or {})}),
+        "REVIEW_BACKEND": "local",
+        "STAGE": "test",
+        **(extra_env or {}),
+    }
+    arns = {}
+    for step in STEPS:
+        arns[f"{step}_function_arn"] = deploy_function(lambdas, function_name(step), step, env)
+    variables = {**arns, "notifications_topic_arn": topic_arn}
+    machine_name = "textloop-test-iteration"
+    env["STATE_MACHINE_ARN"] = f"arn:aws:states:us-east-1:123456789012:stateMachine:{machine_name}"
+    for api in APIS:
+        deploy_function(lambdas, function_name(api), api, env)
+    missing = template_variables(definition) - variables.keys()
+    assert not missing, f"no test value for {sorted(missing)}"
+    rendered = render_definition(definition, variables)
+    arn = boto3.client("stepfunctions").create_state_machine(
+        name=machine_name, definition=json.dumps(rendered), roleArn=_role()
+    )["stateMachineArn"]
+    assert arn == env["STATE_MACHINE_ARN"]
+    return IterationStack(lambdas, arn, topic_arn, queue_url, env)

@@ -1,0 +1,79 @@
+"""Builds, in moto, the pieces of the stack a unit test needs, named as Terraform names them."""
+
+import io
+import json
+import time
+import zipfile
+
+import boto3
+
+from . import STATEMACHINES
+from .templates import render_definition
+
+
+def _role() -> str:
+    iam = boto3.client("iam")
+    try:
+        return iam.get_role(RoleName="textloop-test")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role = iam.create_role(RoleName="textloop-test", AssumeRolePolicyDocument=json.dumps(trust))
+        return role["Role"]["Arn"]
+
+
+def _placeholder_zip() -> bytes:
+    # moto stores the code; InProcessLambdas runs the source under functions/ instead.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "")
+    return buf.getvalue()
+
+
+def deploy_function(lambdas, name: str, source: str, environment: dict[str, str]) -> str:
+    lambdas.register(name, source)
+    response = boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=_role(),
+        Handler="app.handler",
+        Code={"ZipFile": _placeholder_zip()},
+        Environment={"Variables": environment},
+        Timeout=30,
+    )
+    return response["FunctionArn"]
+
+
+def create_bucket(name: str) -> str:
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+def deploy_state_machine(name: str, definition_file: str, variables: dict[str, str]) -> str:
+    definition = render_definition(STATEMACHINES / definition_file, variables)
+    return boto3.client("stepfunctions").create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=_role()
+    )["stateMachineArn"]
+
+
+def run_execution(state_machine_arn: str, name: str, payload: dict, timeout: float = 30) -> dict:
+    sfn = boto3.client("stepfunctions")
+    execution_arn = sfn.start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+    )["executionArn"]
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {name} still RUNNING after {timeout} s")
+        time.sleep(0.05)

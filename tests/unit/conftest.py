@@ -1,0 +1,56 @@
+"""Fixtures for the unit tests of the shared ``textloop`` package (no network, no LocalStack)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+# The data sets live beside the clone (../shared/data), on CI as here.
+DATA_DIR = (Path(__file__).parents[2] / ".." / "shared" / "data").resolve()
+JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+
+
+def data_file(*parts: str) -> Path:
+    path = DATA_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"data set not found: {path} (shared/data must sit beside the clone)")
+    return path
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2025, 11, 23, 2, 27, 3, 324000, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def ag_news_rows() -> list[tuple[str, str]]:
+    """(label, text) pairs of ag_news/train.csv (Comprehend multi-class CSV, no header)."""
+    with data_file("ag_news", "train.csv").open(encoding="utf-8", newline="") as handle:
+        return [(row[0], row[1]) for row in csv.reader(handle)]
+
+
+@pytest.fixture(scope="session")
+def jigsaw_rows() -> list[tuple[str, frozenset[str]]]:
+    with data_file("jigsaw_toxic", "train.csv").open(encoding="utf-8", newline="") as handle:
+        return [
+            (row["comment_text"], frozenset(lb for lb in JIGSAW_LABELS if row[lb] == "1"))
+            for row in csv.DictReader(handle)
+        ]
+
+
+@pytest.fixture(scope="session")
+def ag_news_model(ag_news_rows):
+    """A local multi-class model trained once per session on the first 1,600 rows."""
+    from textloop.backends import local
+
+    train = ag_news_rows[:1600]
+    return local.fit(
+        [t for _, t in train],
+        [label for label, _ in train],
+        "MULTI_CLASS",
+        model_version="agnews-test-1",
+        now=datetime(2025, 11, 1, tzinfo=UTC),
+    )

@@ -1,0 +1,256 @@
+"""classify, feedback and batch_feedback handlers, run in-process against moto."""
+
+import json
+
+import boto3
+import pytest
+from textloop.adapters.active_model import (
+    ActiveModelPointer,
+    ActiveModelPointerStore,
+    pointer_parameter_name,
+)
+from textloop.adapters.artefacts import ModelArtefactStore
+from textloop.backends import local
+
+from tests.support import SHARED_DATA
+from tests.support.events import rest_event, s3_put_event
+from tests.support.stack import create_bucket, deploy_function
+
+BUCKET = "textloop-test-data-lake"
+PREFIX = "/textloop/test"
+SPORTS = (
+    "The striker scored twice in the second half as the home side won the league title, "
+    "and the coach praised the defence after the final whistle at the packed stadium."
+)
+
+
+def _env(**extra):
+    return {
+        "DATA_LAKE_BUCKET": BUCKET,
+        "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
+        "STAGE": "test",
+        **extra,
+    }
+
+
+@pytest.fixture
+def deployed(lambdas, ag_news_model):
+    create_bucket(BUCKET)
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    uri = ModelArtefactStore(s3, BUCKET).put(
+        ag_news_model.model_version, local.save(ag_news_model), ag_news_model.metadata
+    )
+    ActiveModelPointerStore(
+        boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
+    ).put(
+        ActiveModelPointer(
+            model_version=ag_news_model.model_version,
+            backend="local",
+            model_type="DOCUMENT_CLASSIFIER",
+            mode="MULTI_CLASS",
+            artefact_uri=uri,
+        )
+    )
+    deploy_function(lambdas, "textloop-classify", "classify", _env())
+    # The same code with every prediction below threshold: routes each text to review.
+    deploy_function(
+        lambdas, "textloop-classify-strict", "classify", _env(THRESHOLD_OVERRIDE='{"default": 1}')
+    )
+    deploy_function(lambdas, "textloop-feedback", "feedback", _env())
+    deploy_function(lambdas, "textloop-batch-feedback", "batch_feedback", _env())
+    return lambdas
+
+
+def invoke(name, event):
+    out = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event))
+    payload = json.loads(out["Payload"].read())
+    assert "FunctionError" not in out, payload
+    return payload
+
+
+def call(name, path, body=None, **kwargs):
+    response = invoke(name, rest_event(path, "POST", body, **kwargs))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def feedback_objects():
+    listed = boto3.client("s3").list_object_versions(Bucket=BUCKET, Prefix="feedback/")
+    return listed.get("Versions", [])
+
+
+def test_classify_answers_labels_scores_and_model_version(deployed, ag_news_model):
+    status, body = call("textloop-classify", "/classify", {"text": SPORTS}, request_id="r-1")
+    assert status == 200, body
+    assert body["predicted_labels"] == ["Sports"]
+    assert body["model_version"] == ag_news_model.model_version
+    assert body["request_id"] == "r-1"
+    scores = {item["label"]: item["score"] for item in body["prediction"]["labels"]}
+    assert set(scores) == {"World", "Sports", "Business", "SciTech"}
+    assert abs(sum(scores.values()) - 1) < 1e-6
+    assert body["routed_to_review"] is False
+    assert feedback_objects() == []
+
+
+def test_low_confidence_becomes_one_implicit_record_even_when_retried(deployed):
+    first = call("textloop-classify-strict", "/classify", {"text": SPORTS}, request_id="r-2")
+    again = call("textloop-classify-strict", "/classify", {"text": SPORTS}, request_id="r-3")
+    assert first[0] == again[0] == 200
+    assert first[1]["routed_to_review"] is True
+    assert first[1]["feedback_id"] == again[1]["feedback_id"]
+    objects = feedback_objects()
+    assert len(objects) == 1, "a retried request must not write a second object or version"
+    key = objects[0]["Key"]
+    assert key.endswith(f"/{first[1]['feedback_id']}.json")
+    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert record["source"] == "implicit"
+    assert record["reason"] == "below_threshold"
+    assert record["text"] == SPORTS
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "status"),
+    [
+        ({"text": ""}, "text", 400),
+        ({"text": "   \n"}, "text", 400),
+        ({"text": 42}, "text", 400),
+        ({}, "text", 400),
+        ({"text": "ok", "colour": "red"}, "colour", 400),
+        ({"text": "ok", "model_type": "SENTIMENT"}, "model_type", 400),
+        ("not json", "body", 400),
+        ({"text": "x" * 10_001}, "text", 413),
+    ],
+)
+def test_classify_rejects_bad_requests_naming_the_field(deployed, body, field, status):
+    got, answer = call("textloop-classify", "/classify", body)
+    assert got == status, answer
+    assert field in json.dumps(answer)
+
+
+def test_classify_rejects_text_that_is_not_utf8(deployed):
+    got, answer = call("textloop-classify", "/classify", raw=b'{"text": "caf\xe9"}')
+    assert got == 400
+    assert "UTF-8" in json.dumps(answer)
+
+
+def test_classify_without_an_active_model_is_503(lambdas):
+    create_bucket(BUCKET)
+    deploy_function(lambdas, "textloop-classify", "classify", _env())
+    status, body = call("textloop-classify", "/classify", {"text": SPORTS})
+    assert status == 503
+    assert "no active model" in body["message"]
+
+
+def _feedback_body(**overrides):
+    return {
+        "text": SPORTS,
+        "model_type": "DOCUMENT_CLASSIFIER",
+        "mode": "MULTI_CLASS",
+        "model_version": "agnews-test-1",
+        "prediction": {
+            "labels": [{"label": "Business", "score": 0.6}, {"label": "Sports", "score": 0.4}],
+            "routed_to_review": False,
+        },
+        "reason": "dislike",
+        "corrected_labels": ["Sports"],
+        "submitter": {"user_id": "u-1"},
+        **overrides,
+    }
+
+
+def test_feedback_is_recorded_once_with_the_api_key_as_application(deployed):
+    status, body = call("textloop-feedback", "/feedback", _feedback_body(), api_key_id="app-7")
+    again = call("textloop-feedback", "/feedback", _feedback_body(), api_key_id="app-7")
+    assert status == 202 and body["duplicate"] is False
+    assert again == (202, {"feedback_id": body["feedback_id"], "duplicate": True})
+    [obj] = feedback_objects()
+    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+    assert record["source"] == "explicit-api"
+    assert record["corrected_labels"] == ["Sports"]
+    assert record["submitter"] == {"user_id": "u-1", "application_id": "app-7"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"reason": "meh"}, "reason"),
+        ({"corrected_labels": ["Sports", "World"]}, "corrected_labels"),
+        ({"text": ""}, "text"),
+        ({"prediction": "Sports"}, "prediction"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_feedback_rejects_bad_requests_naming_the_field(deployed, overrides, field):
+    status, body = call("textloop-feedback", "/feedback", _feedback_body(**overrides))
+    assert status == 400, body
+    assert field in json.dumps(body)
+    assert feedback_objects() == []
+
+
+BATCH_KEY = "uploads/feedback/DOCUMENT_CLASSIFIER/support-team/2026-11-23.jsonl"
+
+
+def _upload(key, lines):
+    s3 = boto3.client("s3")
+    put = s3.put_object(Bucket=BUCKET, Key=key, Body="\n".join(lines).encode())
+    return s3_put_event(BUCKET, key, etag=put["ETag"].strip('"'), version_id=put.get("VersionId"))
+
+
+def test_batch_file_keeps_good_lines_and_reports_bad_ones_by_line(deployed):
+    lines = [
+        json.dumps({"text": "Stocks fell as oil rose", "corrected_labels": ["Business"]}),
+        "{not json",
+        json.dumps({"text": "", "corrected_labels": ["World"]}),
+        json.dumps({"text": SPORTS, "corrected_labels": ["Sports"]}),
+    ]
+    event = _upload(BATCH_KEY, lines)
+    result = invoke("textloop-batch-feedback", event)
+    assert result["uploads"][0]["accepted"] == 2
+    assert result["uploads"][0]["rejected"] == 2
+
+    s3 = boto3.client("s3")
+    errors_key = result["uploads"][0]["errors_key"]
+    assert errors_key == "uploads/errors/" + BATCH_KEY.removeprefix("uploads/") + ".errors.json"
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=errors_key)["Body"].read())
+    assert report["status"] == "completed_with_errors"
+    assert [e["line"] for e in report["errors"]] == [2, 3]
+    assert report["errors"][1]["errors"][0]["field"] == "text"
+    chunks = feedback_objects()
+    records = [
+        json.loads(line)
+        for obj in chunks
+        for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines()
+    ]
+    assert sorted(r["corrected_labels"][0] for r in records) == ["Business", "Sports"]
+    assert {r["source"] for r in records} == {"explicit-batch"}
+    assert {r["origin"]["line"] for r in records} == {1, 4}
+
+    # S3 delivers events at least once: the same event again changes nothing.
+    invoke("textloop-batch-feedback", event)
+    assert len(feedback_objects()) == len(chunks)
+
+
+def test_batch_file_in_the_seed_json_format(deployed):
+    sample = SHARED_DATA / "ag_news" / "sample-batch-feedback.json"
+    key = "uploads/feedback/DOCUMENT_CLASSIFIER/seed/sample-batch-feedback.json"
+    s3 = boto3.client("s3")
+    put = s3.put_object(Bucket=BUCKET, Key=key, Body=sample.read_bytes())
+    result = invoke(
+        "textloop-batch-feedback",
+        s3_put_event(BUCKET, key, etag=put["ETag"].strip('"'), version_id=put.get("VersionId")),
+    )
+    assert result["uploads"][0]["rejected"] == 0
+    assert result["uploads"][0]["accepted"] == 2
+
+
+def test_batch_file_outside_the_layout_gets_an_errors_object(deployed):
+    key = "uploads/misc/file.jsonl"
+    invoke("textloop-batch-feedback", _upload(key, [json.dumps({"text": "a"})]))
+    report = json.loads(
+        boto3.client("s3")
+        .get_object(Bucket=BUCKET, Key="uploads/errors/misc/file.jsonl.errors.json")["Body"]
+        .read()
+    )
+    assert report["status"] == "failed"
+    assert "uploads/feedback/" in report["file_errors"][0]["errors"][0]["message"]
+    assert feedback_objects() == []

@@ -1,0 +1,462 @@
+"""The iteration state machine (the draft ASL) executed by moto, with every step Lambda run
+in-process: the paths an iteration can take, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.support.iteration_data import put_feedback, put_seed
+from tests.support.iteration_stack import BUCKET, PREFIX, deploy_iteration_stack
+
+SEED_ROWS = 400
+
+
+@pytest.fixture
+def truth(ag_news_rows):
+    return {text: label for label, text in ag_news_rows}
+
+
+@pytest.fixture
+def fresh_texts(ag_news_rows):
+    """Texts outside the seed, for feedback."""
+    return [text for _, text in ag_news_rows[3000:3100]]
+
+
+def seeded(lambdas, ag_news_rows, **kwargs):
+    stack = deploy_iteration_stack(lambdas, **kwargs)
+    put_seed(BUCKET, ag_news_rows[:SEED_ROWS])
+    return stack
+
+
+def test_first_iteration_promotes_and_the_model_serves(lambdas, ag_news_rows, truth, fresh_texts):
+    stack = seeded(lambdas, ag_news_rows)
+    corrections = [(truth[t], t) for t in fresh_texts[20:25]]
+    put_feedback(BUCKET, fresh_texts[:12], corrections, chunked=4)
+
+    arn = stack.start("it-promote")
+    tasks = stack.wait_for_tasks("it-promote")
+    assert len(tasks) == 2 and sum(len(t["items"]) for t in tasks) == 12
+    assert tasks[0]["options"] == ["Business", "SciTech", "Sports", "World"]
+    for task in tasks:
+        status, body = stack.answer(task, truth.get)
+        assert status == 200 and body["status"] == "answered" and not body["duplicate"]
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["promotion"]["promoted"] is True
+    assert output["evaluation"]["decision"]["outcome"] == "promote"
+    assert output["pool"]["answers"] == 17
+
+    audit = stack.get_json("audit/iterations/it-promote.json")
+    assert audit["status"] == "PROMOTED"
+    assert audit["reviewers"] == ["rev-1", "user-1"]
+    assert audit["annotation_pool"]["annotations"] == 17
+    model_version = output["training"]["model_version"]
+    pointer = json.loads(
+        boto3.client("ssm").get_parameter(Name=f"{PREFIX}/active-model/DOCUMENT_CLASSIFIER")[
+            "Parameter"
+        ]["Value"]
+    )
+    assert pointer["model_version"] == model_version
+
+    status, body = stack.api(
+        "classify",
+        "/classify",
+        "POST",
+        {"text": fresh_texts[50], "model_type": "DOCUMENT_CLASSIFIER"},
+    )
+    assert status == 200 and body["model_version"] == model_version
+    status, history = stack.api("models", "/models")
+    assert [e["model_version"] for e in history["history"]] == [model_version]
+    assert any("PROMOTED" in n["Message"] for n in stack.notifications())
+    assert stack.invoke("release_lock", {"iteration": output["iteration"]}) == {"released": False}
+
+
+def put_active_model(model) -> None:
+    from textloop.adapters.active_model import (
+        ActiveModelPointer,
+        ActiveModelPointerStore,
+        pointer_parameter_name,
+    )
+    from textloop.adapters.artefacts import ModelArtefactStore
+    from textloop.backends import local
+
+    uri = ModelArtefactStore(boto3.client("s3"), BUCKET).put(
+        model.model_version, local.save(model), model.metadata
+    )
+    ActiveModelPointerStore(
+        boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
+    ).put(
+        ActiveModelPointer(
+            model_version=model.model_version,
+            backend="local",
+            model_type="DOCUMENT_CLASSIFIER",
+            mode="MULTI_CLASS",
+            artefact_uri=uri,
+        )
+    )
+
+
+def active_version() -> str:
+    value = boto3.client("ssm").get_parameter(Name=f"{PREFIX}/active-model/DOCUMENT_CLASSIFIER")
+    return json.loads(value["Parameter"]["Value"])["model_version"]
+
+
+def test_candidate_below_the_gate_margin_is_rejected(
+    lambdas, ag_news_rows, truth, fresh_texts, ag_news_model
+):
+    stack = seeded(lambdas, ag_news_rows, defaults={"promotion_min_improvement": 0.5})
+    put_active_model(ag_news_model)
+    put_feedback(BUCKET, fresh_texts[:6], [(truth[t], t) for t in fresh_texts[20:23]])
+
+    arn = stack.start("it-reject")
+    (task,) = stack.wait_for_tasks("it-reject")
+    # The active model re-scored the candidates: its suggestion is on every item.
+    assert all(item["suggestion"]["labels"] for item in task["items"])
+    stack.answer(task, truth.get)
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    decision = output["evaluation"]["decision"]
+    assert decision["outcome"] == "reject" and "not enough" in decision["reason"]
+    assert decision["active_model_version"] == ag_news_model.model_version
+    assert output["evaluation"]["active_key"] == "audit/iterations/it-reject/active-evaluation.json"
+    assert active_version() == ag_news_model.model_version
+    audit = stack.get_json("audit/iterations/it-reject.json")
+    assert audit["status"] == "REJECTED"
+    assert audit["models"]["active"]["metrics"]["test_set_hash"] == decision["test_set_hash"]
+    assert audit["models"]["candidate"]["metrics"]["test_set_hash"] == decision["test_set_hash"]
+
+
+def test_too_little_new_feedback_ends_early_as_a_recorded_no_op(lambdas, ag_news_rows, fresh_texts):
+    stack = seeded(lambdas, ag_news_rows)
+    put_feedback(BUCKET, fresh_texts[:2])
+
+    described = stack.wait(stack.start("it-noop"))
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["iteration"]["new_items"] == {
+        "count": 2,
+        "minimum": 3,
+        "enough": False,
+        "reason": "only 2 new feedback item(s); at least 3 are needed",
+    }
+    assert output["lock_released"] == {"released": True}
+    audit = stack.get_json("audit/iterations/it-noop.json")
+    assert audit["status"] == "NO_DECISION" and audit["inputs"]["outcome"] == "NO_OP"
+    assert audit["inputs"]["reason"].startswith("only 2 new")
+    assert stack.keys("reviews/") == []
+
+
+def test_unanswered_review_times_out_and_its_items_come_back(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    stack = seeded(lambdas, ag_news_rows, defaults={"review_timeout_seconds": 1})
+    put_feedback(BUCKET, fresh_texts[:6], [(truth[t], t) for t in fresh_texts[20:25]])
+
+    described = stack.wait(stack.start("it-timeout"))
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    (batch,) = output["reviews"]["batches"]
+    assert batch["status"] == "expired" and batch["answered"] == 0
+    # The iteration went on with what people did answer: the five explicit corrections.
+    assert output["pool"]["answers"] == 5
+    assert output["promotion"]["promoted"] is True
+    task = stack.get_json(f"reviews/it-timeout/batches/{batch['batch_id']}/task.json")
+    status, body = stack.answer(task, truth.get)
+    assert status == 409 and body["status"] == "expired"
+    # The next iteration sees the six unanswered items as new again, and only them.
+    prepared = stack.invoke(
+        "prepare",
+        {
+            "input": {},
+            "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:x:probe",
+            "iteration_id": "probe",
+            "started_at": "2025-11-23T02:27:03.324Z",
+        },
+    )
+    assert prepared["new_items"]["count"] == 6
+
+
+def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    from botocore.stub import ANY, Stubber
+    from textloop.adapters import clients
+
+    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        defaults={"model_backend": "comprehend"},
+        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role},
+    )
+    put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:25]])
+    comprehend = boto3.client("comprehend")
+    classifier = (
+        "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
+        "textloop-document-classifier/version/it-train-fail-x"
+    )
+    stubber = Stubber(comprehend)
+    stubber.add_response(
+        "create_document_classifier",
+        {"DocumentClassifierArn": classifier},
+        {
+            "DocumentClassifierName": "textloop-document-classifier",
+            "VersionName": ANY,
+            "DataAccessRoleArn": role,
+            "InputDataConfig": ANY,
+            "OutputDataConfig": ANY,
+            "LanguageCode": "en",
+            "Mode": "MULTI_CLASS",
+            "ClientRequestToken": ANY,
+        },
+    )
+    stubber.add_response(
+        "describe_document_classifier",
+        {
+            "DocumentClassifierProperties": {
+                "DocumentClassifierArn": classifier,
+                "Status": "IN_ERROR",
+                "Message": "Insufficient training data: at least 50 documents per label",
+            }
+        },
+        {"DocumentClassifierArn": classifier},
+    )
+    with stubber, clients.override("comprehend", comprehend):
+        described = stack.wait(stack.start("it-train-fail"))
+        stubber.assert_no_pending_responses()
+    assert described["status"] == "FAILED"
+    assert described["error"] == "Textloop.IterationFailed"
+    audit = stack.get_json("audit/iterations/it-train-fail.json")
+    assert audit["status"] == "FAILED"
+    assert audit["failure"]["state"] == "DescribeTraining"
+    assert audit["failure"]["error"] == "Textloop.TrainingFailed"
+    assert "Insufficient training data" in audit["failure"]["cause"]
+    assert audit["dataset"] is not None and audit["models"]["candidate"]["metrics"] is None
+    messages = [n for n in stack.notifications() if n.get("Subject") == "textloop iteration FAILED"]
+    assert len(messages) == 1 and "Textloop.TrainingFailed" in messages[0]["Message"]
+    lock = boto3.client("dynamodb").get_item(
+        TableName="textloop-test-registry",
+        Key={"pk": {"S": "LOCK#DOCUMENT_CLASSIFIER"}, "sk": {"S": "LOCK"}},
+    )
+    assert "Item" not in lock
+
+
+def test_comprehend_candidate_cannot_be_compared_and_says_why(lambdas):
+    deploy_iteration_stack(lambdas)
+    iteration = {
+        "iteration_id": "it-x",
+        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:m:it-x",
+        "started_at": "2025-11-23T02:27:03.324Z",
+        "model_type": "DOCUMENT_CLASSIFIER",
+        "mode": "MULTI_CLASS",
+        "config": {},
+        "lock": {},
+    }
+    out = boto3.client("lambda").invoke(
+        FunctionName="textloop-evaluate",
+        Payload=json.dumps(
+            {
+                "iteration": iteration,
+                "dataset": {
+                    "dataset_version": "d",
+                    "manifest_key": "datasets/d/manifest.json",
+                    "train_uri": f"s3://{BUCKET}/datasets/d/train.csv",
+                    "test_uri": f"s3://{BUCKET}/datasets/d/test.csv",
+                    "test_set_hash": "h",
+                },
+                "training": {
+                    "model_version": "v1",
+                    "status": "TRAINED",
+                    "polls": 2,
+                    "job": {"backend": "comprehend", "classifier_arn": "arn:x"},
+                },
+            }
+        ),
+    )
+    error = json.loads(out["Payload"].read())
+    assert out["FunctionError"] and error["errorType"] == "Textloop.EvaluationUnsupported"
+    assert "frozen test set" in error["errorMessage"]
+
+
+def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change_nothing(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    stack = seeded(lambdas, ag_news_rows)
+    put_feedback(BUCKET, fresh_texts[:6])
+    first = stack.start("it-first")
+    (task,) = stack.wait_for_tasks("it-first")
+
+    second = stack.wait(stack.start("it-second", {"model_type": "DOCUMENT_CLASSIFIER"}))
+    assert second["status"] == "FAILED" and second["error"] == "Textloop.IterationAlreadyRunning"
+    status, body = stack.api("iterations", "/iterations", "POST", {})
+    assert status == 409 and body["execution_arn"] == first
+    status, body = stack.api("iterations", "/iterations", "POST", {"config": {"budget": 3}})
+    assert status == 400 and body["errors"][0]["field"] == "config.budget"
+
+    status, pending = stack.api("reviews", "/reviews")
+    assert [r["batch_id"] for r in pending["reviews"]] == [task["batch_id"]]
+    status, shown = stack.api("reviews", f"/reviews/{task['batch_id']}")
+    assert status == 200 and "task_token" not in shown and shown["status"] == "pending"
+    wrong_label = {"item_id": task["items"][0]["item_id"], "labels": ["Weather"]}
+    status, body = stack.api(
+        "reviews",
+        f"/reviews/{task['batch_id']}/answers",
+        "POST",
+        {"reviewer_id": "rev-1", "answers": [wrong_label]},
+    )
+    assert status == 400 and body["errors"][0]["field"] == "answers[0].labels"
+
+    assert stack.answer(task, truth.get)[1]["duplicate"] is False
+    status, body = stack.answer(task, truth.get)
+    assert status == 200 and body["duplicate"] is True
+    status, body = stack.answer(task, lambda _: "Sports")
+    assert status == 409 and body["status"] == "answered"
+    described = stack.wait(first)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"])["pool"]["answers"] == 6
+
+    status, body = stack.api("iterations", "/iterations", "POST", {})
+    assert status == 202
+    assert stack.wait(body["executionArn"])["status"] == "SUCCEEDED"
+    status, shown = stack.api("iterations", f"/iterations/{body['iteration_id']}")
+    assert shown["status"] == "SUCCEEDED" and shown["audit"]["status"] == "NO_DECISION"
+    status, listed = stack.api("iterations", "/iterations")
+    assert {i["iteration_id"] for i in listed["iterations"]} == {
+        "it-first",
+        "it-second",
+        body["iteration_id"],
+    }
+
+
+def test_a2i_review_completes_once_however_often_the_event_arrives(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    from botocore.stub import ANY, Stubber
+    from textloop.adapters import clients
+
+    flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/textloop-review"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        extra_env={"REVIEW_BACKEND": "a2i", "A2I_FLOW_DEFINITION_ARN": flow},
+    )
+    put_feedback(BUCKET, fresh_texts[:6])
+    a2i = boto3.client("sagemaker-a2i-runtime")
+    stubber = Stubber(a2i)
+    stubber.add_response(
+        "start_human_loop",
+        {"HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/x"},
+        {"HumanLoopName": ANY, "FlowDefinitionArn": flow, "HumanLoopInput": ANY},
+    )
+    with stubber, clients.override("sagemaker-a2i-runtime", a2i):
+        arn = stack.start("it-a2i")
+        (task,) = stack.wait_for_tasks("it-a2i")
+        # The task is stored before the loop starts: wait for the StartHumanLoop call.
+        stack.wait_for(lambda: _no_pending(stubber), "StartHumanLoop")
+    loop = task["batch_id"]
+    output_key = f"a2i-output/textloop-review/2025/11/23/02/27/03/{loop}/output.json"
+    output = {
+        "flowDefinitionArn": flow,
+        "humanLoopName": loop,
+        "inputContent": {},
+        "humanAnswers": [
+            {
+                "acceptanceTime": "2025-11-23T02:30:00.000Z",
+                "submissionTime": "2025-11-23T02:31:00.000Z",
+                "timeSpentInSeconds": 60.0,
+                "workerId": "a1b2c3d4e5f6",
+                "workerMetadata": {"identityData": {"sub": "a1b2c3d4e5f6"}},
+                "answerContent": {
+                    "answers": [
+                        {"item_id": i["item_id"], "labels": [truth[i["text"]]]}
+                        for i in task["items"]
+                    ]
+                },
+            }
+        ],
+    }
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=output_key, Body=json.dumps(output))
+    event = {
+        "version": "0",
+        "id": "5f1c2c4b-0000-0000-0000-000000000000",
+        "detail-type": "SageMaker A2I HumanLoop Status Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2025-11-23T02:31:05Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{loop}"],
+        "detail": {
+            "creationTime": "2025-11-23T02:29:00.000Z",
+            "failureReason": "",
+            "failureCode": "",
+            "humanLoopName": loop,
+            "humanLoopArn": f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{loop}",
+            "flowDefinitionArn": flow,
+            "humanLoopStatus": "Completed",
+            "humanLoopOutput": {"outputS3Uri": f"s3://{BUCKET}/{output_key}"},
+        },
+    }
+    first = stack.invoke("a2i_callback", event)
+    assert first["duplicate"] is False and first["answered"] == 6
+    stored = stack.get_json(f"reviews/it-a2i/batches/{loop}/answers.json")
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    again = stack.invoke("a2i_callback", event)
+    assert again["duplicate"] is True and again["token_delivered"] is False
+    assert stack.get_json(f"reviews/it-a2i/batches/{loop}/answers.json") == stored
+    assert stored["reviewers"] == ["a1b2c3d4e5f6"] and stored["source"] == "a2i"
+    assert json.loads(described["output"])["pool"]["reviewers"] == ["a1b2c3d4e5f6"]
+    failed = stack.invoke(
+        "a2i_callback", {**event, "detail": {**event["detail"], "humanLoopStatus": "Failed"}}
+    )
+    assert failed == {"batch_id": loop, "status": "answered", "ignored": True}
+
+
+def _no_pending(stubber) -> bool:
+    try:
+        stubber.assert_no_pending_responses()
+    except AssertionError:
+        return False
+    return True
+
+
+def test_manual_approval_promotes_once_a_person_signs(lambdas, ag_news_rows, truth, fresh_texts):
+    stack = seeded(lambdas, ag_news_rows, defaults={"manual_approval": True})
+    put_feedback(BUCKET, fresh_texts[:6])
+    arn = stack.start("it-approve")
+    (task,) = stack.wait_for_tasks("it-approve")
+    stack.answer(task, truth.get)
+    request = stack.wait_for(
+        lambda: stack.get_json("reviews/it-approve/approval.json"), "the approval request"
+    )
+    assert request["candidate_model_version"]
+    stack.wait_for(
+        lambda: any(n.get("Subject") == "textloop: approval needed" for n in stack.notifications()),
+        "the approval notification",
+    )
+    status, body = stack.api(
+        "approvals", "/approvals/it-nope", "POST", {"approver": "a", "approved": True}
+    )
+    assert status == 404
+    decision = {"approver": "lead@example.com", "approved": True, "comment": "numbers look right"}
+    status, body = stack.api("approvals", "/approvals/it-approve", "POST", decision)
+    assert status == 200 and body == {
+        "iteration_id": "it-approve",
+        "approved": True,
+        "duplicate": False,
+    }
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert stack.api("approvals", "/approvals/it-approve", "POST", decision)[1]["duplicate"] is True
+    status, _ = stack.api(
+        "approvals", "/approvals/it-approve", "POST", {**decision, "approved": False}
+    )
+    assert status == 409
+    assert active_version() == request["candidate_model_version"]
+    audit = stack.get_json("audit/iterations/it-approve.json")
+    assert audit["status"] == "PROMOTED" and audit["inputs"]["approval"]["approved"] is True

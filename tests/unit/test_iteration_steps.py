@@ -1,0 +1,215 @@
+"""Single steps and adapters of the iteration: input rules, review checks, the lock, A2I start,
+data-set failures and rollback (moto; botocore Stubber only for the A2I runtime)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from textloop import iteration, reviews
+from textloop.adapters.a2i import HumanLoops
+from textloop.adapters.registry import Registry
+from textloop.validation import InvalidInput
+
+from tests.support.iteration_data import put_seed
+from tests.support.iteration_stack import BUCKET, PREFIX, TABLE, deploy_iteration_stack
+
+ITERATION = {
+    "iteration_id": "it-1",
+    "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:m:it-1",
+    "started_at": "2025-11-23T02:27:03.324Z",
+    "model_type": "DOCUMENT_CLASSIFIER",
+    "mode": "MULTI_CLASS",
+    "config": {**iteration.DEFAULTS, "min_docs_per_label": 5},
+    "lock": {"acquired": True},
+}
+
+
+def test_input_rejects_unknown_settings_by_name():
+    with pytest.raises(iteration.InvalidIterationInput) as caught:
+        iteration.parse_input({"config": {"reveiw_budget": 3}, "modle": 1}, {})
+    assert "config.reveiw_budget: is not allowed" in str(caught.value)
+    assert "modle: is not allowed" in str(caught.value)
+    parsed = iteration.parse_input({"config": {"review_budget": 3}}, {"review_budget": 9})
+    assert parsed.config["review_budget"] == 3 and parsed.mode == "MULTI_CLASS"
+    assert type(caught.value).__name__ == "Textloop.InvalidIterationInput"
+
+
+def test_submission_must_fit_the_batch():
+    task = {
+        "batch_id": "b",
+        "iteration_id": "it-1",
+        "mode": "MULTI_CLASS",
+        "options": ["Sports", "World"],
+        "items": [{"item_id": "a", "text": "x"}, {"item_id": "b", "text": "y"}],
+    }
+    submission = reviews.parse_submission(
+        {
+            "reviewer_id": "r",
+            "answers": [
+                {"item_id": "a", "labels": ["Sports", "World"]},
+                {"item_id": "zz", "labels": ["Weather"]},
+            ],
+        }
+    )
+    with pytest.raises(InvalidInput) as caught:
+        reviews.check_submission(task, submission)
+    fields = [(e.field, e.message) for e in caught.value.errors]
+    assert ("answers[0].labels", "a MULTI_CLASS answer names exactly one label") in fields
+    assert ("answers[1].item_id", "'zz' is not in this batch") in fields
+    assert fields[-1][0] == "answers[1].labels" and "Weather" in fields[-1][1]
+    with pytest.raises(InvalidInput) as caught:
+        reviews.parse_submission({"reviewer_id": "r", "answers": []})
+    assert caught.value.errors[0].field == "answers"
+
+
+def _table():
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Registry(boto3.client("dynamodb"), TABLE)
+
+
+def test_lock_is_exclusive_until_released_expired_or_abandoned(aws):
+    registry = _table()
+    now = datetime(2025, 11, 23, tzinfo=UTC)
+    args = {"ttl_seconds": 60, "now": now}
+    assert registry.acquire("DOCUMENT_CLASSIFIER", holder="A", iteration_id="a", **args).acquired
+    # A retried Prepare of the holder gets it again; anyone else is refused, naming the holder.
+    assert registry.acquire("DOCUMENT_CLASSIFIER", holder="A", iteration_id="a", **args).acquired
+    refused = registry.acquire(
+        "DOCUMENT_CLASSIFIER", holder="B", iteration_id="b", is_running=lambda _: True, **args
+    )
+    assert not refused.acquired and refused.holder == "A"
+    assert not registry.release("DOCUMENT_CLASSIFIER", holder="B")
+    taken = registry.acquire(
+        "DOCUMENT_CLASSIFIER",
+        holder="B",
+        iteration_id="b",
+        is_running=lambda arn: arn != "A",
+        **args,
+    )
+    assert taken.acquired and taken.taken_over_from == "A"
+    later = now + timedelta(seconds=61)
+    expired = registry.acquire(
+        "DOCUMENT_CLASSIFIER", holder="C", iteration_id="c", ttl_seconds=60, now=later
+    )
+    assert (
+        expired.acquired and registry.lock_holder("DOCUMENT_CLASSIFIER", now=later)["holder"] == "C"
+    )
+    assert registry.release("DOCUMENT_CLASSIFIER", holder="C")
+    assert registry.lock_holder("DOCUMENT_CLASSIFIER") is None
+
+
+def test_human_loop_start_is_idempotent_and_refuses_oversized_input():
+    client = boto3.client("sagemaker-a2i-runtime", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "start_human_loop", "ConflictException", "HumanLoop it-1-0000-abc already exists"
+    )
+    loops = HumanLoops(client)
+    flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/f"
+    with stubber:
+        assert loops.start("it-1-0000-abc", flow, "{}") == {
+            "human_loop_name": "it-1-0000-abc",
+            "started": False,
+        }
+        with pytest.raises(iteration.ReviewInputTooLarge, match="Lower review_batch_size"):
+            loops.start("it-1-0000-abc", flow, "x" * (reviews.A2I_MAX_INPUT_CHARS + 1))
+        with pytest.raises(ValueError, match="not a valid human-loop name"):
+            loops.start("It_1", flow, "{}")
+
+
+def test_broken_data_set_fails_with_its_report(lambdas, ag_news_rows):
+    deploy_iteration_stack(lambdas)
+    few_sports = [r for r in ag_news_rows[:400] if r[0] != "Sports"]
+    few_sports += [r for r in ag_news_rows[:400] if r[0] == "Sports"][:3]
+    put_seed(BUCKET, few_sports)
+    out = boto3.client("lambda").invoke(
+        FunctionName="textloop-build-datasets",
+        Payload=json.dumps(
+            {"iteration": ITERATION, "pool": {"pool_version": None, "pool_key": None}}
+        ),
+    )
+    error = json.loads(out["Payload"].read())
+    assert out["FunctionError"] and error["errorType"] == "Textloop.DatasetInvalid"
+    assert "Sports" in error["errorMessage"]
+    (key,) = [
+        o["Key"]
+        for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+        if o["Key"].endswith("validation-report.json")
+    ]
+    report = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert not report["ok"] and report["problems"]
+
+
+def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_news_model):
+    from textloop.adapters.active_model import ActiveModelPointer, ActiveModelPointerStore
+    from textloop.adapters.artefacts import ModelArtefactStore
+    from textloop.adapters.promotions import move_pointer
+    from textloop.backends import local
+
+    stack = deploy_iteration_stack(lambdas)
+    s3, registry = boto3.client("s3"), Registry(boto3.client("dynamodb"), TABLE)
+    pointers = ActiveModelPointerStore(
+        boto3.client("ssm"), f"{PREFIX}/active-model/DOCUMENT_CLASSIFIER", max_age_seconds=0
+    )
+    small = local.fit(
+        [t for _, t in ag_news_rows[:200]],
+        [lb for lb, _ in ag_news_rows[:200]],
+        "MULTI_CLASS",
+        model_version="small-1",
+    )
+    for n, model in enumerate([ag_news_model, small]):
+        uri = ModelArtefactStore(s3, BUCKET).put(
+            model.model_version, local.save(model), model.metadata
+        )
+        move_pointer(
+            registry=registry,
+            pointer_store=pointers,
+            comprehend=None,
+            event_id=f"it-{n}",
+            kind="promotion",
+            pointer=ActiveModelPointer(
+                model_version=model.model_version,
+                backend="local",
+                model_type="DOCUMENT_CLASSIFIER",
+                mode="MULTI_CLASS",
+                artefact_uri=uri,
+            ),
+            classifier_arn=None,
+            metrics={"F1Score": 0.8 - n / 10},
+            reason="test",
+            iteration_id=f"it-{n}",
+            now=datetime(2025, 11, 23, 1 + n, tzinfo=UTC),
+        )
+    status, body = stack.api("models", "/models/rollback", "POST", {"reason": "regression"})
+    assert status == 200, body
+    assert body["model_version"] == ag_news_model.model_version and body["changed"]
+    assert body["previous_model_version"] == "small-1"
+    # Naming the target makes a retried request safe: the model already serves.
+    retry = {"model_version": ag_news_model.model_version, "reason": "regression"}
+    status, again = stack.api("models", "/models/rollback", "POST", retry)
+    assert status == 200 and again["changed"] is False
+    status, active = stack.api("models", "/models/active")
+    assert active["pointer"]["model_version"] == ag_news_model.model_version
+    status, history = stack.api("models", "/models")
+    assert [e["kind"] for e in history["history"]] == ["promotion", "promotion", "rollback"]
+    status, body = stack.api(
+        "models", "/models/rollback", "POST", {"model_version": "nope", "reason": "x"}
+    )
+    assert status == 409 and "not in the registry" in body["message"]
+    status, body = stack.api("models", "/models/rollback", "POST", {"model_version": "v"})
+    assert status == 400 and body["errors"][0]["field"] == "reason"

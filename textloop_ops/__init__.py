@@ -1,0 +1,1 @@
+"""Operator-side code: deploying the stack with Terraform and driving it (not shipped to Lambda)."""
