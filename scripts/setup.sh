@@ -9,10 +9,16 @@ UV_VERSION="0.13.8"
 mkdir -p "$CACHE"
 
 find_python313() {
-  if [ -n "${TEXTLOOP_PYTHON:-}" ]; then echo "$TEXTLOOP_PYTHON"; return; fi
   local c
-  for c in "$(command -v python3.13 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
-    if [ -n "$c" ] && [ -x "$c" ]; then echo "$c"; return; fi
+  # A pyenv shim is on PATH even when 3.13 is not the selected version, and then fails: try
+  # each candidate for real.
+  for c in "${TEXTLOOP_PYTHON:-}" "$(command -v python3.13 || true)" \
+      "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do
+    if [ -n "$c" ] && [ -x "$c" ] &&
+        "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      echo "$c"
+      return
+    fi
   done
 }
 PY313=$(find_python313)
