@@ -54,13 +54,25 @@ def _execution_arn(iteration_id: str) -> str:
     return machine.replace(":stateMachine:", ":execution:", 1) + f":{iteration_id}"
 
 
-def _running(execution_arn: str) -> bool:
-    try:
-        return _sfn().describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
-    except ClientError as exc:
-        if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
+# The API takes the lock for an execution a moment before starting it: a holder that does not
+# exist yet is starting, unless the lock is older than this (the start itself failed).
+STARTING_GRACE_SECONDS = 300
+
+
+def _alive(model_type: str, now: datetime):
+    def is_running(execution_arn: str) -> bool:
+        try:
+            return _sfn().describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+        except ClientError as exc:
+            if error_code(exc) not in ("ExecutionDoesNotExist", "InvalidArn"):
+                raise
+        held = stack.registry.lock_holder(model_type, now=now)
+        if held is None or held["holder"] != execution_arn or not held.get("acquired_at"):
             return False
-        raise
+        age = now - datetime.fromisoformat(held["acquired_at"])
+        return age.total_seconds() < STARTING_GRACE_SECONDS
+
+    return is_running
 
 
 @app.post("/iterations")
@@ -75,21 +87,36 @@ def start() -> Response:
     if errors:
         return _json(http_status(errors), error_body(errors))
     model_type = data.get("model_type", iteration.DEFAULT_MODEL_TYPE)
-    held = stack.registry.lock_holder(model_type)
-    if held is not None and _running(held["holder"]):
+    config = iteration.parse_input(data, stack.defaults()).config
+    now = datetime.now(UTC)
+    name = f"{_SHORT[model_type]}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    execution_arn = _execution_arn(name)
+    # Taken here, before StartExecution, so two starts in quick succession cannot both pass;
+    # the execution's Prepare step then re-takes it as the same holder.
+    lock = stack.registry.acquire(
+        model_type,
+        holder=execution_arn,
+        iteration_id=name,
+        ttl_seconds=iteration.lock_ttl_seconds(config),
+        now=now,
+        is_running=_alive(model_type, now),
+    )
+    if not lock.acquired:
         return _json(
             409,
             {
                 "message": f"an iteration of {model_type} is already running",
-                "execution_arn": held["holder"],
-                "iteration_id": held["iteration_id"],
+                "execution_arn": lock.holder,
+                "iteration_id": lock.iteration_id,
             },
         )
-    now = datetime.now(UTC)
-    name = f"{_SHORT[model_type]}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-    response = _sfn().start_execution(
-        stateMachineArn=stack.required("STATE_MACHINE_ARN"), name=name, input=body or "{}"
-    )
+    try:
+        response = _sfn().start_execution(
+            stateMachineArn=stack.required("STATE_MACHINE_ARN"), name=name, input=body or "{}"
+        )
+    except Exception:
+        stack.registry.release(model_type, holder=execution_arn)
+        raise
     logger.info("iteration started", extra={"iteration_id": name})
     return _json(202, {"iteration_id": name, "executionArn": response["executionArn"]})
 

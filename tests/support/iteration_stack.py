@@ -18,7 +18,7 @@ from .events import rest_event
 from .stack import _role, create_bucket, deploy_function
 from .templates import render_definition, template_variables
 
-DRAFT_DEFINITION = REPO.parent / "drafts" / "iteration_full.asl.json"
+ITERATION_DEFINITION = REPO / "statemachines" / "iteration.asl.json"
 BUCKET = "textloop-test-lake"
 TABLE = "textloop-test-registry"
 PREFIX = "/textloop/test"
@@ -173,7 +173,7 @@ def deploy_iteration_stack(
     *,
     defaults: dict | None = None,
     extra_env: dict | None = None,
-    definition: Path = DRAFT_DEFINITION,
+    definition: Path = ITERATION_DEFINITION,
 ) -> IterationStack:
     create_bucket(BUCKET)
     boto3.client("dynamodb").create_table(

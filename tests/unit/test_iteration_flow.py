@@ -460,3 +460,15 @@ def test_manual_approval_promotes_once_a_person_signs(lambdas, ag_news_rows, tru
     assert active_version() == request["candidate_model_version"]
     audit = stack.get_json("audit/iterations/it-approve.json")
     assert audit["status"] == "PROMOTED" and audit["inputs"]["approval"]["approved"] is True
+
+
+def test_two_api_starts_in_a_row_the_second_is_refused(lambdas, ag_news_rows, fresh_texts):
+    # The API takes the lock before StartExecution: the second request is refused even when the
+    # first execution has not reached its Prepare step yet (LocalStack showed that race).
+    stack = seeded(lambdas, ag_news_rows)
+    put_feedback(BUCKET, fresh_texts[:6])
+    status, first = stack.api("iterations", "/iterations", "POST", {})
+    assert status == 202, first
+    status, body = stack.api("iterations", "/iterations", "POST", {})
+    assert status == 409, body
+    assert body["execution_arn"] == first["executionArn"]

@@ -14,8 +14,16 @@ from textloop.adapters.a2i import HumanLoops
 from textloop.adapters.registry import Registry
 from textloop.validation import InvalidInput
 
+from tests.support import FUNCTIONS
 from tests.support.iteration_data import put_seed
-from tests.support.iteration_stack import BUCKET, PREFIX, TABLE, deploy_iteration_stack
+from tests.support.iteration_stack import (
+    BUCKET,
+    ITERATION_DEFINITION,
+    PREFIX,
+    TABLE,
+    deploy_iteration_stack,
+)
+from tests.support.templates import render_definition, template_variables
 
 ITERATION = {
     "iteration_id": "it-1",
@@ -213,3 +221,20 @@ def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_n
     assert status == 409 and "not in the registry" in body["message"]
     status, body = stack.api("models", "/models/rollback", "POST", {"model_version": "v"})
     assert status == 400 and body["errors"][0]["field"] == "reason"
+
+
+def test_definition_names_only_variables_terraform_provides():
+    # modules/textloop passes <key>_function_arn for every function plus these few names; a new
+    # ${...} in the ASL must be wired there too.
+    functions = {p.name for p in FUNCTIONS.iterdir() if (p / "app.py").exists()}
+    provided = {f"{name}_function_arn" for name in functions} | {
+        "data_lake_bucket",
+        "artifacts_bucket",
+        "notifications_topic_arn",
+        "stage",
+    }
+    used = template_variables(ITERATION_DEFINITION)
+    assert used <= provided, used - provided
+    assert {"prepare_function_arn", "start_review_function_arn"} <= used
+    with pytest.raises(KeyError, match="prepare_function_arn"):
+        render_definition(ITERATION_DEFINITION, {})

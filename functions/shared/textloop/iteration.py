@@ -219,11 +219,15 @@ def unsettled_records(
 
 
 def new_items_summary(count: int, minimum: int) -> dict[str, Any]:
-    enough = count >= minimum and count > 0
-    if enough:
+    """Whether an iteration has enough new feedback to go on. ``minimum`` 0 is the bootstrap
+    iteration: it trains (and may promote) the first model from the seed data alone."""
+    enough = count >= minimum
+    if minimum == 0 and count == 0:
+        reason = "bootstrap: no new feedback; training from the seed data and the pool"
+    elif enough:
         reason = f"{count} new feedback item(s); the minimum is {minimum}"
     else:
-        reason = f"only {count} new feedback item(s); at least {max(minimum, 1)} are needed"
+        reason = f"only {count} new feedback item(s); at least {minimum} are needed"
     return {"count": count, "minimum": minimum, "enough": enough, "reason": reason}
 
 

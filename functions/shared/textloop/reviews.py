@@ -262,7 +262,17 @@ def submissions_from_a2i_output(output: Mapping[str, Any]) -> list[Submission]:
         worker = human.get("workerId") or (human.get("workerMetadata") or {}).get(
             "identityData", {}
         ).get("sub")
-        body = {"reviewer_id": worker or "", "answers": content.get("answers")}
+        answers = content.get("answers")
+        if isinstance(answers, str):
+            # A crowd-form submits its fields as strings: the worker templates in
+            # terraform/modules/textloop/templates/ put the answers list in one hidden field.
+            try:
+                answers = json.loads(answers)
+            except ValueError:
+                raise InvalidInput(
+                    [FieldError(f"humanAnswers[{index}].answerContent.answers", "is not JSON")]
+                ) from None
+        body = {"reviewer_id": worker or "", "answers": answers}
         submissions.append(parse_submission(body, field_prefix=f"humanAnswers[{index}]"))
     if not submissions:
         raise InvalidInput([FieldError("humanAnswers", "must have at least 1 item(s)")])

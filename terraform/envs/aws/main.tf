@@ -13,4 +13,13 @@ module "textloop" {
   manage_apigateway_account   = var.manage_apigateway_account
   access_log_bucket           = var.access_log_bucket
   force_destroy               = var.force_destroy
+
+  model_backend                 = var.model_backend
+  classifier_mode               = var.classifier_mode
+  review_backend                = var.review_backend
+  a2i_workteam_arn              = var.a2i_workteam_arn
+  comprehend_endpoint_arn       = var.comprehend_endpoint_arn
+  threshold_override            = var.threshold_override
+  iteration_defaults            = var.iteration_defaults
+  iteration_schedule_expression = var.iteration_schedule_expression
 }

@@ -17,4 +17,15 @@ module "textloop" {
   # Executions are inspected while developing; there is no real user text in LocalStack.
   state_machine_include_execution_data = true
   api_execution_logging_level          = "INFO"
+  registry_deletion_protection         = false
+  # A promotion reaches the classify function within 5 s (30 s on AWS).
+  active_model_max_age_seconds = 5
+
+  # Amazon Comprehend and A2I are not in LocalStack: the embedded defaults run the whole loop.
+  model_backend                 = var.model_backend
+  classifier_mode               = var.classifier_mode
+  review_backend                = var.review_backend
+  threshold_override            = var.threshold_override
+  iteration_defaults            = var.iteration_defaults
+  iteration_schedule_expression = var.iteration_schedule_expression
 }

@@ -43,3 +43,39 @@ variable "enable_xray" {
   type        = bool
   default     = true
 }
+
+variable "model_backend" {
+  description = "\"local\" (scikit-learn in the data lake) or \"comprehend\" (Amazon Comprehend custom classifiers)."
+  type        = string
+  default     = "local"
+}
+
+variable "classifier_mode" {
+  description = "MULTI_CLASS or MULTI_LABEL."
+  type        = string
+  default     = "MULTI_CLASS"
+}
+
+variable "review_backend" {
+  description = "\"local\" (the review API and page) or \"a2i\" (Amazon Augmented AI)."
+  type        = string
+  default     = "local"
+}
+
+variable "threshold_override" {
+  description = "Confidence thresholds that win over the model's, e.g. { default = 0.6 }; null keeps the model's."
+  type        = any
+  default     = null
+}
+
+variable "iteration_defaults" {
+  description = "Iteration settings (see modules/textloop: min_new_items, review_budget, review_batch_size, ...)."
+  type        = any
+  default     = {}
+}
+
+variable "iteration_schedule_expression" {
+  description = "EventBridge schedule that starts iterations, e.g. \"rate(1 day)\"; null: API only."
+  type        = string
+  default     = null
+}

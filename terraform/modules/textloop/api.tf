@@ -6,7 +6,19 @@
 
 locals {
   routes = {
-    "GET /health" = "health"
+    "GET /health"                      = "health"
+    "POST /classify"                   = "classify"
+    "POST /feedback"                   = "feedback"
+    "POST /iterations"                 = "iterations"
+    "GET /iterations"                  = "iterations"
+    "GET /iterations/{iteration_id}"   = "iterations"
+    "GET /reviews"                     = "reviews"
+    "GET /reviews/{batch_id}"          = "reviews"
+    "POST /reviews/{batch_id}/answers" = "reviews"
+    "POST /approvals/{iteration_id}"   = "approvals"
+    "GET /models"                      = "models"
+    "GET /models/active"               = "models"
+    "POST /models/rollback"            = "models"
   }
 }
 

@@ -52,40 +52,58 @@ locals {
     policy_statements    = []
   }
 
-  function_specs = {
+  function_specs = merge(local.health_function_specs, local.inference_function_specs, local.loop_function_specs)
+
+  health_function_specs = {
     health = {
       description = "Reports the status of the textloop deployment"
       timeout     = 10
-      # GET /health only looks at the lake (HeadBucket needs ListBucket). A state machine run
-      # also leaves one heartbeat object per execution under audit/heartbeats/, and nothing else.
+      # HeadBucket needs ListBucket; the check reads nothing else.
       policy_statements = [
         {
           sid       = "InspectDataLake"
           actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
           resources = [module.data_lake.bucket_arn]
         },
-        {
-          sid       = "WriteHeartbeats"
-          actions   = ["s3:PutObject"]
-          resources = ["${module.data_lake.bucket_arn}/${module.data_lake.prefixes["audit"]}heartbeats/*"]
-        },
-        {
-          sid       = "EncryptHeartbeats"
-          actions   = ["kms:GenerateDataKey"]
-          resources = [module.data_lake.kms_key_arn]
-          conditions = [
-            {
-              test     = "StringEquals"
-              variable = "kms:ViaService"
-              values   = ["s3.${local.region}.amazonaws.com"]
-            },
-          ]
-        },
       ]
     }
   }
 
   functions = { for key, spec in local.function_specs : key => merge(local.function_defaults, spec) }
+
+  # IAM building blocks shared by the function specs.
+  lake_arn = module.data_lake.bucket_arn
+  lake_objects = {
+    for name, prefix in module.data_lake.prefixes : name => "${module.data_lake.bucket_arn}/${prefix}*"
+  }
+  # S3 encrypts and decrypts with the data lake key on the caller's behalf; nothing else may.
+  lake_kms_via_s3 = [
+    {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    },
+  ]
+  lake_kms_read = {
+    sid        = "DecryptDataLakeObjects"
+    actions    = ["kms:Decrypt"]
+    resources  = [module.data_lake.kms_key_arn]
+    conditions = local.lake_kms_via_s3
+  }
+  lake_kms_read_write = {
+    sid        = "EncryptDataLakeObjects"
+    actions    = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources  = [module.data_lake.kms_key_arn]
+    conditions = local.lake_kms_via_s3
+  }
+  list_lake = {
+    sid       = "ListDataLake"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_lake.bucket_arn]
+  }
+  # The active-model pointer: one SSM parameter per model type, moved only by promote/rollback.
+  active_model_parameter_prefix = "/${local.name}"
+  active_model_parameter_arn    = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.active_model_parameter_prefix}/active-model/*"
 }
 
 module "lambda_function" {

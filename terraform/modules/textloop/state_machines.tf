@@ -11,8 +11,27 @@
 locals {
   state_machines = {
     iteration = {
-      definition_file   = "${local.project_root}/statemachines/iteration.asl.json"
-      policy_statements = []
+      definition_file = "${local.project_root}/statemachines/iteration.asl.json"
+      # The Notify and NotifyFailure states publish to the (KMS-encrypted) topic directly.
+      policy_statements = [
+        {
+          sid       = "Notify"
+          actions   = ["sns:Publish"]
+          resources = [aws_sns_topic.notifications.arn]
+        },
+        {
+          sid       = "EncryptNotifications"
+          actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+          resources = [aws_kms_key.this.arn]
+          conditions = [
+            {
+              test     = "StringEquals"
+              variable = "kms:ViaService"
+              values   = ["sns.${local.region}.amazonaws.com"]
+            },
+          ]
+        },
+      ]
     }
   }
 

@@ -145,3 +145,98 @@ variable "state_machine_include_execution_data" {
   type        = bool
   default     = false
 }
+
+################################################################################
+# Inference and feedback
+################################################################################
+
+variable "model_backend" {
+  description = "Where models are trained and served: \"local\" (scikit-learn artefacts in the data lake, served by the classify function) or \"comprehend\" (Amazon Comprehend custom classifiers)."
+  type        = string
+  default     = "local"
+
+  validation {
+    condition     = contains(["local", "comprehend"], var.model_backend)
+    error_message = "model_backend must be \"local\" or \"comprehend\"."
+  }
+}
+
+variable "classifier_mode" {
+  description = "Document classifier mode: MULTI_CLASS (one label per text) or MULTI_LABEL."
+  type        = string
+  default     = "MULTI_CLASS"
+
+  validation {
+    condition     = contains(["MULTI_CLASS", "MULTI_LABEL"], var.classifier_mode)
+    error_message = "classifier_mode must be MULTI_CLASS or MULTI_LABEL."
+  }
+}
+
+variable "comprehend_endpoint_arn" {
+  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active model; promote updates it. Null with the local back-end."
+  type        = string
+  default     = null
+}
+
+variable "threshold_override" {
+  description = "Confidence thresholds that win over the active model's, e.g. { default = 0.6, per_label = { World = 0.7 } }. A prediction below its threshold becomes implicit feedback. Null: the model's own (default 0.5)."
+  type        = any
+  default     = null
+}
+
+variable "active_model_max_age_seconds" {
+  description = "How long the classify function trusts its cached copy of the active-model pointer before re-reading it: a promotion reaches inference within this time."
+  type        = number
+  default     = 30
+}
+
+variable "classify_reserved_concurrency" {
+  description = "Reserved concurrency of the classify function (it serves the real-time API)."
+  type        = number
+  default     = 10
+}
+
+################################################################################
+# The loop
+################################################################################
+
+variable "iteration_defaults" {
+  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. Checked against a schema when a function starts."
+  type        = any
+  default     = {}
+}
+
+variable "review_backend" {
+  description = "Who reviews: \"local\" (the review API and page; tasks in the data lake) or \"a2i\" (Amazon Augmented AI human loops)."
+  type        = string
+  default     = "local"
+
+  validation {
+    condition     = contains(["local", "a2i"], var.review_backend)
+    error_message = "review_backend must be \"local\" or \"a2i\"."
+  }
+}
+
+variable "a2i_workteam_arn" {
+  description = "Work team that reviews in A2I (review_backend = \"a2i\")."
+  type        = string
+  default     = null
+}
+
+variable "a2i_task_availability_seconds" {
+  description = "How long an A2I task waits for a worker before it expires."
+  type        = number
+  default     = 86400
+}
+
+variable "iteration_schedule_expression" {
+  description = "EventBridge schedule expression that starts iterations, e.g. \"rate(1 day)\" or \"cron(0 3 * * ? *)\". Null: started only through the API."
+  type        = string
+  default     = null
+}
+
+variable "registry_deletion_protection" {
+  description = "Protect the registry table (lock and promotion history) from deletion."
+  type        = bool
+  default     = true
+}

@@ -61,7 +61,8 @@ class Registry:
     # ------------------------------------------------------------------ lock
 
     def lock_holder(self, model_type: str, *, now: datetime | None = None) -> dict[str, Any] | None:
-        """The unexpired lock of ``model_type`` (``{holder, iteration_id, expires_at}``), if any."""
+        """The unexpired lock of ``model_type`` (``{holder, iteration_id, expires_at,
+        acquired_at}``), if any."""
         now = now or datetime.now(UTC)
         item = self.db.get_item(
             TableName=self.table,
@@ -74,6 +75,7 @@ class Registry:
             "holder": item["holder"]["S"],
             "iteration_id": item["iteration_id"]["S"],
             "expires_at": int(item["expires_at"]["N"]),
+            "acquired_at": item.get("acquired_at", {}).get("S"),
         }
 
     def acquire(

@@ -1,0 +1,255 @@
+"""One simulated run of the active-learning loop, driving textloop's own code.
+
+Per iteration, as the state machine does it:
+
+1. Score the unlabelled pool with the current model (``LocalBackend.predict``) and turn each
+   prediction into an implicit-feedback-shaped record, as the select step's ``rescored`` does.
+2. ``selection.select_for_review`` with the loop's settings (margin, 0.9 near-duplicate cut,
+   ``random_share``), the texts already labelled passed as ``annotated_keys``.
+3. A simulated reviewer answers every selected item with its true label.
+4. ``backends.local.fit`` on every label so far; ``evaluation.evaluate`` on the fixed test set.
+
+The random baseline replaces steps 1-2 by a uniform draw of the same size; everything else
+(initial seed set, schedule, model, evaluation) is identical, so each seed is a paired
+comparison.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from textloop.annotations import text_key
+from textloop.backends import local
+from textloop.evaluation import evaluate
+from textloop.names import Mode, ModelType
+from textloop.selection import SelectionConfig, select_for_review
+
+from bench.data import Task
+
+# A fixed training timestamp: model versions and metadata do not depend on the wall clock.
+TRAINED_AT = datetime(2024, 1, 1, tzinfo=UTC)
+# The loop's defaults (iteration.DEFAULTS): margin, 0.9 near-duplicate similarity.
+STRATEGY = "margin"
+NEAR_DUPLICATE_SIMILARITY = 0.9
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    # None: uniform random picks (the baseline); else select_for_review with this random share.
+    random_share: float | None
+
+    @property
+    def is_random(self) -> bool:
+        return self.random_share is None
+
+
+LOOP = Strategy("loop (margin, random_share 0.2)", 0.2)
+UNCERTAINTY = Strategy("uncertainty only (margin, random_share 0)", 0.0)
+RANDOM = Strategy("random", None)
+STRATEGIES = {"loop": LOOP, "uncertainty": UNCERTAINTY, "random": RANDOM}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Labels after the seed set: ``seed_size``, then ``budgets`` one per iteration."""
+
+    seed_size: int
+    budgets: tuple[int, ...]
+
+    @classmethod
+    def stepped(cls, seed_size: int, steps: Sequence[tuple[int, int]]) -> Schedule:
+        """``steps``: (budget, up to this many labels) pairs, in order."""
+        budgets: list[int] = []
+        total = seed_size
+        for budget, upto in steps:
+            while total + budget <= upto:
+                budgets.append(budget)
+                total += budget
+        return cls(seed_size, tuple(budgets))
+
+    @property
+    def max_labels(self) -> int:
+        return self.seed_size + sum(self.budgets)
+
+    def describe(self) -> str:
+        parts, total, i = [f"seed set {self.seed_size}"], self.seed_size, 0
+        while i < len(self.budgets):
+            j = i
+            while j < len(self.budgets) and self.budgets[j] == self.budgets[i]:
+                j += 1
+            total += self.budgets[i] * (j - i)
+            parts.append(f"{j - i} x {self.budgets[i]} (to {total})")
+            i = j
+        return ", then ".join(parts)
+
+
+def _metrics(task: Task, model: local.LocalModel) -> dict[str, float]:
+    predictions = local.LocalBackend(model).predict(list(task.test_texts))
+    truth = task.true_label_lists()
+    if task.mode == Mode.MULTI_CLASS:
+        result = evaluate(truth, predictions, mode=task.mode, labels=task.labels)
+        return {"accuracy": result["Accuracy"], "macro_f1": result["F1Score"]}
+    # The model's own thresholds (fit's default 0.5 per label) are what it would serve with.
+    fixed = evaluate(
+        truth,
+        predictions,
+        mode=task.mode,
+        labels=task.labels,
+        thresholds=model.metadata["thresholds"],
+        tune_thresholds=False,
+    )
+    # evaluate's per-label tuning on the test set (what promotion uses): optimistic, see report.
+    tuned = evaluate(truth, predictions, mode=task.mode, labels=task.labels)
+    return {
+        "micro_f1": fixed["MicroF1Score"],
+        "macro_f1": fixed["F1Score"],
+        "micro_f1_tuned": tuned["MicroF1Score"],
+    }
+
+
+def _fit(task: Task, indices: Sequence[int], version: str) -> local.LocalModel:
+    texts = [task.pool_texts[i] for i in indices]
+    labels = [task.pool_labels[i] for i in indices]
+    return local.fit(texts, labels, task.mode, model_version=version, now=TRAINED_AT)
+
+
+def initial_seed_set(task: Task, size: int, seed: int) -> list[int]:
+    """The labelled seed set: stratified for multi-class; uniform for multi-label (with ~10 %
+    toxic comments a uniform draw is what a team starting out would have), redrawn in the
+    unlikely case it holds no label at all (``fit`` cannot train on that)."""
+    rng = np.random.default_rng([seed, 0])
+    n = len(task.pool_texts)
+    if task.mode == Mode.MULTI_CLASS:
+        from sklearn.model_selection import train_test_split
+
+        chosen, _ = train_test_split(
+            list(range(n)),
+            train_size=size,
+            stratify=list(task.pool_labels),
+            random_state=int(rng.integers(2**31)),
+        )
+        return sorted(int(i) for i in chosen)
+    while True:
+        chosen = sorted(int(i) for i in rng.choice(n, size=size, replace=False))
+        if any(task.pool_labels[i] for i in chosen):
+            return chosen
+
+
+def _records(task: Task, model: local.LocalModel, candidates: Sequence[int]) -> list[dict]:
+    """Implicit-feedback-shaped records of the candidates, scored by the current model."""
+    backend = local.LocalBackend(model)
+    predictions = backend.predict([task.pool_texts[i] for i in candidates])
+    thresholds = backend.thresholds
+    return [
+        {
+            "id": f"pool-{i:06d}",
+            "text": task.pool_texts[i],
+            "source": "implicit",
+            "model_type": ModelType.DOCUMENT_CLASSIFIER.value,
+            "model_version": p.model_version,
+            "mode": p.mode,
+            "prediction": p.prediction_dict(routed_to_review=True),
+            "thresholds": thresholds,
+        }
+        for i, p in zip(candidates, predictions, strict=True)
+    ]
+
+
+def run(task: Task, strategy: Strategy, seed: int, schedule: Schedule) -> dict[str, Any]:
+    """One learning curve: metrics after the seed set and after every iteration."""
+    started = time.perf_counter()
+    labelled = initial_seed_set(task, schedule.seed_size, seed)
+    pool_keys = [text_key(t) for t in task.pool_texts]
+    keys = {pool_keys[i] for i in labelled}
+    # The random baseline's own stream: independent of the seed-set stream (index 0).
+    rng = np.random.default_rng([seed, 1])
+    model = _fit(task, labelled, f"bench-{seed}-0")
+    points = [{"labels": len(labelled), **_metrics(task, model), "positives": 0}]
+    counts = {"uncertain": 0, "random": 0, "duplicates": 0, "skipped": 0}
+    for iteration, budget in enumerate(schedule.budgets, start=1):
+        taken = set(labelled)
+        # Texts equal to a labelled one are settled in the loop (iteration.unsettled_records):
+        # nobody is asked twice about the same text, in either strategy.
+        candidates = [
+            i for i in range(len(task.pool_texts)) if i not in taken and pool_keys[i] not in keys
+        ]
+        if not candidates:
+            break
+        if strategy.is_random:
+            picks = [candidates[j] for j in rng.permutation(len(candidates))[:budget]]
+        else:
+            selection = select_for_review(
+                _records(task, model, candidates),
+                SelectionConfig(
+                    budget=budget,
+                    random_share=strategy.random_share,
+                    # The select step seeds with the iteration id; one per run and iteration.
+                    seed=f"bench-{task.name}-{seed}-{iteration}",
+                    strategy=STRATEGY,
+                    near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY,
+                    mode=task.mode,
+                ),
+                annotated_keys=keys,
+            )
+            picks = [int(item_id.removeprefix("pool-")) for item_id in selection.item_ids]
+            for name, value in selection.counts().items():
+                if name in counts:
+                    counts[name] += value
+        # The simulated reviewer: the true label of every pick (pool_labels, read in _fit).
+        labelled += picks
+        keys.update(pool_keys[i] for i in picks)
+        model = _fit(task, labelled, f"bench-{seed}-{iteration}")
+        points.append({"labels": len(labelled), **_metrics(task, model)})
+    for point_labels, point in _positives(task, labelled, points):
+        point["positives"] = point_labels
+    return {
+        "task": task.name,
+        "strategy": strategy.name,
+        "seed": seed,
+        "points": points,
+        "selection_counts": counts,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _positives(task: Task, labelled: Sequence[int], points: Sequence[dict]):
+    """Per point, labelled documents carrying any label (multi-label: toxic ones found so
+    far; multi-class: every document). ``labelled`` is in labelling order, so a prefix is the
+    labelled set at that point."""
+    for point in points:
+        prefix = labelled[: point["labels"]]
+        yield sum(1 for i in prefix if task.pool_labels[i]), point
+
+
+def full_pool(task: Task) -> dict[str, Any]:
+    """The reference: one model trained on every pool label (deterministic: no seed)."""
+    started = time.perf_counter()
+    model = _fit(task, range(len(task.pool_texts)), "bench-full-pool")
+    return {
+        "labels": len(task.pool_texts),
+        **_metrics(task, model),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+@functools.cache
+def _task(name: str) -> Task:
+    from bench.data import TASKS
+
+    return TASKS[name]()
+
+
+def run_job(task_name: str, strategy_key: str, seed: int, schedule: Schedule) -> dict[str, Any]:
+    """Picklable entry point for worker processes: each loads (and caches) its own data."""
+    return run(_task(task_name), STRATEGIES[strategy_key], seed, schedule)
+
+
+def full_pool_job(task_name: str) -> dict[str, Any]:
+    return {"task": task_name, **full_pool(_task(task_name))}

@@ -1,0 +1,600 @@
+################################################################################
+# The active-learning loop: the iteration's step functions, the review, approval, iteration and
+# model APIs, the registry table, the schedule, and (on AWS) Amazon A2I and Comprehend access.
+################################################################################
+
+locals {
+  iteration_state_machine_name = "${local.name}-iteration"
+  # Built from the name, not the resource: the iterations API starts executions of the state
+  # machine whose definition names that API's siblings, so a reference would be a cycle.
+  iteration_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.iteration_state_machine_name}"
+  iteration_executions_arn    = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.iteration_state_machine_name}:*"
+
+  comprehend_endpoint_arns = var.comprehend_endpoint_arn == null ? [] : [var.comprehend_endpoint_arn]
+
+  use_a2i        = var.review_backend == "a2i"
+  use_comprehend = var.model_backend == "comprehend"
+
+  a2i_output_prefix = "${module.data_lake.prefixes["reviews"]}a2i-output/"
+
+  loop_environment = {
+    ACTIVE_MODEL_PARAMETER_PREFIX   = local.active_model_parameter_prefix
+    REGISTRY_TABLE                  = aws_dynamodb_table.registry.name
+    NOTIFICATIONS_TOPIC_ARN         = aws_sns_topic.notifications.arn
+    ITERATION_DEFAULTS              = jsonencode(merge(var.iteration_defaults, { model_backend = var.model_backend, classifier_mode = var.classifier_mode }))
+    REVIEW_BACKEND                  = var.review_backend
+    A2I_FLOW_DEFINITION_ARN         = local.use_a2i ? aws_sagemaker_flow_definition.review[0].arn : ""
+    COMPREHEND_DATA_ACCESS_ROLE_ARN = local.use_comprehend ? aws_iam_role.comprehend[0].arn : ""
+    COMPREHEND_ENDPOINT_ARN         = var.comprehend_endpoint_arn == null ? "" : var.comprehend_endpoint_arn
+    COMPREHEND_CLASSIFIER_NAME      = "${local.name}-classifier"
+    STATE_MACHINE_ARN               = local.iteration_state_machine_arn
+  }
+
+  registry_read = {
+    sid       = "ReadRegistry"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.registry.arn]
+  }
+  registry_kms = {
+    sid       = "UseRegistryKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    conditions = [
+      {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${local.region}.amazonaws.com"]
+      },
+    ]
+  }
+  pointer_read = {
+    sid       = "ReadActiveModelPointer"
+    actions   = ["ssm:GetParameter"]
+    resources = [local.active_model_parameter_arn]
+  }
+  pointer_write = {
+    sid       = "MoveActiveModelPointer"
+    actions   = ["ssm:GetParameter", "ssm:PutParameter"]
+    resources = [local.active_model_parameter_arn]
+  }
+  # Task tokens from service-integration Task states cannot be scoped by IAM: the token itself
+  # is the capability, and only these functions are ever handed one.
+  complete_tasks = {
+    sid       = "CompleteTaskTokens"
+    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+    resources = ["*"]
+  }
+  # Optional statements are filtered lists: HCL cannot choose between tuples of other shapes.
+  comprehend_classify = [
+    for statement in [{
+      sid       = "ClassifyWithComprehendEndpoints"
+      actions   = ["comprehend:ClassifyDocument", "comprehend:DetectEntities"]
+      resources = local.comprehend_endpoint_arns
+    }] : statement if length(local.comprehend_endpoint_arns) > 0
+  ]
+  comprehend_update_endpoint = [
+    for statement in [{
+      sid       = "UpdateComprehendEndpoints"
+      actions   = ["comprehend:UpdateEndpoint", "comprehend:DescribeEndpoint"]
+      resources = local.comprehend_endpoint_arns
+    }] : statement if length(local.comprehend_endpoint_arns) > 0
+  ]
+  comprehend_classifier_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/${local.name}-classifier"
+
+  s3 = {
+    read  = ["s3:GetObject"]
+    write = ["s3:PutObject"]
+    rw    = ["s3:GetObject", "s3:PutObject"]
+  }
+
+  loop_function_specs = {
+    prepare = {
+      description = "Iteration step: validates the input, applies defaults, takes the per-model lock, counts new feedback"
+      memory_size = 512
+      timeout     = 120
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReadFeedbackAndPool", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"], local.lake_objects["reviews"]] },
+        local.lake_kms_read,
+        { sid = "TakeLock", actions = ["dynamodb:GetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.registry.arn] },
+        local.registry_kms,
+        # A lock whose holder is no longer RUNNING may be taken over.
+        { sid = "CheckLockHolder", actions = ["states:DescribeExecution"], resources = [local.iteration_executions_arn] },
+      ]
+    }
+
+    select = {
+      description = "Iteration step: re-scores candidates with the active model and selects what people review"
+      memory_size = 1024
+      timeout     = 300
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.list_lake,
+        { sid = "ReadCandidates", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["reviews"]] },
+        { sid = "WriteReviewBatches", actions = local.s3.write, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+        local.pointer_read,
+      ], local.comprehend_classify)
+    }
+
+    start_review = {
+      description = "Iteration step: stores a review batch with its task token and starts the review (A2I or the review page)"
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.list_lake,
+        { sid = "ReviewTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+        ], [
+        for statement in [{
+          sid       = "StartHumanLoops"
+          actions   = ["sagemaker:StartHumanLoop", "sagemaker:DescribeHumanLoop"]
+          resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:human-loop/*", one(aws_sagemaker_flow_definition.review[*].arn)]
+        }] : statement if local.use_a2i
+      ])
+    }
+
+    expire_review = {
+      description = "Iteration step: closes a review batch past its deadline; its items return to the pool"
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReviewTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+      ]
+    }
+
+    merge = {
+      description = "Iteration step: merges reviewed answers and corrections into a new annotation pool version"
+      memory_size = 512
+      timeout     = 120
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReadAnswers", actions = local.s3.read, resources = [local.lake_objects["reviews"], local.lake_objects["feedback"]] },
+        { sid = "WritePool", actions = local.s3.rw, resources = [local.lake_objects["annotations"]] },
+        local.lake_kms_read_write,
+      ]
+    }
+
+    build_datasets = {
+      description = "Iteration step: builds train/test sets in Comprehend's formats with a frozen test set"
+      memory_size = 1024
+      timeout     = 300
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReadPool", actions = local.s3.read, resources = [local.lake_objects["annotations"]] },
+        { sid = "Datasets", actions = local.s3.rw, resources = [local.lake_objects["datasets"]] },
+        local.lake_kms_read_write,
+      ]
+    }
+
+    train = {
+      description = "Iteration step: trains a candidate (scikit-learn here, or CreateDocumentClassifier)"
+      memory_size = 2048
+      timeout     = 900
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.list_lake,
+        { sid = "ReadDatasets", actions = local.s3.read, resources = [local.lake_objects["datasets"]] },
+        { sid = "WriteModels", actions = local.s3.rw, resources = [local.lake_objects["models"]] },
+        local.lake_kms_read_write,
+        ], [
+        for statement in [
+          { sid = "TrainWithComprehend", actions = ["comprehend:CreateDocumentClassifier", "comprehend:ListDocumentClassifiers", "comprehend:TagResource"], resources = ["${local.comprehend_classifier_arn}", "${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/*"] },
+          {
+            sid       = "PassComprehendDataRole"
+            actions   = ["iam:PassRole"]
+            resources = [one(aws_iam_role.comprehend[*].arn)]
+            conditions = [
+              { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
+            ]
+          },
+        ] : statement if local.use_comprehend
+      ])
+    }
+
+    describe_training = {
+      description = "Iteration step: polls a training job (bounded by the state machine)"
+      environment = local.loop_environment
+      # The local back-end trains inside the train step: there is nothing to poll.
+      policy_statements = [
+        for statement in [{
+          sid       = "DescribeComprehendTraining"
+          actions   = ["comprehend:DescribeDocumentClassifier"]
+          resources = ["${local.comprehend_classifier_arn}/version/*"]
+        }] : statement if local.use_comprehend
+      ]
+    }
+
+    evaluate = {
+      description = "Iteration step: evaluates candidate and active model on the same frozen test set; applies the gate"
+      memory_size = 2048
+      timeout     = 600
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.list_lake,
+        { sid = "ReadDatasetsAndModels", actions = local.s3.read, resources = [local.lake_objects["datasets"], local.lake_objects["models"]] },
+        { sid = "WriteEvaluations", actions = local.s3.write, resources = [local.lake_objects["models"], local.lake_objects["audit"]] },
+        local.lake_kms_read_write,
+        local.pointer_read,
+      ], local.comprehend_classify)
+    }
+
+    request_approval = {
+      description = "Iteration step: stores the approval task token and asks a person to sign"
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ApprovalTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+        { sid = "Notify", actions = ["sns:Publish"], resources = [aws_sns_topic.notifications.arn] },
+        { sid = "EncryptNotifications", actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [aws_kms_key.this.arn], conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = ["sns.${local.region}.amazonaws.com"] }] },
+      ]
+    }
+
+    promote = {
+      description = "Iteration step: moves the active-model pointer to the candidate (and the Comprehend endpoint)"
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.list_lake,
+        { sid = "ReadModels", actions = local.s3.read, resources = [local.lake_objects["models"]] },
+        local.lake_kms_read,
+        local.pointer_write,
+        { sid = "RecordPromotion", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], resources = [aws_dynamodb_table.registry.arn] },
+        local.registry_kms,
+      ], local.comprehend_update_endpoint)
+    }
+
+    audit = {
+      description = "Iteration step: writes the iteration's audit record"
+      memory_size = 512
+      timeout     = 120
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReadIterationRecords", actions = local.s3.read, resources = [local.lake_objects["reviews"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["audit"]] },
+        { sid = "WriteAudit", actions = local.s3.write, resources = [local.lake_objects["audit"]] },
+        local.lake_kms_read_write,
+      ]
+    }
+
+    release_lock = {
+      description = "Iteration step: frees the per-model lock held by this execution"
+      environment = local.loop_environment
+      policy_statements = [
+        { sid = "ReleaseLock", actions = ["dynamodb:DeleteItem", "dynamodb:GetItem"], resources = [aws_dynamodb_table.registry.arn] },
+        local.registry_kms,
+      ]
+    }
+
+    reviews = {
+      description = "Review API: pending review batches and their answers (completes the batch's task token)"
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReviewTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+        local.complete_tasks,
+      ]
+    }
+
+    a2i_callback = {
+      description = "Completes a review batch when its A2I human loop ends (EventBridge status change)"
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ReviewTasksAndA2IOutput", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+        local.complete_tasks,
+      ]
+    }
+
+    approvals = {
+      description = "Approval API: a person signs (or refuses) a promotion"
+      environment = local.loop_environment
+      policy_statements = [
+        local.list_lake,
+        { sid = "ApprovalTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
+        local.complete_tasks,
+      ]
+    }
+
+    iterations = {
+      description = "Iterations API: start one (refused while one runs), list them, read one with its audit record"
+      environment = local.loop_environment
+      policy_statements = [
+        { sid = "StartAndListIterations", actions = ["states:StartExecution", "states:ListExecutions"], resources = [local.iteration_state_machine_arn] },
+        { sid = "DescribeIterations", actions = ["states:DescribeExecution"], resources = [local.iteration_executions_arn] },
+        local.registry_read,
+        local.registry_kms,
+        local.list_lake,
+        { sid = "ReadAudit", actions = local.s3.read, resources = [local.lake_objects["audit"]] },
+        local.lake_kms_read,
+      ]
+    }
+
+    models = {
+      description = "Models API: the active model, the promotion history, and rollback to a named version"
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.pointer_write,
+        { sid = "Registry", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], resources = [aws_dynamodb_table.registry.arn] },
+        local.registry_kms,
+        local.list_lake,
+        { sid = "ReadModels", actions = local.s3.read, resources = [local.lake_objects["models"]] },
+        local.lake_kms_read,
+      ], local.comprehend_update_endpoint)
+    }
+  }
+}
+
+################################################################################
+# Registry: the per-model iteration lock and the history of promotions and rollbacks
+################################################################################
+
+resource "aws_dynamodb_table" "registry" {
+  name         = "${local.name}-registry"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+
+  # A crashed iteration's lock expires by itself (the lock item carries expires_at).
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+
+  deletion_protection_enabled = var.registry_deletion_protection
+
+  tags = local.tags
+}
+
+################################################################################
+# Schedule: an EventBridge rule starts an iteration (a second start is refused by the lock)
+################################################################################
+
+data "aws_iam_policy_document" "schedule_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "schedule" {
+  count = var.iteration_schedule_expression == null ? 0 : 1
+
+  name               = "${local.name}-iteration-schedule"
+  assume_role_policy = data.aws_iam_policy_document.schedule_assume.json
+
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "schedule" {
+  count = var.iteration_schedule_expression == null ? 0 : 1
+
+  name = "start-iterations"
+  role = aws_iam_role.schedule[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = "states:StartExecution"
+      Resource = module.state_machine["iteration"].arn
+    }]
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "iteration_schedule" {
+  count = var.iteration_schedule_expression == null ? 0 : 1
+
+  name                = "${local.name}-iteration-schedule"
+  description         = "Starts an active-learning iteration"
+  schedule_expression = var.iteration_schedule_expression
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "iteration_schedule" {
+  count = var.iteration_schedule_expression == null ? 0 : 1
+
+  rule     = aws_cloudwatch_event_rule.iteration_schedule[0].name
+  arn      = module.state_machine["iteration"].arn
+  role_arn = aws_iam_role.schedule[0].arn
+  input    = jsonencode({ model_type = "DOCUMENT_CLASSIFIER", trigger = "schedule" })
+}
+
+################################################################################
+# Amazon A2I (review_backend = "a2i"): human task UI, flow definition, status-change callback
+################################################################################
+
+data "aws_iam_policy_document" "a2i_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "a2i" {
+  count = local.use_a2i ? 1 : 0
+
+  name               = "${local.name}-a2i"
+  assume_role_policy = data.aws_iam_policy_document.a2i_assume.json
+
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "a2i" {
+  count = local.use_a2i ? 1 : 0
+
+  name = "human-loop-output"
+  role = aws_iam_role.a2i[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject"]
+        Resource = "${module.data_lake.bucket_arn}/${local.a2i_output_prefix}*"
+      },
+      {
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = module.data_lake.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+      },
+    ]
+  })
+}
+
+resource "aws_sagemaker_human_task_ui" "review" {
+  count = local.use_a2i ? 1 : 0
+
+  human_task_ui_name = "${local.name}-${var.classifier_mode == "MULTI_LABEL" ? "multi-label" : "single-label"}"
+
+  ui_template {
+    content = file("${path.module}/templates/${var.classifier_mode == "MULTI_LABEL" ? "multi-label" : "single-label"}.liquid.html")
+  }
+
+  tags = local.tags
+}
+
+resource "aws_sagemaker_flow_definition" "review" {
+  count = local.use_a2i ? 1 : 0
+
+  flow_definition_name = "${local.name}-review"
+  role_arn             = aws_iam_role.a2i[0].arn
+
+  human_loop_config {
+    human_task_ui_arn                     = aws_sagemaker_human_task_ui.review[0].arn
+    task_availability_lifetime_in_seconds = var.a2i_task_availability_seconds
+    task_count                            = 1
+    task_description                      = "Confirm or correct the label(s) the model suggested for each text."
+    task_title                            = "Review text labels"
+    workteam_arn                          = var.a2i_workteam_arn
+  }
+
+  output_config {
+    s3_output_path = "s3://${module.data_lake.bucket_name}/${local.a2i_output_prefix}"
+    kms_key_id     = module.data_lake.kms_key_arn
+  }
+
+  tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.a2i_workteam_arn != null
+      error_message = "review_backend = \"a2i\" needs a2i_workteam_arn (a private or vendor work team)."
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "a2i_status" {
+  count = local.use_a2i ? 1 : 0
+
+  name        = "${local.name}-a2i-status"
+  description = "A2I human loops of this stack ended: complete their review batches"
+  event_pattern = jsonencode({
+    source        = ["aws.sagemaker"]
+    "detail-type" = ["SageMaker A2I HumanLoop Status Change"]
+    detail = {
+      flowDefinitionArn = [aws_sagemaker_flow_definition.review[0].arn]
+      humanLoopStatus   = ["Completed", "Failed", "Stopped"]
+    }
+  })
+
+  tags = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "a2i_status" {
+  count = local.use_a2i ? 1 : 0
+
+  rule = aws_cloudwatch_event_rule.a2i_status[0].name
+  arn  = module.lambda_function["a2i_callback"].arn
+}
+
+resource "aws_lambda_permission" "a2i_status" {
+  count = local.use_a2i ? 1 : 0
+
+  statement_id  = "AllowA2IStatusEvents"
+  action        = "lambda:InvokeFunction"
+  function_name = module.lambda_function["a2i_callback"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.a2i_status[0].arn
+}
+
+################################################################################
+# Amazon Comprehend (model_backend = "comprehend"): the role Comprehend assumes to read data
+################################################################################
+
+data "aws_iam_policy_document" "comprehend_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["comprehend.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "comprehend" {
+  count = local.use_comprehend ? 1 : 0
+
+  name               = "${local.name}-comprehend-data"
+  assume_role_policy = data.aws_iam_policy_document.comprehend_assume.json
+
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "comprehend" {
+  count = local.use_comprehend ? 1 : 0
+
+  name = "training-data"
+  role = aws_iam_role.comprehend[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Effect = "Allow", Action = "s3:GetObject", Resource = local.lake_objects["datasets"] },
+      { Effect = "Allow", Action = "s3:PutObject", Resource = local.lake_objects["models"] },
+      { Effect = "Allow", Action = "s3:ListBucket", Resource = module.data_lake.bucket_arn },
+      {
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = module.data_lake.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+      },
+    ]
+  })
+}

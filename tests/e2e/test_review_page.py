@@ -1,0 +1,217 @@
+"""The review page in headless Chromium, end to end on LocalStack.
+
+A bootstrap iteration (through the CLI: ``import-dataset`` then ``iterations start --follow``)
+promotes a first model; a batch feedback file of unlabelled texts asks for reviews; a second
+iteration selects them and waits in its Review state. A reviewer then opens the page served by
+``review_server`` (which holds the API key), gives a name, answers the batch with the keyboard
+only and submits it. The batch must leave the queue, its answers must be stored under the
+reviewer's name, and the iteration must leave the Review state and finish.
+"""
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support import REPO, SHARED_DATA
+from textloop_ops import cli
+from textloop_ops.client import Api
+from textloop_ops.review_server import ReviewServer
+
+pytestmark = pytest.mark.integration
+
+SEED_ROWS = 400
+REVIEW_ROWS = 12
+BATCH_SIZE = 6
+REVIEWER = "e2e-reviewer"
+SCREENSHOT = REPO / "reports" / "figures" / "review-page.png"
+
+
+@pytest.fixture(scope="module")
+def ag_news():
+    with (SHARED_DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
+        return [(row[0], row[1]) for row in csv.reader(handle)]
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return Api(stack["api_url"], stack["api_key"])
+
+
+@pytest.fixture(scope="module")
+def cli_state_dir(stack, localstack_endpoint, tmp_path_factory):
+    """A state dir the CLI reads as it reads ``.localstack``: the endpoint file and a state
+    file whose outputs are the session stack's."""
+    state_dir = tmp_path_factory.mktemp("cli-state")
+    (state_dir / "endpoint").write_text(localstack_endpoint + "\n")
+    outputs = {name: {"value": value} for name, value in stack.items()}
+    (state_dir / "terraform.tfstate").write_text(json.dumps({"version": 4, "outputs": outputs}))
+    return state_dir
+
+
+def run_cli(state_dir: Path, *argv: str) -> int:
+    return cli.main(["--state-dir", str(state_dir), *argv])
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def seeded(cli_state_dir, ag_news, tmp_path_factory):
+    """The first model, trained and promoted by a bootstrap iteration started from the CLI."""
+    seed = tmp_path_factory.mktemp("seed") / "train.csv"
+    with seed.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(ag_news[:SEED_ROWS])
+    assert run_cli(cli_state_dir, "import-dataset", str(seed), "--format", "comprehend-csv") == 0
+    code = run_cli(
+        cli_state_dir,
+        "iterations",
+        "start",
+        "--set",
+        "min_new_items=0",
+        "--follow",
+        "--poll-seconds",
+        "2",
+        "--follow-timeout",
+        "900",
+    )
+    assert code == 0, "the bootstrap iteration did not succeed"
+
+
+@pytest.fixture(scope="module")
+def pending_batch(seeded, api, stack, aws_client, ag_news):
+    """A second iteration waiting in Review on one batch of texts people asked to review."""
+    texts = [text for _, text in ag_news[SEED_ROWS : SEED_ROWS + REVIEW_ROWS]]
+    key = "uploads/feedback/DOCUMENT_CLASSIFIER/e2e-desk/review-me.jsonl"
+    s3 = aws_client("s3")
+    body = "\n".join(json.dumps({"text": text}) for text in texts)
+    s3.put_object(Bucket=stack["data_lake_bucket"], Key=key, Body=body.encode())
+
+    def processed():
+        try:
+            report = s3.get_object(
+                Bucket=stack["data_lake_bucket"], Key=f"uploads/errors/{key[8:]}.errors.json"
+            )
+        except s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(report["Body"].read())
+
+    report = wait_for(processed, 120, "the batch-feedback function")
+    assert report["accepted"] == REVIEW_ROWS, report
+
+    config = {
+        "min_new_items": 1,
+        "review_budget": BATCH_SIZE,
+        "review_batch_size": BATCH_SIZE,
+        "random_share": 0,
+    }
+    started = api.call("POST", "/iterations", {"config": config})
+    iteration_id = started["iteration_id"]
+
+    def offered():
+        if api.call("GET", f"/iterations/{iteration_id}")["status"] != "RUNNING":
+            pytest.fail(f"iteration {iteration_id} stopped before offering a review batch")
+        mine = [
+            b for b in api.call("GET", "/reviews")["reviews"] if b["iteration_id"] == iteration_id
+        ]
+        return mine[0] if mine else None
+
+    batch = wait_for(offered, 300, "a review batch")
+    return {**batch, "execution_arn": started["executionArn"]}
+
+
+def test_a_reviewer_answers_a_batch_with_the_keyboard(pending_batch, api, stack, aws_client, page):
+    batch_id, iteration_id = pending_batch["batch_id"], pending_batch["iteration_id"]
+    task = api.call("GET", f"/reviews/{batch_id}")
+    items, options = task["items"], task["options"]
+    assert task["mode"] == "MULTI_CLASS"
+
+    with ReviewServer(api) as server:
+        page.goto(server.url)
+        # First visit: the name is asked once, then remembered.
+        expect(page.locator("#name-dialog")).to_be_visible()
+        page.locator("#name-input").fill(REVIEWER)
+        page.keyboard.press("Enter")
+        expect(page.locator("#reviewer-name")).to_have_text(REVIEWER)
+        queue_item = page.locator(f'.queue-item[data-batch-id="{batch_id}"]')
+        expect(queue_item).to_contain_text(f"{len(items)} items")
+
+        queue_item.focus()
+        page.keyboard.press("Enter")
+        progress = page.locator("#progress")
+        expect(progress).to_have_text(f"1 / {len(items)}")
+        expect(page.locator("#item-text")).to_have_text(items[0]["text"])
+        expect(page.locator("#suggestion")).to_contain_text("confident")
+
+        expected = {}
+        for index, item in enumerate(items):
+            expect(page.locator("#item-text")).to_have_text(item["text"])
+            if index % 2 == 0 and item["suggestion"]:
+                page.keyboard.press("a")  # accept the model's suggestion
+                expected[item["item_id"]] = item["suggestion"]["labels"]
+            else:
+                choice = (index // 2) % len(options)  # a number key picks a label
+                page.keyboard.press(str(choice + 1))
+                expected[item["item_id"]] = [options[choice]]
+            if index == 2:
+                # Back and forth keeps the answer; the screenshot shows an answered item.
+                expect(progress).to_have_text(f"4 / {len(items)}")
+                page.keyboard.press("k")
+                expect(page.locator("#item-status")).to_contain_text("Answered")
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOT))
+                page.keyboard.press("j")
+            if index + 1 < len(items):
+                expect(progress).to_have_text(f"{index + 2} / {len(items)}")
+
+        expect(progress).to_have_text(f"{len(items)} / {len(items)} answered")
+        expect(page.locator("#item-text")).to_contain_text("Press Enter to submit")
+        page.keyboard.press("Enter")
+        expect(page.locator("#toast")).to_contain_text(f"Submitted {len(items)} answers")
+        expect(page.locator("#queue-view")).to_be_visible()
+        expect(page.locator(f'.queue-item[data-batch-id="{batch_id}"]')).to_have_count(0)
+
+    assert batch_id not in {b["batch_id"] for b in api.call("GET", "/reviews")["reviews"]}
+    answers = json.loads(
+        aws_client("s3")
+        .get_object(
+            Bucket=stack["data_lake_bucket"],
+            Key=f"reviews/{iteration_id}/batches/{batch_id}/answers.json",
+        )["Body"]
+        .read()
+    )
+    assert answers["reviewers"] == [REVIEWER]
+    assert {a["item_id"]: a["labels"] for a in answers["answers"]} == expected
+
+    # The task token was completed: the execution leaves Review and the iteration finishes.
+    sfn = aws_client("stepfunctions")
+
+    def left_review():
+        events = sfn.get_execution_history(
+            executionArn=pending_batch["execution_arn"], maxResults=1000
+        )["events"]
+        return any(
+            e["type"] == "MapStateExited" and e["stateExitedEventDetails"]["name"] == "Review"
+            for e in events
+        )
+
+    wait_for(left_review, 120, "the execution to leave the Review state")
+    final = wait_for(
+        lambda: (
+            (body := api.call("GET", f"/iterations/{iteration_id}"))["status"] != "RUNNING" and body
+        ),
+        600,
+        "the iteration to finish",
+    )
+    assert final["status"] == "SUCCEEDED", final
+    assert REVIEWER in json.dumps(final["audit"]["reviewers"])

@@ -1,0 +1,140 @@
+"""The review page in headless Chromium against an in-process fake of the review API: the
+paths a live stack rarely produces (multi-label batches, a 400 naming a field, a 409)."""
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from textloop_ops.review_server import ReviewServer
+
+OPTIONS = ["Business", "SciTech", "Sports", "World"]
+TEXTS = [
+    "Oil prices rose again as traders worried about supply.",
+    "The striker scored twice as the home side won the title.",
+    "A new chip design promises phones with longer battery life.",
+]
+
+
+class FakeReviewApi:
+    """Answers like the review API for one batch; ``reply`` decides the POST's answer."""
+
+    def __init__(self, mode, reply):
+        self.mode, self.reply, self.posted = mode, reply, []
+
+    def request(self, method, path, body=None, raw=None, **_):
+        if (method, path) == ("GET", "/reviews"):
+            batch = {
+                "batch_id": "b-1",
+                "iteration_id": "doc-1",
+                "items": len(TEXTS),
+                "created_at": "2025-01-01T00:00:00Z",
+                "deadline": "2099-01-01T00:00:00Z",
+            }
+            return 200, {"reviews": [batch], "count": 1}
+        if (method, path) == ("GET", "/reviews/b-1"):
+            items = [
+                {
+                    "item_id": f"i{n}",
+                    "text": text,
+                    "suggestion": {
+                        "labels": ["Business", "World"],
+                        "confidence": 0.55,
+                        "scores": {"Business": 0.6, "World": 0.55, "SciTech": 0.2, "Sports": 0.1},
+                    },
+                }
+                for n, text in enumerate(TEXTS)
+            ]
+            return 200, {
+                "batch_id": "b-1",
+                "iteration_id": "doc-1",
+                "mode": self.mode,
+                "options": OPTIONS,
+                "items": items,
+                "status": "pending",
+            }
+        if (method, path) == ("POST", "/reviews/b-1/answers"):
+            self.posted.append(json.loads(raw))
+            return self.reply
+        return 404, {"message": "no such route"}
+
+
+def open_batch(page, server, name="offline-reviewer"):
+    page.goto(server.url)
+    page.locator("#name-input").fill(name)
+    page.keyboard.press("Enter")
+    expect(page.locator(".queue-item")).to_have_count(1)
+    page.keyboard.press("1")  # the first batch in the queue
+    expect(page.locator("#progress")).to_have_text(f"1 / {len(TEXTS)}")
+
+
+def test_multi_label_numbers_toggle_and_enter_confirms(page):
+    api = FakeReviewApi(
+        "MULTI_LABEL",
+        (200, {"batch_id": "b-1", "status": "answered", "answered": 3, "duplicate": False}),
+    )
+    with ReviewServer(api) as server:
+        open_batch(page, server)
+        # The suggestion (Business, World) is preselected; 4 removes World, 3 adds Sports.
+        page.keyboard.press("4")
+        page.keyboard.press("3")
+        expect(page.locator('.option[aria-pressed="true"]')).to_have_count(2)
+        page.keyboard.press("Enter")
+        expect(page.locator("#progress")).to_have_text(f"2 / {len(TEXTS)}")
+        page.keyboard.press("a")  # accept the suggestion as is
+        expect(page.locator("#progress")).to_have_text(f"3 / {len(TEXTS)}")
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")  # Business, World + SciTech
+        expect(page.locator("#progress")).to_have_text(f"{len(TEXTS)} / {len(TEXTS)} answered")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#toast")).to_contain_text("Submitted 3 answers")
+    assert api.posted == [
+        {
+            "reviewer_id": "offline-reviewer",
+            "answers": [
+                {"item_id": "i0", "labels": ["Business", "Sports"]},
+                {"item_id": "i1", "labels": ["Business", "World"]},
+                {"item_id": "i2", "labels": ["Business", "SciTech", "World"]},
+            ],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        (
+            (
+                400,
+                {
+                    "message": "request rejected",
+                    "errors": [
+                        {"field": "answers[1].labels", "message": "['X'] not among the options"}
+                    ],
+                },
+            ),
+            ["The API refused these answers", "answers[1].labels", "item 2"],
+        ),
+        (
+            (409, {"message": "batch b-1 is expired", "batch_id": "b-1", "status": "expired"}),
+            ["This batch is closed", "batch b-1 is expired", "draft is kept"],
+        ),
+    ],
+)
+def test_api_errors_are_shown_and_the_draft_survives(page, reply, shown):
+    api = FakeReviewApi("MULTI_CLASS", reply)
+    with ReviewServer(api) as server:
+        open_batch(page, server)
+        for _ in TEXTS:
+            page.keyboard.press("a")
+            page.wait_for_timeout(250)
+        expect(page.locator("#progress")).to_have_text(f"{len(TEXTS)} / {len(TEXTS)} answered")
+        page.keyboard.press("Enter")
+        alert = page.locator("#alert")
+        expect(alert).to_be_visible()
+        for text in shown:
+            expect(alert).to_contain_text(text)
+        # Still on the batch with every answer: nothing was lost.
+        expect(page.locator("#batch-view")).to_be_visible()
+        page.reload()
+        expect(page.locator(".queue-item")).to_contain_text(f"{len(TEXTS)} / {len(TEXTS)} done")

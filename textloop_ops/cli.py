@@ -1,0 +1,780 @@
+"""``textloop``: the operator's command line for one deployed stack (LocalStack or AWS).
+
+Every command talks to the stack's REST API (the same calls a client or the review page makes);
+only ``import-dataset`` (S3) and ``iterations start --follow`` on LocalStack (the execution
+history) use AWS APIs directly.
+
+Exit codes, stable for scripts:
+
+  0  success
+  1  the operation failed (an iteration FAILED/TIMED_OUT/ABORTED, a refused promotion, the
+     API or the stack unreachable, an unexpected API error)
+  2  usage or bad input (argparse errors, an invalid file or data set, a 400 from the API)
+  3  not found (404: no such iteration, batch, active model or audit record)
+  4  conflict (409: an iteration is already running, a batch already answered or expired,
+     a rollback target that cannot serve)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import webbrowser
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from textloop_ops.client import (
+    DEFAULT_STATE_DIR,
+    ApiError,
+    Target,
+    TargetError,
+    UsageError,
+    describe_error,
+    resolve_target,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+
+MODEL_TYPES = ("DOCUMENT_CLASSIFIER", "ENTITY_RECOGNIZER")
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+# The seed data set is what the bootstrap iteration trains on (textloop.iteration.seed_key).
+SEED_KEY = "datasets/seed/{model_type}/train.csv"
+
+
+class CommandError(Exception):
+    """A failure with the exit code it means; main() prints it to stderr."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.code = code
+
+
+def exit_code_for_status(status: int) -> int:
+    if status in (400, 413, 415, 422):
+        return EXIT_USAGE
+    if status == 404:
+        return EXIT_NOT_FOUND
+    if status == 409:
+        return EXIT_CONFLICT
+    return EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- output
+
+
+class Output:
+    """Where results go: JSON for scripts (``--json``), short tables for people."""
+
+    def __init__(self, as_json: bool, stream: TextIO | None = None):
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+    def json(self, data: Any) -> None:
+        self.line(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def table(self, rows: Sequence[dict[str, Any]], columns: Sequence[str], data: Any) -> None:
+        if self.as_json:
+            self.json(data)
+            return
+        if not rows:
+            self.line("(none)")
+            return
+        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        self.line("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for r in cells:
+            self.line("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def parse_config(config_json: str | None, settings: Sequence[str]) -> dict[str, Any]:
+    """The iteration's ``config`` from ``--config JSON`` then ``--set key=value`` overrides.
+
+    A ``--set`` value is read as JSON when it parses (``5``, ``0.2``, ``true``, ``null``) and as
+    a string otherwise (``selection_strategy=entropy``). The API validates the result against
+    the iteration-input schema and names any bad field.
+    """
+    config: dict[str, Any] = {}
+    if config_json:
+        try:
+            config = json.loads(config_json)
+        except ValueError as exc:
+            raise CommandError(f"--config is not valid JSON: {exc}", EXIT_USAGE) from exc
+        if not isinstance(config, dict):
+            raise CommandError("--config must be a JSON object", EXIT_USAGE)
+    for setting in settings:
+        key, sep, raw = setting.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--set {setting!r}: expected key=value", EXIT_USAGE)
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        config[key.strip()] = value
+    return config
+
+
+def read_answers(path: Path) -> list[dict[str, Any]]:
+    """Answers from ``{"answers": [...]}`` or JSON Lines of ``{item_id, labels}``."""
+    try:
+        content = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE) from exc
+    stripped = content.strip()
+    if not stripped:
+        raise CommandError(f"{path} is empty", EXIT_USAGE)
+    try:
+        whole = json.loads(stripped)
+    except ValueError:
+        whole = None
+    if isinstance(whole, dict) and "answers" not in whole and "item_id" in whole:
+        answers = [whole]  # JSON Lines with a single line parses as one object
+    elif isinstance(whole, dict):
+        answers = whole.get("answers")
+        if not isinstance(answers, list):
+            raise CommandError(f'{path}: expected {{"answers": [...]}}', EXIT_USAGE)
+    elif isinstance(whole, list):
+        answers = whole
+    else:
+        answers = []
+        for number, line in enumerate(content.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                answers.append(json.loads(line))
+            except ValueError as exc:
+                raise CommandError(f"{path}:{number}: not JSON: {exc}", EXIT_USAGE) from exc
+    for number, answer in enumerate(answers, start=1):
+        if not isinstance(answer, dict) or "item_id" not in answer or "labels" not in answer:
+            raise CommandError(
+                f"{path}: answer {number} must be an object with item_id and labels", EXIT_USAGE
+            )
+    return answers
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def load_dataset(path: Path, fmt: str, model_type: str, mode: str) -> list[dict[str, Any]]:
+    """Documents (``text``, ``labels``) from a seed file, before validation.
+
+    * ``comprehend-csv``: Comprehend's ``LABEL,text`` (multi-label ``A|B,text``).
+    * ``jsonl``: one ``{"text", "labels"}`` (or ``corrected_labels``, as in batch feedback
+      files) per line.
+    * ``batch-json``: the batch-feedback JSON ``{"classifier", "sentences": [...]}`` whose
+      items carry ``corrected_labels`` (a bare string has no label and is reported).
+    """
+    from textloop import datasets
+
+    if model_type != "DOCUMENT_CLASSIFIER":
+        raise CommandError(
+            "import-dataset supports DOCUMENT_CLASSIFIER: iterations train document classifiers "
+            "only (entity recognisers have no training back-end yet)",
+            EXIT_USAGE,
+        )
+    try:
+        content = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from spreadsheets
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {path}: {exc}", EXIT_USAGE) from exc
+    if fmt == "comprehend-csv":
+        try:
+            return datasets.parse_classifier_csv(content, mode, name=path.name)
+        except datasets.DatasetFormatError as exc:
+            raise CommandError(str(exc), EXIT_USAGE) from exc
+    if fmt == "jsonl":
+        items = []
+        for number, line in enumerate(content.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((number, json.loads(line)))
+            except ValueError as exc:
+                raise CommandError(f"{path}:{number}: not JSON: {exc}", EXIT_USAGE) from exc
+    elif fmt == "batch-json":
+        try:
+            data = json.loads(content)
+        except ValueError as exc:
+            raise CommandError(f"{path}: not JSON: {exc}", EXIT_USAGE) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("sentences"), list):
+            raise CommandError(f'{path}: expected {{"classifier", "sentences": [...]}}', EXIT_USAGE)
+        items = list(enumerate(data["sentences"], start=1))
+    else:  # argparse restricts the choices; kept for direct callers
+        raise CommandError(f"unknown format {fmt!r}", EXIT_USAGE)
+    documents = []
+    for number, item in items:
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise CommandError(f"{path}: item {number} needs a text", EXIT_USAGE)
+        labels = item.get("labels", item.get("corrected_labels")) or []
+        if isinstance(labels, str):
+            labels = [labels]
+        documents.append(
+            {
+                "key": datasets.text_key(item["text"]),
+                "id": f"{path.name}:{number}",
+                "text": item["text"],
+                "labels": [str(label) for label in labels],
+                "origin": "original",
+            }
+        )
+    return documents
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _api(args: argparse.Namespace):
+    return args.target.api(timeout=args.timeout)
+
+
+def cmd_iterations_start(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"model_type": args.model_type}
+    config = parse_config(args.config, args.set or [])
+    if config:
+        body["config"] = config
+    started = _api(args).call("POST", "/iterations", body)
+    if args.output.as_json and not args.follow:
+        args.output.json(started)
+        return EXIT_OK
+    args.output.line(f"started {started['iteration_id']}")
+    if not args.follow:
+        return EXIT_OK
+    return follow(args, started["iteration_id"], started.get("executionArn"))
+
+
+def follow(args: argparse.Namespace, iteration_id: str, execution_arn: str | None) -> int:
+    """Print each state as it completes until the iteration stops; exit 1 unless SUCCEEDED.
+
+    On LocalStack the execution history names every state; on AWS the REST API's status is
+    what an operator key can read, so only status changes are printed.
+    """
+    api = _api(args)
+    history = HistoryReader(args.target, execution_arn) if args.target.is_localstack else None
+    deadline = time.monotonic() + args.follow_timeout
+    last_status = None
+    while True:
+        body = api.call("GET", f"/iterations/{iteration_id}")
+        if history is not None:
+            for line in history.new_lines():
+                args.output.line(f"  {line}")
+        if body["status"] != last_status:
+            last_status = body["status"]
+            if history is None or last_status in TERMINAL:
+                args.output.line(f"{iteration_id}: {last_status}")
+        if last_status in TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            raise CommandError(
+                f"{iteration_id} still {last_status} after {args.follow_timeout:.0f} s "
+                "(it keeps running; follow it again with `textloop iterations show`)",
+                EXIT_FAILED,
+            )
+        time.sleep(args.poll_seconds)
+    audit = body.get("audit") or {}
+    if audit:
+        args.output.line(
+            f"audit: status={audit.get('status')} decision={_cell(audit.get('decision'))[:300]}"
+        )
+    if last_status != "SUCCEEDED":
+        error = body.get("error") or audit.get("error") or ""
+        raise CommandError(f"iteration {iteration_id} {last_status} {error}".strip(), EXIT_FAILED)
+    return EXIT_OK
+
+
+class HistoryReader:
+    """The states an execution has left, from GetExecutionHistory, each reported once."""
+
+    def __init__(self, target: Target, execution_arn: str | None):
+        self.sfn = target.client("stepfunctions")
+        self.arn = execution_arn
+        self.seen: set[int] = set()
+
+    def new_lines(self) -> list[str]:
+        if not self.arn:
+            return []
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self.arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        lines = []
+        for event in events:
+            if event["id"] in self.seen:
+                continue
+            details = event.get("stateExitedEventDetails")
+            if event["type"].endswith("StateExited") and details:
+                self.seen.add(event["id"])
+                lines.append(f"{event['timestamp']:%H:%M:%S} {details['name']}")
+            elif (
+                event["type"].endswith("StateEntered")
+                and event.get("stateEnteredEventDetails", {}).get("name") == "Review"
+            ):
+                self.seen.add(event["id"])
+                lines.append(
+                    "waiting for reviews: `textloop reviews list` or `textloop review-page`"
+                )
+        return lines
+
+
+def cmd_iterations_list(args: argparse.Namespace) -> int:
+    data = _api(args).call("GET", "/iterations")
+    rows = data.get("iterations", [])
+    args.output.table(rows, ["iteration_id", "status", "started_at", "stopped_at"], data)
+    return EXIT_OK
+
+
+def cmd_iterations_show(args: argparse.Namespace) -> int:
+    args.output.json(_api(args).call("GET", f"/iterations/{args.iteration_id}"))
+    return EXIT_OK
+
+
+def cmd_iterations_approve(args: argparse.Namespace) -> int:
+    body = {"approver": args.approver, "approved": args.decision == "approve"}
+    if args.comment:
+        body["comment"] = args.comment
+    result = _api(args).call("POST", f"/approvals/{args.iteration_id}", body)
+    if args.output.as_json:
+        args.output.json(result)
+    else:
+        verb = "approved" if result["approved"] else "rejected"
+        note = " (already answered the same way)" if result.get("duplicate") else ""
+        args.output.line(f"{args.iteration_id}: {verb}{note}")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    body = _api(args).call("GET", f"/iterations/{args.iteration_id}")
+    if not body.get("audit"):
+        raise CommandError(
+            f"no audit record for {args.iteration_id} yet (status {body.get('status')}): it is "
+            "written when the iteration finishes",
+            EXIT_NOT_FOUND,
+        )
+    args.output.json(body["audit"])
+    return EXIT_OK
+
+
+def cmd_reviews_list(args: argparse.Namespace) -> int:
+    data = _api(args).call("GET", "/reviews")
+    columns = ["batch_id", "iteration_id", "items", "created_at", "deadline"]
+    args.output.table(data.get("reviews", []), columns, data)
+    return EXIT_OK
+
+
+def cmd_reviews_show(args: argparse.Namespace) -> int:
+    args.output.json(_api(args).call("GET", f"/reviews/{args.batch_id}"))
+    return EXIT_OK
+
+
+def cmd_reviews_answer(args: argparse.Namespace) -> int:
+    answers = read_answers(args.file)
+    body = {"reviewer_id": args.reviewer, "answers": answers}
+    result = _api(args).call("POST", f"/reviews/{args.batch_id}/answers", body)
+    if args.output.as_json:
+        args.output.json(result)
+    else:
+        note = " (duplicate: already recorded)" if result.get("duplicate") else ""
+        args.output.line(
+            f"{result['batch_id']}: {result['status']}, {result['answered']} answered{note}"
+        )
+    return EXIT_OK
+
+
+def cmd_models_active(args: argparse.Namespace) -> int:
+    query = {"model_type": args.model_type}
+    args.output.json(_api(args).call("GET", "/models/active", query=query))
+    return EXIT_OK
+
+
+def cmd_models_history(args: argparse.Namespace) -> int:
+    data = _api(args).call("GET", "/models", query={"model_type": args.model_type})
+    rows = data.get("history", [])
+    for row in rows:  # the columns people compare; --json has everything
+        row.setdefault("at", row.get("recorded_at") or row.get("promoted_at"))
+    columns = ["kind", "model_version", "previous_model_version", "iteration_id", "reason", "at"]
+    args.output.table(rows, columns, data)
+    return EXIT_OK
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason, "model_type": args.model_type}
+    if args.version:
+        body["model_version"] = args.version
+    result = _api(args).call("POST", "/models/rollback", body)
+    if args.output.as_json:
+        args.output.json(result)
+    elif result.get("changed"):
+        args.output.line(
+            f"active model: {result['model_version']} (was {result.get('previous_model_version')})"
+        )
+    else:
+        args.output.line(f"{result.get('model_version')} is already active: nothing changed")
+    return EXIT_OK
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    # Deliberately not an API call: a model becomes active only after an iteration evaluated it
+    # against the active model on the frozen test set (and, if configured, a person approved).
+    raise CommandError(
+        f"refused: {args.version} cannot be promoted by hand. Promotion happens only through an "
+        "iteration's evaluation gate (`textloop iterations start`, with "
+        "--set manual_approval=true for a human decision). To return to a model that was "
+        "promoted before, use `textloop models rollback VERSION --reason TEXT`.",
+        EXIT_FAILED,
+    )
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    body = {"text": args.text, "model_type": args.model_type}
+    result = _api(args).call("POST", "/classify", body)
+    if args.output.as_json:
+        args.output.json(result)
+        return EXIT_OK
+    labels = ", ".join(result.get("predicted_labels") or []) or "(none)"
+    args.output.line(f"{labels}  (model {result.get('model_version')})")
+    for item in (result.get("prediction") or {}).get("labels", []):
+        args.output.line(f"  {item['label']:<24} {float(item['score']):.3f}")
+    if result.get("routed_to_review"):
+        args.output.line("routed to review: the model is unsure of this text")
+    return EXIT_OK
+
+
+def cmd_import_dataset(args: argparse.Namespace) -> int:
+    from textloop import datasets
+
+    documents = load_dataset(args.file, args.format, args.model_type, args.mode)
+    report = datasets.validate_documents(
+        documents, model_type=args.model_type, mode=args.mode, subject=str(args.file)
+    )
+    if not report.ok:
+        if args.output.as_json:
+            args.output.json(report.to_dict())
+        raise CommandError(report.render(), EXIT_USAGE)
+    body = datasets.write_classifier_csv(documents, args.mode).encode("utf-8")
+    key = SEED_KEY.format(model_type=args.model_type)
+    labels = sorted({label for d in documents for label in d["labels"]})
+    summary = {"documents": len(documents), "labels": labels, "key": key, "bytes": len(body)}
+    if args.dry_run:
+        summary["dry_run"] = True
+    else:
+        bucket = args.target.data_lake_bucket()
+        args.target.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType="text/csv"
+        )
+        summary["bucket"] = bucket
+    if args.output.as_json:
+        args.output.json(summary)
+    else:
+        where = "(dry run, nothing written)" if args.dry_run else f"s3://{summary['bucket']}/{key}"
+        args.output.line(
+            f"{len(documents)} documents, {len(labels)} labels ({', '.join(labels)}) -> {where}"
+        )
+    return EXIT_OK
+
+
+def cmd_review_page(args: argparse.Namespace) -> int:
+    from textloop_ops.review_server import ReviewHTTPServer
+
+    try:
+        server = ReviewHTTPServer(_api(args), port=args.port, verbose=args.verbose)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from exc
+    args.output.line(f"review page: {server.url}  (Ctrl+C stops it)")
+    if args.open:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add(
+    sub,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_: str,
+    description: str | None = None,
+    needs_target: bool = True,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name, help=help_, description=description or help_, formatter_class=_Formatter
+    )
+    parser.set_defaults(handler=handler, needs_target=needs_target)
+    return parser
+
+
+def _model_type(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model-type",
+        choices=MODEL_TYPES,
+        default="DOCUMENT_CLASSIFIER",
+        help="which model (default: %(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textloop",
+        description="Operate a textloop stack: iterations, reviews, models, data.\n\n"
+        "Target: LocalStack from --state-dir (default .localstack), or an AWS deployment with "
+        "--api-url/--api-key (env TEXTLOOP_API_URL, TEXTLOOP_API_KEY).",
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=_Formatter,
+    )
+    target = parser.add_argument_group("target")
+    target.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=f"LocalStack state dir with endpoint and terraform.tfstate (default "
+        f"{DEFAULT_STATE_DIR})",
+    )
+    target.add_argument("--api-url", help="REST API base URL (terraform output api_url)")
+    target.add_argument("--api-key", help="API key (terraform output api_key)")
+    target.add_argument("--bucket", help="data lake bucket on AWS (env TEXTLOOP_DATA_LAKE_BUCKET)")
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds per HTTP request (default 120)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # iterations ----------------------------------------------------------------
+    iterations = commands.add_parser(
+        "iterations",
+        help="start, list and show active-learning iterations",
+        description="Start, list and show active-learning iterations (Step Functions executions).",
+    )
+    its = iterations.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    start = _add(
+        its,
+        "start",
+        cmd_iterations_start,
+        "start an iteration (exit 4 if one is running)",
+        "Start an iteration. The config is validated by the API (a misspelt key is a 400, "
+        "exit 2). Example: textloop iterations start --set min_new_items=0 --follow",
+    )
+    _model_type(start)
+    start.add_argument(
+        "--config", metavar="JSON", help="iteration config, e.g. '{\"min_new_items\": 0}'"
+    )
+    start.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="one config setting (repeatable; the value is JSON if it parses, else a string)",
+    )
+    start.add_argument(
+        "--follow",
+        action="store_true",
+        help="print each state as it completes; exit 1 unless the iteration SUCCEEDED",
+    )
+    start.add_argument(
+        "--follow-timeout",
+        type=float,
+        default=6 * 3600,
+        metavar="SECONDS",
+        help="stop following after this long (exit 1; the iteration keeps running)",
+    )
+    start.add_argument("--poll-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    _add(its, "list", cmd_iterations_list, "recent iterations, newest first")
+    show = _add(its, "show", cmd_iterations_show, "status and audit record of one iteration")
+    show.add_argument("iteration_id")
+    approve = _add(
+        its,
+        "approve",
+        cmd_iterations_approve,
+        "approve or reject a candidate waiting for manual approval",
+    )
+    approve.add_argument("iteration_id")
+    decision = approve.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", dest="decision", action="store_const", const="approve")
+    decision.add_argument("--reject", dest="decision", action="store_const", const="reject")
+    approve.add_argument("--approver", required=True, help="who decides (recorded)")
+    approve.add_argument("--comment")
+
+    audit = _add(commands, "audit", cmd_audit, "print an iteration's audit record (exit 3 if none)")
+    audit.add_argument("iteration_id")
+
+    # reviews -------------------------------------------------------------------
+    reviews = commands.add_parser(
+        "reviews",
+        help="pending review batches; answer one from a file",
+        description="Pending review batches, and answering one from a file (the review page "
+        "does the same interactively: `textloop review-page`).",
+    )
+    rev = reviews.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    _add(rev, "list", cmd_reviews_list, "open review batches, oldest first")
+    rshow = _add(rev, "show", cmd_reviews_show, "one batch: items, suggestions, options")
+    rshow.add_argument("batch_id")
+    answer = _add(
+        rev,
+        "answer",
+        cmd_reviews_answer,
+        "post a batch's answers (completes its task)",
+        'Post answers for a batch. FILE holds {"answers": [{"item_id", "labels": [...]}]} or '
+        "JSON Lines of {item_id, labels}. Unanswered items go back to the pool. Exit 2 when the "
+        "API names a bad field, 4 when the batch was answered differently or expired.",
+    )
+    answer.add_argument("batch_id")
+    answer.add_argument("--file", type=Path, required=True, help="answers file")
+    answer.add_argument("--reviewer", required=True, help="reviewer id recorded with the answers")
+
+    # models --------------------------------------------------------------------
+    models = commands.add_parser(
+        "models",
+        help="active model, history, rollback",
+        description="The active model, its history, and rollback. Models are promoted only "
+        "by an iteration's evaluation gate; rollback returns to an earlier promoted version.",
+    )
+    mods = models.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    _model_type(_add(mods, "active", cmd_models_active, "the active model and its metrics"))
+    _model_type(_add(mods, "history", cmd_models_history, "promotions and rollbacks, oldest first"))
+    rollback = _add(
+        mods,
+        "rollback",
+        cmd_models_rollback,
+        "point back to an earlier promoted version",
+        "Point the active model back to an earlier promoted version (without VERSION: the one "
+        "promoted before the active one). Exit 4 when the target cannot serve.",
+    )
+    rollback.add_argument("version", nargs="?", help="model version (default: the previous one)")
+    rollback.add_argument("--reason", required=True, help="why (recorded in the registry)")
+    _model_type(rollback)
+    promote = _add(
+        mods,
+        "promote",
+        cmd_models_promote,
+        "always refused: promotion happens only through an iteration's gate",
+        "Promotion is not a manual operation: a candidate becomes active only after an "
+        "iteration evaluated it against the active model on the frozen test set (optionally "
+        "with manual approval: `iterations approve`). This command explains that and exits 1. "
+        "Use `models rollback VERSION` to return to an earlier promoted model.",
+        needs_target=False,
+    )
+    promote.add_argument("version")
+
+    # data, inference, review page --------------------------------------------------
+    imp = _add(
+        commands,
+        "import-dataset",
+        cmd_import_dataset,
+        "validate a seed training file and upload it as Comprehend CSV",
+        "Validate a seed training data set against Comprehend's rules and upload it to "
+        "datasets/seed/<model_type>/train.csv (what a bootstrap iteration trains on). Exit 2 "
+        "with every problem listed when it is invalid.",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--format",
+        required=True,
+        choices=("comprehend-csv", "batch-json", "jsonl"),
+        help="comprehend-csv: LABEL,text; jsonl: {text, labels}; batch-json: "
+        '{"classifier", "sentences": [{text, corrected_labels}]}',
+    )
+    _model_type(imp)
+    imp.add_argument(
+        "--mode",
+        choices=("MULTI_CLASS", "MULTI_LABEL"),
+        default="MULTI_CLASS",
+        help="classifier mode (default: %(default)s)",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="validate only; upload nothing")
+
+    classify = _add(commands, "classify", cmd_classify, "classify a text with the active model")
+    classify.add_argument("text")
+    _model_type(classify)
+
+    page = _add(
+        commands,
+        "review-page",
+        cmd_review_page,
+        "serve the review page on 127.0.0.1 (the API key stays in this process)",
+    )
+    page.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    page.add_argument("--open", action="store_true", help="open it in the default browser")
+    page.add_argument("--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
+        return int(exc.code or 0)
+    args.output = Output(args.json)
+    try:
+        if args.needs_target:
+            args.target = resolve_target(
+                state_dir=args.state_dir,
+                api_url=args.api_url,
+                api_key=args.api_key,
+                bucket=args.bucket,
+                environ=dict(os.environ) if environ is None else environ,
+            )
+        return args.handler(args)
+    except CommandError as exc:
+        print(f"textloop: {exc}", file=sys.stderr)
+        return exc.code
+    except UsageError as exc:
+        print(f"textloop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TargetError as exc:
+        print(f"textloop: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ApiError as exc:
+        print(
+            f"textloop: {exc.method} {exc.path}: HTTP {exc.status}: {describe_error(exc.body)}",
+            file=sys.stderr,
+        )
+        return exit_code_for_status(exc.status)
+    except OSError as exc:  # connection refused, DNS, timeouts (urllib.error.URLError too)
+        print(f"textloop: cannot reach the API: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        # S3 / Step Functions errors (botocore is imported lazily, so match by module).
+        if type(exc).__module__.startswith("botocore"):
+            print(f"textloop: AWS call failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,631 @@
+// textloop review page: plain JavaScript, no build step, no third-party code.
+//
+// Talks only to the local review server (`/api/reviews...`), which adds the API key. Text from
+// the API is always put on the page with textContent, never innerHTML: review texts are user
+// input and may contain markup.
+"use strict";
+
+(() => {
+  const NAME_KEY = "textloop.reviewer";
+  const DRAFT_PREFIX = "textloop.draft.";
+  const MAX_KEYED_OPTIONS = 9;
+  const ADVANCE_DELAY_MS = 140; // long enough to see which label was chosen
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+
+  const state = {
+    reviewer: null,
+    view: "queue",
+    queue: [],
+    batch: null, // the task from GET /reviews/{batch_id}
+    index: 0, // items.length means "the end card" (summary + submit)
+    answers: {}, // item_id -> [labels]
+    picks: null, // MULTI_LABEL: the working selection of the current item (a Set)
+    busy: false,
+    advanceTimer: null,
+  };
+
+  // ------------------------------------------------------------------ API
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.message) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body || {};
+    }
+  }
+
+  async function api(method, path, body) {
+    let response;
+    try {
+      response = await fetch(`/api${path}`, {
+        method,
+        headers: body ? { "content-type": "application/json" } : {},
+        body: body ? JSON.stringify(body) : undefined,
+        cache: "no-store",
+      });
+    } catch (_err) {
+      throw new ApiError(0, {
+        message: "The review server is not answering. Is `textloop review-page` still running?",
+      });
+    }
+    let data;
+    try {
+      data = await response.json();
+    } catch (_err) {
+      data = { message: `${response.status} ${response.statusText}` };
+    }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  const TITLES = {
+    0: "Cannot reach the review server",
+    400: "The API refused these answers",
+    403: "The API refused the review server's key",
+    404: "This batch does not exist (any more)",
+    409: "This batch is closed",
+    413: "Too much at once",
+    502: "The review API is unreachable",
+  };
+
+  function showError(err, extraFields) {
+    const status = err instanceof ApiError ? err.status : -1;
+    $("alert-title").textContent = TITLES[status] || `Something went wrong (HTTP ${status})`;
+    let message = err.message;
+    if (status === 409) {
+      message += " It was already answered differently, or its deadline passed. " +
+        "Your local draft is kept; return to the queue for other batches.";
+    }
+    $("alert-message").textContent = message;
+    const list = $("alert-fields");
+    list.replaceChildren();
+    for (const field of (err.body && err.body.errors) || []) {
+      const li = el("li");
+      li.append(el("code", "", field.field), document.createTextNode(` ${field.message}`));
+      const hint = extraFields && extraFields(field.field);
+      if (hint) li.append(el("span", "field-hint", ` (${hint})`));
+      list.append(li);
+    }
+    $("alert").hidden = false;
+  }
+
+  function clearError() {
+    $("alert").hidden = true;
+  }
+
+  let toastTimer = null;
+  function toast(text) {
+    const node = $("toast");
+    node.textContent = text;
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { node.hidden = true; }, 4000);
+  }
+
+  // ------------------------------------------------------------------ reviewer name
+
+  function askName() {
+    const dialog = $("name-dialog");
+    $("name-input").value = state.reviewer || "";
+    if (!dialog.open) dialog.showModal();
+    $("name-input").focus();
+  }
+
+  function setReviewer(name) {
+    state.reviewer = name;
+    localStorage.setItem(NAME_KEY, name);
+    $("reviewer-name").textContent = name;
+  }
+
+  // ------------------------------------------------------------------ drafts
+
+  // Answers live in localStorage until the batch is submitted: a reload, a closed tab or a
+  // lunch break never loses a hundred answers.
+  function saveDraft() {
+    if (!state.batch) return;
+    localStorage.setItem(
+      DRAFT_PREFIX + state.batch.batch_id,
+      JSON.stringify({ answers: state.answers, index: state.index }),
+    );
+  }
+
+  function loadDraft(batchId) {
+    try {
+      return JSON.parse(localStorage.getItem(DRAFT_PREFIX + batchId)) || null;
+    } catch (_err) {
+      return null;
+    }
+  }
+
+  function dropDraft(batchId) {
+    localStorage.removeItem(DRAFT_PREFIX + batchId);
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  function relativeTime(iso) {
+    if (!iso) return "";
+    const minutes = Math.round((Date.parse(iso) - Date.now()) / 60000);
+    const abs = Math.abs(minutes);
+    const span = abs < 60 ? `${abs} min` : abs < 2880 ? `${Math.round(abs / 60)} h`
+      : `${Math.round(abs / 1440)} days`;
+    return minutes >= 0 ? `in ${span}` : `${span} ago`;
+  }
+
+  const pct = (value) => `${Math.round(Number(value) * 100)}%`;
+  const isMulti = () => state.batch && state.batch.mode === "MULTI_LABEL";
+  const items = () => (state.batch ? state.batch.items : []);
+  const current = () => items()[state.index];
+  const answeredCount = () => items().filter((i) => state.answers[i.item_id]).length;
+  const suggested = (item) => (item && item.suggestion ? item.suggestion.labels || [] : []);
+
+  // ------------------------------------------------------------------ queue view
+
+  async function loadQueue() {
+    state.busy = true;
+    $("refresh").disabled = true;
+    try {
+      const data = await api("GET", "/reviews");
+      state.queue = data.reviews || [];
+      clearError();
+    } catch (err) {
+      showError(err);
+    } finally {
+      state.busy = false;
+      $("refresh").disabled = false;
+    }
+    renderQueue();
+  }
+
+  function renderSummary() {
+    const total = state.queue.reduce((n, b) => n + (b.items || 0), 0);
+    const batches = state.queue.length;
+    $("summary").textContent = batches
+      ? `${batches} batch${batches === 1 ? "" : "es"} pending · ${total} items`
+      : "No batches pending";
+  }
+
+  function renderQueue() {
+    renderSummary();
+    const list = $("queue");
+    list.replaceChildren();
+    $("queue-empty").hidden = state.queue.length > 0;
+    state.queue.forEach((batch, position) => {
+      const draft = loadDraft(batch.batch_id);
+      const done = draft ? Object.keys(draft.answers || {}).length : 0;
+      const li = el("li");
+      const button = el("button", "queue-item");
+      button.type = "button";
+      button.dataset.batchId = batch.batch_id;
+      const head = el("div", "queue-line");
+      head.append(
+        el("span", "queue-key", position < 9 ? String(position + 1) : ""),
+        el("strong", "queue-id", batch.batch_id),
+        el("span", "queue-count", `${batch.items} item${batch.items === 1 ? "" : "s"}`),
+      );
+      const meta = el(
+        "div",
+        "queue-meta",
+        `iteration ${batch.iteration_id} · created ${relativeTime(batch.created_at)}` +
+          ` · due ${relativeTime(batch.deadline)}`,
+      );
+      const bar = el("div", "bar small");
+      const fill = el("div");
+      fill.style.width = `${batch.items ? (100 * done) / batch.items : 0}%`;
+      bar.append(fill);
+      const progress = el("div", "queue-progress", done ? `${done} / ${batch.items} done (draft)`
+        : "not started");
+      button.append(head, meta, bar, progress);
+      button.addEventListener("click", () => openBatch(batch.batch_id));
+      li.append(button);
+      list.append(li);
+    });
+  }
+
+  function showView(view) {
+    state.view = view;
+    $("queue-view").hidden = view !== "queue";
+    $("batch-view").hidden = view !== "batch";
+  }
+
+  async function backToQueue() {
+    clearTimeout(state.advanceTimer);
+    saveDraft();
+    state.batch = null;
+    showView("queue");
+    await loadQueue();
+    const first = document.querySelector(".queue-item");
+    if (first) first.focus();
+  }
+
+  // ------------------------------------------------------------------ batch view
+
+  async function openBatch(batchId) {
+    if (state.busy) return;
+    state.busy = true;
+    try {
+      const task = await api("GET", `/reviews/${encodeURIComponent(batchId)}`);
+      clearError();
+      state.batch = task;
+      const draft = loadDraft(batchId) || {};
+      const known = new Set(task.items.map((i) => i.item_id));
+      state.answers = Object.fromEntries(
+        Object.entries(draft.answers || {}).filter(([id]) => known.has(id)),
+      );
+      // Resume at the first unanswered item: that is where the reviewer stopped.
+      const firstOpen = task.items.findIndex((i) => !state.answers[i.item_id]);
+      state.index = firstOpen === -1 ? task.items.length : firstOpen;
+      state.picks = null;
+      showView("batch");
+      renderBatch();
+      $("item").focus();
+    } catch (err) {
+      showError(err);
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  function renderLegend() {
+    const rows = isMulti()
+      ? [["1–9", "toggle a label"], ["Enter", "confirm the selected labels"],
+        ["a", "accept the suggestion"]]
+      : [["a / Enter", "accept the suggestion"], ["1–9", "choose a label"]];
+    rows.push(
+      ["→ / j", "next item"], ["← / k", "previous item"], ["u", "clear this answer"],
+      ["Ctrl+Enter", "submit the batch"], ["Esc", "back to the queue"],
+    );
+    const legend = $("legend");
+    legend.replaceChildren();
+    for (const [keys, what] of rows) {
+      const dt = el("dt");
+      keys.split(" / ").forEach((k, i) => {
+        if (i) dt.append(document.createTextNode(" "));
+        dt.append(el("kbd", "", k));
+      });
+      legend.append(dt, el("dd", "", what));
+    }
+  }
+
+  function renderProgress() {
+    const total = items().length;
+    const answered = answeredCount();
+    const position = Math.min(state.index + 1, total);
+    $("progress").textContent = state.index >= total
+      ? `${answered} / ${total} answered`
+      : `${position} / ${total}`;
+    $("progress-bar").style.width = `${total ? (100 * answered) / total : 0}%`;
+    $("submit-hint").textContent = answered === total
+      ? `All ${total} items answered.`
+      : `${answered} of ${total} answered. Unanswered items go back to the pool.`;
+    $("submit").disabled = answered === 0 || state.busy;
+  }
+
+  function renderBatch() {
+    const batch = state.batch;
+    $("batch-title").textContent = `Batch ${batch.batch_id}`;
+    renderLegend();
+    renderProgress();
+    const item = current();
+    const card = $("item");
+    card.classList.toggle("end", !item);
+    $("prev").disabled = state.index === 0;
+    $("next").disabled = state.index >= items().length;
+    if (!item) {
+      renderEndCard();
+      return;
+    }
+    const answer = state.answers[item.item_id];
+    if (isMulti() && state.picks === null) {
+      state.picks = new Set(answer || suggested(item));
+    }
+    $("item-position").textContent = `Item ${state.index + 1} of ${items().length}`;
+    const status = $("item-status");
+    status.textContent = answer ? `Answered: ${answer.join(", ") || "no label"}` : "Not answered";
+    status.className = `status ${answer ? "done" : "open"}`;
+    $("item-text").textContent = item.text;
+    renderSuggestion(item);
+    renderOptions(item, answer);
+    const accept = $("accept");
+    accept.hidden = false;
+    if (isMulti()) {
+      accept.replaceChildren(document.createTextNode("Confirm labels "), el("kbd", "", "Enter"));
+    } else {
+      accept.replaceChildren(
+        document.createTextNode(item.suggestion ? "Accept suggestion " : "Choose a label "),
+        el("kbd", "", "a"),
+      );
+      accept.disabled = !item.suggestion;
+    }
+    if (isMulti()) accept.disabled = false;
+  }
+
+  function renderSuggestion(item) {
+    const box = $("suggestion");
+    box.replaceChildren();
+    const s = item.suggestion;
+    if (!s) {
+      box.append(el("span", "muted", "The model made no suggestion for this text."));
+      return;
+    }
+    const labels = s.labels.length ? s.labels.join(", ") : "no label";
+    const confidence = Number(s.confidence);
+    const level = confidence >= 0.8 ? "high" : confidence >= 0.5 ? "mid" : "low";
+    box.append(
+      el("span", "muted", "Model suggests"),
+      el("strong", "suggested-label", labels),
+      el("span", `confidence ${level}`, `${pct(confidence)} confident`),
+    );
+  }
+
+  function renderOptions(item, answer) {
+    const box = $("options");
+    box.replaceChildren();
+    const scores = (item.suggestion && item.suggestion.scores) || {};
+    const chosen = isMulti() ? state.picks : new Set(answer || []);
+    const proposed = new Set(suggested(item));
+    state.batch.options.forEach((label, i) => {
+      const button = el("button", "option");
+      button.type = "button";
+      button.dataset.label = label;
+      button.setAttribute("aria-pressed", String(chosen.has(label)));
+      if (proposed.has(label)) button.classList.add("proposed");
+      button.append(el("kbd", "", i < MAX_KEYED_OPTIONS ? String(i + 1) : "·"));
+      button.append(el("span", "option-label", label));
+      if (isMulti()) button.append(el("span", "check", chosen.has(label) ? "✓" : ""));
+      if (label in scores) {
+        const meter = el("span", "score");
+        const fill = el("span");
+        fill.style.width = pct(scores[label]);
+        meter.append(fill);
+        button.append(meter, el("span", "score-text", pct(scores[label])));
+      }
+      button.addEventListener("click", () => chooseOption(i));
+      box.append(button);
+    });
+  }
+
+  function renderEndCard() {
+    const total = items().length;
+    const answered = answeredCount();
+    $("item-position").textContent = "End of batch";
+    const status = $("item-status");
+    status.textContent = answered === total ? "Complete" : `${total - answered} unanswered`;
+    status.className = `status ${answered === total ? "done" : "open"}`;
+    $("item-text").textContent = answered === total
+      ? `All ${total} items are answered. Press Enter to submit the batch.`
+      : `${answered} of ${total} items are answered. Press Enter to submit them, or go back ` +
+        "to answer the rest.";
+    $("suggestion").replaceChildren();
+    $("options").replaceChildren();
+    const accept = $("accept");
+    accept.disabled = answered === 0;
+    accept.replaceChildren(document.createTextNode("Submit batch "), el("kbd", "", "Enter"));
+  }
+
+  // ------------------------------------------------------------------ answering
+
+  function go(delta) {
+    clearTimeout(state.advanceTimer);
+    const next = Math.max(0, Math.min(items().length, state.index + delta));
+    if (next === state.index) return;
+    state.index = next;
+    state.picks = null;
+    saveDraft();
+    renderBatch();
+    $("item").focus();
+  }
+
+  function answer(labels, advance = true) {
+    const item = current();
+    if (!item) return;
+    state.answers[item.item_id] = [...labels];
+    saveDraft();
+    renderBatch();
+    if (advance) {
+      // A short pause shows the choice before the next text replaces it.
+      clearTimeout(state.advanceTimer);
+      state.advanceTimer = setTimeout(() => go(1), ADVANCE_DELAY_MS);
+    }
+  }
+
+  function chooseOption(i) {
+    const item = current();
+    const label = state.batch && state.batch.options[i];
+    if (!item || label === undefined) return;
+    if (isMulti()) {
+      if (state.picks.has(label)) state.picks.delete(label);
+      else state.picks.add(label);
+      renderBatch();
+    } else {
+      answer([label]);
+    }
+  }
+
+  function acceptSuggestion() {
+    const item = current();
+    if (!item) return;
+    if (!item.suggestion) {
+      toast("No suggestion for this text: choose a label with 1–9.");
+      return;
+    }
+    state.picks = null;
+    answer(suggested(item));
+  }
+
+  function confirm() {
+    const item = current();
+    if (!item) {
+      submit();
+      return;
+    }
+    if (isMulti()) {
+      answer([...state.picks].sort());
+    } else if (state.answers[item.item_id]) {
+      go(1); // already answered: Enter keeps the answer and moves on
+    } else {
+      acceptSuggestion();
+    }
+  }
+
+  function clearAnswer() {
+    const item = current();
+    if (!item) return;
+    delete state.answers[item.item_id];
+    state.picks = null;
+    saveDraft();
+    renderBatch();
+  }
+
+  // ------------------------------------------------------------------ submitting
+
+  async function submit() {
+    if (state.busy || !state.batch) return;
+    const total = items().length;
+    const answered = answeredCount();
+    if (answered === 0) {
+      toast("Answer at least one item before submitting.");
+      return;
+    }
+    if (answered < total && !(await confirmPartial(total - answered))) return;
+    // Sorted by item id: the API reports problems as answers[i] in this order.
+    const ordered = items().filter((i) => state.answers[i.item_id])
+      .sort((a, b) => (a.item_id < b.item_id ? -1 : a.item_id > b.item_id ? 1 : 0));
+    const body = {
+      reviewer_id: state.reviewer,
+      answers: ordered.map((i) => ({ item_id: i.item_id, labels: state.answers[i.item_id] })),
+    };
+    const batchId = state.batch.batch_id;
+    state.busy = true;
+    renderProgress();
+    $("submit").textContent = "Submitting…";
+    try {
+      const result = await api("POST", `/reviews/${encodeURIComponent(batchId)}/answers`, body);
+      dropDraft(batchId);
+      toast(result.duplicate
+        ? `Batch ${batchId} was already submitted with these answers.`
+        : `Submitted ${result.answered} answer${result.answered === 1 ? "" : "s"} for ${batchId}.`);
+      state.busy = false;
+      await backToQueue();
+    } catch (err) {
+      showError(err, (field) => {
+        const match = /^answers\[(\d+)\]/.exec(field);
+        if (!match || !ordered[Number(match[1])]) return null;
+        const item = ordered[Number(match[1])];
+        return `item ${items().indexOf(item) + 1}`;
+      });
+    } finally {
+      state.busy = false;
+      $("submit").textContent = "Submit batch";
+      if (state.batch) renderProgress();
+    }
+  }
+
+  function confirmPartial(open) {
+    const dialog = $("confirm-dialog");
+    $("confirm-text").textContent = `${open} item${open === 1 ? " is" : "s are"} not answered ` +
+      "yet. They go back to the pool and may be offered again in a later iteration.";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.returnValue = "";
+      dialog.showModal();
+      $("confirm-ok").focus();
+    });
+  }
+
+  // ------------------------------------------------------------------ keyboard
+
+  function onKey(event) {
+    if (document.querySelector("dialog[open]")) return; // the dialog owns the keyboard
+    const target = event.target;
+    if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
+    if (event.altKey || event.metaKey) return;
+    const key = event.key;
+
+    if (state.view === "queue") {
+      if (event.ctrlKey) return;
+      if (key === "r") { loadQueue(); event.preventDefault(); return; }
+      const buttons = [...document.querySelectorAll(".queue-item")];
+      const at = buttons.indexOf(document.activeElement);
+      if (/^[1-9]$/.test(key) && buttons[Number(key) - 1]) {
+        openBatch(buttons[Number(key) - 1].dataset.batchId);
+      } else if ((key === "ArrowDown" || key === "j") && buttons.length) {
+        buttons[Math.min(buttons.length - 1, at + 1)].focus();
+      } else if ((key === "ArrowUp" || key === "k") && buttons.length) {
+        buttons[Math.max(0, at - 1)].focus();
+      } else if (key === "Enter" && at === -1 && buttons.length) {
+        openBatch(buttons[0].dataset.batchId);
+      } else {
+        return;
+      }
+      event.preventDefault();
+      return;
+    }
+
+    if (event.ctrlKey) {
+      if (key === "Enter") { submit(); event.preventDefault(); }
+      return;
+    }
+    // A focused button would also "click" on Enter; handle Enter here, once, instead.
+    if (key === "Enter") confirm();
+    else if (key === "a") acceptSuggestion();
+    else if (/^[1-9]$/.test(key)) chooseOption(Number(key) - 1);
+    else if (key === "ArrowRight" || key === "j") go(1);
+    else if (key === "ArrowLeft" || key === "k") go(-1);
+    else if (key === "u" || key === "Backspace") clearAnswer();
+    else if (key === "Escape") backToQueue();
+    else return;
+    event.preventDefault();
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function init() {
+    document.addEventListener("keydown", onKey);
+    $("refresh").addEventListener("click", loadQueue);
+    $("back").addEventListener("click", backToQueue);
+    $("prev").addEventListener("click", () => go(-1));
+    $("next").addEventListener("click", () => go(1));
+    $("accept").addEventListener("click", () => (isMulti() || !current() ? confirm()
+      : acceptSuggestion()));
+    $("submit").addEventListener("click", submit);
+    $("alert-close").addEventListener("click", clearError);
+    $("reviewer").addEventListener("click", askName);
+    $("name-form").addEventListener("submit", (event) => {
+      const name = $("name-input").value.trim();
+      if (!name) {
+        event.preventDefault();
+        return;
+      }
+      setReviewer(name);
+    });
+    // Without a name nothing can be submitted: the dialog stays until one is given.
+    $("name-dialog").addEventListener("cancel", (event) => {
+      if (!state.reviewer) event.preventDefault();
+    });
+    $("name-dialog").addEventListener("close", () => {
+      if (state.view === "batch") $("item").focus();
+      else { const first = document.querySelector(".queue-item"); if (first) first.focus(); }
+    });
+
+    const stored = localStorage.getItem(NAME_KEY);
+    if (stored) setReviewer(stored);
+    else askName();
+    showView("queue");
+    loadQueue().then(() => {
+      const first = document.querySelector(".queue-item");
+      if (first && !document.querySelector("dialog[open]")) first.focus();
+    });
+  }
+
+  init();
+})();
