@@ -19,7 +19,7 @@ STATE_DIR ?= .localstack
 TF_LOCAL := terraform/envs/local
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint unit emulator-test integration bench \
+.PHONY: help setup demo test lint unit emulator-test integration bench review-page \
         localstack-up localstack-down deploy-local destroy-local clean
 
 help: ## list the targets
@@ -53,8 +53,15 @@ unit: setup ## fast tests: domain code and handlers with moto (real state machin
 emulator-test: setup ## tests of the host Lambda executor and the DynamoDB provider on LocalStack
 	$(LS_PY) -m pytest local-emulator/tests $(PYTEST_ARGS)
 
-integration: setup ## terraform apply onto a fresh host LocalStack, then drive it over HTTP and the AWS APIs
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+integration: setup ## terraform apply onto a fresh host LocalStack, drive it over HTTP and in Chromium
+	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+bench: setup ## benchmarks (label efficiency, latency, batch parsing, iteration overhead) into reports/
+	$(PY) -m bench.label_efficiency --out reports
+	$(PY) -m bench.perf.run --out reports
+
+review-page: ## serve the review page for the stack that deploy-local made
+	$(PY) -m textloop_ops.cli --state-dir $(STATE_DIR) review-page
 
 localstack-up: setup ## start LocalStack on the host on a free port (state in .localstack/)
 	@$(PY) scripts/localstack.py up --state-dir $(STATE_DIR)

@@ -1,11 +1,21 @@
-"""`make demo`: shows the stack that `make deploy-local` put on LocalStack answering.
+"""`make demo`: the whole loop on this machine, with a simulated reviewer.
 
-It calls the REST API without and with the API key, runs the iteration state machine, and
-prints what landed in the data lake, each step with the command a user could type instead.
+On the stack that `make deploy-local` put on LocalStack: a seed model is trained from a small
+slice of AG News by a bootstrap iteration; the rest of the data set goes through POST /classify
+as traffic; then iterations run in which a SIMULATED reviewer (answers from the data set's true
+labels, wrong on purpose at --error-rate) reviews what the loop selects. Each iteration prints
+what was reviewed, the candidate's and the active model's metrics on the same test set, and the
+decision. It ends with a learning curve and an iteration left waiting for a person, with the
+review page's address. Safe to re-run: every step is idempotent or picks up where it stopped.
 """
 
+from __future__ import annotations
+
 import argparse
+import csv
+import io
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -16,53 +26,222 @@ import requests
 from textloop_ops import localstack
 from textloop_ops.terraform import local_stack
 
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "ag_news" / "train.csv"
+REVIEWER = "simulated-reviewer"
+MODEL_TYPE = "DOCUMENT_CLASSIFIER"
+
+
+class Api:
+    def __init__(self, base: str, key: str):
+        self.base = base
+        self.session = requests.Session()
+        self.session.headers["x-api-key"] = key
+
+    def __call__(self, method: str, path: str, body=None, expect=(200, 202)) -> dict:
+        response = self.session.request(
+            method, self.base + path.lstrip("/"), json=body, timeout=120
+        )
+        if response.status_code not in expect:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json()
+
+
+def load_ag_news() -> list[tuple[str, str]]:
+    with DATA.open(encoding="utf-8", newline="") as handle:
+        return [(row[0], row[1]) for row in csv.reader(handle)]
+
+
+def wait(api: Api, iteration_id: str, answer=None, timeout: float = 900) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answer is not None:
+            answer(iteration_id)
+        body = api("GET", f"/iterations/{iteration_id}")
+        if body["status"] != "RUNNING":
+            return body
+        time.sleep(2)
+    raise TimeoutError(f"iteration {iteration_id} still running after {timeout} s")
+
+
+def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: random.Random):
+    labels = sorted(set(truth.values()))
+    reviewed: list[int] = []
+
+    def answer(iteration_id: str) -> None:
+        for batch in api("GET", "/reviews")["reviews"]:
+            if batch["iteration_id"] != iteration_id:
+                continue
+            task = api("GET", f"/reviews/{batch['batch_id']}")
+            answers = []
+            for item in task["items"]:
+                label = truth.get(item["text"])
+                if label is None:
+                    continue  # not from the data set: a person answers it in the review page
+                if rng.random() < error_rate:
+                    label = rng.choice([other for other in labels if other != label])
+                answers.append({"item_id": item["item_id"], "labels": [label]})
+            if len(answers) == len(task["items"]):
+                result = api(
+                    "POST",
+                    f"/reviews/{batch['batch_id']}/answers",
+                    {"reviewer_id": REVIEWER, "answers": answers},
+                )
+                reviewed.append(result["answered"])
+
+    answer.reviewed = reviewed
+    return answer
+
+
+def metric(evaluation: dict | None, name: str) -> str:
+    if not evaluation or evaluation.get(name) is None:
+        return "   -  "
+    return f"{evaluation[name]:.4f}"
+
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-dir", type=Path, default=Path(".localstack"))
+    parser.add_argument("--seed-size", type=int, default=300)
+    parser.add_argument("--traffic", type=int, default=1500, help="texts sent through classify")
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=150, help="items reviewed per iteration")
+    parser.add_argument("--error-rate", type=float, default=0.05, help="simulated mistakes")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
+    rng = random.Random(args.seed)  # noqa: S311 - a reproducible simulation, not a secret
     endpoint = localstack.endpoint(args.state_dir)
     outputs = local_stack(args.state_dir).outputs()
-    api, key = outputs["api_url"], outputs["api_key"]
+    api = Api(outputs["api_url"], outputs["api_key"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed local account
+    )
+    rows = load_ag_news()
+    truth = {text: label for label, text in rows}
+    seed_rows, traffic_rows = rows[: args.seed_size], rows[args.seed_size :]
+    print(f"LocalStack on the host: {endpoint}\nREST API: {outputs['api_url']}\n")
 
-    print(f"LocalStack on the host: {endpoint}")
-    print(f"REST API: {api}\n")
-
-    response = requests.get(f"{api}health", timeout=60)
-    print(f"$ curl -s -o /dev/null -w '%{{http_code}}' {api}health\n{response.status_code}")
-    response = requests.get(f"{api}health", headers={"x-api-key": key}, timeout=60)
-    print(f"$ curl -s -H 'x-api-key: <api_key>' {api}health")
-    print(f"{response.status_code} {response.text}")
-    print("  (the key: terraform -chdir=terraform/envs/local output -raw api_key)\n")
-
-    def client(service):
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed local account
+    curve: list[tuple[int, float]] = []
+    active = requests.get(
+        outputs["api_url"] + "models/active",
+        params={"model_type": MODEL_TYPE},
+        headers={"x-api-key": outputs["api_key"]},
+        timeout=60,
+    )
+    if active.status_code == 404:
+        print(f"1. Seed model: {len(seed_rows)} AG News texts, trained by a bootstrap iteration")
+        seed = io.StringIO()
+        csv.writer(seed, lineterminator="\n").writerows(seed_rows)
+        s3.put_object(
+            Bucket=outputs["data_lake_bucket"],
+            Key=f"datasets/seed/{MODEL_TYPE}/train.csv",
+            Body=seed.getvalue().encode(),
         )
+        started = api(
+            "POST", "/iterations", {"model_type": MODEL_TYPE, "config": {"min_new_items": 0}}
+        )
+        result = wait(api, started["iteration_id"])
+        audit = result["audit"] or {}
+        candidate = (audit.get("models") or {}).get("candidate") or {}
+        print(f"   {result['status']}: {audit.get('status')} {candidate.get('model_version')}")
+        print(f"   {(audit.get('decision') or {}).get('reason', '')}\n")
+        if candidate.get("metrics"):
+            curve.append((0, candidate["metrics"]["Accuracy"]))
+    else:
+        pointer = active.json()["pointer"]
+        print(f"1. Seed model: already active ({pointer['model_version']}); re-run picks up here\n")
 
-    sfn = client("stepfunctions")
-    name = f"demo-{int(time.time())}"
-    execution = sfn.start_execution(stateMachineArn=outputs["state_machine_arn"], name=name)
-    while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
-        "status"
-    ] == "RUNNING":
-        time.sleep(0.5)
-    print(f"state machine execution {name}: {described['status']}")
-    if described["status"] != "SUCCEEDED":
-        print(json.dumps(described, default=str, indent=2), file=sys.stderr)
-        return 1
-    health = json.loads(described["output"])["health"]
-    s3 = client("s3")
-    obj = s3.get_object(Bucket=outputs["data_lake_bucket"], Key=health["heartbeat_key"])
-    print(f"s3://{outputs['data_lake_bucket']}/{health['heartbeat_key']}:")
-    print(f"  {obj['Body'].read().decode()}")
+    print(f"2. Traffic: {args.traffic} texts through POST /classify")
+    routed = 0
+    started_at = time.monotonic()
+    for _, text in traffic_rows[: args.traffic]:
+        if api("POST", "/classify", {"text": text})["routed_to_review"]:
+            routed += 1
+    elapsed = time.monotonic() - started_at
+    print(f"   {routed} below threshold became implicit feedback ({elapsed:.0f} s)\n")
+
+    print(
+        "3. Iterations, reviewed by a SIMULATED reviewer "
+        f"(true labels, {args.error_rate:.0%} wrong on purpose)"
+    )
+    print("   it  reviewed  labels  candidate acc / F1    active acc / F1     decision")
+    labels_so_far = 0
+    config = {
+        "min_new_items": 10,
+        "review_budget": args.budget,
+        "review_batch_size": 50,
+        "random_share": 0.2,
+        "per_label_tolerance": 0.05,
+    }
+    for number in range(1, args.iterations + 1):
+        reviewer = simulated_reviewer(api, truth, args.error_rate, rng)
+        started = api("POST", "/iterations", {"model_type": MODEL_TYPE, "config": config})
+        result = wait(api, started["iteration_id"], answer=reviewer)
+        audit = result.get("audit") or {}
+        reviewed = sum(reviewer.reviewed)
+        labels_so_far += reviewed
+        models = audit.get("models") or {}
+        cand = (models.get("candidate") or {}).get("metrics")
+        act = (models.get("active") or {}).get("metrics")
+        decision = audit.get("status") or result["status"]
+        print(
+            f"   {number:>2}  {reviewed:>8}  {labels_so_far:>6}  "
+            f"{metric(cand, 'Accuracy')} / {metric(cand, 'F1Score')}   "
+            f"{metric(act, 'Accuracy')} / {metric(act, 'F1Score')}   {decision}"
+        )
+        reason = (audit.get("decision") or {}).get("reason")
+        if reason:
+            print(f"       {reason}")
+        if cand:
+            curve.append((labels_so_far, cand["Accuracy"]))
+        if result["status"] != "SUCCEEDED":
+            print(json.dumps(result, indent=2, default=str), file=sys.stderr)
+            return 1
+
+    if len(curve) > 1:
+        plot = draw_curve(curve, REPO / "reports" / "figures" / "demo-learning-curve.png")
+        print(f"\n   learning curve: {plot.relative_to(REPO)}")
+
+    print("\n4. Your turn: an iteration waits for a person")
+    for _, text in traffic_rows[args.traffic : args.traffic + 40]:
+        api("POST", "/classify", {"text": text})
+    started = api(
+        "POST",
+        "/iterations",
+        {"model_type": MODEL_TYPE, "config": {**config, "min_new_items": 1, "review_budget": 20}},
+        expect=(202, 409),
+    )
+    print(f"   iteration {started.get('iteration_id', started.get('iteration_id'))} is waiting")
+    print("   start the review page:   .venv/bin/python -m textloop_ops.cli review-page")
+    print("   it prints its address (http://127.0.0.1:<port>/); review the batch there, or")
+    print("   answer from a file:      .venv/bin/python -m textloop_ops.cli reviews list")
     print("\nStop LocalStack with `make localstack-down`.")
     return 0
+
+
+def draw_curve(points: list[tuple[int, float]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xs, ys = zip(*points, strict=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(xs, ys, marker="o")
+    ax.set_xlabel("human labels (simulated reviewer)")
+    ax.set_ylabel("accuracy on the frozen test set")
+    ax.set_title("textloop demo: AG News")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

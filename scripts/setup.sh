@@ -67,3 +67,14 @@ venv .venv-localstack requirements/localstack.txt \
 venv "$CACHE/iac-venv" requirements/iac.txt
 
 bash scripts/toolchain.sh
+
+# The review page's browser tests drive Debian's Chromium (Playwright cannot download its own).
+if [ ! -x "${TEXTLOOP_CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing chromium (Debian) for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: the browser tests need Chromium: 'sudo apt-get install chromium'" \
+      "(or set TEXTLOOP_CHROMIUM to a Chromium binary)" >&2
+  fi
+fi

@@ -1,9 +1,22 @@
-"""Fixtures shared by every suite: credentials that can never reach a real account, and moto."""
+"""Fixtures shared by every suite: credentials that can never reach a real account, moto, and
+(for the integration and browser suites) one LocalStack with the stack applied per session."""
 
+import os
+from pathlib import Path
+
+import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
+from tests.support import REPO
 from tests.support.lambdas import InProcessLambdas
+from textloop_ops import localstack
+from textloop_ops.terraform import local_stack
+
+# Set to a state dir (e.g. .localstack after `make deploy-local`) to reuse a running stack
+# instead of starting LocalStack and applying Terraform for the session.
+EXISTING_STACK = os.environ.get("TEXTLOOP_TEST_STATE_DIR")
 
 MOTO_CONFIG = {
     # Runs the real ASL (Choice, Retry/Catch, Map, .waitForTaskToken) instead of a stub result.
@@ -43,3 +56,50 @@ def lambdas(aws, monkeypatch) -> InProcessLambdas:
     runner = InProcessLambdas()
     runner.install(monkeypatch)
     return runner
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint(tmp_path_factory):
+    """LocalStack on the host, on a free port, for the whole session. Nothing here skips: a
+    missing toolchain or a LocalStack that does not start fails the suite."""
+    if EXISTING_STACK:
+        yield localstack.endpoint(Path(EXISTING_STACK))
+        return
+    state_dir = tmp_path_factory.mktemp("localstack")
+    info = localstack.start(state_dir)
+    try:
+        yield info["endpoint"]
+    finally:
+        localstack.stop(state_dir)
+
+
+@pytest.fixture(scope="session")
+def stack(localstack_endpoint, tmp_path_factory) -> dict:
+    """terraform/envs/local applied onto that LocalStack; its outputs."""
+    if EXISTING_STACK:
+        return local_stack(Path(EXISTING_STACK)).outputs()
+    work = tmp_path_factory.mktemp("terraform")
+    tf = local_stack(state_dir=work, data_dir=work / "data")
+    tf.init()
+    tf.apply(
+        {
+            "localstack_endpoint": localstack_endpoint,
+            "python_executable": str(REPO / ".venv" / "bin" / "python"),
+        }
+    )
+    return tf.outputs()
+
+
+@pytest.fixture(scope="session")
+def aws_client(localstack_endpoint):
+    def make(service: str):
+        return boto3.client(
+            service,
+            endpoint_url=localstack_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        )
+
+    return make

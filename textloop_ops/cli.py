@@ -335,6 +335,10 @@ class HistoryReader:
             elif (
                 event["type"].endswith("StateEntered")
                 and event.get("stateEnteredEventDetails", {}).get("name") == "Review"
+                # An empty Review (a bootstrap) exits at once: there is nothing to wait for.
+                and not any(
+                    e.get("stateExitedEventDetails", {}).get("name") == "Review" for e in events
+                )
             ):
                 self.seen.add(event["id"])
                 lines.append(

@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     with deployed() as stack:
         result = measure_on(stack, args.requests)
-    save("http_latency", result)
-    print(table(result))
+        save("http_latency", result)
+        print(table(result), flush=True)
     return result
 
 

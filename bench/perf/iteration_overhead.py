@@ -388,8 +388,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     with deployed() as stack:
         result = measure_on(stack, args.items, args.batch_size)
-    save("iteration_overhead", result)
-    print(table(result))
+        save("iteration_overhead", result)
+        print(table(result), flush=True)
     return result
 
 

@@ -1,9 +1,8 @@
 """Browser tests of the review page against a deployed stack.
 
-The LocalStack fixtures are the integration suite's (one LocalStack and one ``terraform apply``
-per session). To iterate on the page against a stack that is already running (``make
-deploy-local``), set ``TEXTLOOP_E2E_STATE_DIR`` to its state dir (e.g. ``.localstack``): the
-session then reuses it instead of starting its own.
+The LocalStack fixtures are shared with the integration suite (tests/conftest.py: one LocalStack
+and one ``terraform apply`` per session). To iterate on the page against a stack that is already
+running (``make deploy-local``), set ``TEXTLOOP_TEST_STATE_DIR`` to its state dir.
 """
 
 import os
@@ -11,16 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (  # noqa: F401 - fixtures, re-exported for pytest
-    _localstack_credentials,
-    aws_client,
-)
-from tests.integration.conftest import localstack_endpoint as _fresh_localstack_endpoint
-from tests.integration.conftest import stack as _fresh_stack
-from textloop_ops import localstack
-from textloop_ops.client import read_outputs
-
-EXISTING = os.environ.get("TEXTLOOP_E2E_STATE_DIR")
+from tests.integration.conftest import _localstack_credentials  # noqa: F401 - autouse fixture
 
 CHROMIUM = os.environ.get("TEXTLOOP_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium phones home at start-up, and this
@@ -35,21 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-if EXISTING:
-
-    @pytest.fixture(scope="session")
-    def localstack_endpoint():
-        return localstack.endpoint(Path(EXISTING))
-
-    @pytest.fixture(scope="session")
-    def stack(localstack_endpoint):
-        return read_outputs(Path(EXISTING))
-
-else:
-    localstack_endpoint = _fresh_localstack_endpoint
-    stack = _fresh_stack
-
 
 @pytest.fixture(scope="session")
 def browser():
