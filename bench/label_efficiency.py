@@ -275,6 +275,7 @@ def write_report(
             '"Reached" means the mean learning curve is at or above the full-pool accuracy at that '
             "label count for the first time (the curve is only measured at the schedule's steps).",
             "",
+            *_robustness(ag_acc, full["ag_news"]["accuracy"]),
         ]
     )
 
@@ -300,6 +301,11 @@ def write_report(
             f"({report.pct(full['ag_news']['accuracy'])} %):",
             "",
             *report.reach_lines(ag_acc, full["ag_news"]["accuracy"], ag_plan["max_labels"]),
+            "",
+            "Labels needed (mean curve) to match the random baseline's mean accuracy at "
+            "its checkpoints:",
+            "",
+            *report.savings_lines(ag_acc, RANDOM.name, _savings_points(ag_plan), "accuracy"),
             "",
             f"![AG News learning curves]({rel(ag_png)})",
             "",
@@ -344,6 +350,11 @@ def write_report(
             "",
             *report.reach_lines(jig_f1, jf["micro_f1"], jig_plan["max_labels"]),
             "",
+            "Labels needed (mean curve) to match the random baseline's mean micro-F1 (0.5) at "
+            "its checkpoints:",
+            "",
+            *report.savings_lines(jig_f1, RANDOM.name, _savings_points(jig_plan), "micro_f1"),
+            "",
             f"![Jigsaw learning curves]({rel(jig_png)})",
             "",
             f"![Jigsaw toxic comments found]({rel(jig_pos_png)})",
@@ -357,6 +368,38 @@ def write_report(
     path = out / f"label-efficiency{suffix}.md"
     path.write_text("\n".join(md) + "\n", encoding="utf-8")
     return path, {"targets": targets}
+
+
+def _savings_points(plan: dict[str, Any]) -> list[int]:
+    return list(dict.fromkeys([*plan["checkpoints"], plan["max_labels"]]))
+
+
+def _robustness(accuracy: dict[str, report.Curve], full_accuracy: float) -> list[str]:
+    """Readings that do not decide the targets but show how much a single point can move."""
+    base = accuracy[RANDOM.name]
+    low, high = TARGET_GAIN_AT - 250, TARGET_GAIN_AT + 250
+    lines = []
+    for key in ("loop", "uncertainty"):
+        name = STRATEGIES[key].name
+        if name not in accuracy:
+            continue
+        gain = report.window_gain(accuracy[name], base, low, high)
+        if gain is not None:
+            lines.append(
+                f"- {name}: mean gain over random across {low:,}-{high:,} labels "
+                f"{100 * gain.mean():+.2f} points (per seed: "
+                + ", ".join(f"{100 * g:+.1f}" for g in gain)
+                + ")."
+            )
+        near, _ = accuracy[name].first_reaching(full_accuracy - 0.005)
+        if near is not None:
+            lines.append(
+                f"- {name}: within 0.5 points of the full-pool accuracy at {near:,} labels "
+                "(mean curve)."
+            )
+    if not lines:
+        return []
+    return ["Not used for the verdicts, for context:", "", *lines, ""]
 
 
 def _count_table(by_strategy: dict[str, report.Curve], checkpoints: Sequence[int]) -> list[str]:
@@ -432,10 +475,11 @@ def _method(results: dict[str, Any]) -> list[str]:
 
 
 def _machine_section(results: dict[str, Any], m: dict[str, Any]) -> list[str]:
-    per_task: dict[str, float] = {}
+    per_task: dict[str, list[float]] = {}
     for r in results["runs"]:
         key = f"{r['task']} / {r['strategy']}"
-        per_task[key] = per_task.get(key, 0.0) + r["seconds"]
+        wall, cpu = per_task.setdefault(key, [0.0, 0.0])
+        per_task[key] = [wall + r["seconds"], cpu + r.get("cpu_seconds", float("nan"))]
     lines = [
         "## Machine and run time",
         "",
@@ -444,12 +488,13 @@ def _machine_section(results: dict[str, Any], m: dict[str, Any]) -> list[str]:
         "work was running on the machine).",
         f"- Python {m['python']}, scikit-learn {m['sklearn']}, numpy {m['numpy']}.",
         f"- Wall time {results['wall_seconds']:.0f} s with {results['workers']} worker "
-        "process(es). CPU seconds per task and strategy, summed over seeds:",
+        "process(es). Seconds per task and strategy, summed over seeds (wall time inside the "
+        "worker depends on the machine's other load; CPU time is the comparable cost):",
         "",
-        "| task / strategy | seconds |",
-        "|---|---:|",
+        "| task / strategy | wall s | CPU s |",
+        "|---|---:|---:|",
     ]
-    lines += [f"| {k} | {v:.0f} |" for k, v in per_task.items()]
+    lines += [f"| {k} | {wall:.0f} | {cpu:.0f} |" for k, (wall, cpu) in per_task.items()]
     lines.append("")
     return lines
 

@@ -155,3 +155,39 @@ def plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def window_gain(curve: Curve, baseline: Curve, low: int, high: int) -> np.ndarray | None:
+    """Per seed, the mean paired difference over the points with ``low <= labels <= high``:
+    a steadier read of "better at about N labels" than the single point at N."""
+    if curve.labels.tolist() != baseline.labels.tolist():
+        return None
+    inside = (curve.labels >= low) & (curve.labels <= high)
+    if not inside.any():
+        return None
+    return (curve.values[:, inside] - baseline.values[:, inside]).mean(axis=1)
+
+
+def savings_lines(
+    by_strategy: Mapping[str, Curve], baseline: str, checkpoints: Sequence[int], metric: str
+) -> list[str]:
+    """Labels each strategy needs (mean curve) to match the baseline's mean at a checkpoint."""
+    base = by_strategy[baseline]
+    shown = [n for n in checkpoints if base.at(n) is not None]
+    lines = [
+        "| strategy | "
+        + " | ".join(f"{baseline} at {n:,} ({pct(base.at(n).mean())})" for n in shown)
+        + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    for name, curve in by_strategy.items():
+        if name == baseline:
+            continue
+        cells = []
+        for n in shown:
+            hit, _ = curve.first_reaching(float(base.at(n).mean()))
+            cells.append(
+                "not reached" if hit is None else f"{hit:,} ({100 * (1 - hit / n):.0f} % fewer)"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
