@@ -218,3 +218,16 @@ def test_entity_metrics_count_exact_span_matches():
     kept_low = evaluate_entities(truth, predicted)
     assert kept_low["MicroPrecision"] == pytest.approx(1 / 4)
     json.dumps(result, allow_nan=False)
+
+
+def test_a_label_the_model_never_scores_keeps_its_given_threshold():
+    # A candidate trained without label "b" scores it 0 everywhere; tuning must not pick the
+    # cut 0.0, which would predict "b" for every document and wreck the comparison.
+    truth = [["a"], ["a", "b"], [], ["b"], []] * 4
+    scores = [{"a": 0.9}, {"a": 0.8}, {"a": 0.1}, {"a": 0.2}, {"a": 0.3}] * 4
+    result = evaluate(truth, scores, mode="MULTI_LABEL", labels=["a", "b"])
+    assert result["thresholds"]["b"]["value"] == 0.5
+    assert result["thresholds"]["b"]["source"] == "default"
+    assert result["per_label"]["b"]["Recall"] == 0.0
+    assert any("do not separate" in w for w in result["warnings"])
+    assert result["thresholds"]["a"]["source"] == "tuned"

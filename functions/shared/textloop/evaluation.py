@@ -227,6 +227,20 @@ def _evaluate_multi_label(
         with np.errstate(divide="ignore", invalid="ignore"):
             f1 = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
         best = int(np.argmax(f1))
+        scores = matrix[:, j]
+        if float(cut[best]) <= float(scores.min()):
+            # The "best" cut calls every document positive: the scores do not separate this
+            # label at all (e.g. a model that never saw it scores 0 everywhere). Keep the given
+            # threshold rather than a cut that predicts the label for everything.
+            note = f"scores do not separate {label!r}: kept {given}"
+            chosen[label] = {
+                "value": given,
+                "source": "default",
+                "positives": positives,
+                "note": note,
+            }
+            warnings.append(f"{label}: {note}")
+            continue
         chosen[label] = {
             "value": float(cut[best]),
             "source": "tuned",
