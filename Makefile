@@ -64,6 +64,9 @@ review-page: ## serve the review page for the stack that deploy-local made
 	$(PY) -m textloop_ops.cli --state-dir $(STATE_DIR) review-page
 
 localstack-up: setup ## start LocalStack on the host on a free port (state in .localstack/)
+	@# A new LocalStack starts empty: the Terraform state of the previous one describes nothing.
+	@if ! $(PY) scripts/localstack.py endpoint --state-dir $(STATE_DIR) >/dev/null 2>&1; then \
+	  rm -f $(STATE_DIR)/terraform.tfstate $(STATE_DIR)/terraform.tfstate.backup; fi
 	@$(PY) scripts/localstack.py up --state-dir $(STATE_DIR)
 
 localstack-down: ## stop the LocalStack that localstack-up started

@@ -180,7 +180,19 @@ def main() -> int:
     }
     for number in range(1, args.iterations + 1):
         reviewer = simulated_reviewer(api, truth, args.error_rate, rng)
-        started = api("POST", "/iterations", {"model_type": MODEL_TYPE, "config": config})
+        started = api(
+            "POST", "/iterations", {"model_type": MODEL_TYPE, "config": config}, expect=(202, 409)
+        )
+        if "executionArn" not in started:
+            # A re-run: the iteration the last run left for a person still waits. The simulated
+            # reviewer finishes it, and this run's iteration starts after it.
+            print(
+                f"   (iteration {started['iteration_id']} from an earlier run was waiting: ", end=""
+            )
+            left = wait(api, started["iteration_id"], answer=reviewer)
+            print(f"answered by the simulated reviewer, {left['status']})")
+            reviewer.reviewed.clear()
+            started = api("POST", "/iterations", {"model_type": MODEL_TYPE, "config": config})
         result = wait(api, started["iteration_id"], answer=reviewer)
         audit = result.get("audit") or {}
         reviewed = sum(reviewer.reviewed)
@@ -216,7 +228,7 @@ def main() -> int:
         {"model_type": MODEL_TYPE, "config": {**config, "min_new_items": 1, "review_budget": 20}},
         expect=(202, 409),
     )
-    print(f"   iteration {started.get('iteration_id', started.get('iteration_id'))} is waiting")
+    print(f"   iteration {started['iteration_id']} is waiting for a review")
     print("   start the review page:   .venv/bin/python -m textloop_ops.cli review-page")
     print("   it prints its address (http://127.0.0.1:<port>/); review the batch there, or")
     print("   answer from a file:      .venv/bin/python -m textloop_ops.cli reviews list")
@@ -235,7 +247,8 @@ def draw_curve(points: list[tuple[int, float]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, ys, marker="o")
     ax.set_xlabel("human labels (simulated reviewer)")
-    ax.set_ylabel("accuracy on the frozen test set")
+    # The frozen test set grows with reviewed items: each point is on its iteration's test set.
+    ax.set_ylabel("candidate accuracy (its iteration's test set)")
     ax.set_title("textloop demo: AG News")
     ax.grid(alpha=0.3)
     fig.tight_layout()
