@@ -65,9 +65,9 @@ variable "force_destroy" {
 }
 
 variable "model_backend" {
-  description = "\"local\" (scikit-learn in the data lake) or \"comprehend\" (Amazon Comprehend custom classifiers)."
+  description = "\"local\" (scikit-learn in the data lake) or \"comprehend\" (Amazon Comprehend custom classifiers). \"comprehend\" trains and promotes, but its candidates cannot be evaluated yet (the Evaluate step fails with Textloop.EvaluationUnsupported), so \"local\" is the default until that lands."
   type        = string
-  default     = "comprehend"
+  default     = "local"
 }
 
 variable "classifier_mode" {
