@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import boto3
-import requests
 
 from textloop_ops import localstack
+from textloop_ops.client import Api, ApiError
 from textloop_ops.terraform import local_stack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,19 +32,13 @@ REVIEWER = "simulated-reviewer"
 MODEL_TYPE = "DOCUMENT_CLASSIFIER"
 
 
-class Api:
-    def __init__(self, base: str, key: str):
-        self.base = base
-        self.session = requests.Session()
-        self.session.headers["x-api-key"] = key
-
-    def __call__(self, method: str, path: str, body=None, expect=(200, 202)) -> dict:
-        response = self.session.request(
-            method, self.base + path.lstrip("/"), json=body, timeout=120
-        )
-        if response.status_code not in expect:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
-        return response.json()
+def start_iteration(api: Api, config: dict) -> dict:
+    """POST /iterations; a 409 (one is already running for the model) is an answer, not an
+    error: its body names the running iteration."""
+    status, body = api.request("POST", "/iterations", {"model_type": MODEL_TYPE, "config": config})
+    if status not in (202, 409):
+        raise ApiError("POST", "/iterations", status, body)
+    return body
 
 
 def load_ag_news() -> list[tuple[str, str]]:
@@ -57,7 +51,7 @@ def wait(api: Api, iteration_id: str, answer=None, timeout: float = 900) -> dict
     while time.monotonic() < deadline:
         if answer is not None:
             answer(iteration_id)
-        body = api("GET", f"/iterations/{iteration_id}")
+        body = api.call("GET", f"/iterations/{iteration_id}")
         if body["status"] != "RUNNING":
             return body
         time.sleep(2)
@@ -69,10 +63,10 @@ def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: 
     reviewed: list[int] = []
 
     def answer(iteration_id: str) -> None:
-        for batch in api("GET", "/reviews")["reviews"]:
+        for batch in api.call("GET", "/reviews")["reviews"]:
             if batch["iteration_id"] != iteration_id:
                 continue
-            task = api("GET", f"/reviews/{batch['batch_id']}")
+            task = api.call("GET", f"/reviews/{batch['batch_id']}")
             answers = []
             for item in task["items"]:
                 label = truth.get(item["text"])
@@ -82,7 +76,7 @@ def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: 
                     label = rng.choice([other for other in labels if other != label])
                 answers.append({"item_id": item["item_id"], "labels": [label]})
             if len(answers) == len(task["items"]):
-                result = api(
+                result = api.call(
                     "POST",
                     f"/reviews/{batch['batch_id']}/answers",
                     {"reviewer_id": REVIEWER, "answers": answers},
@@ -127,13 +121,8 @@ def main() -> int:
     print(f"LocalStack on the host: {endpoint}\nREST API: {outputs['api_url']}\n")
 
     curve: list[tuple[int, float]] = []
-    active = requests.get(
-        outputs["api_url"] + "models/active",
-        params={"model_type": MODEL_TYPE},
-        headers={"x-api-key": outputs["api_key"]},
-        timeout=60,
-    )
-    if active.status_code == 404:
+    status, active = api.request("GET", "/models/active", query={"model_type": MODEL_TYPE})
+    if status == 404:
         print(f"1. Seed model: {len(seed_rows)} AG News texts, trained by a bootstrap iteration")
         seed = io.StringIO()
         csv.writer(seed, lineterminator="\n").writerows(seed_rows)
@@ -142,7 +131,7 @@ def main() -> int:
             Key=f"datasets/seed/{MODEL_TYPE}/train.csv",
             Body=seed.getvalue().encode(),
         )
-        started = api(
+        started = api.call(
             "POST", "/iterations", {"model_type": MODEL_TYPE, "config": {"min_new_items": 0}}
         )
         result = wait(api, started["iteration_id"])
@@ -153,14 +142,16 @@ def main() -> int:
         if candidate.get("metrics"):
             curve.append((0, candidate["metrics"]["Accuracy"]))
     else:
-        pointer = active.json()["pointer"]
+        if status != 200:
+            raise ApiError("GET", "/models/active", status, active)
+        pointer = active["pointer"]
         print(f"1. Seed model: already active ({pointer['model_version']}); re-run picks up here\n")
 
     print(f"2. Traffic: {args.traffic} texts through POST /classify")
     routed = 0
     started_at = time.monotonic()
     for _, text in traffic_rows[: args.traffic]:
-        if api("POST", "/classify", {"text": text})["routed_to_review"]:
+        if api.call("POST", "/classify", {"text": text})["routed_to_review"]:
             routed += 1
     elapsed = time.monotonic() - started_at
     print(f"   {routed} below threshold became implicit feedback ({elapsed:.0f} s)\n")
@@ -180,9 +171,7 @@ def main() -> int:
     }
     for number in range(1, args.iterations + 1):
         reviewer = simulated_reviewer(api, truth, args.error_rate, rng)
-        started = api(
-            "POST", "/iterations", {"model_type": MODEL_TYPE, "config": config}, expect=(202, 409)
-        )
+        started = start_iteration(api, config)
         if "executionArn" not in started:
             # A re-run: the iteration the last run left for a person still waits. The simulated
             # reviewer finishes it, and this run's iteration starts after it.
@@ -192,7 +181,7 @@ def main() -> int:
             left = wait(api, started["iteration_id"], answer=reviewer)
             print(f"answered by the simulated reviewer, {left['status']})")
             reviewer.reviewed.clear()
-            started = api("POST", "/iterations", {"model_type": MODEL_TYPE, "config": config})
+            started = api.call("POST", "/iterations", {"model_type": MODEL_TYPE, "config": config})
         result = wait(api, started["iteration_id"], answer=reviewer)
         audit = result.get("audit") or {}
         reviewed = sum(reviewer.reviewed)
@@ -221,13 +210,8 @@ def main() -> int:
 
     print("\n4. Your turn: an iteration waits for a person")
     for _, text in traffic_rows[args.traffic : args.traffic + 40]:
-        api("POST", "/classify", {"text": text})
-    started = api(
-        "POST",
-        "/iterations",
-        {"model_type": MODEL_TYPE, "config": {**config, "min_new_items": 1, "review_budget": 20}},
-        expect=(202, 409),
-    )
+        api.call("POST", "/classify", {"text": text})
+    started = start_iteration(api, {**config, "min_new_items": 1, "review_budget": 20})
     print(f"   iteration {started['iteration_id']} is waiting for a review")
     print("   start the review page:   .venv/bin/python -m textloop_ops.cli review-page")
     print("   it prints its address (http://127.0.0.1:<port>/); review the batch there, or")

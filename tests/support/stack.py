@@ -2,13 +2,9 @@
 
 import io
 import json
-import time
 import zipfile
 
 import boto3
-
-from . import STATEMACHINES
-from .templates import render_definition
 
 
 def _role() -> str:
@@ -55,25 +51,3 @@ def deploy_function(lambdas, name: str, source: str, environment: dict[str, str]
 def create_bucket(name: str) -> str:
     boto3.client("s3").create_bucket(Bucket=name)
     return name
-
-
-def deploy_state_machine(name: str, definition_file: str, variables: dict[str, str]) -> str:
-    definition = render_definition(STATEMACHINES / definition_file, variables)
-    return boto3.client("stepfunctions").create_state_machine(
-        name=name, definition=json.dumps(definition), roleArn=_role()
-    )["stateMachineArn"]
-
-
-def run_execution(state_machine_arn: str, name: str, payload: dict, timeout: float = 30) -> dict:
-    sfn = boto3.client("stepfunctions")
-    execution_arn = sfn.start_execution(
-        stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
-    )["executionArn"]
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"execution {name} still RUNNING after {timeout} s")
-        time.sleep(0.05)
