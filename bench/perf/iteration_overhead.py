@@ -247,6 +247,8 @@ STATE_FUNCTION = {
     "BuildDatasets": "build_datasets",
     "Train": "train",
     "DescribeTraining": "describe_training",
+    "PredictTestSet": "predict_test_set",
+    "DescribeTestPredictions": "predict_test_set",
     "Evaluate": "evaluate",
     "PromoteCandidate": "promote",
     "WaitForApproval": "request_approval",

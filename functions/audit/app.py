@@ -53,8 +53,14 @@ _STEPS = (
     ("pool", "MergeAnswers"),
     ("dataset", "BuildDatasets"),
     ("training", "Train"),
+    ("test_predictions", "PredictTestSet"),
     ("evaluation", "Evaluate"),
 )
+# Polling loops: a result that is still running names the poll step, not the next step.
+_POLLS = {
+    "training": ("TRAINED", "DescribeTraining"),
+    "test_predictions": ("COMPLETED", "DescribeTestPredictions"),
+}
 
 
 def failed_state(progress: dict[str, Any], error: str | None) -> str:
@@ -62,9 +68,14 @@ def failed_state(progress: dict[str, Any], error: str | None) -> str:
     target names the target, not the step that failed)."""
     if error in ("Textloop.TrainingFailed", "Textloop.TrainingTimedOut"):
         return "DescribeTraining"
+    if error in ("Textloop.TestPredictionsFailed", "Textloop.TestPredictionsTimedOut"):
+        return "DescribeTestPredictions"
     for key, state in _STEPS:
         if key not in progress:
             return state
+        done, poll_state = _POLLS.get(key, (None, None))
+        if done is not None and progress[key].get("status") != done:
+            return poll_state
     if "promotion" not in progress:
         manual = progress.get("iteration", {}).get("config", {}).get("manual_approval")
         return "WaitForApproval" if manual and "approval" not in progress else "PromoteCandidate"

@@ -1,21 +1,19 @@
 """Evaluate step: the candidate AND the active model on the same, current test set, then the gate.
 
-Both models predict every document of this iteration's test.csv; ``evaluation.evaluate`` scores
-them and ``promotion.decide`` applies the configured gate (``promotion_metric``,
-``promotion_min_improvement``, ``per_label_tolerance``, ``promotion_min_absolute``). Stored:
-the candidate's evaluation at ``models/<model_version>/evaluation.json``, the active model's on
-this test set and the decision beside the iteration's audit record
-(``audit/iterations/<iteration_id>/active-evaluation.json``, ``.../decision.json``).
+Every document of this iteration's test.csv is predicted by both models, the way
+PredictTestSet arranged in ``test_predictions.jobs``: a local model here, in process; a
+Comprehend classifier version from its batch job's ``output.tar.gz``; an active Comprehend
+endpoint without a batch job by ClassifyDocument. ``evaluation.evaluate`` scores them and
+``promotion.decide`` applies the configured gate (``promotion_metric``,
+``promotion_min_improvement``, ``per_label_tolerance``, ``promotion_min_absolute``). Stored: the
+candidate's evaluation at ``models/<model_version>/evaluation.json``, the active model's on this
+test set and the decision beside the iteration's audit record
+(``audit/iterations/<iteration_id>/active-evaluation.json``, ``.../decision.json``). Each
+evaluation names how its predictions were made (``predictions``: kind, job id).
 
-A candidate trained by Comprehend has no endpoint yet, so nothing here can make it predict the
-test documents; its own evaluation metrics cover its training split, not the frozen test set the
-active model is judged on. The step fails with ``Textloop.EvaluationUnsupported`` rather than
-compare numbers from different test sets.
-
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX.
+Environment: DATA_LAKE_BUCKET.
 AWS: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*, audit/*),
-ssm:GetParameter (active-model pointer), comprehend:ClassifyDocument (only when the active model
-is a Comprehend endpoint).
+comprehend:ClassifyDocument (only for an active Comprehend endpoint without a batch job).
 """
 
 from __future__ import annotations
@@ -25,10 +23,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from textloop import iteration, step_events
+from textloop import batch_predictions, iteration, step_events
 from textloop.adapters.environment import Stack
 from textloop.datasets import parse_classifier_csv
 from textloop.evaluation import evaluate
+from textloop.names import ModelType
 from textloop.promotion import GateConfig, decide
 
 logger = Logger()
@@ -40,6 +39,7 @@ EVENT_SCHEMA = step_events.step_schema(
     iteration=step_events.ITERATION,
     dataset=step_events.DATASET,
     training=step_events.TRAINING,
+    test_predictions=step_events.TEST_PREDICTIONS,
 )
 
 
@@ -53,16 +53,55 @@ def gate_config(config: dict[str, Any]) -> GateConfig:
 
 
 @tracer.capture_method
-def evaluate_backend(backend: Any, documents: list[dict], mode: str, test_set_hash: str) -> dict:
-    predictions = backend.predict([d["text"] for d in documents])
-    return evaluate(
+def predictions_of(job: dict, texts: list[str], mode: str) -> tuple[list[Any], Any]:
+    """``(predictions, starting thresholds)`` of one model for the test documents."""
+    if job["kind"] == "in_process":
+        from textloop.backends.local import LocalBackend
+
+        backend = LocalBackend(stack.artefacts.load_local_model(job["artefact_uri"]))
+        if backend.model_version != job["model_version"]:
+            raise LookupError(
+                f"{job['artefact_uri']} holds {backend.model_version}, not {job['model_version']}"
+            )
+        return backend.predict(texts), job.get("thresholds") or backend.thresholds
+    if job["kind"] == "batch_job":
+        archive = stack.lake.get_bytes(stack.lake.key_of(job["output_uri"]))
+        if archive is None:
+            raise LookupError(f"{job['output_uri']} is missing")
+        predictions = batch_predictions.parse_output(
+            batch_predictions.prediction_lines(archive),
+            n_documents=len(texts),
+            mode=mode,
+            model_version=job["model_version"],
+        )
+        return predictions, job.get("thresholds")
+    from textloop.backends import comprehend
+
+    backend = comprehend.ComprehendBackend(
+        stack.clients.get_configured("comprehend", comprehend.client_config()),
+        endpoint_arn=job["endpoint_arn"],
+        model_type=ModelType.DOCUMENT_CLASSIFIER.value,
+        mode=mode,
+        model_version=job["model_version"],
+    )
+    return backend.predict(texts), job.get("thresholds")
+
+
+def evaluate_job(job: dict, documents: list[dict], mode: str, dataset: dict) -> dict:
+    predictions, thresholds = predictions_of(job, [d["text"] for d in documents], mode)
+    result = evaluate(
         [d["labels"] for d in documents],
         predictions,
         mode=mode,
-        thresholds=getattr(backend, "thresholds", None),
-        test_set_hash=test_set_hash,
-        model_version=backend.model_version,
+        thresholds=thresholds,
+        test_set_hash=dataset["test_set_hash"],
+        model_version=job["model_version"],
     )
+    result["dataset_version"] = dataset["dataset_version"]
+    result["predictions"] = {
+        k: job[k] for k in ("kind", "backend", "job_id", "job_arn", "output_uri") if job.get(k)
+    }
+    return result
 
 
 @logger.inject_lambda_context
@@ -71,33 +110,24 @@ def evaluate_backend(backend: Any, documents: list[dict], mode: str, test_set_ha
 def handler(event: dict, context: LambdaContext) -> dict:
     step_events.check(event, EVENT_SCHEMA, "evaluate")
     it, dataset, training = event["iteration"], event["dataset"], event["training"]
+    jobs = event["test_predictions"]["jobs"]
     logger.set_correlation_id(it["execution_arn"])
-    job = training["job"]
-    if job.get("backend") != "local":
-        raise iteration.EvaluationUnsupported(
-            f"candidate {training['model_version']} was trained by {job.get('backend')}: "
-            "evaluating it on the frozen test set needs its predictions for every test "
-            "document (an endpoint or a batch classification job over test.csv), which this "
-            "step does not run; Comprehend's own metrics cover a different split and cannot be "
-            "compared with the active model's."
-        )
-    from textloop.backends.local import LocalBackend
+    if event["test_predictions"]["status"] != "COMPLETED":
+        raise ValueError(f"test predictions are {event['test_predictions']['status']}")
+    if jobs["candidate"]["model_version"] != training["model_version"]:
+        raise ValueError("test_predictions.jobs.candidate is not this iteration's candidate")
 
     text = stack.lake.get_text(stack.lake.key_of(dataset["test_uri"]))
     if text is None:
         raise LookupError(f"{dataset['test_uri']} is missing")
     documents = parse_classifier_csv(text, it["mode"], name="test.csv")
-    candidate_backend = LocalBackend(stack.artefacts.load_local_model(job["artefact_uri"]))
-    candidate = evaluate_backend(candidate_backend, documents, it["mode"], dataset["test_set_hash"])
-    candidate["dataset_version"] = dataset["dataset_version"]
+    candidate = evaluate_job(jobs["candidate"], documents, it["mode"], dataset)
     candidate_key = iteration.evaluation_key(training["model_version"])
     stack.lake.put_json(candidate_key, candidate)
 
     active, active_key = None, None
-    pointer, active_backend = stack.active_model(it["model_type"])
-    if pointer is not None:
-        active = evaluate_backend(active_backend, documents, it["mode"], dataset["test_set_hash"])
-        active["dataset_version"] = dataset["dataset_version"]
+    if jobs["active"] is not None:
+        active = evaluate_job(jobs["active"], documents, it["mode"], dataset)
         active_key = iteration.iteration_artefact_key(it["iteration_id"], "active-evaluation.json")
         stack.lake.put_json(active_key, active)
 

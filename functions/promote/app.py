@@ -7,10 +7,11 @@ the promotion under the iteration id (``adapters.promotions.move_pointer``). A r
 finds that record and changes nothing.
 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
-COMPREHEND_ENDPOINT_ARN (comprehend back-end).
+COMPREHEND_ENDPOINT_ARN, COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint
+is created with that many inference units by the first promotion).
 AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
-dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint (on
-COMPREHEND_ENDPOINT_ARN; comprehend back-end only).
+dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
+comprehend:CreateEndpoint (on COMPREHEND_ENDPOINT_ARN; comprehend back-end only).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         metrics=summary_metrics(candidate),
         reason=evaluation["decision"].get("reason") or "",
         iteration_id=it["iteration_id"],
+        inference_units=int(stack.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
     )
     metrics.add_metric(name="ModelPromoted", unit=MetricUnit.Count, value=result["changed"])
     logger.info("candidate promoted", extra=result)

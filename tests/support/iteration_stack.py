@@ -31,6 +31,7 @@ STEPS = (
     "build_datasets",
     "train",
     "describe_training",
+    "predict_test_set",
     "evaluate",
     "request_approval",
     "promote",
@@ -48,6 +49,8 @@ TEST_DEFAULTS = {
     "approval_timeout_seconds": 60,
     "training_poll_seconds": 1,
     "training_max_polls": 3,
+    "test_predictions_poll_seconds": 1,
+    "test_predictions_max_polls": 3,
     "min_docs_per_label": 5,
     "promotion_min_absolute": 0.5,
 }

@@ -246,41 +246,277 @@ def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
     assert "Item" not in lock
 
 
-def test_comprehend_candidate_cannot_be_compared_and_says_why(lambdas):
-    deploy_iteration_stack(lambdas)
-    iteration = {
-        "iteration_id": "it-x",
-        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:m:it-x",
-        "started_at": "2025-11-23T02:27:03.324Z",
-        "model_type": "DOCUMENT_CLASSIFIER",
-        "mode": "MULTI_CLASS",
-        "config": {},
-        "lock": {},
-    }
-    out = boto3.client("lambda").invoke(
-        FunctionName="textloop-evaluate",
-        Payload=json.dumps(
-            {
-                "iteration": iteration,
-                "dataset": {
-                    "dataset_version": "d",
-                    "manifest_key": "datasets/d/manifest.json",
-                    "train_uri": f"s3://{BUCKET}/datasets/d/train.csv",
-                    "test_uri": f"s3://{BUCKET}/datasets/d/test.csv",
-                    "test_set_hash": "h",
-                },
-                "training": {
-                    "model_version": "v1",
-                    "status": "TRAINED",
-                    "polls": 2,
-                    "job": {"backend": "comprehend", "classifier_arn": "arn:x"},
-                },
-            }
-        ),
+ENDPOINT = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/textloop"
+ACTIVE_CLASSIFIER = (
+    "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
+    "textloop-document-classifier/version/active-v1"
+)
+
+
+def lake_text(key: str) -> str:
+    return boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+
+
+def simulate_comprehend_jobs(client, label_of: dict, wrong_every: dict, outputs: dict) -> None:
+    """What Comprehend does when a batch classification job runs, for the Stubber-ed client:
+    read the job's input from the lake and write ``output.tar.gz`` where the job's description
+    will say. A classifier (named by ARN) answers the true label except on every n-th line."""
+    import io
+    import tarfile
+
+    def run_job(params, **_):
+        s3 = boto3.client("s3")
+        bucket, key = params["InputDataConfig"]["S3Uri"][5:].split("/", 1)
+        texts = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        n = wrong_every[params["DocumentClassifierArn"]]
+        lines = []
+        for i, text in enumerate(texts):
+            label = label_of[text]
+            if i % n == 0:
+                label = "World" if label != "World" else "Sports"
+            lines.append(
+                json.dumps(
+                    {
+                        "File": "test-documents.txt",
+                        "Line": str(i),
+                        "Classes": [{"Name": label, "Score": 0.9}],
+                    }
+                )
+            )
+        body = ("\n".join(lines) + "\n").encode()
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            info = tarfile.TarInfo("predictions.jsonl")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+        out_bucket, out_key = outputs[params["DocumentClassifierArn"]][5:].split("/", 1)
+        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive.getvalue())
+
+    client.meta.events.register(
+        "before-parameter-build.comprehend.StartDocumentClassificationJob", run_job
     )
-    error = json.loads(out["Payload"].read())
-    assert out["FunctionError"] and error["errorType"] == "Textloop.EvaluationUnsupported"
-    assert "frozen test set" in error["errorMessage"]
+
+
+def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_documents(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    from botocore.stub import ANY, Stubber
+    from textloop.adapters import clients
+    from textloop.adapters.active_model import (
+        ActiveModelPointer,
+        ActiveModelPointerStore,
+        pointer_parameter_name,
+    )
+
+    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        defaults={"model_backend": "comprehend"},
+        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role, "COMPREHEND_ENDPOINT_ARN": ENDPOINT},
+    )
+    ActiveModelPointerStore(
+        boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
+    ).put(
+        ActiveModelPointer(
+            model_version="active-v1",
+            backend="comprehend",
+            model_type="DOCUMENT_CLASSIFIER",
+            mode="MULTI_CLASS",
+            endpoint_arn=ENDPOINT,
+        )
+    )
+    put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:30]])
+    candidate = (
+        "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
+        "textloop-document-classifier/version/it-comprehend-x"
+    )
+    outputs = {
+        candidate: f"s3://{BUCKET}/models/it-comprehend/test-predictions/out/output.tar.gz",
+        ACTIVE_CLASSIFIER: f"s3://{BUCKET}/models/active-v1/test-predictions/out/output.tar.gz",
+    }
+    comprehend = boto3.client("comprehend")
+    # The candidate is wrong on every 10th test document, the active model on every 4th.
+    simulate_comprehend_jobs(comprehend, truth, {candidate: 10, ACTIVE_CLASSIFIER: 4}, outputs)
+    stubber = Stubber(comprehend)
+    stubber.add_response(
+        "create_document_classifier",
+        {"DocumentClassifierArn": candidate},
+        {
+            "DocumentClassifierName": "textloop-document-classifier",
+            "VersionName": ANY,
+            "DataAccessRoleArn": role,
+            "InputDataConfig": ANY,
+            "OutputDataConfig": ANY,
+            "LanguageCode": "en",
+            "Mode": "MULTI_CLASS",
+            "ClientRequestToken": ANY,
+        },
+    )
+    stubber.add_response(
+        "describe_document_classifier",
+        {"DocumentClassifierProperties": {"DocumentClassifierArn": candidate, "Status": "TRAINED"}},
+        {"DocumentClassifierArn": candidate},
+    )
+    job = {
+        "JobName": ANY,
+        "InputDataConfig": ANY,
+        "OutputDataConfig": ANY,
+        "DataAccessRoleArn": role,
+        "ClientRequestToken": ANY,
+    }
+    stubber.add_response(
+        "start_document_classification_job",
+        {"JobId": "job-candidate", "JobStatus": "SUBMITTED"},
+        {**job, "DocumentClassifierArn": candidate},
+    )
+    stubber.add_response(
+        "describe_endpoint",
+        {"EndpointProperties": {"EndpointArn": ENDPOINT, "ModelArn": ACTIVE_CLASSIFIER}},
+        {"EndpointArn": ENDPOINT},
+    )
+    stubber.add_response(
+        "start_document_classification_job",
+        {"JobId": "job-active", "JobStatus": "SUBMITTED"},
+        {**job, "DocumentClassifierArn": ACTIVE_CLASSIFIER},
+    )
+    for job_id, arn in (("job-candidate", candidate), ("job-active", ACTIVE_CLASSIFIER)):
+        stubber.add_response(
+            "describe_document_classification_job",
+            {
+                "DocumentClassificationJobProperties": {
+                    "JobId": job_id,
+                    "JobStatus": "COMPLETED",
+                    "OutputDataConfig": {"S3Uri": outputs[arn]},
+                }
+            },
+            {"JobId": job_id},
+        )
+    stubber.add_response(
+        "update_endpoint", {}, {"EndpointArn": ENDPOINT, "DesiredModelArn": candidate}
+    )
+    with stubber, clients.override("comprehend", comprehend):
+        described = stack.wait(stack.start("it-comprehend"))
+        stubber.assert_no_pending_responses()
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["test_predictions"]["status"] == "COMPLETED"
+    assert output["test_predictions"]["polls"] == 1
+    jobs = output["test_predictions"]["jobs"]
+    assert jobs["candidate"]["job_id"] == "job-candidate"
+    assert jobs["active"]["model_version"] == "active-v1"
+
+    from textloop.datasets import parse_classifier_csv
+
+    test_documents = parse_classifier_csv(
+        lake_text(output["dataset"]["test_uri"].split("/", 3)[3]), "MULTI_CLASS", name="test.csv"
+    )
+    n = len(test_documents)
+    lines = lake_text(f"datasets/{output['dataset']['dataset_version']}/test-documents.txt")
+    assert lines.splitlines() == [" ".join(d["text"].splitlines()) for d in test_documents]
+    candidate_eval = stack.get_json(output["evaluation"]["candidate_key"])
+    active_eval = stack.get_json(output["evaluation"]["active_key"])
+    assert candidate_eval["n"] == active_eval["n"] == n
+    assert candidate_eval["test_set_hash"] == active_eval["test_set_hash"]
+    wrong_candidate, wrong_active = len(range(0, n, 10)), len(range(0, n, 4))
+    assert candidate_eval["Accuracy"] == pytest.approx(1 - wrong_candidate / n)
+    assert active_eval["Accuracy"] == pytest.approx(1 - wrong_active / n)
+    assert candidate_eval["predictions"] == {
+        "kind": "batch_job",
+        "backend": "comprehend",
+        "job_id": "job-candidate",
+        "output_uri": outputs[candidate],
+    }
+    assert output["evaluation"]["decision"]["promote"] is True
+    assert output["promotion"]["promoted"] is True
+    audit = stack.get_json("audit/iterations/it-comprehend.json")
+    assert audit["status"] == "PROMOTED"
+    pointer = json.loads(
+        boto3.client("ssm").get_parameter(Name=f"{PREFIX}/active-model/DOCUMENT_CLASSIFIER")[
+            "Parameter"
+        ]["Value"]
+    )
+    assert pointer["backend"] == "comprehend" and pointer["endpoint_arn"] == ENDPOINT
+    assert pointer["model_version"] == output["training"]["model_version"]
+
+
+def test_failed_prediction_job_fails_the_iteration_at_its_poll(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    from botocore.stub import ANY, Stubber
+    from textloop.adapters import clients
+
+    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        defaults={"model_backend": "comprehend"},
+        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role},
+    )
+    put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:25]])
+    candidate = (
+        "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
+        "textloop-document-classifier/version/it-predict-fail-x"
+    )
+    comprehend = boto3.client("comprehend")
+    stubber = Stubber(comprehend)
+    stubber.add_response(
+        "create_document_classifier",
+        {"DocumentClassifierArn": candidate},
+        {
+            "DocumentClassifierName": "textloop-document-classifier",
+            "VersionName": ANY,
+            "DataAccessRoleArn": role,
+            "InputDataConfig": ANY,
+            "OutputDataConfig": ANY,
+            "LanguageCode": "en",
+            "Mode": "MULTI_CLASS",
+            "ClientRequestToken": ANY,
+        },
+    )
+    stubber.add_response(
+        "describe_document_classifier",
+        {"DocumentClassifierProperties": {"DocumentClassifierArn": candidate, "Status": "TRAINED"}},
+        {"DocumentClassifierArn": candidate},
+    )
+    stubber.add_response(
+        "start_document_classification_job",
+        {"JobId": "job-1", "JobStatus": "SUBMITTED"},
+        {
+            "JobName": ANY,
+            "DocumentClassifierArn": candidate,
+            "InputDataConfig": ANY,
+            "OutputDataConfig": ANY,
+            "DataAccessRoleArn": role,
+            "ClientRequestToken": ANY,
+        },
+    )
+    stubber.add_response(
+        "describe_document_classification_job",
+        {"DocumentClassificationJobProperties": {"JobId": "job-1", "JobStatus": "IN_PROGRESS"}},
+        {"JobId": "job-1"},
+    )
+    stubber.add_response(
+        "describe_document_classification_job",
+        {
+            "DocumentClassificationJobProperties": {
+                "JobId": "job-1",
+                "JobStatus": "FAILED",
+                "Message": "Access denied to the output location",
+            }
+        },
+        {"JobId": "job-1"},
+    )
+    with stubber, clients.override("comprehend", comprehend):
+        described = stack.wait(stack.start("it-predict-fail"))
+        stubber.assert_no_pending_responses()
+    assert described["status"] == "FAILED"
+    audit = stack.get_json("audit/iterations/it-predict-fail.json")
+    assert audit["status"] == "FAILED"
+    assert audit["failure"]["state"] == "DescribeTestPredictions"
+    assert audit["failure"]["error"] == "Textloop.TestPredictionsFailed"
+    assert "Access denied to the output location" in json.dumps(audit["failure"]["cause"])
+    assert audit["models"]["candidate"]["metrics"] is None
 
 
 def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change_nothing(

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "approval_timeout_seconds": 86_400,
     "training_poll_seconds": 300,
     "training_max_polls": 72,
+    # Comprehend batch classification jobs over the test set (candidate and active model).
+    "test_predictions_poll_seconds": 120,
+    "test_predictions_max_polls": 90,
     "promotion_metric": None,
     "promotion_min_improvement": 0.0,
     "per_label_tolerance": 0.02,
@@ -78,7 +81,7 @@ class DatasetInvalid(TextloopError):
 
 @_named("Textloop.EvaluationUnsupported")
 class EvaluationUnsupported(TextloopError):
-    """A same-test-set evaluation of this candidate cannot be made here (see the message)."""
+    """The candidate comes from a training back-end whose predictions cannot be obtained."""
 
 
 @_named("Textloop.ReviewInputTooLarge")
@@ -142,6 +145,7 @@ def lock_ttl_seconds(config: Mapping[str, Any]) -> int:
         config["review_timeout_seconds"]
         + config["approval_timeout_seconds"]
         + config["training_poll_seconds"] * config["training_max_polls"]
+        + config["test_predictions_poll_seconds"] * config["test_predictions_max_polls"]
         + LOCK_MARGIN_SECONDS
     )
 

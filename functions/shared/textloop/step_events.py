@@ -71,6 +71,32 @@ TRAINING = {
         "job": {"type": "object"},
     },
 }
+PREDICTION_JOB = {
+    "type": "object",
+    "required": ["kind", "backend", "model_version", "status"],
+    "properties": {
+        "kind": {"enum": ["in_process", "batch_job", "endpoint"]},
+        "backend": {"enum": ["local", "comprehend"]},
+        "model_version": _STRING,
+        "status": _STRING,
+    },
+}
+TEST_PREDICTIONS = {
+    "type": "object",
+    "required": ["status", "polls", "jobs"],
+    "properties": {
+        "status": _STRING,
+        "polls": {"type": "integer", "minimum": 0},
+        "jobs": {
+            "type": "object",
+            "required": ["candidate", "active"],
+            "properties": {
+                "candidate": PREDICTION_JOB,
+                "active": {"anyOf": [{"type": "null"}, PREDICTION_JOB]},
+            },
+        },
+    },
+}
 EVALUATION = {
     "type": "object",
     "required": ["candidate_key", "active_key", "decision"],
@@ -82,12 +108,15 @@ EVALUATION = {
 }
 
 
-def step_schema(**properties: dict[str, Any]) -> dict[str, Any]:
+def step_schema(
+    optional: dict[str, dict[str, Any]] | None = None, **properties: dict[str, Any]
+) -> dict[str, Any]:
+    """An event with every keyword property required and the ``optional`` ones allowed."""
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "required": list(properties),
-        "properties": properties,
+        "properties": {**properties, **(optional or {})},
     }
 
 

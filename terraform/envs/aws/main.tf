@@ -14,12 +14,13 @@ module "textloop" {
   access_log_bucket           = var.access_log_bucket
   force_destroy               = var.force_destroy
 
-  model_backend                 = var.model_backend
-  classifier_mode               = var.classifier_mode
-  review_backend                = var.review_backend
-  a2i_workteam_arn              = var.a2i_workteam_arn
-  comprehend_endpoint_arn       = var.comprehend_endpoint_arn
-  threshold_override            = var.threshold_override
-  iteration_defaults            = var.iteration_defaults
-  iteration_schedule_expression = var.iteration_schedule_expression
+  model_backend                       = var.model_backend
+  classifier_mode                     = var.classifier_mode
+  review_backend                      = var.review_backend
+  a2i_workteam_arn                    = var.a2i_workteam_arn
+  comprehend_endpoint_arn             = var.comprehend_endpoint_arn
+  comprehend_endpoint_inference_units = var.comprehend_endpoint_inference_units
+  threshold_override                  = var.threshold_override
+  iteration_defaults                  = var.iteration_defaults
+  iteration_schedule_expression       = var.iteration_schedule_expression
 }

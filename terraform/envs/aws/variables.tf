@@ -65,9 +65,9 @@ variable "force_destroy" {
 }
 
 variable "model_backend" {
-  description = "\"local\" (scikit-learn in the data lake) or \"comprehend\" (Amazon Comprehend custom classifiers). \"comprehend\" trains and promotes, but its candidates cannot be evaluated yet (the Evaluate step fails with Textloop.EvaluationUnsupported), so \"local\" is the default until that lands."
+  description = "\"comprehend\" (Amazon Comprehend custom classifiers: trained by CreateDocumentClassifier, evaluated by batch classification jobs, served by an endpoint the first promotion creates) or \"local\" (scikit-learn artefacts in the data lake, served by the classify function)."
   type        = string
-  default     = "local"
+  default     = "comprehend"
 }
 
 variable "classifier_mode" {
@@ -107,7 +107,13 @@ variable "a2i_workteam_arn" {
 }
 
 variable "comprehend_endpoint_arn" {
-  description = "Comprehend endpoint serving the active model (model_backend = \"comprehend\"); promote updates it."
+  description = "Comprehend endpoint serving the active model (model_backend = \"comprehend\"); promote updates it. Null: the endpoint <name>-classifier, created by the first promotion."
   type        = string
   default     = null
+}
+
+variable "comprehend_endpoint_inference_units" {
+  description = "Inference units of the endpoint the first promotion creates (billed per second while it exists)."
+  type        = number
+  default     = 1
 }

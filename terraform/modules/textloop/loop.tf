@@ -10,24 +10,30 @@ locals {
   iteration_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.iteration_state_machine_name}"
   iteration_executions_arn    = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.iteration_state_machine_name}:*"
 
-  comprehend_endpoint_arns = var.comprehend_endpoint_arn == null ? [] : [var.comprehend_endpoint_arn]
-
   use_a2i        = var.review_backend == "a2i"
   use_comprehend = var.model_backend == "comprehend"
+
+  # Without a given endpoint, the Comprehend back-end names its own; the first promotion
+  # creates it (an endpoint needs a trained model, so it cannot exist before the first one).
+  comprehend_endpoint_arn = var.comprehend_endpoint_arn != null ? var.comprehend_endpoint_arn : (
+    local.use_comprehend ? "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier-endpoint/${local.name}-classifier" : null
+  )
+  comprehend_endpoint_arns = local.comprehend_endpoint_arn == null ? [] : [local.comprehend_endpoint_arn]
 
   a2i_output_prefix = "${module.data_lake.prefixes["reviews"]}a2i-output/"
 
   loop_environment = {
-    ACTIVE_MODEL_PARAMETER_PREFIX   = local.active_model_parameter_prefix
-    REGISTRY_TABLE                  = aws_dynamodb_table.registry.name
-    NOTIFICATIONS_TOPIC_ARN         = aws_sns_topic.notifications.arn
-    ITERATION_DEFAULTS              = jsonencode(merge(var.iteration_defaults, { model_backend = var.model_backend, classifier_mode = var.classifier_mode }))
-    REVIEW_BACKEND                  = var.review_backend
-    A2I_FLOW_DEFINITION_ARN         = local.use_a2i ? aws_sagemaker_flow_definition.review[0].arn : ""
-    COMPREHEND_DATA_ACCESS_ROLE_ARN = local.use_comprehend ? aws_iam_role.comprehend[0].arn : ""
-    COMPREHEND_ENDPOINT_ARN         = var.comprehend_endpoint_arn == null ? "" : var.comprehend_endpoint_arn
-    COMPREHEND_CLASSIFIER_NAME      = "${local.name}-classifier"
-    STATE_MACHINE_ARN               = local.iteration_state_machine_arn
+    ACTIVE_MODEL_PARAMETER_PREFIX       = local.active_model_parameter_prefix
+    REGISTRY_TABLE                      = aws_dynamodb_table.registry.name
+    NOTIFICATIONS_TOPIC_ARN             = aws_sns_topic.notifications.arn
+    ITERATION_DEFAULTS                  = jsonencode(merge(var.iteration_defaults, { model_backend = var.model_backend, classifier_mode = var.classifier_mode }))
+    REVIEW_BACKEND                      = var.review_backend
+    A2I_FLOW_DEFINITION_ARN             = local.use_a2i ? aws_sagemaker_flow_definition.review[0].arn : ""
+    COMPREHEND_DATA_ACCESS_ROLE_ARN     = local.use_comprehend ? aws_iam_role.comprehend[0].arn : ""
+    COMPREHEND_ENDPOINT_ARN             = local.comprehend_endpoint_arn == null ? "" : local.comprehend_endpoint_arn
+    COMPREHEND_ENDPOINT_INFERENCE_UNITS = tostring(var.comprehend_endpoint_inference_units)
+    COMPREHEND_CLASSIFIER_NAME          = "${local.name}-classifier"
+    STATE_MACHINE_ARN                   = local.iteration_state_machine_arn
   }
 
   registry_read = {
@@ -72,14 +78,16 @@ locals {
       resources = local.comprehend_endpoint_arns
     }] : statement if length(local.comprehend_endpoint_arns) > 0
   ]
+  comprehend_classifier_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/${local.name}-classifier"
+  # The endpoint and the classifier versions it may be pointed at (the models API's rollback
+  # may name any earlier version).
   comprehend_update_endpoint = [
     for statement in [{
       sid       = "UpdateComprehendEndpoints"
-      actions   = ["comprehend:UpdateEndpoint", "comprehend:DescribeEndpoint"]
-      resources = local.comprehend_endpoint_arns
+      actions   = ["comprehend:UpdateEndpoint", "comprehend:CreateEndpoint", "comprehend:DescribeEndpoint"]
+      resources = concat(local.comprehend_endpoint_arns, ["${local.comprehend_classifier_arn}/version/*"])
     }] : statement if length(local.comprehend_endpoint_arns) > 0
   ]
-  comprehend_classifier_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/${local.name}-classifier"
 
   s3 = {
     read  = ["s3:GetObject"]
@@ -208,6 +216,47 @@ locals {
       ]
     }
 
+    predict_test_set = {
+      description = "Iteration step: arranges both models' predictions for the test set (Comprehend batch classification jobs) and polls them"
+      memory_size = 512
+      timeout     = 120
+      environment = local.loop_environment
+      policy_statements = concat([
+        local.list_lake,
+        { sid = "TestDocuments", actions = local.s3.rw, resources = [local.lake_objects["datasets"]] },
+        local.lake_kms_read_write,
+        local.pointer_read,
+        ], [
+        for statement in [
+          {
+            sid       = "PredictWithComprehend"
+            actions   = ["comprehend:StartDocumentClassificationJob"]
+            resources = ["${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
+          },
+          {
+            sid       = "DescribeComprehendPredictions"
+            actions   = ["comprehend:DescribeDocumentClassificationJob"]
+            resources = ["arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
+          },
+          {
+            sid       = "PassComprehendDataRole"
+            actions   = ["iam:PassRole"]
+            resources = [one(aws_iam_role.comprehend[*].arn)]
+            conditions = [
+              { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
+            ]
+          },
+        ] : statement if local.use_comprehend
+        ], [
+        # Which classifier version the active endpoint serves, to predict with it in batch.
+        for statement in [{
+          sid       = "DescribeActiveEndpoint"
+          actions   = ["comprehend:DescribeEndpoint"]
+          resources = local.comprehend_endpoint_arns
+        }] : statement if local.use_comprehend && length(local.comprehend_endpoint_arns) > 0
+      ])
+    }
+
     evaluate = {
       description = "Iteration step: evaluates candidate and active model on the same frozen test set; applies the gate"
       memory_size = 2048
@@ -218,7 +267,6 @@ locals {
         { sid = "ReadDatasetsAndModels", actions = local.s3.read, resources = [local.lake_objects["datasets"], local.lake_objects["models"]] },
         { sid = "WriteEvaluations", actions = local.s3.write, resources = [local.lake_objects["models"], local.lake_objects["audit"]] },
         local.lake_kms_read_write,
-        local.pointer_read,
       ], local.comprehend_classify)
     }
 

@@ -173,9 +173,20 @@ variable "classifier_mode" {
 }
 
 variable "comprehend_endpoint_arn" {
-  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active model; promote updates it. Null with the local back-end."
+  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active model; promote updates it. Null: with model_backend = \"comprehend\", the endpoint <name>-classifier, created by the first promotion; with the local back-end, none."
   type        = string
   default     = null
+}
+
+variable "comprehend_endpoint_inference_units" {
+  description = "Inference units of the Comprehend endpoint the first promotion creates (each unit is billed per second while the endpoint exists, and serves 100 characters per second)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.comprehend_endpoint_inference_units >= 1 && floor(var.comprehend_endpoint_inference_units) == var.comprehend_endpoint_inference_units
+    error_message = "comprehend_endpoint_inference_units must be a whole number of at least 1."
+  }
 }
 
 variable "threshold_override" {
@@ -201,7 +212,7 @@ variable "classify_reserved_concurrency" {
 ################################################################################
 
 variable "iteration_defaults" {
-  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. Checked against a schema when a function starts."
+  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, test_predictions_poll_seconds, test_predictions_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. Checked against a schema when a function starts."
   type        = any
   default     = {}
 }

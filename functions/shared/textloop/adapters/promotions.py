@@ -1,6 +1,7 @@
 """Moving the active-model pointer: the promote step and the rollback API share this path.
 
-Order: the Comprehend endpoint first (UpdateEndpoint, when the pointer names an endpoint), then
+Order: the Comprehend endpoint first (UpdateEndpoint, or CreateEndpoint the first time, when the
+pointer names an endpoint), then
 the SSM pointer, then the registry row. The row is written last and conditionally, keyed by the
 event (the iteration id for a promotion), so a retried step sees the row and does nothing new;
 a step that died before the row re-runs the idempotent calls before it.
@@ -8,6 +9,7 @@ a step that died before the row re-runs the idempotent calls before it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -44,6 +46,7 @@ def move_pointer(
     reason: str,
     iteration_id: str | None,
     now: datetime | None = None,
+    inference_units: int = 1,
 ) -> dict[str, Any]:
     """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback)."""
     done = registry.event(pointer.model_type, event_id)
@@ -53,7 +56,9 @@ def move_pointer(
     previous = current_pointer(pointer_store)
     pointer = replace(pointer, promoted_at=format_timestamp(now))
     if pointer.endpoint_arn and classifier_arn:
-        comprehend.update_endpoint(EndpointArn=pointer.endpoint_arn, DesiredModelArn=classifier_arn)
+        serve_with_endpoint(
+            comprehend, pointer.endpoint_arn, classifier_arn, inference_units=inference_units
+        )
     version = pointer_store.put(pointer)
     entry = {
         "event_id": event_id,
@@ -73,6 +78,29 @@ def move_pointer(
     if not registry.record(pointer.model_type, event_id, entry):
         entry = registry.event(pointer.model_type, event_id) or entry
     return {**_result(entry), "changed": True}
+
+
+def serve_with_endpoint(
+    comprehend: Any, endpoint_arn: str, classifier_arn: str, *, inference_units: int = 1
+) -> str:
+    """Make the Comprehend endpoint serve ``classifier_arn``: UpdateEndpoint, or CreateEndpoint
+    (``inference_units``) when it does not exist yet, the first promotion of a deployment
+    (an endpoint needs a trained model, so Terraform cannot create it before the first one).
+    Returns ``updated`` or ``created``. The endpoint answers 503 until it is IN_SERVICE."""
+    try:
+        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=classifier_arn)
+        return "updated"
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    token = hashlib.sha256(f"{endpoint_arn}\n{classifier_arn}".encode()).hexdigest()[:64]
+    comprehend.create_endpoint(
+        EndpointName=endpoint_arn.rsplit("/", 1)[-1],
+        ModelArn=classifier_arn,
+        DesiredInferenceUnits=inference_units,
+        ClientRequestToken=token,
+    )
+    return "created"
 
 
 def _result(entry: Mapping[str, Any]) -> dict[str, Any]:

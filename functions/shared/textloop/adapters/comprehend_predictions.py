@@ -1,0 +1,72 @@
+"""Amazon Comprehend batch classification jobs over a test set (StartDocumentClassificationJob).
+
+``ClientRequestToken`` is derived from the model version and the data set version: a retried
+start returns the job already started instead of paying for a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textloop.batch_predictions import job_name, request_token
+
+# DescribeDocumentClassificationJob statuses, mapped to what the state machine's Choice knows.
+_DONE = {"COMPLETED": "COMPLETED"}
+_FAILED = {"FAILED": "FAILED", "STOPPED": "FAILED", "STOP_REQUESTED": "FAILED"}
+
+
+class ComprehendTestPredictions:
+    def __init__(self, client: Any):
+        self.client = client
+
+    def start(
+        self,
+        *,
+        classifier_arn: str,
+        model_version: str,
+        dataset_version: str,
+        input_uri: str,
+        output_uri: str,
+        role_arn: str,
+    ) -> dict[str, Any]:
+        response = self.client.start_document_classification_job(
+            JobName=job_name(model_version, dataset_version),
+            DocumentClassifierArn=classifier_arn,
+            InputDataConfig={"S3Uri": input_uri, "InputFormat": "ONE_DOC_PER_LINE"},
+            OutputDataConfig={"S3Uri": output_uri},
+            DataAccessRoleArn=role_arn,
+            ClientRequestToken=request_token(model_version, dataset_version),
+        )
+        return {
+            "kind": "batch_job",
+            "backend": "comprehend",
+            "model_version": model_version,
+            "classifier_arn": classifier_arn,
+            "job_id": response["JobId"],
+            "job_arn": response.get("JobArn"),
+            "status": _status(response.get("JobStatus") or "SUBMITTED"),
+            "comprehend_status": response.get("JobStatus") or "SUBMITTED",
+        }
+
+    def describe(self, job: dict[str, Any]) -> dict[str, Any]:
+        """``job`` updated: status COMPLETED (with ``output_uri``, the output.tar.gz), FAILED
+        (with Comprehend's ``message``), or the running status as Comprehend says it."""
+        props = self.client.describe_document_classification_job(JobId=job["job_id"])[
+            "DocumentClassificationJobProperties"
+        ]
+        raw = props["JobStatus"]
+        out = {**job, "status": _status(raw), "comprehend_status": raw}
+        if props.get("Message"):
+            out["message"] = props["Message"]
+        if raw == "COMPLETED":
+            out["output_uri"] = props["OutputDataConfig"]["S3Uri"]
+        return out
+
+    def endpoint_model_arn(self, endpoint_arn: str) -> str:
+        """The classifier version an endpoint serves now."""
+        props = self.client.describe_endpoint(EndpointArn=endpoint_arn)["EndpointProperties"]
+        return props["ModelArn"]
+
+
+def _status(raw: str) -> str:
+    return _DONE.get(raw) or _FAILED.get(raw) or raw
