@@ -9,7 +9,10 @@ endpoint without a batch job by ClassifyDocument. ``evaluation.evaluate`` scores
 candidate's evaluation at ``models/<model_version>/evaluation.json``, the active model's on this
 test set and the decision beside the iteration's audit record
 (``audit/iterations/<iteration_id>/active-evaluation.json``, ``.../decision.json``). Each
-evaluation names how its predictions were made (``predictions``: kind, job id).
+evaluation names how its predictions were made (``predictions``: kind, job id) and its figures
+(``figures``): ``confusion-matrix.png`` and, multi-label, ``precision-recall.png`` with the
+chosen thresholds, beside it (``models/<model_version>/``; ``.../active-*.png`` for the active
+model).
 
 Environment: DATA_LAKE_BUCKET.
 AWS: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*, audit/*),
@@ -23,11 +26,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from textloop import batch_predictions, iteration, step_events
+from textloop import batch_predictions, figures, iteration, step_events
 from textloop.adapters.environment import Stack
 from textloop.datasets import parse_classifier_csv
 from textloop.evaluation import evaluate
-from textloop.names import ModelType
+from textloop.names import MODELS_PREFIX, ModelType
 from textloop.promotion import GateConfig, decide
 
 logger = Logger()
@@ -104,6 +107,23 @@ def evaluate_job(job: dict, documents: list[dict], mode: str, dataset: dict) -> 
     return result
 
 
+@tracer.capture_method
+def put_figures(result: dict, prefix: str, role: str, dataset: dict) -> dict[str, str]:
+    """The confusion matrix (and, multi-label, the precision-recall curves with the chosen
+    thresholds) as PNGs beside the evaluation; their keys go into it."""
+    title = f"{role} {result['model_version']} · test set {dataset['dataset_version']}"
+    keys = {"confusion_matrix": f"{prefix}confusion-matrix.png"}
+    stack.lake.put_bytes(
+        keys["confusion_matrix"], figures.confusion_matrix_png(result, title=title), "image/png"
+    )
+    if result.get("precision_recall_curves"):
+        keys["precision_recall"] = f"{prefix}precision-recall.png"
+        stack.lake.put_bytes(
+            keys["precision_recall"], figures.precision_recall_png(result, title=title), "image/png"
+        )
+    return keys
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -123,12 +143,21 @@ def handler(event: dict, context: LambdaContext) -> dict:
     documents = parse_classifier_csv(text, it["mode"], name="test.csv")
     candidate = evaluate_job(jobs["candidate"], documents, it["mode"], dataset)
     candidate_key = iteration.evaluation_key(training["model_version"])
+    candidate["figures"] = put_figures(
+        candidate, f"{MODELS_PREFIX}{training['model_version']}/", "candidate", dataset
+    )
     stack.lake.put_json(candidate_key, candidate)
 
     active, active_key = None, None
     if jobs["active"] is not None:
         active = evaluate_job(jobs["active"], documents, it["mode"], dataset)
         active_key = iteration.iteration_artefact_key(it["iteration_id"], "active-evaluation.json")
+        active["figures"] = put_figures(
+            active,
+            iteration.iteration_artefact_key(it["iteration_id"], "active-"),
+            "active",
+            dataset,
+        )
         stack.lake.put_json(active_key, active)
 
     decision = decide(candidate, active, gate_config(it["config"]))

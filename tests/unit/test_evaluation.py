@@ -1,6 +1,7 @@
 """Evaluation on the frozen test set: scikit-learn metrics, per-label thresholds, entity spans."""
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -231,3 +232,77 @@ def test_a_label_the_model_never_scores_keeps_its_given_threshold():
     assert result["per_label"]["b"]["Recall"] == 0.0
     assert any("do not separate" in w for w in result["warnings"])
     assert result["thresholds"]["a"]["source"] == "tuned"
+
+
+def _full_curve(truth, scores, label):
+    from sklearn.metrics import precision_recall_curve
+
+    y = np.array([int(label in t) for t in truth])
+    return precision_recall_curve(y, np.array([s[label] for s in scores]))
+
+
+def test_multi_label_results_carry_thinned_precision_recall_curves(jigsaw_run):
+    from textloop.evaluation import MAX_CURVE_POINTS
+
+    truth, scores = jigsaw_run
+    result = evaluate(truth, scores, mode="MULTI_LABEL", labels=JIGSAW_LABELS)
+    curves = result["precision_recall_curves"]
+    # threat (1 positive in the test set) was not tuned and has no curve; every other has one.
+    assert set(curves) == set(JIGSAW_LABELS) - {"threat"}
+    thinned = 0
+    for label, curve in curves.items():
+        precision, recall, cut = curve["precision"], curve["recall"], curve["thresholds"]
+        assert set(curve) == {"precision", "recall", "thresholds"}
+        assert len(precision) == len(recall) == len(cut) + 1 <= MAX_CURVE_POINTS
+        # scikit-learn's order and convention: thresholds rise, recall falls from 1 to the
+        # final (precision 1, recall 0) point that no threshold reaches.
+        assert cut == sorted(cut)
+        assert all(a >= b for a, b in itertools.pairwise(recall))
+        assert recall[0] == 1.0 and (precision[-1], recall[-1]) == (1.0, 0.0)
+        assert all(round(v, 4) == v for v in [*precision, *recall, *cut])
+        # Every kept point is a point of the full curve, rounded.
+        full_p, full_r, full_cut = _full_curve(truth, scores, label)
+        full = {
+            (round(float(p), 4), round(float(r), 4), round(float(t), 4))
+            for p, r, t in zip(full_p, full_r, full_cut, strict=False)
+        }
+        assert set(zip(precision, recall, cut, strict=False)) <= full
+        thinned += len(full_p) > len(precision)
+        # The chosen threshold's point is kept, and it is the operating point of the result.
+        chosen = result["thresholds"][label]
+        assert chosen["source"] == "tuned"
+        k = cut.index(round(chosen["value"], 4))
+        assert precision[k] == pytest.approx(result["per_label"][label]["Precision"], abs=1e-4)
+        assert recall[k] == pytest.approx(result["per_label"][label]["Recall"], abs=1e-4)
+    assert thinned >= 3  # toxic, obscene and insult have far more than 60 cuts
+    json.dumps(result, allow_nan=False)
+    assert evaluate(truth, scores, mode="MULTI_LABEL", labels=JIGSAW_LABELS) == result
+
+
+def test_curves_do_not_depend_on_tuning_and_keep_a_given_thresholds_point(jigsaw_run):
+    truth, scores = jigsaw_run
+    fixed = evaluate(truth, scores, mode="MULTI_LABEL", labels=JIGSAW_LABELS, tune_thresholds=False)
+    for label, curve in fixed["precision_recall_curves"].items():
+        # The operating point of 0.5 is the first cut at or above it.
+        _, _, full_cut = _full_curve(truth, scores, label)
+        first = full_cut[np.searchsorted(full_cut, 0.5)] if full_cut.max() >= 0.5 else None
+        if first is not None:
+            assert round(float(first), 4) in curve["thresholds"]
+        assert curve["precision"][-1] == 1.0
+        assert fixed["per_label"][label]["Support"] >= 2
+
+
+def test_short_curves_are_kept_whole_and_multi_class_has_none(ag_news_run):
+    truth = [["a"], ["a", "b"], [], ["b"], ["a"]]
+    scores = [{"a": 0.9, "b": 0.1}, {"a": 0.8, "b": 0.7}, {"a": 0.1}, {"a": 0.6, "b": 0.9}, {}]
+    result = evaluate(truth, scores, mode="MULTI_LABEL", labels=["a", "b"])
+    precision, recall, cut = _full_curve(truth, [{"a": 0.0, **s} for s in scores], "a")
+    assert result["precision_recall_curves"]["a"] == {
+        "precision": [round(float(v), 4) for v in precision],
+        "recall": [round(float(v), 4) for v in recall],
+        "thresholds": [round(float(v), 4) for v in cut],
+    }
+    build, predictions = ag_news_run
+    multi_class = evaluate([d["labels"] for d in build.test], predictions, mode="MULTI_CLASS")
+    assert multi_class["precision_recall_curves"] is None
+    assert evaluate_entities([[(0, 1, "X")]], [[(0, 1, "X")]])["precision_recall_curves"] is None

@@ -7,7 +7,9 @@ own evaluation and the local back-end's read the same:
 ``F1Score`` (macro averages over labels), ``MicroPrecision``, ``MicroRecall``, ``MicroF1Score``,
 ``HammingLoss``; plus ``per_label`` (Precision, Recall, F1Score, Support), ``confusion_matrix``
 (multi-class: rows = true label, columns = predicted, in ``labels`` order; multi-label: one
-``[[tn, fp], [fn, tp]]`` per label), ``thresholds`` (multi-label), ``test_set_hash`` and ``n``.
+``[[tn, fp], [fn, tp]]`` per label), ``thresholds`` (multi-label), ``precision_recall_curves``
+(multi-label, below), ``test_set_hash`` and ``n``. Keys that do not apply to a mode are ``None``:
+``thresholds`` and ``precision_recall_curves`` of MULTI_CLASS results and of entity recognisers.
 
 Multi-label thresholds: per label, the score at the F1 maximum of the precision-recall curve of
 the evaluation scores. Tuning and measuring on the same set flatters the result; both models of
@@ -15,6 +17,17 @@ a promotion decision are tuned the same way on the same set, so the comparison s
 the thresholds are the ones the promoted model will then use. A label with fewer than
 ``min_positives`` positives in the test set (Jigsaw's ``threat``) keeps its given threshold
 (default 0.5): one or two examples do not locate a threshold, they only memorise it.
+
+``precision_recall_curves`` (multi-label, for the evaluation figures): ``{label: {"precision":
+[...], "recall": [...], "thresholds": [...]}}``, scikit-learn's ``precision_recall_curve`` of
+that label, in its order (thresholds increasing, recall non-increasing) and with its convention:
+``precision`` and ``recall`` have one element more than ``thresholds``, a final ``(1.0, 0.0)``
+point that no threshold reaches. Curves longer than ``MAX_CURVE_POINTS`` are thinned to points
+evenly spaced along the curve, always keeping both ends and the operating point of the chosen
+threshold (the first cut at or above it); values are rounded to 4 decimals. Only labels with at
+least ``min_positives`` positives (and at least one) have a curve, so Jigsaw's ``threat`` usually
+has none; labels whose scores do not separate keep theirs. A curve is drawn from the scores
+alone, so it is the same whether or not the thresholds were tuned.
 
 Entity recognisers (``evaluate_entities``): a predicted span counts only if begin, end and type
 all match a true span (exact match).
@@ -41,6 +54,8 @@ METRIC_NAMES = (
     "HammingLoss",
 )
 MIN_POSITIVES_FOR_TUNING = 2
+MAX_CURVE_POINTS = 60
+CURVE_DECIMALS = 4
 
 
 def scores_of(prediction: Any) -> dict[str, float]:
@@ -177,6 +192,7 @@ def _evaluate_multi_class(
             "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         },
         "thresholds": None,
+        "precision_recall_curves": None,
         "warnings": [],
     }
 
@@ -202,10 +218,13 @@ def _evaluate_multi_label(
         raise ValueError(f"true labels missing from labels: {unknown}")
     y_true = MultiLabelBinarizer(classes=labels).fit_transform(true_labels)
     chosen: dict[str, dict[str, Any]] = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     warnings: list[str] = []
     for j, label in enumerate(labels):
         given = _given_threshold(thresholds, label)
         positives = int(y_true[:, j].sum())
+        if positives >= max(min_positives, 1):
+            curves[label] = precision_recall_curve(y_true[:, j], matrix[:, j])
         if not tune:
             chosen[label] = {"value": given, "source": "given", "positives": positives}
             continue
@@ -221,7 +240,7 @@ def _evaluate_multi_label(
             }
             warnings.append(f"{label}: {note}")
             continue
-        precision, recall, cut = precision_recall_curve(y_true[:, j], matrix[:, j])
+        precision, recall, cut = curves[label]
         # The last (precision, recall) pair has no threshold (it is recall 0 by convention).
         p, r = precision[:-1], recall[:-1]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -262,7 +281,46 @@ def _evaluate_multi_label(
             "matrix": per_label_matrices.tolist(),
         },
         "thresholds": chosen,
+        "precision_recall_curves": {
+            label: _thin_curve(*curves[label], chosen[label]["value"])
+            for label in labels
+            if label in curves
+        },
         "warnings": warnings,
+    }
+
+
+def _thin_curve(
+    precision: np.ndarray,
+    recall: np.ndarray,
+    cut: np.ndarray,
+    threshold: float,
+    max_points: int = MAX_CURVE_POINTS,
+) -> dict[str, list[float]]:
+    """One label's curve for the result (see the module docstring): at most ``max_points``
+    (precision, recall) points, in scikit-learn's order, keeping the operating point of
+    ``threshold``."""
+    last = len(precision) - 1  # the final (1, 0) point, which has no threshold
+    # The operating point of a threshold t is the first cut >= t (scores >= t are the scores
+    # >= that cut); past the highest score nothing is predicted: the final point.
+    operating = int(np.searchsorted(cut, threshold, side="left"))
+    keep = np.arange(last + 1)
+    if last + 1 > max_points:
+        steps = np.hypot(np.diff(recall), np.diff(precision))
+        along = np.concatenate([[0.0], np.cumsum(steps)])
+        required = np.array([0, last - 1, last, operating])
+        targets = np.linspace(0.0, along[-1], max_points - len(required))
+        nearest = np.clip(np.searchsorted(along, targets, side="left"), 0, last)
+        keep = np.unique(np.concatenate([required, nearest]))
+    thresholds = keep[keep < last]
+
+    def rounded(values: np.ndarray) -> list[float]:
+        return [round(float(v), CURVE_DECIMALS) for v in values]
+
+    return {
+        "precision": rounded(precision[keep]),
+        "recall": rounded(recall[keep]),
+        "thresholds": rounded(cut[thresholds]),
     }
 
 
@@ -345,5 +403,6 @@ def evaluate_entities(
         "per_label": _per_label(y_true, y_pred, names, names) if y_true else {},
         "confusion_matrix": None,
         "thresholds": None,
+        "precision_recall_curves": None,
         "warnings": [],
     }
