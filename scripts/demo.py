@@ -162,11 +162,11 @@ def main() -> int:
     )
     print("   it  reviewed  labels  candidate acc / F1    active acc / F1     decision")
     labels_so_far = 0
+    last_candidate = None
     config = {
         "min_new_items": 10,
         "review_budget": args.budget,
         "review_batch_size": 50,
-        "random_share": 0.2,
         "per_label_tolerance": 0.05,
     }
     for number in range(1, args.iterations + 1):
@@ -200,6 +200,7 @@ def main() -> int:
             print(f"       {reason}")
         if cand:
             curve.append((labels_so_far, cand["Accuracy"]))
+            last_candidate = (models.get("candidate") or {}).get("model_version")
         if result["status"] != "SUCCEEDED":
             print(json.dumps(result, indent=2, default=str), file=sys.stderr)
             return 1
@@ -207,6 +208,10 @@ def main() -> int:
     if len(curve) > 1:
         plot = draw_curve(curve, REPO / "reports" / "figures" / "demo-learning-curve.png")
         print(f"\n   learning curve: {plot.relative_to(REPO)}")
+    if last_candidate:
+        figure = save_confusion_matrix(s3, outputs["data_lake_bucket"], last_candidate)
+        if figure:
+            print(f"   last candidate's confusion matrix (written by Evaluate): {figure}")
 
     print("\n4. Your turn: an iteration waits for a person")
     for _, text in traffic_rows[args.traffic : args.traffic + 40]:
@@ -218,6 +223,16 @@ def main() -> int:
     print("   answer from a file:      .venv/bin/python -m textloop_ops.cli reviews list")
     print("\nStop LocalStack with `make localstack-down`.")
     return 0
+
+
+def save_confusion_matrix(s3, bucket: str, model_version: str) -> str | None:
+    body = s3.get_object(Bucket=bucket, Key=f"models/{model_version}/evaluation.json")["Body"]
+    key = (json.loads(body.read()).get("figures") or {}).get("confusion_matrix")
+    if not key:
+        return None
+    path = REPO / "reports" / "figures" / "demo-confusion-matrix.png"
+    path.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return f"{path.relative_to(REPO)} (s3://{bucket}/{key})"
 
 
 def draw_curve(points: list[tuple[int, float]], path: Path) -> Path:
