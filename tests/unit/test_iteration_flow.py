@@ -733,7 +733,9 @@ def test_multi_label_bootstrap_tunes_per_label_thresholds_and_draws_them(lambdas
     put_seed(BUCKET, [("|".join(sorted(labels)), text) for text, labels in labelled])
 
     described = stack.wait(stack.start("it-ml", {"config": {"min_new_items": 0}}), timeout=120)
-    assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-ml.json")["failure"]
+    assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-ml.json")[
+        "failure"
+    ]
     output = json.loads(described["output"])
     assert output["iteration"]["mode"] == "MULTI_LABEL"
     assert output["promotion"]["promoted"] is True
