@@ -186,26 +186,11 @@ def test_unanswered_review_times_out_and_its_items_come_back(
     assert prepared["new_items"]["count"] == 6
 
 
-def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
-    lambdas, ag_news_rows, truth, fresh_texts
-):
-    from botocore.stub import ANY, Stubber
-    from textloop.adapters import clients
+def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
+    """CreateDocumentClassifier answered with ``classifier``, then one DescribeDocumentClassifier
+    answered with ``described`` (Status, Message)."""
+    from botocore.stub import ANY
 
-    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
-    stack = seeded(
-        lambdas,
-        ag_news_rows,
-        defaults={"model_backend": "comprehend"},
-        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role},
-    )
-    put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:25]])
-    comprehend = boto3.client("comprehend")
-    classifier = (
-        "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
-        "textloop-document-classifier/version/it-train-fail-x"
-    )
-    stubber = Stubber(comprehend)
     stubber.add_response(
         "create_document_classifier",
         {"DocumentClassifierArn": classifier},
@@ -222,14 +207,39 @@ def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
     )
     stubber.add_response(
         "describe_document_classifier",
-        {
-            "DocumentClassifierProperties": {
-                "DocumentClassifierArn": classifier,
-                "Status": "IN_ERROR",
-                "Message": "Insufficient training data: at least 50 documents per label",
-            }
-        },
+        {"DocumentClassifierProperties": {"DocumentClassifierArn": classifier, **described}},
         {"DocumentClassifierArn": classifier},
+    )
+
+
+def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    from botocore.stub import Stubber
+    from textloop.adapters import clients
+
+    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        defaults={"model_backend": "comprehend"},
+        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role},
+    )
+    put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:25]])
+    comprehend = boto3.client("comprehend")
+    classifier = (
+        "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
+        "textloop-document-classifier/version/it-train-fail-x"
+    )
+    stubber = Stubber(comprehend)
+    stub_training(
+        stubber,
+        classifier,
+        role,
+        {
+            "Status": "IN_ERROR",
+            "Message": "Insufficient training data: at least 50 documents per label",
+        },
     )
     with stubber, clients.override("comprehend", comprehend):
         described = stack.wait(stack.start("it-train-fail"))
@@ -344,25 +354,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
     # The candidate is wrong on every 10th test document, the active model on every 4th.
     simulate_comprehend_jobs(comprehend, truth, {candidate: 10, ACTIVE_CLASSIFIER: 4}, outputs)
     stubber = Stubber(comprehend)
-    stubber.add_response(
-        "create_document_classifier",
-        {"DocumentClassifierArn": candidate},
-        {
-            "DocumentClassifierName": "textloop-document-classifier",
-            "VersionName": ANY,
-            "DataAccessRoleArn": role,
-            "InputDataConfig": ANY,
-            "OutputDataConfig": ANY,
-            "LanguageCode": "en",
-            "Mode": "MULTI_CLASS",
-            "ClientRequestToken": ANY,
-        },
-    )
-    stubber.add_response(
-        "describe_document_classifier",
-        {"DocumentClassifierProperties": {"DocumentClassifierArn": candidate, "Status": "TRAINED"}},
-        {"DocumentClassifierArn": candidate},
-    )
+    stub_training(stubber, candidate, role, {"Status": "TRAINED"})
     job = {
         "JobName": ANY,
         "InputDataConfig": ANY,
@@ -469,25 +461,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
     )
     comprehend = boto3.client("comprehend")
     stubber = Stubber(comprehend)
-    stubber.add_response(
-        "create_document_classifier",
-        {"DocumentClassifierArn": candidate},
-        {
-            "DocumentClassifierName": "textloop-document-classifier",
-            "VersionName": ANY,
-            "DataAccessRoleArn": role,
-            "InputDataConfig": ANY,
-            "OutputDataConfig": ANY,
-            "LanguageCode": "en",
-            "Mode": "MULTI_CLASS",
-            "ClientRequestToken": ANY,
-        },
-    )
-    stubber.add_response(
-        "describe_document_classifier",
-        {"DocumentClassifierProperties": {"DocumentClassifierArn": candidate, "Status": "TRAINED"}},
-        {"DocumentClassifierArn": candidate},
-    )
+    stub_training(stubber, candidate, role, {"Status": "TRAINED"})
     stubber.add_response(
         "start_document_classification_job",
         {"JobId": "job-1", "JobStatus": "SUBMITTED"},

@@ -78,6 +78,14 @@ locals {
       resources = local.comprehend_endpoint_arns
     }] : statement if length(local.comprehend_endpoint_arns) > 0
   ]
+  pass_comprehend_role = {
+    sid       = "PassComprehendDataRole"
+    actions   = ["iam:PassRole"]
+    resources = [one(aws_iam_role.comprehend[*].arn)]
+    conditions = [
+      { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
+    ]
+  }
   comprehend_classifier_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/${local.name}-classifier"
   # The endpoint and the classifier versions it may be pointed at (the models API's rollback
   # may name any earlier version).
@@ -191,14 +199,7 @@ locals {
         ], [
         for statement in [
           { sid = "TrainWithComprehend", actions = ["comprehend:CreateDocumentClassifier", "comprehend:ListDocumentClassifiers", "comprehend:TagResource"], resources = ["${local.comprehend_classifier_arn}", "${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/*"] },
-          {
-            sid       = "PassComprehendDataRole"
-            actions   = ["iam:PassRole"]
-            resources = [one(aws_iam_role.comprehend[*].arn)]
-            conditions = [
-              { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
-            ]
-          },
+          local.pass_comprehend_role,
         ] : statement if local.use_comprehend
       ])
     }
@@ -238,14 +239,7 @@ locals {
             actions   = ["comprehend:DescribeDocumentClassificationJob"]
             resources = ["arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
           },
-          {
-            sid       = "PassComprehendDataRole"
-            actions   = ["iam:PassRole"]
-            resources = [one(aws_iam_role.comprehend[*].arn)]
-            conditions = [
-              { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
-            ]
-          },
+          local.pass_comprehend_role,
         ] : statement if local.use_comprehend
         ], [
         # Which classifier version the active endpoint serves, to predict with it in batch.
