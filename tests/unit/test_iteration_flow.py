@@ -186,6 +186,19 @@ def test_unanswered_review_times_out_and_its_items_come_back(
     assert prepared["new_items"]["count"] == 6
 
 
+ROLE = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
+
+
+def comprehend_stack(lambdas, ag_news_rows, **env: str):
+    """The seeded stack with the Comprehend back-end and its data access role."""
+    return seeded(
+        lambdas,
+        ag_news_rows,
+        defaults={"model_backend": "comprehend"},
+        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": ROLE, **env},
+    )
+
+
 def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
     """CreateDocumentClassifier answered with ``classifier``, then one DescribeDocumentClassifier
     answered with ``described`` (Status, Message)."""
@@ -218,13 +231,7 @@ def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
     from botocore.stub import Stubber
     from textloop.adapters import clients
 
-    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
-    stack = seeded(
-        lambdas,
-        ag_news_rows,
-        defaults={"model_backend": "comprehend"},
-        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role},
-    )
+    stack = comprehend_stack(lambdas, ag_news_rows)
     put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:25]])
     comprehend = boto3.client("comprehend")
     classifier = (
@@ -235,7 +242,7 @@ def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
     stub_training(
         stubber,
         classifier,
-        role,
+        ROLE,
         {
             "Status": "IN_ERROR",
             "Message": "Insufficient training data: at least 50 documents per label",
@@ -272,14 +279,20 @@ def lake_text(key: str) -> str:
     return boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
 
 
-def simulate_comprehend_jobs(client, label_of: dict, wrong_every: dict, outputs: dict) -> None:
+def simulate_comprehend_jobs(
+    client, label_of: dict, wrong_every: dict, outputs: dict
+) -> list[dict]:
     """What Comprehend does when a batch classification job runs, for the Stubber-ed client:
     read the job's input from the lake and write ``output.tar.gz`` where the job's description
-    will say. A classifier (named by ARN) answers the true label except on every n-th line."""
+    will say. A classifier (named by ARN) answers the true label except on every n-th line.
+    Returns the jobs' parameters, as they are started."""
     import io
     import tarfile
 
+    started: list[dict] = []
+
     def run_job(params, **_):
+        started.append(params)
         s3 = boto3.client("s3")
         bucket, key = params["InputDataConfig"]["S3Uri"][5:].split("/", 1)
         texts = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
@@ -310,6 +323,7 @@ def simulate_comprehend_jobs(client, label_of: dict, wrong_every: dict, outputs:
     client.meta.events.register(
         "before-parameter-build.comprehend.StartDocumentClassificationJob", run_job
     )
+    return started
 
 
 def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_documents(
@@ -323,13 +337,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
         pointer_parameter_name,
     )
 
-    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
-    stack = seeded(
-        lambdas,
-        ag_news_rows,
-        defaults={"model_backend": "comprehend"},
-        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role, "COMPREHEND_ENDPOINT_ARN": ENDPOINT},
-    )
+    stack = comprehend_stack(lambdas, ag_news_rows, COMPREHEND_ENDPOINT_ARN=ENDPOINT)
     ActiveModelPointerStore(
         boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
     ).put(
@@ -352,14 +360,16 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
     }
     comprehend = boto3.client("comprehend")
     # The candidate is wrong on every 10th test document, the active model on every 4th.
-    simulate_comprehend_jobs(comprehend, truth, {candidate: 10, ACTIVE_CLASSIFIER: 4}, outputs)
+    started = simulate_comprehend_jobs(
+        comprehend, truth, {candidate: 10, ACTIVE_CLASSIFIER: 4}, outputs
+    )
     stubber = Stubber(comprehend)
-    stub_training(stubber, candidate, role, {"Status": "TRAINED"})
+    stub_training(stubber, candidate, ROLE, {"Status": "TRAINED"})
     job = {
         "JobName": ANY,
         "InputDataConfig": ANY,
         "OutputDataConfig": ANY,
-        "DataAccessRoleArn": role,
+        "DataAccessRoleArn": ROLE,
         "ClientRequestToken": ANY,
     }
     stubber.add_response(
@@ -411,6 +421,18 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
     n = len(test_documents)
     lines = lake_text(f"datasets/{output['dataset']['dataset_version']}/test-documents.txt")
     assert lines.splitlines() == [" ".join(d["text"].splitlines()) for d in test_documents]
+    dataset_version = output["dataset"]["dataset_version"]
+    versions = {candidate: output["training"]["model_version"], ACTIVE_CLASSIFIER: "active-v1"}
+    assert [p["DocumentClassifierArn"] for p in started] == [candidate, ACTIVE_CLASSIFIER]
+    for params in started:
+        assert params["InputDataConfig"] == {
+            "S3Uri": f"s3://{BUCKET}/datasets/{dataset_version}/test-documents.txt",
+            "InputFormat": "ONE_DOC_PER_LINE",
+        }
+        assert params["OutputDataConfig"] == {
+            "S3Uri": f"s3://{BUCKET}/models/{versions[params['DocumentClassifierArn']]}"
+            f"/test-predictions/{dataset_version}/"
+        }
     candidate_eval = stack.get_json(output["evaluation"]["candidate_key"])
     active_eval = stack.get_json(output["evaluation"]["active_key"])
     assert candidate_eval["n"] == active_eval["n"] == n
@@ -447,13 +469,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
     from botocore.stub import ANY, Stubber
     from textloop.adapters import clients
 
-    role = "arn:aws:iam::123456789012:role/textloop-comprehend-data"
-    stack = seeded(
-        lambdas,
-        ag_news_rows,
-        defaults={"model_backend": "comprehend"},
-        extra_env={"COMPREHEND_DATA_ACCESS_ROLE_ARN": role},
-    )
+    stack = comprehend_stack(lambdas, ag_news_rows)
     put_feedback(BUCKET, [], [(truth[t], t) for t in fresh_texts[20:25]])
     candidate = (
         "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
@@ -461,7 +477,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
     )
     comprehend = boto3.client("comprehend")
     stubber = Stubber(comprehend)
-    stub_training(stubber, candidate, role, {"Status": "TRAINED"})
+    stub_training(stubber, candidate, ROLE, {"Status": "TRAINED"})
     stubber.add_response(
         "start_document_classification_job",
         {"JobId": "job-1", "JobStatus": "SUBMITTED"},
@@ -470,7 +486,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
             "DocumentClassifierArn": candidate,
             "InputDataConfig": ANY,
             "OutputDataConfig": ANY,
-            "DataAccessRoleArn": role,
+            "DataAccessRoleArn": ROLE,
             "ClientRequestToken": ANY,
         },
     )

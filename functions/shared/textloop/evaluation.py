@@ -232,12 +232,7 @@ def _evaluate_multi_label(
             note = (
                 f"{positives} positive(s) in the test set, fewer than {min_positives}: kept {given}"
             )
-            chosen[label] = {
-                "value": given,
-                "source": "default",
-                "positives": positives,
-                "note": note,
-            }
+            chosen[label] = _kept(given, positives, note)
             warnings.append(f"{label}: {note}")
             continue
         precision, recall, cut = curves[label]
@@ -252,12 +247,7 @@ def _evaluate_multi_label(
             # label at all (e.g. a model that never saw it scores 0 everywhere). Keep the given
             # threshold rather than a cut that predicts the label for everything.
             note = f"scores do not separate {label!r}: kept {given}"
-            chosen[label] = {
-                "value": given,
-                "source": "default",
-                "positives": positives,
-                "note": note,
-            }
+            chosen[label] = _kept(given, positives, note)
             warnings.append(f"{label}: {note}")
             continue
         chosen[label] = {
@@ -322,6 +312,11 @@ def _thin_curve(
         "recall": rounded(recall[keep]),
         "thresholds": rounded(cut[thresholds]),
     }
+
+
+def _kept(given: float, positives: int, note: str) -> dict[str, Any]:
+    """A label whose threshold was not tuned: the given one stays, with why."""
+    return {"value": given, "source": "default", "positives": positives, "note": note}
 
 
 def _given_threshold(thresholds: Mapping[str, float] | float | None, label: str) -> float:
