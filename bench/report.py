@@ -186,8 +186,11 @@ def savings_lines(
         cells = []
         for n in shown:
             hit, _ = curve.first_reaching(float(base.at(n).mean()))
-            cells.append(
-                "not reached" if hit is None else f"{hit:,} ({100 * (1 - hit / n):.0f} % fewer)"
-            )
+            if hit is None:
+                cells.append("not reached")
+            elif hit > n:
+                cells.append(f"{hit:,} ({100 * (hit / n - 1):.0f} % more)")
+            else:
+                cells.append(f"{hit:,} ({100 * (1 - hit / n):.0f} % fewer)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines

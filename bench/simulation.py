@@ -5,7 +5,8 @@ Per iteration, as the state machine does it:
 1. Score the unlabelled pool with the current model (``LocalBackend.predict``) and turn each
    prediction into an implicit-feedback-shaped record, as the select step's ``rescored`` does.
 2. ``selection.select_for_review`` with the loop's settings (margin, 0.9 near-duplicate cut,
-   ``random_share``), the texts already labelled passed as ``annotated_keys``.
+   ``random_share`` and its half-life), the texts already labelled passed as
+   ``annotated_keys`` and their number as ``labelled``.
 3. A simulated reviewer answers every selected item with its true label.
 4. ``backends.local.fit`` on every label so far; ``evaluation.evaluate`` on the fixed test set.
 
@@ -34,9 +35,17 @@ from bench.data import Task
 
 # A fixed training timestamp: model versions and metadata do not depend on the wall clock.
 TRAINED_AT = datetime(2024, 1, 1, tzinfo=UTC)
-# The loop's defaults (iteration.DEFAULTS): margin, 0.9 near-duplicate similarity.
+# The loop's selection defaults (iteration.DEFAULTS; label_efficiency checks they agree).
 STRATEGY = "margin"
 NEAR_DUPLICATE_SIMILARITY = 0.9
+RANDOM_SHARE = 0.2
+RANDOM_SHARE_HALF_LIFE = 250
+LOOP_DEFAULTS = {
+    "selection_strategy": STRATEGY,
+    "near_duplicate_similarity": NEAR_DUPLICATE_SIMILARITY,
+    "random_share": RANDOM_SHARE,
+    "random_share_half_life": RANDOM_SHARE_HALF_LIFE,
+}
 
 
 @dataclass(frozen=True)
@@ -44,13 +53,20 @@ class Strategy:
     name: str
     # None: uniform random picks (the baseline); else select_for_review with this random share.
     random_share: float | None
+    # The random share's half-life in labels (None: constant share).
+    random_share_half_life: float | None = None
+    near_duplicate_similarity: float | None = NEAR_DUPLICATE_SIMILARITY
 
     @property
     def is_random(self) -> bool:
         return self.random_share is None
 
 
-LOOP = Strategy("loop (margin, random_share 0.2)", 0.2)
+LOOP = Strategy(
+    f"loop (margin, random_share {RANDOM_SHARE} halving every {RANDOM_SHARE_HALF_LIFE} labels)",
+    RANDOM_SHARE,
+    RANDOM_SHARE_HALF_LIFE,
+)
 UNCERTAINTY = Strategy("uncertainty only (margin, random_share 0)", 0.0)
 RANDOM = Strategy("random", None)
 STRATEGIES = {"loop": LOOP, "uncertainty": UNCERTAINTY, "random": RANDOM}
@@ -190,13 +206,15 @@ def run(task: Task, strategy: Strategy, seed: int, schedule: Schedule) -> dict[s
                 SelectionConfig(
                     budget=budget,
                     random_share=strategy.random_share,
+                    random_share_half_life=strategy.random_share_half_life,
                     # The select step seeds with the iteration id; one per run and iteration.
                     seed=f"bench-{task.name}-{seed}-{iteration}",
                     strategy=STRATEGY,
-                    near_duplicate_similarity=NEAR_DUPLICATE_SIMILARITY,
+                    near_duplicate_similarity=strategy.near_duplicate_similarity,
                     mode=task.mode,
                 ),
                 annotated_keys=keys,
+                labelled=len(labelled),
             )
             picks = [int(item_id.removeprefix("pool-")) for item_id in selection.item_ids]
             for name, value in selection.counts().items():

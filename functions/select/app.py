@@ -3,7 +3,8 @@
 Candidates are the feedback records no person has answered yet (``iteration.unsettled_records``).
 They are re-scored with the active model (the recorded scores may come from an older model),
 then ``selection.select_for_review`` orders them by uncertainty, removes near-duplicates, keeps
-a random share and caps at the budget; ``selection.review_batches`` splits them into batches.
+a random share (halving every ``random_share_half_life`` labels, counting the seed data and the
+annotation pool) and caps at the budget; ``selection.review_batches`` splits them into batches.
 Explicit corrections skip review: their answers are stored with the selection for the merge.
 
 Everything goes to ``reviews/<iteration_id>/selection.json``; the state machine receives only the
@@ -56,13 +57,19 @@ def rescored(records: list[dict[str, Any]], backend: Any) -> list[dict[str, Any]
     return [fresh.get(r["id"], r) for r in records]
 
 
-def label_options(model_type: str, mode: str, pool: Any, active: Any) -> list[str]:
+def seed_documents(model_type: str, mode: str) -> list[dict[str, Any]]:
+    """The imported seed data (``datasets/seed/<model_type>/train.csv``), parsed; [] without."""
+    seed = stack.lake.get_text(iteration.seed_key(model_type))
+    return parse_classifier_csv(seed, mode, name="seed train.csv") if seed else []
+
+
+def label_options(
+    model_type: str, mode: str, pool: Any, active: Any, seed: list[dict[str, Any]] | None = None
+) -> list[str]:
     """The labels a reviewer may choose: every label of the seed data, the pool and the model."""
     labels: set[str] = set()
-    seed = stack.lake.get_text(iteration.seed_key(model_type))
-    if seed:
-        for document in parse_classifier_csv(seed, mode, name="seed train.csv"):
-            labels.update(document["labels"])
+    for document in seed_documents(model_type, mode) if seed is None else seed:
+        labels.update(document["labels"])
     if pool is not None:
         labels.update(lb for a in pool.annotations for lb in a.labels)
     if active is not None:
@@ -93,17 +100,23 @@ def handler(event: dict, context: LambdaContext) -> dict:
         # endpoint outage.
         logger.exception("re-scoring with the active model failed; using the recorded scores")
     _, pool_keys = iteration.settled(pool)
+    seed = seed_documents(model_type, mode)
+    # The labels the loop has: what the next model trains on (seed data and pool, once each).
+    labelled = len(pool_keys | {d["key"] for d in seed})
     selection = select_for_review(
         records,
         SelectionConfig(
             budget=config["review_budget"],
             random_share=config["random_share"],
+            # Absent from configurations written before the setting existed: constant share.
+            random_share_half_life=config.get("random_share_half_life"),
             seed=iteration_id,
             strategy=config["selection_strategy"],
             near_duplicate_similarity=config["near_duplicate_similarity"],
             mode=mode,
         ),
         annotated_keys=pool_keys,
+        labelled=labelled,
     )
     by_id = {r["id"]: r for r in records}
     corrections = []
@@ -119,7 +132,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
             "model_type": model_type,
             "mode": mode,
             "active_model_version": pointer.model_version if pointer else None,
-            "options": label_options(model_type, mode, pool, backend),
+            "options": label_options(model_type, mode, pool, backend, seed),
             "selection": selection.to_dict(),
             "corrections": corrections,
             "batches": batches,

@@ -199,6 +199,66 @@ def test_random_share_one_and_a_budget_larger_than_the_candidates():
     assert select_for_review(records, {"budget": 0}).selected == []
 
 
+def test_random_share_halves_every_half_life_of_labels_but_keeps_one_slot():
+    decaying = SelectionConfig(budget=50, random_share=0.2, random_share_half_life=250)
+    # 10, 5, 2.5, 1.25, 0.6, ~0 slots, rounded half up; never fewer than one.
+    labelled = (0, 250, 500, 750, 1000, 100_000)
+    assert [decaying.random_slots(n) for n in labelled] == [10, 5, 3, 1, 1, 1]
+    constant = SelectionConfig(budget=50, random_share=0.2)
+    assert {constant.random_slots(n) for n in labelled} == {10}
+    # The floor of one is kept only where the undecayed share gives a slot at all.
+    tiny = SelectionConfig(budget=2, random_share=0.2, random_share_half_life=250)
+    assert tiny.random_slots(0) == 0
+    none = SelectionConfig(budget=50, random_share=0.0, random_share_half_life=250)
+    assert none.random_slots(0) == 0
+    everything = SelectionConfig(budget=50, random_share=1.0, random_share_half_life=250)
+    assert (everything.random_slots(0), everything.random_slots(250)) == (50, 25)
+
+
+def test_on_real_ag_news_early_iterations_explore_and_later_ones_exploit(ag_news_rows):
+    from textloop.backends import local
+
+    seed = ag_news_rows[:50]
+    model = local.fit([t for _, t in seed], [y for y, _ in seed], "MULTI_CLASS")
+    backend = local.LocalBackend(model)
+    candidates = ag_news_rows[2000:2800]
+    predictions = backend.predict([t for _, t in candidates])
+    records = [
+        record(n, text, {ls.label: ls.score for ls in p.labels})
+        for n, ((_, text), p) in enumerate(zip(candidates, predictions, strict=True))
+    ]
+    config = {"budget": 50, "random_share": 0.2, "random_share_half_life": 250, "seed": "it-7"}
+
+    early = select_for_review(records, config, labelled=50)
+    late = select_for_review(records, config, labelled=1500)
+    # 0.2 * 0.5 ** (50 / 250) of 50 slots: 8.7, so 9; after 1,500 labels the floor of one.
+    assert (early.counts()["uncertain"], early.counts()["random"]) == (41, 9)
+    assert (late.counts()["uncertain"], late.counts()["random"]) == (49, 1)
+    assert (early.labelled, early.random_slots) == (50, 9)
+    assert early.to_dict()["labelled"] == 50 and late.to_dict()["random_slots"] == 1
+
+    def uncertain(selection):
+        return [i.id for i in selection.selected if i.reason == "uncertain"]
+
+    # Both take the model's closest calls in the same order; the late one takes more of them.
+    assert uncertain(late)[:41] == uncertain(early)
+    values = [i.uncertainty for i in late.selected if i.reason == "uncertain"]
+    assert values == sorted(values, reverse=True)
+    # The random slots come from everything the uncertain slots left, not from near the top.
+    last_uncertain = max(i.rank for i in early.selected if i.reason == "uncertain")
+    drawn = [i for i in early.selected if i.reason == "random"]
+    assert all(i.rank > last_uncertain for i in drawn)
+    assert max(i.rank for i in drawn) > len(records) / 2
+
+    # Without ``labelled``, the texts already labelled (annotated_keys) are counted.
+    known = {text_key(t) for _, t in ag_news_rows[:1500]} - {text_key(r["text"]) for r in records}
+    by_keys = select_for_review(records, config, annotated_keys=known)
+    assert by_keys.labelled == len(known) and by_keys.counts()["random"] == 1
+    # And without a half-life the share stays what random_share says.
+    constant = select_for_review(records, {**config, "random_share_half_life": None}, labelled=1500)
+    assert constant.counts()["random"] == 10
+
+
 def test_near_duplicates_are_removed_keeping_the_most_uncertain():
     base = "Oil prices rose sharply on Tuesday after the pipeline outage in the north"
     records = [
@@ -256,6 +316,11 @@ def test_config_is_checked():
         SelectionConfig(budget=-1)
     with pytest.raises(ValueError, match="unknown selection settings"):
         SelectionConfig.from_dict({"budget": 5, "randomshare": 0.1})
+    for half_life in (0, -250, True, "250"):
+        with pytest.raises(ValueError, match="random_share_half_life"):
+            SelectionConfig(budget=5, random_share=0.2, random_share_half_life=half_life)
+    config = SelectionConfig.from_dict({"budget": 5, "random_share_half_life": 250})
+    assert config.to_dict()["random_share_half_life"] == 250
 
 
 def test_review_batches_have_stable_ids_that_are_valid_human_loop_names():

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "review_budget": 50,
     "review_batch_size": 10,
     "random_share": 0.2,
+    # Labels (seed data and pool) after which the random share halves: exploration matters
+    # while the model knows little (bench: reports/selection-study.md).
+    "random_share_half_life": 250,
     "selection_strategy": "margin",
     "near_duplicate_similarity": 0.9,
     "review_timeout_seconds": 86_400,

@@ -24,10 +24,16 @@ Rules, in order:
    cosine similarity of character 4-gram TF-IDF vectors at or above
    ``near_duplicate_similarity``. Of a group, the most uncertain item is kept; the others are
    listed as duplicates of it. Review budget spent on near-copies teaches the model nothing new.
-6. ``round(budget * random_share)`` slots are drawn uniformly (seeded) from the candidates left
-   after the uncertain slots are filled; the rest of the budget goes to the most uncertain. The
+6. ``round(budget * share)`` slots are drawn uniformly (seeded) from the candidates left after
+   the uncertain slots are filled; the rest of the budget goes to the most uncertain. The
    random share keeps the training data representative: pure uncertainty sampling only ever
-   shows the model its own blind spots.
+   shows the model its own blind spots. ``share`` is ``random_share``, or, with
+   ``random_share_half_life`` set, ``random_share * 0.5 ** (labelled / random_share_half_life)``
+   with ``labelled`` the number of labelled texts the loop already has (seed data and
+   annotation pool): a model trained on a few dozen labels is a poor judge of what it does not
+   know, so early iterations explore; a mature one gets most of the budget for its uncertain
+   cases. The decay never takes the random slots below one while the undecayed share gives at
+   least one, so the annotation pool never becomes only hard cases.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ _BLOCK = 256
 class SelectionConfig:
     budget: int
     random_share: float = 0.0
+    # Labels after which the random share halves (rule 6 of the module docstring); None: the
+    # share stays ``random_share`` however many labels there are.
+    random_share_half_life: float | None = None
     seed: int | str = 0
     strategy: str = "margin"
     # Cosine similarity at or above which two candidates are near-duplicates; None: exact only.
@@ -67,6 +76,11 @@ class SelectionConfig:
             raise ValueError(f"budget must be an integer >= 0, got {self.budget!r}")
         if not isinstance(self.random_share, int | float) or not 0 <= self.random_share <= 1:
             raise ValueError(f"random_share must be in [0, 1], got {self.random_share!r}")
+        half_life = self.random_share_half_life
+        if half_life is not None and (
+            isinstance(half_life, bool) or not isinstance(half_life, int | float) or half_life <= 0
+        ):
+            raise ValueError(f"random_share_half_life must be > 0 or None, got {half_life!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         similarity = self.near_duplicate_similarity
@@ -85,11 +99,20 @@ class SelectionConfig:
         return {
             "budget": self.budget,
             "random_share": self.random_share,
+            "random_share_half_life": self.random_share_half_life,
             "seed": self.seed,
             "strategy": self.strategy,
             "near_duplicate_similarity": self.near_duplicate_similarity,
             "mode": self.mode,
         }
+
+    def random_slots(self, labelled: int = 0) -> int:
+        """Slots drawn at random when the loop already has ``labelled`` labelled texts (rule 6)."""
+        undecayed = min(math.floor(self.budget * self.random_share + 0.5), self.budget)
+        if self.random_share_half_life is None:
+            return undecayed
+        share = self.random_share * 0.5 ** (max(labelled, 0) / self.random_share_half_life)
+        return max(math.floor(self.budget * share + 0.5), min(undecayed, 1))
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,10 @@ class Selection:
     skipped: list[dict[str, Any]]
     candidates: int
     config: SelectionConfig
+    # Labelled texts the loop had (drives the random share's decay) and the random slots that
+    # gave (fewer are drawn when the candidates run out).
+    labelled: int = 0
+    random_slots: int = 0
 
     @property
     def item_ids(self) -> list[str]:
@@ -156,6 +183,8 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
+            "labelled": self.labelled,
+            "random_slots": self.random_slots,
             "counts": self.counts(),
             "selected": [item.to_dict() for item in self.selected],
             "direct_to_pool": list(self.direct_to_pool),
@@ -214,15 +243,20 @@ def select_for_review(
     config: SelectionConfig | Mapping[str, Any],
     *,
     annotated_keys: Iterable[str] = (),
+    labelled: int | None = None,
 ) -> Selection:
     """Choose at most ``config.budget`` records for human review (see the module docstring).
 
     ``annotated_keys``: ``annotations.text_key`` of texts already in the annotation pool; such
     candidates are skipped (the pool already has a person's answer).
+    ``labelled``: how many labelled texts the loop has (seed data and pool), for the random
+    share's decay (rule 6); None: ``len(annotated_keys)``.
     """
     if not isinstance(config, SelectionConfig):
         config = SelectionConfig.from_dict(config)
     already = set(annotated_keys)
+    if labelled is None:
+        labelled = len(already)
     ordered = sorted(records, key=lambda r: str(r.get("id", "")))
     direct = [str(r.get("id", "")) for r in ordered if r.get("corrected_labels") is not None]
     # A text corrected in this very batch needs no review either: the correction answers it.
@@ -239,10 +273,11 @@ def select_for_review(
         if not record_id or not isinstance(text, str) or not text.strip():
             skipped.append({"id": record_id, "reason": "no id or no text"})
             continue
-        if _key_of(record) in already:
+        key = _key_of(record)
+        if key in already:
             skipped.append({"id": record_id, "reason": "already in the annotation pool"})
             continue
-        if _key_of(record) in corrected:
+        if key in corrected:
             skipped.append({"id": record_id, "reason": "corrected by explicit feedback"})
             continue
         scored.append((record, uncertainty_of(record, config.strategy, config.mode)))
@@ -250,6 +285,7 @@ def select_for_review(
     scored.sort(key=lambda ru: (-ru[1].value, str(ru[0]["id"])))
     duplicates: list[dict[str, Any]] = []
     distinct: list[tuple[Mapping[str, Any], Uncertainty]] = []
+    texts: list[str] = []  # normalised, one per distinct record
     first_by_text: dict[str, str] = {}
     duplicate_ids: dict[str, list[str]] = {}
     for record, uncertainty in scored:
@@ -262,10 +298,10 @@ def select_for_review(
         first_by_text[norm] = record["id"]
         duplicate_ids[record["id"]] = []
         distinct.append((record, uncertainty))
+        texts.append(norm)
 
-    n_random = min(math.floor(config.budget * config.random_share + 0.5), config.budget)
+    n_random = config.random_slots(labelled)
     n_uncertain = config.budget - n_random
-    texts = [normalise_text(record["text"]) for record, _ in distinct]
     near = _NearDuplicates(texts, config.near_duplicate_similarity)
 
     chosen: list[tuple[int, str]] = []
@@ -307,6 +343,8 @@ def select_for_review(
         skipped=skipped,
         candidates=len(scored),
         config=config,
+        labelled=labelled,
+        random_slots=n_random,
     )
 
 

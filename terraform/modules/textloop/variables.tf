@@ -212,7 +212,7 @@ variable "classify_reserved_concurrency" {
 ################################################################################
 
 variable "iteration_defaults" {
-  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, test_predictions_poll_seconds, test_predictions_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. Checked against a schema when a function starts."
+  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, random_share_half_life (labels after which random_share halves; null keeps it constant), selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, test_predictions_poll_seconds, test_predictions_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. Checked against a schema when a function starts."
   type        = any
   default     = {}
 }

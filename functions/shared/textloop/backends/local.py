@@ -8,6 +8,16 @@
 Both use ``class_weight="balanced"``: rare labels (Jigsaw's ``threat``: 4 of 4,000) otherwise
 never reach a 0.5 threshold.
 
+Every n-gram of the training texts is a feature until there are ``min_df_documents`` of them;
+from there on, n-grams in fewer than ``min_df`` documents are dropped. An active-learning loop
+trains on a few hundred labels, and what a selected (unusual) text teaches is mostly n-grams no
+other labelled text has: dropping them threw that away (AG News development split, 1,000 labels
+picked by the loop: 84.6 % accuracy with ``min_df`` 2, 85.9 % with every n-gram; random picks
+83.8 % and 84.2 %; reports/selection-study.md). The L2 penalty ``C`` already keeps rare
+features in check; the cut only bounds the model's size on large data sets (AG News, 4,904
+documents: 129,000 n-grams and a 2.8 MB artefact with every n-gram, 28,000 and 0.7 MB with
+``min_df`` 2; training takes about twice as long).
+
 Artefacts are ``save(model) -> bytes`` (joblib, i.e. pickle) plus ``model.metadata``, a JSON
 dict written beside them as ``metadata.json``.
 
@@ -49,6 +59,7 @@ HYPERPARAMETERS: dict[str, Any] = {
     "ngram_range": [1, 2],
     "sublinear_tf": True,
     "min_df": 2,
+    "min_df_documents": 10_000,
     "C": 4.0,
     "max_iter": 1000,
     "class_weight": "balanced",
@@ -115,7 +126,9 @@ def fit(
     vectoriser = TfidfVectorizer(
         ngram_range=tuple(HYPERPARAMETERS["ngram_range"]),
         sublinear_tf=HYPERPARAMETERS["sublinear_tf"],
-        min_df=HYPERPARAMETERS["min_df"] if len(texts) >= 50 else 1,
+        min_df=HYPERPARAMETERS["min_df"]
+        if len(texts) >= HYPERPARAMETERS["min_df_documents"]
+        else 1,
         strip_accents="unicode",
         dtype=np.float32,
     )
