@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.label_efficiency --out reports          # full run (~9 min)
+    .venv/bin/python -m bench.label_efficiency --out reports          # full run (~14 min)
     .venv/bin/python -m bench.label_efficiency --out /tmp/le --quick  # smoke run (<1 min)
 
 It simulates the loop (``bench.simulation``) with textloop's own selection, training and
@@ -620,7 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("reports"), help="report folder")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, tiny budgets")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per strategy (default 5)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per strategy (default 8)")
     parser.add_argument(
         "--render-only",
         action="store_true",
@@ -633,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="worker processes (default: min(2, nproc))",
     )
     args = parser.parse_args(argv)
-    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 5)
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 8)
     if seeds < 1:
         parser.error("--seeds must be >= 1")
     suffix = "-quick" if args.quick else ""

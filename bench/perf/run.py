@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from textloop.adapters.lake import READ_CONCURRENCY
+
 from bench.perf import common
 
 PARTS = ("classify", "batch", "http", "iteration")
@@ -458,25 +460,20 @@ def observations(results: dict[str, Any], profile) -> list[str]:
         if "MergeAnswers" in per:
             out.append(
                 f"- **`MergeAnswers` ({per['MergeAnswers'].get('handler_seconds', 0):.1f} s of "
-                f"handler time for {it['reviewed_items']:,} answers)** reads only the selection "
-                "and one answers document per batch, so the time is CPU in "
-                "`textloop.annotations.merge_answers`: for every annotation it counts "
-                "`answers_added` with `sum(1 for a in incoming.values() if text_key(a.text, "
-                "kind) == annotation.key)`, i.e. annotations x incoming answers `text_key` calls "
-                "(quadratic: ~4 million for 2,000 answers). Counting `text_key` of the incoming "
-                "answers once (a `Counter`) makes it linear (found by reading the code after "
-                "the measurement, not profiled here; a fix for the owner of annotations.py)."
+                f"handler time for {it['reviewed_items']:,} answers)** reads the selection and "
+                "one answers document per batch, merges them into the annotation pool "
+                "(`textloop.annotations.merge_answers`, linear in the answers: each answer's "
+                "`text_key` is computed once) and writes the new pool version."
             )
         reads = [n for n in ("Prepare", "SelectForReview") if n in per]
         if reads:
             listed = " and ".join(f"`{n}` {per[n].get('handler_seconds', 0):.1f} s" for n in reads)
             out.append(
                 f"- {listed}: both call `Lake.feedback_records()`, which lists `feedback/` and "
-                f"GETs every object one by one ({it['setup']['records']:,} single-record "
-                "objects here, as the classify path writes them); the cost grows with the "
-                "number of objects, not records. Select also re-scores every candidate with "
-                "the active model. Compacting single-record objects into JSONL chunks, or "
-                "reading them concurrently, would cut both."
+                f"GETs every object, {READ_CONCURRENCY} at a time "
+                f"({it['setup']['records']:,} single-record objects here, as the classify path "
+                "writes them); the cost grows with the number of objects in the lake, settled "
+                "ones included. Select also re-scores every candidate with the active model."
             )
     out.append("")
     return out

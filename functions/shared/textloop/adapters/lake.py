@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +16,9 @@ from botocore.exceptions import ClientError
 from textloop.names import FEEDBACK_PREFIX
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+# botocore's default connection pool holds 10 connections per client; more threads would wait
+# for one.
+READ_CONCURRENCY = 10
 _EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
@@ -96,11 +100,9 @@ class DataLake:
         """Every feedback record under ``prefix``, single-record objects (``<id>.json``) and
         batch chunks (``batch-*.jsonl``) alike, each record once (ids are content hashes, so a
         record stored twice is the same record)."""
+        keys = [k for k in self.keys(prefix) if k.endswith((".json", ".jsonl"))]
         records: dict[str, dict[str, Any]] = {}
-        for key in self.keys(prefix):
-            if not key.endswith((".json", ".jsonl")):
-                continue
-            body = self.get_bytes(key)
+        for body in self.get_many(keys):
             if body is None:  # removed between listing and reading
                 continue
             for line in body.splitlines():
@@ -108,3 +110,14 @@ class DataLake:
                     record = json.loads(line)
                     records.setdefault(record["id"], record)
         return [records[k] for k in sorted(records)]
+
+    def get_many(self, keys: list[str]) -> Iterator[bytes | None]:
+        """``get_bytes`` of each key, in the keys' order, ``READ_CONCURRENCY`` requests at a
+        time: the classify path writes one object per routed record, and one GET after another
+        (20-30 ms each on S3) would make a step's time grow with the lake until its Lambda
+        times out."""
+        if len(keys) <= 1:
+            yield from (self.get_bytes(k) for k in keys)
+            return
+        with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(keys))) as pool:
+            yield from pool.map(self.get_bytes, keys)
