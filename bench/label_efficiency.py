@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +42,7 @@ from bench.simulation import (
     STRATEGY,
     UNCERTAINTY,
     Schedule,
+    execute,
     full_pool_job,
     run_job,
 )
@@ -123,17 +122,6 @@ def _load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def execute(jobs: list[tuple], full: list[str], workers: int) -> tuple[list[dict], list[dict]]:
-    """Every run, in worker processes (spawned: no state inherited from this process)."""
-    if workers <= 1:
-        return [run_job(*j) for j in jobs], [full_pool_job(t) for t in full]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        run_futures = [pool.submit(run_job, *j) for j in jobs]
-        full_futures = [pool.submit(full_pool_job, t) for t in full]
-        return [f.result() for f in run_futures], [f.result() for f in full_futures]
 
 
 # --------------------------------------------------------------------------- report
@@ -658,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Longest first (selection runs on AG News), so the workers finish together.
     jobs.sort(key=lambda j: (STRATEGIES[j[1]].is_random, -j[3].max_labels))
     print(f"{len(jobs)} runs on {args.jobs} worker(s)...", file=sys.stderr, flush=True)
-    runs, full = execute(jobs, [p.task for p in task_plans], args.jobs)
+    runs, full = execute(run_job, jobs, full_pool_job, [(p.task,) for p in task_plans], args.jobs)
     order = {s.name: i for i, s in enumerate((LOOP, UNCERTAINTY, RANDOM))}
     runs.sort(key=lambda r: (r["task"], order[r["strategy"]], r["seed"]))
 

@@ -24,12 +24,10 @@ import argparse
 import contextlib
 import functools
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from bench import report
-from bench.simulation import RANDOM, Schedule, Strategy, full_pool, run
+from bench.simulation import RANDOM, Schedule, Strategy, execute, full_pool, run
 
 DEV_SHARE = 0.2
 DEV_SPLIT_SEED = 7
@@ -130,16 +128,6 @@ def run_job(key: str, seed: int, schedule: Schedule) -> dict[str, Any]:
 def full_job(model: str) -> dict[str, Any]:
     with _model(model):
         return {"model": model, **full_pool(dev_task())}
-
-
-def _execute(jobs: list[tuple], models: list[str], workers: int):
-    if workers <= 1:
-        return [run_job(*j) for j in jobs], [full_job(m) for m in models]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        runs = [pool.submit(run_job, *j) for j in jobs]
-        fulls = [pool.submit(full_job, m) for m in models]
-        return [f.result() for f in runs], [f.result() for f in fulls]
 
 
 # --------------------------------------------------------------------------- summary
@@ -381,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(v.key, s, schedule) for v in VARIANTS for s in seed_list]
     jobs.sort(key=lambda j: BY_KEY[j[0]].strategy.is_random)  # selection runs first
     print(f"{len(jobs)} runs on {args.jobs} worker(s)...", file=sys.stderr, flush=True)
-    runs, full = _execute(jobs, list(MODELS), args.jobs)
+    runs, full = execute(run_job, jobs, full_job, [(m,) for m in MODELS], args.jobs)
     task = dev_task()
     given = list(argv) if argv is not None else sys.argv[1:]
     results: dict[str, Any] = {

@@ -18,8 +18,10 @@ comparison.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -273,3 +275,21 @@ def run_job(task_name: str, strategy_key: str, seed: int, schedule: Schedule) ->
 
 def full_pool_job(task_name: str) -> dict[str, Any]:
     return {"task": task_name, **full_pool(_task(task_name))}
+
+
+def execute(
+    runs: Callable[..., dict],
+    run_args: list[tuple],
+    fulls: Callable[..., dict],
+    full_args: list[tuple],
+    workers: int,
+) -> tuple[list[dict], list[dict]]:
+    """``runs(*a)`` for each of ``run_args`` and ``fulls(*a)`` for each of ``full_args``, in
+    that order, in worker processes (spawned: no state inherited from the caller)."""
+    if workers <= 1:
+        return [runs(*a) for a in run_args], [fulls(*a) for a in full_args]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        run_futures = [pool.submit(runs, *a) for a in run_args]
+        full_futures = [pool.submit(fulls, *a) for a in full_args]
+        return [f.result() for f in run_futures], [f.result() for f in full_futures]
