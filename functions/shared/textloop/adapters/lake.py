@@ -19,6 +19,7 @@ _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # botocore's default connection pool holds 10 connections per client; more threads would wait
 # for one.
 READ_CONCURRENCY = 10
+READ_WINDOW = 1_000
 _EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
@@ -120,4 +121,7 @@ class DataLake:
             yield from (self.get_bytes(k) for k in keys)
             return
         with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(keys))) as pool:
-            yield from pool.map(self.get_bytes, keys)
+            # Executor.map submits every key at once; a window keeps the pending futures (and
+            # bodies read ahead of a slow one) bounded on a lake of millions of objects.
+            for start in range(0, len(keys), READ_WINDOW):
+                yield from pool.map(self.get_bytes, keys[start : start + READ_WINDOW])
