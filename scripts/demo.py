@@ -161,6 +161,11 @@ def main() -> int:
         candidate = (audit.get("models") or {}).get("candidate") or {}
         print(f"   {result['status']}: {audit.get('status')} {candidate.get('model_version')}")
         print(f"   {(audit.get('decision') or {}).get('reason', '')}\n")
+        if result["status"] != "SUCCEEDED" or audit.get("status") != "PROMOTED":
+            # Everything after this needs an active model.
+            print("the seed model was not promoted; see the iteration above", file=sys.stderr)
+            print(json.dumps(result, indent=2, default=str), file=sys.stderr)
+            return 1
     else:
         if status != 200:
             raise ApiError("GET", "/models/active", status, active)
