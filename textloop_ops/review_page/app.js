@@ -547,7 +547,12 @@
   function onKey(event) {
     if (document.querySelector("dialog[open]")) return; // the dialog owns the keyboard
     const target = event.target;
-    if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement) return;
+    // An input keeps the focus for a moment after its dialog closed (the name dialog moves it
+    // on in its "close" event, which comes later): a key pressed right after Enter is the
+    // reviewer's next command, not more typing into a field no longer shown.
+    const typing = (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement)
+      && !target.closest("dialog:not([open])");
+    if (typing) return;
     if (event.altKey || event.metaKey) return;
     const key = event.key;
 
