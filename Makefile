@@ -20,7 +20,7 @@ TF_LOCAL := terraform/envs/local
 PYTEST_ARGS ?=
 
 .PHONY: help setup demo test lint unit emulator-test integration bench review-page \
-        localstack-up localstack-down deploy-local destroy-local clean
+        localstack-up localstack-down deploy-local destroy-local clean data-demo data-test data-bench
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,10 +28,14 @@ help: ## list the targets
 setup: ## install everything (venvs, LocalStack, Terraform toolchain); idempotent
 	@bash scripts/setup.sh
 
-demo: setup deploy-local ## deploy to a local LocalStack and show it working
+# Before anything is built or deployed: a clone missing a data file stops here, naming it.
+data-demo data-test data-bench: data-%:
+	@python3 -m textloop_ops.data $*
+
+demo: data-demo setup deploy-local ## deploy to a local LocalStack and show it working
 	@$(PY) scripts/demo.py --state-dir $(STATE_DIR)
 
-test: lint unit emulator-test integration ## static checks, unit, emulator and LocalStack integration tests
+test: data-test lint unit emulator-test integration ## static checks, unit, emulator and LocalStack integration tests
 
 lint: setup ## ruff, terraform fmt/validate, checkov, trivy, ASL validation
 	.venv/bin/ruff check .
@@ -56,7 +60,7 @@ emulator-test: setup ## tests of the host Lambda executor and the DynamoDB provi
 integration: setup ## terraform apply onto a fresh host LocalStack, drive it over HTTP and in Chromium
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-bench: setup ## benchmarks (label efficiency, latency, batch parsing, iteration overhead) into reports/
+bench: data-bench setup ## benchmarks (label efficiency, latency, batch parsing, iteration overhead) into reports/
 	$(PY) -m bench.label_efficiency --out reports
 	$(PY) -m bench.perf.run --out reports
 

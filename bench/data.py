@@ -11,12 +11,13 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from textloop.annotations import text_key
-from textloop.datasets import iterative_stratification, parse_classifier_csv
-from textloop.names import Mode
+from textloop.domain.datasets.formats import parse_classifier_csv
+from textloop.domain.datasets.split import iterative_stratification
+from textloop.domain.hashing import text_key
+from textloop.domain.names import Mode
 
-# bench/ -> repository root -> its parent holds shared/data (the layout CI has too).
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from textloop_ops.data import DATA_DIR
+
 JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 TEST_SHARE = 0.2
 SPLIT_SEED = 20240601

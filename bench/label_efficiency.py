@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import sklearn
-from textloop.backends import local
+from textloop.domain import local_model
 
 from bench import report
 from bench.data import DATA_DIR, TASKS
@@ -368,7 +368,7 @@ def write_report(
 
 def _defaults_check() -> list[str]:
     """A warning when the settings benchmarked here are not the state machine's defaults."""
-    from textloop.iteration import DEFAULTS
+    from textloop.domain.iteration import DEFAULTS
 
     missing = object()
     differ = {k: v for k, v in LOOP_DEFAULTS.items() if DEFAULTS.get(k, missing) != v}
@@ -510,10 +510,10 @@ def _method(results: dict[str, Any]) -> list[str]:
         "`annotations.text_key` (first wins; AG News had 30). The rest is the unlabelled pool.",
         "2. A labelled seed set drawn per seed (AG News: 50, stratified; Jigsaw: 100, uniform) "
         "and a first model from `backends.local.fit` (TF-IDF 1-2 grams, every n-gram kept below "
-        f"{local.HYPERPARAMETERS['min_df_documents']:,} training documents, + logistic "
+        f"{local_model.HYPERPARAMETERS['min_df_documents']:,} training documents, + logistic "
         "regression, `class_weight=balanced`).",
         "3. Each iteration scores the whole unlabelled pool with `LocalBackend.predict`, builds "
-        "implicit-feedback-shaped records from the predictions (as the select step's "
+        "implicit-feedback-shaped records from the predictions (as SelectForReview's "
         "`rescored` does) and calls `selection.select_for_review` with the loop's settings: "
         f"strategy `{STRATEGY}`, near-duplicate similarity {NEAR_DUPLICATE_SIMILARITY}, "
         f"`random_share` {RANDOM_SHARE} with `random_share_half_life` {RANDOM_SHARE_HALF_LIFE} "
@@ -521,7 +521,7 @@ def _method(results: dict[str, Any]) -> list[str]:
         "the seed set, but "
         "never drops below one item per iteration) or 0 (pure uncertainty sampling), the texts "
         "already labelled as `annotated_keys` and their number as `labelled`, the seed a "
-        "per-iteration string like the select step's iteration id.",
+        "per-iteration string like SelectForReview's iteration id.",
         "4. A simulated reviewer answers every selected item with its true label; "
         "`backends.local.fit` retrains on all labels so far; `evaluation.evaluate` scores the "
         "test set.",
@@ -585,14 +585,14 @@ def _caveats(results: dict[str, Any]) -> list[str]:
         "figures are tuned and measured on the same test set.",
         "- Only the local scikit-learn back-end is measured; Amazon Comprehend's models learn "
         "differently and would need their own (paid, slow) benchmark.",
-        "- The random share's decay counts labels as the select step does: seed data plus "
+        "- The random share's decay counts labels as SelectForReview does: seed data plus "
         "annotation pool. A deployment that imports a seed set of thousands of documents starts "
         "at the floor of one random item per iteration; it can set `random_share_half_life` "
         "higher, or null for a constant share.",
         "- The half-life was chosen on AG News (development split) only; Jigsaw's rows show "
         "how the same setting does on multi-label data it was not chosen on.",
         "- The model keeps every n-gram below "
-        f"{local.HYPERPARAMETERS['min_df_documents']:,} training documents (before: n-grams "
+        f"{local_model.HYPERPARAMETERS['min_df_documents']:,} training documents (before: n-grams "
         "in one document only were dropped from 50 documents on; see selection-study.md). On "
         "Jigsaw this lowers micro-F1 at the fixed 0.5 thresholds while the labelled set is "
         "small (rare labels' scores stay further below 0.5; random selection suffers most) "

@@ -106,15 +106,15 @@ def dev_task():
 
 @contextlib.contextmanager
 def _model(name: str):
-    from textloop.backends import local
+    from textloop.domain import local_model
 
-    saved = dict(local.HYPERPARAMETERS)
-    local.HYPERPARAMETERS.update(MODELS[name])
+    saved = dict(local_model.HYPERPARAMETERS)
+    local_model.HYPERPARAMETERS.update(MODELS[name])
     try:
         yield
     finally:
-        local.HYPERPARAMETERS.clear()
-        local.HYPERPARAMETERS.update(saved)
+        local_model.HYPERPARAMETERS.clear()
+        local_model.HYPERPARAMETERS.update(saved)
 
 
 def run_job(key: str, seed: int, schedule: Schedule) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Per iteration, as the state machine does it:
 
 1. Score the unlabelled pool with the current model (``LocalBackend.predict``) and turn each
-   prediction into an implicit-feedback-shaped record, as the select step's ``rescored`` does.
+   prediction into an implicit-feedback-shaped record, as SelectForReview's ``rescored`` does.
 2. ``selection.select_for_review`` with the loop's settings (margin, 0.9 near-duplicate cut,
    ``random_share`` and its half-life), the texts already labelled passed as
    ``annotated_keys`` and their number as ``labelled``.
@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from textloop.annotations import text_key
-from textloop.backends import local
-from textloop.evaluation import evaluate
-from textloop.names import Mode, ModelType
-from textloop.selection import SelectionConfig, select_for_review
+from textloop.domain import local_model
+from textloop.domain.evaluation import evaluate
+from textloop.domain.hashing import text_key
+from textloop.domain.names import Mode, ModelType
+from textloop.domain.selection import SelectionConfig, select_for_review
 
 from bench.data import Task
 
@@ -108,8 +108,8 @@ class Schedule:
         return ", then ".join(parts)
 
 
-def _metrics(task: Task, model: local.LocalModel) -> dict[str, float]:
-    predictions = local.LocalBackend(model).predict(list(task.test_texts))
+def _metrics(task: Task, model: local_model.LocalModel) -> dict[str, float]:
+    predictions = local_model.LocalBackend(model).predict(list(task.test_texts))
     truth = task.true_label_lists()
     if task.mode == Mode.MULTI_CLASS:
         result = evaluate(truth, predictions, mode=task.mode, labels=task.labels)
@@ -132,10 +132,10 @@ def _metrics(task: Task, model: local.LocalModel) -> dict[str, float]:
     }
 
 
-def _fit(task: Task, indices: Sequence[int], version: str) -> local.LocalModel:
+def _fit(task: Task, indices: Sequence[int], version: str) -> local_model.LocalModel:
     texts = [task.pool_texts[i] for i in indices]
     labels = [task.pool_labels[i] for i in indices]
-    return local.fit(texts, labels, task.mode, model_version=version, now=TRAINED_AT)
+    return local_model.fit(texts, labels, task.mode, model_version=version, now=TRAINED_AT)
 
 
 def initial_seed_set(task: Task, size: int, seed: int) -> list[int]:
@@ -160,9 +160,9 @@ def initial_seed_set(task: Task, size: int, seed: int) -> list[int]:
             return chosen
 
 
-def _records(task: Task, model: local.LocalModel, candidates: Sequence[int]) -> list[dict]:
+def _records(task: Task, model: local_model.LocalModel, candidates: Sequence[int]) -> list[dict]:
     """Implicit-feedback-shaped records of the candidates, scored by the current model."""
-    backend = local.LocalBackend(model)
+    backend = local_model.LocalBackend(model)
     predictions = backend.predict([task.pool_texts[i] for i in candidates])
     thresholds = backend.thresholds
     return [
@@ -209,7 +209,7 @@ def run(task: Task, strategy: Strategy, seed: int, schedule: Schedule) -> dict[s
                     budget=budget,
                     random_share=strategy.random_share,
                     random_share_half_life=strategy.random_share_half_life,
-                    # The select step seeds with the iteration id; one per run and iteration.
+                    # SelectForReview seeds with the iteration id; one per run and iteration.
                     seed=f"bench-{task.name}-{seed}-{iteration}",
                     strategy=STRATEGY,
                     near_duplicate_similarity=strategy.near_duplicate_similarity,

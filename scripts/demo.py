@@ -26,13 +26,14 @@ from pathlib import Path
 import boto3
 from sklearn.metrics import accuracy_score
 from textloop.adapters.artefacts import ModelArtefactStore
+from textloop.domain import layout
 
 from textloop_ops import localstack
 from textloop_ops.client import Api, ApiError
+from textloop_ops.data import AG_NEWS, require
 from textloop_ops.terraform import local_stack
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "ag_news" / "train.csv"
 REVIEWER = "simulated-reviewer"
 MODEL_TYPE = "DOCUMENT_CLASSIFIER"
 # The last rows of the file: never sent to the stack, the yardstick of the learning curve.
@@ -49,7 +50,7 @@ def start_iteration(api: Api, config: dict) -> dict:
 
 
 def load_ag_news() -> list[tuple[str, str]]:
-    with DATA.open(encoding="utf-8", newline="") as handle:
+    with AG_NEWS.open(encoding="utf-8", newline="") as handle:
         return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
@@ -121,6 +122,7 @@ def main() -> int:
     parser.add_argument("--error-rate", type=float, default=0.05, help="simulated mistakes")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    require(AG_NEWS)
 
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible simulation, not a secret
     endpoint = localstack.endpoint(args.state_dir)
@@ -150,7 +152,7 @@ def main() -> int:
         csv.writer(seed, lineterminator="\n").writerows(seed_rows)
         s3.put_object(
             Bucket=outputs["data_lake_bucket"],
-            Key=f"datasets/seed/{MODEL_TYPE}/train.csv",
+            Key=layout.seed_key(MODEL_TYPE),
             Body=seed.getvalue().encode(),
         )
         started = api.call(
@@ -260,7 +262,7 @@ def main() -> int:
 
 
 def save_confusion_matrix(s3, bucket: str, model_version: str) -> str | None:
-    body = s3.get_object(Bucket=bucket, Key=f"models/{model_version}/evaluation.json")["Body"]
+    body = s3.get_object(Bucket=bucket, Key=layout.evaluation_key(model_version))["Body"]
     key = (json.loads(body.read()).get("figures") or {}).get("confusion_matrix")
     if not key:
         return None

@@ -45,8 +45,6 @@ EXIT_CONFLICT = 4
 
 MODEL_TYPES = ("DOCUMENT_CLASSIFIER", "ENTITY_RECOGNIZER")
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-# The seed data set is what the bootstrap iteration trains on (textloop.iteration.seed_key).
-SEED_KEY = "datasets/seed/{model_type}/train.csv"
 
 
 class CommandError(Exception):
@@ -187,7 +185,9 @@ def load_dataset(path: Path, fmt: str, model_type: str, mode: str) -> list[dict[
     * ``batch-json``: the batch-feedback JSON ``{"classifier", "sentences": [...]}`` whose
       items carry ``corrected_labels`` (a bare string has no label and is reported).
     """
-    from textloop import datasets
+    from textloop.domain.datasets.formats import parse_classifier_csv
+    from textloop.domain.datasets.rules import DatasetFormatError
+    from textloop.domain.hashing import text_key
 
     if model_type != "DOCUMENT_CLASSIFIER":
         raise CommandError(
@@ -201,8 +201,8 @@ def load_dataset(path: Path, fmt: str, model_type: str, mode: str) -> list[dict[
         raise CommandError(f"cannot read {path}: {exc}", EXIT_USAGE) from exc
     if fmt == "comprehend-csv":
         try:
-            return datasets.parse_classifier_csv(content, mode, name=path.name)
-        except datasets.DatasetFormatError as exc:
+            return parse_classifier_csv(content, mode, name=path.name)
+        except DatasetFormatError as exc:
             raise CommandError(str(exc), EXIT_USAGE) from exc
     if fmt == "jsonl":
         items = []
@@ -234,7 +234,7 @@ def load_dataset(path: Path, fmt: str, model_type: str, mode: str) -> list[dict[
             labels = [labels]
         documents.append(
             {
-                "key": datasets.text_key(item["text"]),
+                "key": text_key(item["text"]),
                 "id": f"{path.name}:{number}",
                 "text": item["text"],
                 "labels": [str(label) for label in labels],
@@ -471,18 +471,20 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_import_dataset(args: argparse.Namespace) -> int:
-    from textloop import datasets
+    from textloop.domain.datasets.formats import write_classifier_csv
+    from textloop.domain.datasets.rules import validate_documents
+    from textloop.domain.layout import seed_key
 
     documents = load_dataset(args.file, args.format, args.model_type, args.mode)
-    report = datasets.validate_documents(
+    report = validate_documents(
         documents, model_type=args.model_type, mode=args.mode, subject=str(args.file)
     )
     if not report.ok:
         if args.output.as_json:
             args.output.json(report.to_dict())
         raise CommandError(report.render(), EXIT_USAGE)
-    body = datasets.write_classifier_csv(documents, args.mode).encode("utf-8")
-    key = SEED_KEY.format(model_type=args.model_type)
+    body = write_classifier_csv(documents, args.mode).encode("utf-8")
+    key = seed_key(args.model_type)
     labels = sorted({label for d in documents for label in d["labels"]})
     summary = {"documents": len(documents), "labels": labels, "key": key, "bytes": len(body)}
     if args.dry_run:
@@ -700,9 +702,10 @@ def build_parser() -> argparse.ArgumentParser:
         "import-dataset",
         cmd_import_dataset,
         "validate a seed training file and upload it as Comprehend CSV",
-        "Validate a seed training data set against Comprehend's rules and upload it to "
-        "datasets/seed/<model_type>/train.csv (what a bootstrap iteration trains on). Exit 2 "
-        "with every problem listed when it is invalid.",
+        "Validate a seed training data set against Comprehend's rules and upload it as the "
+        "seed data set a bootstrap iteration trains on (in the data lake at "
+        "datasets/seed/<model_type>/train.csv). Exit 2 with every problem listed when it is "
+        "invalid.",
     )
     imp.add_argument("file", type=Path)
     imp.add_argument(

@@ -48,7 +48,7 @@ def describe_error(body: Any) -> str:
     """One readable line from an API error body.
 
     The Lambdas answer ``{"message", "errors": [{"field", "message"}]}`` for 400 (see
-    ``textloop.validation.error_body``); each field is named so a person can fix it.
+    ``textloop.domain.validation.error_body``); each field is named so a person can fix it.
     """
     if not isinstance(body, dict):
         return str(body)[:500]

@@ -2,11 +2,12 @@
 
 Files are generated from AG News texts (cycled: the data set has 6,161 rows) in the three
 upload formats: JSON Lines, CSV (header ``text,corrected_labels``) and the seed's JSON
-(``{"classifier", "sentences"}``). Each file is parsed by ``textloop.batch.process_batch`` in a
-child process, exactly as the batch_feedback handler calls it, except that the output chunks go
-to a null sink instead of S3. The parent reads the child's peak RSS from ``os.wait4`` (the
-kernel's ru_maxrss), so the figure covers the interpreter, the imports and the parse; a
-baseline child that only imports ``textloop.batch`` is measured the same way.
+(``{"classifier", "sentences"}``). Each file is parsed by
+``textloop.domain.feedback_files.process_batch`` in a child process, exactly as the
+batch_feedback handler calls it, except that the output chunks go to a null sink instead of
+S3. The parent reads the child's peak RSS from ``os.wait4`` (the kernel's ru_maxrss), so the
+figure covers the interpreter, the imports and the parse; a baseline child that only imports
+``textloop.domain.feedback_files`` is measured the same way.
 
     .venv/bin/python -m bench.perf.batch_parsing [--jsonl-lines 1000000] [--csv-lines N]
         [--json-items N] [--workdir DIR]
@@ -28,7 +29,6 @@ from typing import Any
 from bench.perf.common import REPO, ag_news_rows, machine, save
 
 PYTHON = sys.executable
-KEY_PREFIX = "uploads/feedback/DOCUMENT_CLASSIFIER/bench/"
 
 
 # --------------------------------------------------------------------------- files
@@ -80,12 +80,12 @@ def child(path: str, fmt: str) -> None:
     """Runs in the measured process: parse ``path`` as the handler would and print counts."""
     from datetime import UTC, datetime
 
-    from textloop import batch
+    from textloop.domain import feedback_files, layout
 
     now = datetime.now(UTC)
-    context = batch.BatchContext(
+    context = feedback_files.BatchContext(
         bucket="textloop-bench-data-lake",
-        key=f"{KEY_PREFIX}upload.{fmt}",
+        key=layout.feedback_upload_key("DOCUMENT_CLASSIFIER", "bench", f"upload.{fmt}"),
         model_type="DOCUMENT_CLASSIFIER",
         mode="MULTI_CLASS",
         submitter={"application_id": "bench"},
@@ -103,7 +103,7 @@ def child(path: str, fmt: str) -> None:
     start = time.perf_counter()
     cpu0 = time.process_time()
     with open(path, "rb") as stream:
-        summary = batch.process_batch(stream, context, null_write)
+        summary = feedback_files.process_batch(stream, context, null_write)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu0
     print(
@@ -123,7 +123,7 @@ def child(path: str, fmt: str) -> None:
 
 
 def baseline_child() -> None:
-    from textloop import batch  # noqa: F401 - the import is what is measured
+    from textloop.domain import feedback_files  # noqa: F401 - the import is what is measured
 
     print(json.dumps({"items": 0}))
 
@@ -203,7 +203,7 @@ def table(result: dict[str, Any]) -> str:
             f"{r['mib_per_second']:.1f} | {r['peak_rss_mib']:.0f} |"
         )
     lines.append(
-        f"| (baseline: interpreter + `import textloop.batch`) | | | | | | | | "
+        f"| (baseline: interpreter + `import textloop.domain.feedback_files`) | | | | | | | | "
         f"{result['baseline']['peak_rss_mib']:.0f} |"
     )
     return "\n".join(lines)

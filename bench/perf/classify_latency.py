@@ -1,6 +1,6 @@
 """Part 1: latency of the classify handler called in-process, local scikit-learn back-end.
 
-The real ``functions/classify/app.py`` handler is imported and called directly with an API
+The real ``functions/classify/app.py`` handler is loaded and called directly with an API
 Gateway REST event; S3 and SSM are moto's in-memory fakes. What is timed is ``handler(event,
 context)`` only: no Lambda invoke, no HTTP. The first call after import (which reads the pointer
 from SSM and loads the model artefact from S3) is reported apart as the cold call; the import
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.util
 import itertools
 import os
+import runpy
 import sys
 import time
 from datetime import UTC, datetime
@@ -59,12 +59,10 @@ def sixty_word_text(rows: list[tuple[str, str]]) -> str:
     raise RuntimeError("no pair of Sports articles with 60 words")
 
 
-def _import_handler():
-    spec = importlib.util.spec_from_file_location("_bench_classify_app", FUNCTION_DIR / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _load_handler():
+    """The function's handler as the Lambda runtime loads it: its app.py run once (a new Lambda
+    instance, with its own Stack, each time)."""
+    return runpy.run_path(str(FUNCTION_DIR / "app.py"))["handler"]
 
 
 @contextlib.contextmanager
@@ -93,7 +91,7 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
         pointer_parameter_name,
     )
     from textloop.adapters.artefacts import ModelArtefactStore
-    from textloop.backends import local
+    from textloop.domain import local_model
 
     from tests.support.events import rest_event
     from tests.support.lambdas import Context
@@ -101,7 +99,7 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
     rows = ag_news_rows()
     train = rows[:train_rows]
     t0 = time.perf_counter()
-    model = local.fit(
+    model = local_model.fit(
         [t for _, t in train],
         [label for label, _ in train],
         "MULTI_CLASS",
@@ -109,7 +107,7 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
         now=datetime(2025, 11, 1, tzinfo=UTC),
     )
     fit_s = time.perf_counter() - t0
-    artefact = local.save(model)
+    artefact = local_model.save(model)
     text = sixty_word_text(rows[train_rows:])
     body = {"text": text}
 
@@ -130,12 +128,12 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
             )
         )
 
-        # The Logger binds sys.stdout when app.py is imported, so the null sink must be in place
+        # The Logger binds sys.stdout when app.py is loaded, so the null sink must be in place
         # before the import, not only around the calls.
         quiet = _quiet_stdout()
         quiet.__enter__()
         t0 = time.perf_counter()
-        app = _import_handler()
+        handler = _load_handler()
         import_ms = (time.perf_counter() - t0) * 1000
 
         def context() -> Context:
@@ -152,7 +150,7 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
             # runtime build them, not the function.
             event, ctx = rest_event("/classify", "POST", request_body), context()
             start = time.perf_counter()
-            answer = app.handler(event, ctx)
+            answer = handler(event, ctx)
             return (time.perf_counter() - start) * 1000, answer
 
         try:
@@ -169,7 +167,7 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
             # The routed path: every prediction below a threshold of 1 writes an implicit
             # feedback record (conditional PUT to moto's S3). Same code, one more variable.
             os.environ["THRESHOLD_OVERRIDE"] = '{"default": 1}'
-            app = _import_handler()
+            handler = _load_handler()
             routed_samples = []
             one_call(body)  # cold, not counted
             for i in range(routed_calls):

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from textloop_ops.data import AG_NEWS
+
 REPO = Path(__file__).resolve().parents[2]
-# The data sets sit beside the clone (../shared/data), as the test suites expect.
-DATA = REPO.parent / "shared" / "data"
-AG_NEWS = DATA / "ag_news" / "train.csv"
 # Raw results of each part, so run.py can rebuild the report from a partial run.
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -15,13 +15,15 @@ compute, training and waiting for people.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.perf.common import ag_news_rows, machine, save
+from bench.perf.common import REPO, ag_news_rows, machine, save
 from bench.perf.http_latency import REPORT
 from bench.perf.localstack_stack import SEED_ROWS, Stack, deployed
 
@@ -33,7 +35,6 @@ MODEL_TYPE = "DOCUMENT_CLASSIFIER"
 
 def put_implicit_feedback(stack: Stack, rows: list[tuple[str, str]]) -> dict[str, Any]:
     """One implicit record per text, built and written by the same code as the classify path."""
-    from textloop import inference
     from textloop.adapters.active_model import (
         ActiveModelPointerStore,
         ActiveModelProvider,
@@ -42,6 +43,7 @@ def put_implicit_feedback(stack: Stack, rows: list[tuple[str, str]]) -> dict[str
     )
     from textloop.adapters.artefacts import ModelArtefactStore
     from textloop.adapters.feedback_writer import S3FeedbackWriter
+    from textloop.domain import inference
 
     bucket = stack.outputs["data_lake_bucket"]
     s3, ssm = stack.client("s3"), stack.client("ssm")
@@ -236,26 +238,28 @@ def lambda_reports(stack: Stack, start_ms: int, end_ms: int) -> dict[str, dict[s
     return out
 
 
-# Which function a state invokes (terraform output function_names keys); the rest are not
-# Lambda tasks (Choice, Wait, Pass, Map, SNS publish).
-STATE_FUNCTION = {
-    "Prepare": "prepare",
-    "SelectForReview": "select",
-    "StartReview": "start_review",
-    "ReturnToPool": "expire_review",
-    "MergeAnswers": "merge",
-    "BuildDatasets": "build_datasets",
-    "Train": "train",
-    "DescribeTraining": "describe_training",
-    "PredictTestSet": "predict_test_set",
-    "DescribeTestPredictions": "predict_test_set",
-    "Evaluate": "evaluate",
-    "PromoteCandidate": "promote",
-    "WaitForApproval": "request_approval",
-    "RecordDecision": "audit",
-    "RecordNoOp": "audit",
-    "ReleaseLock": "release_lock",
-}
+FUNCTION_ARN = re.compile(r"\$\{(\w+)_function_arn\}")
+
+
+def state_functions() -> dict[str, str]:
+    """Which function each state invokes (terraform output ``function_names`` keys), read from
+    the state machine's definition; the other states are not Lambda tasks (Choice, Wait, Pass,
+    Map, SNS publish)."""
+    found: dict[str, str] = {}
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            if state["Type"] == "Map":
+                walk((state.get("ItemProcessor") or state["Iterator"])["States"])
+            match = FUNCTION_ARN.search(json.dumps(state.get("Parameters") or {}))
+            if state["Type"] == "Task" and match:
+                found[name] = match.group(1)
+
+    walk(json.loads((REPO / "statemachines" / "iteration.asl.json").read_text())["States"])
+    return found
+
+
+STATE_FUNCTION = state_functions()
 
 
 def breakdown(spans: list[dict], reports: dict[str, dict], run: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
+from textloop.domain import layout
 
 from bench.perf.common import REPO, ag_news_rows
 from textloop_ops import localstack
@@ -77,7 +78,7 @@ class Stack:
         csv.writer(seed, lineterminator="\n").writerows(ag_news_rows()[:SEED_ROWS])
         self.client("s3").put_object(
             Bucket=self.outputs["data_lake_bucket"],
-            Key="datasets/seed/DOCUMENT_CLASSIFIER/train.csv",
+            Key=layout.seed_key("DOCUMENT_CLASSIFIER"),
             Body=seed.getvalue().encode(),
         )
         t0 = time.perf_counter()

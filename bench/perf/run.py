@@ -39,7 +39,7 @@ def batch_profile(lines: int = 20_000) -> list[tuple[str, float, float]]:
     """The functions the JSON Lines parse spends its time in (cProfile, by own time)."""
     from datetime import UTC, datetime
 
-    from textloop import batch
+    from textloop.domain import feedback_files, layout
 
     from bench.perf.batch_parsing import write_jsonl
 
@@ -47,9 +47,9 @@ def batch_profile(lines: int = 20_000) -> list[tuple[str, float, float]]:
         path = Path(tmp) / "upload.jsonl"
         write_jsonl(path, lines)
         now = datetime.now(UTC)
-        context = batch.BatchContext(
+        context = feedback_files.BatchContext(
             bucket="b",
-            key="uploads/feedback/DOCUMENT_CLASSIFIER/bench/upload.jsonl",
+            key=layout.feedback_upload_key("DOCUMENT_CLASSIFIER", "bench", "upload.jsonl"),
             model_type="DOCUMENT_CLASSIFIER",
             mode="MULTI_CLASS",
             submitter={"application_id": "bench"},
@@ -58,7 +58,7 @@ def batch_profile(lines: int = 20_000) -> list[tuple[str, float, float]]:
         )
         profiler = cProfile.Profile()
         with path.open("rb") as stream:
-            profiler.runcall(batch.process_batch, stream, context, lambda key, body: None)
+            profiler.runcall(feedback_files.process_batch, stream, context, lambda key, body: None)
     stats = pstats.Stats(profiler, stream=io.StringIO())
     total = stats.total_tt
     rows = []
@@ -291,8 +291,9 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
             "## 3. Batch feedback: parsing and validation",
             "",
             "Files generated from AG News texts (cycled), every 4th line without labels (a "
-            "review request). Each file is parsed by `textloop.batch.process_batch` in a child "
-            "process, as the `batch_feedback` handler calls it but with the output chunks "
+            "review request). Each file is parsed by "
+            "`textloop.domain.feedback_files.process_batch` in a child process, as the "
+            "`batch_feedback` handler calls it but with the output chunks "
             "(10,000 records each) written to a null sink; file read from local disk in 1 MiB "
             "chunks (S3 streaming not included). Rate = items / parse time inside the child "
             "(wall clock; and per CPU-second of the child, which discounts time the busy "
@@ -462,8 +463,8 @@ def observations(results: dict[str, Any], profile) -> list[str]:
                 f"- **`MergeAnswers` ({per['MergeAnswers'].get('handler_seconds', 0):.1f} s of "
                 f"handler time for {it['reviewed_items']:,} answers)** reads the selection and "
                 "one answers document per batch, merges them into the annotation pool "
-                "(`textloop.annotations.merge_answers`, linear in the answers: each answer's "
-                "`text_key` is computed once) and writes the new pool version."
+                "(`textloop.domain.annotations.merge_answers`, linear in the answers: each "
+                "answer's `text_key` is computed once) and writes the new pool version."
             )
         reads = [n for n in ("Prepare", "SelectForReview") if n in per]
         if reads:

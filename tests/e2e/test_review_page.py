@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.support import REPO, SHARED_DATA
+from tests.support import DATA, REPO
 from textloop_ops import cli
 from textloop_ops.client import Api
 from textloop_ops.review_server import ReviewServer
@@ -39,7 +39,7 @@ SCREENSHOT = (
 
 @pytest.fixture(scope="module")
 def ag_news():
-    with (SHARED_DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
+    with (DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
         return [(row[0], row[1]) for row in csv.reader(handle)]
 
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from tests.support import SHARED_DATA
+from tests.support import DATA
 
 SEED_ROWS = 400
 TRAFFIC_ROWS = 160
@@ -23,7 +23,7 @@ CORRECTION_ROWS = 600
 
 @pytest.fixture(scope="module")
 def ag_news():
-    with (SHARED_DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
+    with (DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
         return [(row[0], row[1]) for row in csv.reader(handle)]
 
 

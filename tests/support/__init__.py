@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+from textloop_ops.data import DATA_DIR as DATA
+
+__all__ = ["DATA", "FUNCTIONS", "REPO", "STATEMACHINES"]
+
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"
 STATEMACHINES = REPO / "statemachines"
-# CI clones the repository with shared/ beside it, as on a developer's machine.
-SHARED_DATA = REPO.parent / "shared" / "data"

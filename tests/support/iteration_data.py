@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import boto3
 from textloop.adapters.feedback_writer import S3FeedbackWriter
-from textloop.feedback import build_batch_record, partition_prefix, record_to_json, utc_timestamp
+from textloop.domain.feedback import FeedbackRecord, build_batch_record
 
 OBSERVED = datetime(2025, 11, 23, 2, 27, 3, tzinfo=UTC)
 
@@ -30,7 +30,7 @@ def put_seed(bucket: str, rows: Sequence[tuple[str, str]]) -> None:
     )
 
 
-def record(text: str, corrected: str | None = None, user: str = "user-1") -> dict:
+def record(text: str, corrected: str | None = None, user: str = "user-1") -> FeedbackRecord:
     return build_batch_record(
         text=text,
         corrected_labels=[corrected] if corrected else None,
@@ -49,15 +49,17 @@ def put_feedback(
     corrections: Sequence[tuple[str, str]] = (),
     *,
     chunked: int = 0,
-) -> list[dict]:
+) -> list[FeedbackRecord]:
     """Records for review (the first ``chunked`` of them in one batch-*.jsonl chunk, the rest as
     single objects) and explicit corrections (single objects)."""
     records = [record(t) for t in review_texts] + [record(t, label) for label, t in corrections]
     writer = S3FeedbackWriter(boto3.client("s3"), bucket)
     if chunked:
-        prefix = partition_prefix(None, utc_timestamp(OBSERVED))
-        body = b"".join(record_to_json(r) for r in records[:chunked])
-        writer.put_bytes(f"{prefix}batch-test-00000.jsonl", body)
+        # Where a batch feedback file's chunk lands (layout.feedback_chunk_key).
+        key = (
+            "feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/batch-test-00000.jsonl"
+        )
+        writer.put_bytes(key, b"".join(r.to_json() for r in records[:chunked]))
     for r in records[chunked:]:
         writer.write(r)
     return records

@@ -24,18 +24,19 @@ TABLE = "textloop-test-registry"
 PREFIX = "/textloop/test"
 STEPS = (
     "prepare",
-    "select",
+    "select_for_review",
     "start_review",
-    "expire_review",
-    "merge",
+    "return_to_pool",
+    "merge_answers",
     "build_datasets",
     "train",
     "describe_training",
     "predict_test_set",
+    "describe_test_predictions",
     "evaluate",
-    "request_approval",
-    "promote",
-    "audit",
+    "wait_for_approval",
+    "promote_candidate",
+    "record",
     "release_lock",
 )
 APIS = ("reviews", "a2i_callback", "approvals", "iterations", "models", "classify")

@@ -5,10 +5,9 @@ event sources) goes through `LambdaFunction._invoke_lambda`, so replacing that o
 the handler from functions/<name>/ against moto's in-memory AWS in the same process.
 """
 
-import importlib.util
 import json
 import os
-import sys
+import runpy
 import threading
 import time
 import traceback
@@ -63,7 +62,7 @@ class InProcessLambdas:
     def __init__(self, functions_dir: Path = FUNCTIONS):
         self.functions_dir = functions_dir
         self.sources: dict[str, Path] = {}
-        self._modules: dict[str, object] = {}
+        self._modules: dict[str, dict] = {}
         self.invocations: list[tuple[str, dict]] = []
         # Handlers read os.environ, which is process-wide: moto's Step Functions thread and the
         # test's own thread must not run two handlers (two environments) at once. Re-entrant,
@@ -77,17 +76,13 @@ class InProcessLambdas:
         self.sources[function_name] = path
 
     def _handler(self, fn: LambdaFunction):
+        # As the Lambda runtime does: run the function's handler file once per function (each
+        # deployed function is its own process there, with its own Stack), then call its handler.
         if fn.function_name not in self._modules:
             module_name, _, _ = fn.handler.rpartition(".")
             path = self.sources[fn.function_name] / f"{module_name}.py"
-            # A unique module name per function: every handler file is called app.py.
-            unique = f"_lambda_{fn.function_name.replace('-', '_')}_{module_name}"
-            spec = importlib.util.spec_from_file_location(unique, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            spec.loader.exec_module(module)
-            self._modules[fn.function_name] = module
-        return getattr(self._modules[fn.function_name], fn.handler.rpartition(".")[2])
+            self._modules[fn.function_name] = runpy.run_path(str(path))
+        return self._modules[fn.function_name][fn.handler.rpartition(".")[2]]
 
     def invoke(self, fn: LambdaFunction, event: str | bytes | dict | None) -> tuple[str, bool, str]:
         if fn.function_name not in self.sources:

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-# The data sets live beside the clone (../shared/data), on CI as here.
-DATA_DIR = (Path(__file__).parents[2] / ".." / "shared" / "data").resolve()
+from textloop_ops.data import DATA_DIR, MissingData, require
+
 JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 
 
 def data_file(*parts: str) -> Path:
     path = DATA_DIR.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"data set not found: {path} (shared/data must sit beside the clone)")
+    try:
+        require(path)
+    except MissingData as exc:
+        pytest.fail(str(exc))
     return path
 
 
@@ -44,10 +46,10 @@ def jigsaw_rows() -> list[tuple[str, frozenset[str]]]:
 @pytest.fixture(scope="session")
 def ag_news_model(ag_news_rows):
     """A local multi-class model trained once per session on the first 1,600 rows."""
-    from textloop.backends import local
+    from textloop.domain import local_model
 
     train = ag_news_rows[:1600]
-    return local.fit(
+    return local_model.fit(
         [t for _, t in train],
         [label for label, _ in train],
         "MULTI_CLASS",

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from textloop.adapters import lake as lake_module
 from textloop.adapters.lake import READ_CONCURRENCY, DataLake
-from textloop.feedback import record_to_json
+from textloop.domain.feedback import FeedbackRecord
 
 BUCKET = "textloop-unit-lake"
 
@@ -21,7 +21,18 @@ def lake(aws):
 
 
 def record(n: int) -> dict:
-    return {"id": f"{n:064x}", "text": f"text {n}", "model_type": "DOCUMENT_CLASSIFIER"}
+    return {
+        "schema_version": 1,
+        "id": f"{n:064x}",
+        "source": "explicit-batch",
+        "reason": "review_requested",
+        "text": f"text {n}",
+        "model_type": "DOCUMENT_CLASSIFIER",
+        "mode": "MULTI_CLASS",
+        "created_at": "2026-11-23T00:00:00.000Z",
+        "observed_at": "2026-11-23T00:00:00.000Z",
+        "submitter": {"application_id": "app"},
+    }
 
 
 def test_feedback_scan_reads_every_object_once_in_id_order(lake):
@@ -30,7 +41,8 @@ def test_feedback_scan_reads_every_object_once_in_id_order(lake):
     singles = [record(n) for n in range(3 * READ_CONCURRENCY + 1)]
     for r in singles:
         key = f"feedback/model_version=m1/dt=2026-11-23/{r['id']}.json"
-        lake.put_bytes(key, record_to_json(r), "application/json")  # as the writer does
+        # As the writer does.
+        lake.put_bytes(key, FeedbackRecord.from_dict(r).to_json(), "application/json")
     chunk = [record(n) for n in range(3 * READ_CONCURRENCY - 2, 3 * READ_CONCURRENCY + 5)]
     lake.put_text(
         "feedback/model_version=m1/dt=2026-11-23/batch-0001.jsonl",
@@ -43,8 +55,8 @@ def test_feedback_scan_reads_every_object_once_in_id_order(lake):
     records = lake.feedback_records()
 
     expected = {r["id"]: r for r in singles + chunk}
-    assert [r["id"] for r in records] == sorted(expected)
-    assert records == [expected[k] for k in sorted(expected)]
+    assert [r.id for r in records] == sorted(expected)
+    assert [r.to_dict() for r in records] == [expected[k] for k in sorted(expected)]
 
 
 def test_get_many_keeps_the_keys_order_and_reports_missing_objects(lake, monkeypatch):
@@ -57,3 +69,13 @@ def test_get_many_keeps_the_keys_order_and_reports_missing_objects(lake, monkeyp
     assert got == [k.encode() if i % 2 == 0 else None for i, k in enumerate(keys)]
     assert list(lake.get_many([])) == []
     assert list(lake.get_many([keys[0]])) == [keys[0].encode()]
+
+
+def test_records_stored_for_an_iteration_read_back_the_same(lake):
+    records = [FeedbackRecord.from_dict(record(n)) for n in range(5)]
+    key = "reviews/it-1/new-feedback.jsonl.gz"
+    lake.put_records(key, records)
+    assert lake.get_records(key) == records
+    assert lake.get_records("reviews/it-2/new-feedback.jsonl.gz") is None
+    lake.put_records(key, [])
+    assert lake.get_records(key) == []

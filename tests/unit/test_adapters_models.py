@@ -15,9 +15,9 @@ from textloop.adapters.active_model import (
     pointer_parameter_name,
 )
 from textloop.adapters.artefacts import ArtefactStoreError, ModelArtefactStore
-from textloop.backends import local
-from textloop.backends.comprehend import ComprehendBackend
-from textloop.validation import InvalidInput
+from textloop.adapters.comprehend_endpoint import ComprehendBackend
+from textloop.domain import local_model
+from textloop.domain.validation import InvalidInput
 
 BUCKET = "textloop-unit-lake"
 PARAMETER = pointer_parameter_name("/textloop/test", "DOCUMENT_CLASSIFIER")
@@ -48,8 +48,8 @@ def tiny_models():
     texts = ["great match", "won the cup", "stocks fell", "markets rose", "new chip", "fast cpu"]
     labels = ["Sports", "Sports", "Business", "Business", "SciTech", "SciTech"]
     when = datetime(2025, 11, 1, tzinfo=UTC)
-    first = local.fit(texts, labels, "MULTI_CLASS", model_version="tiny-1", now=when)
-    second = local.fit(
+    first = local_model.fit(texts, labels, "MULTI_CLASS", model_version="tiny-1", now=when)
+    second = local_model.fit(
         texts,
         labels,
         "MULTI_CLASS",
@@ -154,7 +154,7 @@ def test_provider_reloads_only_when_the_pointer_moves(ssm):
 def test_artefact_store_round_trip_and_local_provider(ssm, s3, tiny_models):
     first, second = tiny_models
     store = ModelArtefactStore(s3, BUCKET)
-    uri = store.put("tiny-1", local.save(first), first.metadata)
+    uri = store.put("tiny-1", local_model.save(first), first.metadata)
     assert uri == f"s3://{BUCKET}/models/tiny-1/model.joblib"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert sorted(keys) == ["models/tiny-1/metadata.json", "models/tiny-1/model.joblib"]
@@ -175,7 +175,7 @@ def test_artefact_store_round_trip_and_local_provider(ssm, s3, tiny_models):
     (prediction,) = active.backend.predict(["the cup match"])
     assert prediction.model_version == "tiny-1" and prediction.top.label == "Sports"
 
-    uri2 = store.put("tiny-2", local.save(second), second.metadata)
+    uri2 = store.put("tiny-2", local_model.save(second), second.metadata)
     pointers.put(
         ActiveModelPointer(
             model_version="tiny-2",
@@ -193,7 +193,7 @@ def test_artefact_store_round_trip_and_local_provider(ssm, s3, tiny_models):
 def test_a_version_is_written_once(s3, tiny_models):
     first, _ = tiny_models
     store = ModelArtefactStore(s3, BUCKET)
-    data = local.save(first)
+    data = local_model.save(first)
     store.put("tiny-1", data, first.metadata)
     store.put("tiny-1", data, first.metadata)  # a retry with identical bytes is fine
     with pytest.raises(ArtefactStoreError, match="exists with other content"):
@@ -205,7 +205,7 @@ def test_a_version_is_written_once(s3, tiny_models):
 def test_corrupted_artefact_and_foreign_uris_are_refused(s3, tiny_models):
     first, _ = tiny_models
     store = ModelArtefactStore(s3, BUCKET)
-    store.put("tiny-1", local.save(first), first.metadata)
+    store.put("tiny-1", local_model.save(first), first.metadata)
     s3.put_object(Bucket=BUCKET, Key="models/tiny-1/model.joblib", Body=b"truncated")
     with pytest.raises(ArtefactStoreError, match="sha256"):
         store.load_local_model(store.artefact_uri("tiny-1"))

@@ -3,16 +3,15 @@
 import random
 
 import pytest
-from textloop.annotations import (
+from textloop.domain.annotations import (
     Answer,
     PoolVersion,
     annotations_as_documents,
     answer_from_feedback,
-    content_hash,
     merge_answers,
-    normalise_text,
-    text_key,
 )
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.hashing import content_hash, normalise_text, text_key
 
 CLASSIFIER = "DOCUMENT_CLASSIFIER"
 RECOGNIZER = "ENTITY_RECOGNIZER"
@@ -274,7 +273,7 @@ def test_explicit_corrections_become_answers_from_their_submitter():
         "observed_at": "2025-03-01T08:00:00.000Z",
         "created_at": "2025-03-01T08:00:01.000Z",
     }
-    converted = answer_from_feedback(record)
+    converted = answer_from_feedback(FeedbackRecord.from_dict(record))
     assert (converted.item_id, converted.reviewer_id, converted.source) == (
         "a" * 64,
         "u-42",
@@ -283,7 +282,7 @@ def test_explicit_corrections_become_answers_from_their_submitter():
     assert converted.labels == ("Sports",)
     assert converted.answered_at == "2025-03-01T08:00:00.000Z"
     with pytest.raises(ValueError, match="no corrected_labels"):
-        answer_from_feedback({**record, "corrected_labels": None})
+        answer_from_feedback(FeedbackRecord.from_dict({**record, "corrected_labels": None}))
 
 
 def test_content_hash_is_independent_of_key_order():

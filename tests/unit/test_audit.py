@@ -2,23 +2,26 @@
 
 import json
 import random
-from pathlib import Path
 
 import pytest
-from textloop.annotations import merge_answers
-from textloop.audit import (
+from textloop.domain.annotations import merge_answers
+from textloop.domain.audit import (
     MAX_CAUSE_CHARS,
-    audit_key,
     audit_record_json,
     build_audit_record,
     failure_info,
     validate_audit_record,
 )
-from textloop.datasets import build_datasets, parse_entity_files
-from textloop.evaluation import evaluate
-from textloop.promotion import decide
-from textloop.selection import select_for_review
-from textloop.validation import InvalidInput
+from textloop.domain.datasets.build import build_datasets
+from textloop.domain.datasets.formats import parse_entity_files
+from textloop.domain.evaluation import evaluate
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.layout import audit_key
+from textloop.domain.promotion import decide
+from textloop.domain.selection import select_for_review
+from textloop.domain.validation import InvalidInput
+
+from textloop_ops.data import NER
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:textloop-iteration:it-0042"
 TOPICS = {
@@ -29,18 +32,22 @@ TOPICS = {
 
 
 def feedback(n, text, scores):
-    return {
-        "id": f"{n:064x}",
-        "text": text,
-        "source": "implicit",
-        "reason": "below_threshold",
-        "model_type": "DOCUMENT_CLASSIFIER",
-        "mode": "MULTI_CLASS",
-        "prediction": {
-            "labels": [{"label": k, "score": v} for k, v in scores.items()],
-            "routed_to_review": True,
-        },
-    }
+    return FeedbackRecord.from_dict(
+        {
+            "id": f"{n:064x}",
+            "text": text,
+            "source": "implicit",
+            "reason": "below_threshold",
+            "model_type": "DOCUMENT_CLASSIFIER",
+            "mode": "MULTI_CLASS",
+            "prediction": {
+                "labels": [{"label": k, "score": v} for k, v in scores.items()],
+                "routed_to_review": True,
+            },
+            "created_at": "2025-11-23T02:27:03.324Z",
+            "observed_at": "2025-11-23T02:27:03.324Z",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,7 @@ def iteration():
         records.append(
             feedback(n, text, {k: v / sum(raw) for k, v in zip(TOPICS, raw, strict=True)})
         )
-        truth[records[-1]["id"]] = label
+        truth[records[-1].id] = label
     selection = select_for_review(records, {"budget": 45, "random_share": 0.2, "seed": "it-0042"})
     answers = []
     for item in selection.selected:
@@ -278,7 +285,7 @@ def test_the_schema_rejects_inconsistent_records():
 
 
 def test_entity_recogniser_records_carry_both_file_hashes():
-    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "aws_service_ner"
+    folder = NER
     documents = parse_entity_files(
         (folder / "comprehend" / "train.csv").read_text(encoding="utf-8"),
         (folder / "comprehend" / "annotations.csv").read_text(encoding="utf-8"),

@@ -11,10 +11,14 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
-from textloop.backends import BackendThrottled, BackendUnavailable, ModelBackend
-from textloop.backends.base import BackendError
-from textloop.backends.comprehend import ComprehendBackend, client_config
-from textloop.validation import InvalidInput
+from textloop.adapters.comprehend_endpoint import ComprehendBackend, client_config
+from textloop.domain.backends import (
+    BackendError,
+    BackendThrottled,
+    BackendUnavailable,
+    ModelBackend,
+)
+from textloop.domain.validation import InvalidInput
 
 CLASSIFIER_ARN = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/news"
 # A flywheel's active endpoint is an ordinary classifier endpoint ARN.

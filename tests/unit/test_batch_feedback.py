@@ -9,7 +9,7 @@ import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
-from textloop import batch, feedback
+from textloop.domain import feedback, feedback_files, layout
 
 from .conftest import data_file
 
@@ -29,16 +29,16 @@ def context(key: str, *, model_type="DOCUMENT_CLASSIFIER", mode="MULTI_CLASS", *
         "etag": "9b2cf535f27731c974343645a3985328",
     }
     values.update(kwargs)
-    return batch.BatchContext(**values)
+    return feedback_files.BatchContext(**values)
 
 
 def parse(data: bytes, key: str, **kwargs) -> list:
-    return list(batch.BatchReader(io.BytesIO(data), context(key, **kwargs)))
+    return list(feedback_files.BatchReader(io.BytesIO(data), context(key, **kwargs)))
 
 
 def outcome(items) -> tuple[list, list]:
-    records = [i for i in items if isinstance(i, batch.BatchRecord)]
-    errors = [i for i in items if isinstance(i, batch.BatchError)]
+    records = [i for i in items if isinstance(i, feedback_files.BatchRecord)]
+    errors = [i for i in items if isinstance(i, feedback_files.BatchError)]
     return records, errors
 
 
@@ -54,7 +54,7 @@ def test_the_real_sample_file():
     ctx = context("uploads/feedback/news-app/sample-batch-feedback.json")
     written: dict[str, bytes] = {}
     with path.open("rb") as handle:
-        summary = batch.process_batch(handle, ctx, written.__setitem__)
+        summary = feedback_files.process_batch(handle, ctx, written.__setitem__)
     assert summary["status"] == "completed"
     assert (summary["accepted"], summary["rejected"]) == (2, 0)
     assert summary["declared_model"] == "news-classifier-demo"
@@ -82,8 +82,11 @@ def test_json_items_may_be_objects_with_corrected_labels():
     ).encode()
     records, errors = outcome(parse(data, "uploads/a.json"))
     assert [r.item_index for r in records] == [0, 1]
-    assert records[1].record["submitter"] == {"application_id": "news-app", "user_id": "bob"}
-    assert records[1].record["reason"] == "correction"
+    assert records[1].record.to_dict()["submitter"] == {
+        "application_id": "news-app",
+        "user_id": "bob",
+    }
+    assert records[1].record.reason == "correction"
     assert [(e.item_index, [fe.as_tuple() for fe in e.errors]) for e in errors] == [
         (2, [("corrected_labels", "must name exactly one label for a MULTI_CLASS model")]),
         (3, [("sentences[3]", "must be a string or an object")]),
@@ -93,7 +96,7 @@ def test_json_items_may_be_objects_with_corrected_labels():
 def test_malformed_json_keeps_the_items_before_it():
     data = b'{"classifier": "x", "sentences": ["first", "second", oops, "never"]}'
     records, errors = outcome(parse(data, "uploads/a.json"))
-    assert [r.record["text"] for r in records] == ["first", "second"]
+    assert [r.record.text for r in records] == ["first", "second"]
     (fatal,) = errors
     assert fatal.fatal and fatal.errors[0].field == "$"
     assert "after item 1" in fatal.errors[0].message
@@ -141,11 +144,14 @@ def test_jsonl_bad_lines_have_their_physical_line_numbers_and_good_lines_go_on()
         b'{"text": "Pipe", "corrected_labels": ["A|B"]}',  # 13
     ]
     records, errors = outcome(parse(b"\n".join(lines) + b"\n", "uploads/f.jsonl"))
-    assert [(r.line, r.record["text"]) for r in records] == [
+    assert [(r.line, r.record.text) for r in records] == [
         (1, "Stocks rally on rate cut"),
         (12, "Elections held"),
     ]
-    assert records[1].record["submitter"] == {"application_id": "news-app", "user_id": "carol"}
+    assert records[1].record.to_dict()["submitter"] == {
+        "application_id": "news-app",
+        "user_id": "carol",
+    }
     found = errors_by_line(errors)
     assert sorted(found) == [3, 4, 5, 6, 7, 8, 9, 10, 11, 13]
     assert found[3] == [("text", "must not be empty or whitespace only")]
@@ -172,8 +178,8 @@ def test_every_batch_record_matches_the_record_schema():
     assert errors == []
     for r in records:
         assert feedback.validate_record(r.record) == []
-        assert r.record["origin"]["version_id"] == "3HL4kqtJlcpXroDTDmJ"
-        assert r.record["origin"]["line"] == r.line
+        assert r.record.to_dict()["origin"]["version_id"] == "3HL4kqtJlcpXroDTDmJ"
+        assert r.record.to_dict()["origin"]["line"] == r.line
 
 
 def test_entity_lines_carry_spans():
@@ -203,8 +209,8 @@ def test_a_line_needs_a_submitter_when_the_upload_has_none():
 
 
 def test_over_long_lines_are_skipped_unbuffered_across_chunk_boundaries(monkeypatch):
-    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 64)
-    monkeypatch.setattr(batch, "READ_CHUNK_BYTES", 7)  # lines straddle many reads
+    monkeypatch.setattr(feedback_files, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(feedback_files, "READ_CHUNK_BYTES", 7)  # lines straddle many reads
     data = (
         b'{"text": "short one"}\n'
         + b'{"text": "'
@@ -214,7 +220,7 @@ def test_over_long_lines_are_skipped_unbuffered_across_chunk_boundaries(monkeypa
         + b'{"text": "no newline at the end"}'
     )
     records, errors = outcome(parse(data, "uploads/f.jsonl"))
-    assert [(r.line, r.record["text"]) for r in records] == [
+    assert [(r.line, r.record.text) for r in records] == [
         (1, "short one"),
         (3, "short two"),
         (4, "no newline at the end"),
@@ -225,7 +231,7 @@ def test_over_long_lines_are_skipped_unbuffered_across_chunk_boundaries(monkeypa
 def test_gzipped_jsonl():
     data = gzip.compress(b'{"text": "zipped", "corrected_labels": ["World"]}\n')
     records, errors = outcome(parse(data, "uploads/f.jsonl.gz"))
-    assert errors == [] and records[0].record["text"] == "zipped"
+    assert errors == [] and records[0].record.text == "zipped"
 
 
 # --------------------------------------------------------------------------- CSV
@@ -244,12 +250,14 @@ def test_csv_with_multiline_quoted_text_reports_the_first_line_of_each_row():
         b"No label to review,,\r\n"  # 12
     )
     records, errors = outcome(parse(data, "uploads/f.csv"))
-    assert [(r.line, r.record["text"], r.record.get("corrected_labels")) for r in records] == [
+    assert [
+        (r.line, r.record.text, r.record.to_dict().get("corrected_labels")) for r in records
+    ] == [
         (2, 'Stocks "rally"\non rate cut', ["Business"]),
         (6, "Elections,\nheld\nagain", ["World"]),
         (12, "No label to review", None),
     ]
-    assert records[1].record["submitter"]["user_id"] == "frank"
+    assert records[1].record.to_dict()["submitter"]["user_id"] == "frank"
     assert errors_by_line(errors) == {
         4: [("corrected_labels", "must name exactly one label for a MULTI_CLASS model")],
         9: [("text", "must not be empty or whitespace only")],
@@ -262,8 +270,8 @@ def test_csv_multi_label():
     data = b"corrected_labels,text\ntoxic|insult,you are a fool\n,have a nice day\n"
     records, errors = outcome(parse(data, "uploads/t.csv", mode="MULTI_LABEL"))
     assert errors == []
-    assert records[0].record["corrected_labels"] == ["toxic", "insult"]
-    assert records[1].record["reason"] == "review_requested"
+    assert records[0].record.to_dict()["corrected_labels"] == ["toxic", "insult"]
+    assert records[1].record.reason == "review_requested"
     assert all(feedback.validate_record(r.record) == [] for r in records)
 
 
@@ -300,9 +308,9 @@ def test_process_batch_chunks_deterministically_and_summarises():
     )
     ctx = context("uploads/feedback/news-app/f.jsonl")
     first: dict[str, bytes] = {}
-    summary = batch.process_batch(io.BytesIO(data), ctx, first.__setitem__, max_records=2)
+    summary = feedback_files.process_batch(io.BytesIO(data), ctx, first.__setitem__, max_records=2)
     again: dict[str, bytes] = {}
-    batch.process_batch(io.BytesIO(data), ctx, again.__setitem__, max_records=2)
+    feedback_files.process_batch(io.BytesIO(data), ctx, again.__setitem__, max_records=2)
     assert first == again  # a re-delivered event rewrites identical chunks
     assert [k.rsplit("-", 1)[1] for k in first] == ["00000.jsonl", "00001.jsonl", "00002.jsonl"]
     assert [v.count(b"\n") for v in first.values()] == [2, 2, 1]
@@ -316,12 +324,12 @@ def test_process_batch_chunks_deterministically_and_summarises():
     ]
     assert summary["errors_truncated"] is False
     other = context("uploads/feedback/news-app/f.jsonl", etag="another-version")
-    assert batch.chunk_key(other, 0) != batch.chunk_key(ctx, 0)
+    assert feedback_files.chunk_key(other, 0) != feedback_files.chunk_key(ctx, 0)
 
 
 def test_errors_object_lists_a_bounded_number_of_errors():
     data = b'{"text": ""}\n' * 50
-    summary = batch.process_batch(
+    summary = feedback_files.process_batch(
         io.BytesIO(data), context("uploads/f.jsonl"), lambda k, v: None, max_listed_errors=10
     )
     assert summary["rejected"] == 50 and len(summary["errors"]) == 10
@@ -330,18 +338,20 @@ def test_errors_object_lists_a_bounded_number_of_errors():
 
 
 def test_keys_and_formats():
-    assert batch.detect_format("uploads/a/b.JSONL") == ("jsonl", False)
-    assert batch.detect_format("uploads/a/b.ndjson.gz") == ("jsonl", True)
-    assert batch.detect_format("uploads/b.csv") == ("csv", False)
-    with pytest.raises(batch.UnsupportedFormat):
-        batch.detect_format("uploads/b.xlsx")
-    assert batch.errors_key("uploads/feedback/app/f.csv") == (
+    assert feedback_files.detect_format("uploads/a/b.JSONL") == ("jsonl", False)
+    assert feedback_files.detect_format("uploads/a/b.ndjson.gz") == ("jsonl", True)
+    assert feedback_files.detect_format("uploads/b.csv") == ("csv", False)
+    with pytest.raises(feedback_files.UnsupportedFormat):
+        feedback_files.detect_format("uploads/b.xlsx")
+    assert layout.upload_errors_key("uploads/feedback/app/f.csv") == (
         "uploads/errors/feedback/app/f.csv.errors.json"
     )
-    assert batch.is_batch_upload("uploads/feedback/app/f.json")
-    assert not batch.is_batch_upload(batch.errors_key("uploads/feedback/app/f.json"))
-    assert not batch.is_batch_upload("feedback/x.json")
-    assert not batch.is_batch_upload("uploads/notes.txt")
+    assert feedback_files.is_batch_upload("uploads/feedback/app/f.json")
+    assert not feedback_files.is_batch_upload(
+        layout.upload_errors_key("uploads/feedback/app/f.json")
+    )
+    assert not feedback_files.is_batch_upload("feedback/x.json")
+    assert not feedback_files.is_batch_upload("uploads/notes.txt")
 
 
 class GeneratedJsonl(io.RawIOBase):
@@ -368,12 +378,12 @@ class GeneratedJsonl(io.RawIOBase):
 
 
 def test_memory_does_not_grow_with_the_file(monkeypatch):
-    monkeypatch.setattr(batch, "READ_CHUNK_BYTES", 4 * 1024)
+    monkeypatch.setattr(feedback_files, "READ_CHUNK_BYTES", 4 * 1024)
 
     def peak(lines: int) -> int:
         tracemalloc.start()
         try:
-            counts = batch.count_items(GeneratedJsonl(lines), context("uploads/big.jsonl"))
+            counts = feedback_files.count_items(GeneratedJsonl(lines), context("uploads/big.jsonl"))
             assert counts.accepted == lines
             return tracemalloc.get_traced_memory()[1]
         finally:
@@ -393,15 +403,17 @@ def test_byte_order_marks_are_tolerated_in_every_format():
         ("uploads/a.csv", bom + b"text\nx\n"),
     ]:
         records, errors = outcome(parse(data, key))
-        assert errors == [] and [r.record["text"] for r in records] == ["x"], key
+        assert errors == [] and [r.record.text for r in records] == ["x"], key
 
 
 def test_upload_target_from_the_suggested_layout():
-    assert batch.upload_target("uploads/feedback/DOCUMENT_CLASSIFIER/news-app/2025/f.csv") == (
+    assert layout.feedback_upload_target(
+        "uploads/feedback/DOCUMENT_CLASSIFIER/news-app/2025/f.csv"
+    ) == (
         "DOCUMENT_CLASSIFIER",
         "news-app",
     )
-    assert batch.upload_target("uploads/feedback/ENTITY_RECOGNIZER/ops/f.jsonl") == (
+    assert layout.feedback_upload_target("uploads/feedback/ENTITY_RECOGNIZER/ops/f.jsonl") == (
         "ENTITY_RECOGNIZER",
         "ops",
     )
@@ -411,4 +423,4 @@ def test_upload_target_from_the_suggested_layout():
         "uploads/other/DOCUMENT_CLASSIFIER/app/f.csv",
         "uploads/feedback/DOCUMENT_CLASSIFIER/app/",
     ]:
-        assert batch.upload_target(key) is None, key
+        assert layout.feedback_upload_target(key) is None, key

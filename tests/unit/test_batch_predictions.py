@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from textloop.adapters.comprehend_predictions import ComprehendTestPredictions
-from textloop.batch_predictions import (
+from textloop.domain.evaluation import evaluate
+from textloop.domain.test_predictions import (
     PredictionOutputError,
     combined_status,
     documents_text,
@@ -21,7 +22,6 @@ from textloop.batch_predictions import (
     prediction_lines,
     request_token,
 )
-from textloop.evaluation import evaluate
 
 CLASSIFIER = (
     "arn:aws:comprehend:us-east-1:123456789012:document-classifier/textloop-classifier/version/v2"
@@ -223,7 +223,7 @@ def test_adapter_starts_idempotently_and_maps_statuses():
 
 
 def test_first_promotion_creates_the_endpoint_later_ones_update_it():
-    from textloop.adapters.promotions import serve_with_endpoint
+    from textloop.adapters.active_model import serve_with_endpoint
 
     endpoint = (
         "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/tl-classifier"

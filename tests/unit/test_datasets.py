@@ -3,27 +3,29 @@
 import csv
 from collections import Counter
 from functools import cache
-from pathlib import Path
 
 import pytest
-from textloop.annotations import merge_answers, normalise_text
-from textloop.datasets import (
-    BuildConfig,
-    DatasetFormatError,
-    DatasetValidationError,
-    ValidationRules,
-    build_datasets,
-    hash_test_set,
-    iterative_stratification,
+from textloop.domain.annotations import merge_answers
+from textloop.domain.datasets.build import BuildConfig, build_datasets
+from textloop.domain.datasets.formats import (
     parse_classifier_csv,
     parse_entity_annotations,
     parse_entity_files,
-    validate_documents,
     write_classifier_csv,
     write_entity_files,
 )
+from textloop.domain.datasets.rules import (
+    DatasetFormatError,
+    DatasetValidationError,
+    ValidationRules,
+    validate_documents,
+)
+from textloop.domain.datasets.split import hash_test_set, iterative_stratification
+from textloop.domain.hashing import normalise_text
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from textloop_ops.data import DATA_DIR
+
+DATA = DATA_DIR
 JIGSAW_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 
 

@@ -3,7 +3,6 @@
 import csv
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,11 +18,15 @@ from sklearn.metrics import (
 )
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
-from textloop.backends.base import LabelScore, Prediction
-from textloop.datasets import build_datasets, iterative_stratification, parse_classifier_csv
-from textloop.evaluation import evaluate, evaluate_entities, scores_of, threshold_values
+from textloop.domain.datasets.build import build_datasets
+from textloop.domain.datasets.formats import parse_classifier_csv
+from textloop.domain.datasets.split import iterative_stratification
+from textloop.domain.evaluation import evaluate, evaluate_entities, scores_of, threshold_values
+from textloop.domain.predictions import LabelScore, Prediction
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from textloop_ops.data import DATA_DIR
+
+DATA = DATA_DIR
 JIGSAW_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 AG_LABELS = ["Business", "SciTech", "Sports", "World"]
 
@@ -32,7 +35,7 @@ AG_LABELS = ["Business", "SciTech", "Sports", "World"]
 def ag_news_run():
     """The local back-end trained on 1,500 AG News training documents, predicting the frozen
     test set of a real data set build."""
-    from textloop.backends import local
+    from textloop.domain import local_model
 
     text = (DATA / "ag_news" / "train.csv").read_text(encoding="utf-8")
     build = build_datasets(
@@ -42,8 +45,10 @@ def ag_news_run():
         config={"seed": 7},
     )
     train = build.train[:1500]
-    model = local.fit([d["text"] for d in train], [d["labels"][0] for d in train], "MULTI_CLASS")
-    predictions = local.LocalBackend(model).predict([d["text"] for d in build.test])
+    model = local_model.fit(
+        [d["text"] for d in train], [d["labels"][0] for d in train], "MULTI_CLASS"
+    )
+    predictions = local_model.LocalBackend(model).predict([d["text"] for d in build.test])
     return build, predictions
 
 
@@ -242,7 +247,7 @@ def _full_curve(truth, scores, label):
 
 
 def test_multi_label_results_carry_thinned_precision_recall_curves(jigsaw_run):
-    from textloop.evaluation import MAX_CURVE_POINTS
+    from textloop.domain.evaluation import MAX_CURVE_POINTS
 
     truth, scores = jigsaw_run
     result = evaluate(truth, scores, mode="MULTI_LABEL", labels=JIGSAW_LABELS)

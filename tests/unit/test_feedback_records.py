@@ -7,10 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from textloop import feedback
-from textloop.backends.base import EntitySpan, LabelScore, Prediction
-from textloop.thresholds import Thresholds, decide
-from textloop.validation import InvalidInput
+from textloop.domain import feedback
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.hashing import canonical_json
+from textloop.domain.predictions import EntitySpan, LabelScore, Prediction
+from textloop.domain.thresholds import Thresholds, route
+from textloop.domain.timestamps import format_timestamp, parse_timestamp
+from textloop.domain.validation import InvalidInput
 
 TEXT = "Sony Embraces MP3 in Ploy To Please Public"
 
@@ -58,8 +61,9 @@ def build_api(now, **overrides):
     return feedback.build_explicit_api_record(request, now=now)
 
 
-def documented_id(record) -> str:
+def documented_id(stored: FeedbackRecord) -> str:
     """The id rule as written in the schema's description, implemented independently."""
+    record = stored.to_dict()
     prediction = record.get("prediction")
     if prediction is None:
         predicted = None
@@ -96,7 +100,7 @@ def documented_id(record) -> str:
 
 def test_id_follows_the_documented_rule(now):
     record = build_api(now)
-    assert record["id"] == documented_id(record)
+    assert record.id == documented_id(record)
     entity_request = {
         "text": "Amazon S3 and AWS Lambda",
         "model_type": "ENTITY_RECOGNIZER",
@@ -119,7 +123,7 @@ def test_id_follows_the_documented_rule(now):
     assert errors == []
     entity = feedback.build_explicit_api_record(request, now=now)
     assert feedback.validate_record(entity) == []
-    assert entity["id"] == documented_id(entity)
+    assert entity.id == documented_id(entity)
 
 
 def test_retried_api_call_gives_the_same_id_and_key(now):
@@ -127,9 +131,9 @@ def test_retried_api_call_gives_the_same_id_and_key(now):
     first = build_api(datetime(2025, 11, 23, 23, 59, 59, 500000, tzinfo=UTC), observed_at=clicked)
     # The client retries after a timeout; the retry lands after midnight.
     retry = build_api(datetime(2025, 11, 24, 0, 0, 29, tzinfo=UTC), observed_at=clicked)
-    assert retry["id"] == first["id"]
-    assert feedback.record_key(retry) == feedback.record_key(first)
-    assert retry["created_at"] != first["created_at"]
+    assert retry.id == first.id
+    assert retry.key == first.key
+    assert retry.created_at != first.created_at
 
 
 def test_scores_and_timestamps_do_not_split_duplicates(now):
@@ -138,7 +142,7 @@ def test_scores_and_timestamps_do_not_split_duplicates(now):
     noisy["prediction"]["labels"][0]["score"] = 0.6000001
     request, _ = feedback.parse_feedback_request(noisy, now=now)
     b = feedback.build_explicit_api_record(request, now=now + timedelta(hours=1), request_id="r-2")
-    assert a["id"] == b["id"]
+    assert a.id == b.id
 
 
 @pytest.mark.parametrize(
@@ -154,14 +158,14 @@ def test_scores_and_timestamps_do_not_split_duplicates(now):
     ],
 )
 def test_different_statements_get_different_ids(now, change):
-    assert build_api(now)["id"] != build_api(now, **change)["id"]
+    assert build_api(now).id != build_api(now, **change).id
 
 
 def test_two_users_correcting_the_same_text_do_not_collapse(now):
     alice = build_api(now, submitter={"user_id": "alice"})
     bob = build_api(now, submitter={"user_id": "bob"})
-    assert alice["id"] != bob["id"]
-    assert feedback.record_key(alice) != feedback.record_key(bob)
+    assert alice.id != bob.id
+    assert alice.key != bob.key
 
 
 def test_multi_label_correction_order_does_not_matter(now):
@@ -174,7 +178,7 @@ def test_multi_label_correction_order_does_not_matter(now):
     }
     a = build_api(now, **base, corrected_labels=["toxic", "insult"])
     b = build_api(now, **base, corrected_labels=["insult", "toxic"])
-    assert a["id"] == b["id"]
+    assert a.id == b.id
 
 
 def test_same_statement_through_api_and_batch_is_one_piece_of_feedback(now):
@@ -191,7 +195,7 @@ def test_same_statement_through_api_and_batch_is_one_piece_of_feedback(now):
     )
     # Not the same: a batch line is a "correction" without a prediction, an API call a
     # "dislike" of a prediction. The id separates what was said, not how it arrived.
-    assert batch["id"] != api["id"]
+    assert batch.id != api.id
     again = feedback.build_batch_record(
         text=TEXT,
         corrected_labels=["SciTech"],
@@ -202,7 +206,7 @@ def test_same_statement_through_api_and_batch_is_one_piece_of_feedback(now):
         observed_at=now + timedelta(days=2),
         created_at=now + timedelta(days=2),
     )
-    assert again["id"] == batch["id"]
+    assert again.id == batch.id
 
 
 # --------------------------------------------------------------------------- builders
@@ -211,7 +215,7 @@ def test_same_statement_through_api_and_batch_is_one_piece_of_feedback(now):
 def test_implicit_record_is_valid_and_keyed_by_model_and_date(now):
     prediction = classifier_prediction(top=0.41)
     thresholds = Thresholds()
-    decision = decide(prediction, thresholds)
+    decision = route(prediction, thresholds)
     record = feedback.build_implicit_record(
         text=TEXT,
         prediction=prediction,
@@ -221,6 +225,8 @@ def test_implicit_record_is_valid_and_keyed_by_model_and_date(now):
         request_id="req-1",
     )
     assert feedback.validate_record(record) == []
+    assert record.key == f"feedback/model_version=v7/dt=2025-11-23/{record.id}.json"
+    record = record.to_dict()
     assert record["source"] == "implicit"
     assert record["reason"] == "below_threshold"
     assert record["prediction"]["labels"][0] == {"label": "SciTech", "score": 0.41}
@@ -228,9 +234,6 @@ def test_implicit_record_is_valid_and_keyed_by_model_and_date(now):
     assert record["thresholds"] == {"default": 0.5, "per_label": {}, "band": 0.1}
     assert record["origin"] == {"request_id": "req-1"}
     assert record["observed_at"] == "2025-11-23T02:27:03.324Z"
-    assert feedback.record_key(record) == (
-        f"feedback/model_version=v7/dt=2025-11-23/{record['id']}.json"
-    )
     assert "submitter" not in record and "corrected_labels" not in record
 
 
@@ -240,7 +243,7 @@ def test_only_routed_predictions_become_implicit_feedback(now):
         feedback.build_implicit_record(
             text=TEXT,
             prediction=prediction,
-            decision=decide(prediction, Thresholds()),
+            decision=route(prediction, Thresholds()),
             thresholds=Thresholds(),
             observed_at=now,
         )
@@ -258,13 +261,13 @@ def test_implicit_entity_record(now):
     record = feedback.build_implicit_record(
         text=text,
         prediction=prediction,
-        decision=decide(prediction, thresholds),
+        decision=route(prediction, thresholds),
         thresholds=thresholds,
         observed_at=now,
     )
     assert feedback.validate_record(record) == []
-    assert "mode" not in record
-    assert record["prediction"]["entities"][1] == {
+    assert record.mode is None and "mode" not in record.to_dict()
+    assert record.to_dict()["prediction"]["entities"][1] == {
         "begin_offset": 28,
         "end_offset": 38,
         "type": "VERSION",
@@ -284,10 +287,8 @@ def test_batch_record_without_prediction_goes_to_the_null_partition(now):
         created_at=now,
     )
     assert feedback.validate_record(record) == []
-    assert record["reason"] == "review_requested"
-    assert feedback.record_key(record).startswith(
-        "feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/"
-    )
+    assert record.reason == "review_requested"
+    assert record.key.startswith("feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/")
 
 
 # --------------------------------------------------------------------------- bytes, validation
@@ -295,21 +296,22 @@ def test_batch_record_without_prediction_goes_to_the_null_partition(now):
 
 def test_record_bytes_are_canonical_json_lines(now):
     record = build_api(now)
-    data = feedback.record_to_json(record)
+    data = record.to_json()
     assert data.endswith(b"\n") and data.count(b"\n") == 1
-    assert json.loads(data) == record
-    shuffled = dict(reversed(list(record.items())))
-    assert feedback.record_to_json(shuffled) == data
+    assert json.loads(data) == record.to_dict()
+    assert FeedbackRecord.from_json(data) == record
+    shuffled = dict(reversed(list(record.to_dict().items())))
+    assert canonical_json(shuffled) + b"\n" == data
 
 
 def test_non_ascii_text_is_stored_as_utf8_not_escaped(now):
     text = "Zürich café \u2013 東京"
     record = build_api(now, text=text)
-    assert text.encode() in feedback.record_to_json(record)
+    assert text.encode() in record.to_json()
 
 
 def test_validate_record_names_tampered_fields(now):
-    record = build_api(now)
+    record = build_api(now).to_dict()
     assert feedback.validate_record({**record, "id": "0" * 64}) == [
         feedback.FieldError("id", "does not match the record's content")
     ]
@@ -346,7 +348,7 @@ def test_builders_refuse_to_produce_invalid_records(now):
         feedback.build_implicit_record(
             text="x" * 10_001,
             prediction=prediction,
-            decision=decide(prediction, Thresholds()),
+            decision=route(prediction, Thresholds()),
             thresholds=Thresholds(),
             observed_at=now,
         )
@@ -355,9 +357,10 @@ def test_builders_refuse_to_produce_invalid_records(now):
 
 def test_timestamps_are_utc_with_milliseconds():
     moment = datetime(2025, 1, 2, 3, 4, 5, 678999, tzinfo=UTC)
-    assert feedback.utc_timestamp(moment) == "2025-01-02T03:04:05.678Z"
-    assert feedback.parse_timestamp("2025-01-02T05:04:05+02:00") == datetime(
-        2025, 1, 2, 3, 4, 5, tzinfo=UTC
-    )
+    assert format_timestamp(moment) == "2025-01-02T03:04:05.678Z"
+    assert parse_timestamp("2025-01-02T05:04:05+02:00") == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert format_timestamp("2025-01-02T05:04:05.6789+02:00") == "2025-01-02T03:04:05.678Z"
     with pytest.raises(ValueError):
-        feedback.utc_timestamp(datetime(2025, 1, 2))  # naive: which zone?
+        format_timestamp(datetime(2025, 1, 2))  # naive: which zone?
+    with pytest.raises(ValueError):
+        parse_timestamp("2025-01-02T05:04:05")

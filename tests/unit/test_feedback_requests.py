@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from textloop import feedback
-from textloop.validation import error_body, http_status
+from textloop.domain import feedback
+from textloop.domain.validation import error_body, http_status
 
 from .test_feedback_records import api_request
 
@@ -25,6 +25,7 @@ def test_accepts_a_json_string_body_and_defaults_model_type(now):
     assert request["model_type"] == "DOCUMENT_CLASSIFIER"
     record = feedback.build_explicit_api_record(request, now=now, request_id="abc")
     assert feedback.validate_record(record) == []
+    record = record.to_dict()
     assert record["source"] == "explicit-api"
     assert record["origin"] == {"request_id": "abc"}
     # Labels are stored by descending score whatever order the client sent.
@@ -186,7 +187,9 @@ def test_entity_feedback_round_trip(now):
     assert errors == []
     record = feedback.build_explicit_api_record(request, now=now)
     assert feedback.validate_record(record) == []
-    assert record["corrected_labels"] == [{"begin_offset": 4, "end_offset": 9, "type": "SERVICE"}]
+    assert record.to_dict()["corrected_labels"] == [
+        {"begin_offset": 4, "end_offset": 9, "type": "SERVICE"}
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,7 @@ import itertools
 import numpy as np
 import pytest
 from PIL import Image
-from textloop import evaluation, figures
-from textloop.backends import local
+from textloop.domain import evaluation, figures, local_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 QUADRANTS = ("TN", "FP", "FN", "TP")
@@ -54,7 +53,7 @@ def assert_text_does_not_collide(figure: figures.Figure) -> None:
 def ag_news_result(ag_news_model, ag_news_rows):
     """The session's AG News model (first 1,600 rows) on 800 held-out rows."""
     held_out = ag_news_rows[1600:2400]
-    predictions = local.LocalBackend(ag_news_model).predict([text for _, text in held_out])
+    predictions = local_model.LocalBackend(ag_news_model).predict([text for _, text in held_out])
     return evaluation.evaluate(
         [[label] for label, _ in held_out],
         predictions,
@@ -68,8 +67,8 @@ def jigsaw_result(jigsaw_rows):
     """The local multi-label model trained on the first 3,000 Jigsaw rows, evaluated on the last
     1,000 (one `threat` positive there: too few to tune, so no curve)."""
     train, test = jigsaw_rows[:3000], jigsaw_rows[3000:]
-    model = local.fit([t for t, _ in train], [sorted(y) for t, y in train], "MULTI_LABEL")
-    predictions = local.LocalBackend(model).predict([t for t, _ in test])
+    model = local_model.fit([t for t, _ in train], [sorted(y) for t, y in train], "MULTI_LABEL")
+    predictions = local_model.LocalBackend(model).predict([t for t, _ in test])
     return evaluation.evaluate(
         [sorted(y) for _, y in test], predictions, mode="MULTI_LABEL", labels=list(model.labels)
     )

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from textloop import feedback, inference
-from textloop.backends import local
-from textloop.thresholds import Thresholds
-from textloop.validation import InvalidInput, http_status
+from textloop.domain import feedback, inference, local_model
+from textloop.domain.thresholds import Thresholds
+from textloop.domain.validation import InvalidInput, http_status
 
 
 def test_parse_classify_request_defaults_model_type():
@@ -47,7 +46,7 @@ def test_classify_request_too_long_is_413():
 
 
 def test_confident_prediction_is_answered_without_feedback(ag_news_model, now):
-    backend = local.LocalBackend(ag_news_model)
+    backend = local_model.LocalBackend(ag_news_model)
     outcome = inference.classify(
         "The striker scored twice as the home team won the league title",
         backend,
@@ -64,12 +63,12 @@ def test_confident_prediction_is_answered_without_feedback(ag_news_model, now):
 def test_doubtful_prediction_becomes_implicit_feedback_and_the_answer_round_trips(
     ag_news_model, now
 ):
-    backend = local.LocalBackend(ag_news_model)
+    backend = local_model.LocalBackend(ag_news_model)
     text = "Company shares jump after new phone launch in Europe"
     outcome = inference.classify(text, backend, Thresholds(default=0.99), now=now, request_id="r1")
     assert outcome.decision.routed
-    record = outcome.record
-    assert feedback.validate_record(record) == []
+    assert feedback.validate_record(outcome.record) == []
+    record = outcome.record.to_dict()
     assert record["source"] == "implicit" and record["reason"] == "below_threshold"
     assert record["thresholds"]["default"] == 0.99
     answer = inference.classify_response(outcome)
@@ -86,11 +85,11 @@ def test_doubtful_prediction_becomes_implicit_feedback_and_the_answer_round_trip
     request, errors = feedback.parse_feedback_request(json.dumps(body), now=now)
     assert errors == []
     explicit = feedback.build_explicit_api_record(request, now=now)
-    assert explicit["prediction"]["labels"] == record["prediction"]["labels"]
+    assert explicit.to_dict()["prediction"]["labels"] == record["prediction"]["labels"]
 
 
 def test_classify_refuses_text_the_backend_cannot_take(ag_news_model, now):
-    backend = local.LocalBackend(ag_news_model, max_text_bytes=20)
+    backend = local_model.LocalBackend(ag_news_model, max_text_bytes=20)
     with pytest.raises(InvalidInput) as raised:
         inference.classify("a" * 21, backend, Thresholds(), now=now)
     assert raised.value.errors[0].limit_bytes == 20

@@ -10,9 +10,9 @@ from textloop.adapters.active_model import (
     pointer_parameter_name,
 )
 from textloop.adapters.artefacts import ModelArtefactStore
-from textloop.backends import local
+from textloop.domain import local_model
 
-from tests.support import SHARED_DATA
+from tests.support import DATA
 from tests.support.events import rest_event, s3_put_event
 from tests.support.stack import create_bucket, deploy_function
 
@@ -39,7 +39,7 @@ def deployed(lambdas, ag_news_model):
     s3 = boto3.client("s3")
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     uri = ModelArtefactStore(s3, BUCKET).put(
-        ag_news_model.model_version, local.save(ag_news_model), ag_news_model.metadata
+        ag_news_model.model_version, local_model.save(ag_news_model), ag_news_model.metadata
     )
     ActiveModelPointerStore(
         boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
@@ -231,7 +231,7 @@ def test_batch_file_keeps_good_lines_and_reports_bad_ones_by_line(deployed):
 
 
 def test_batch_file_in_the_seed_json_format(deployed):
-    sample = SHARED_DATA / "ag_news" / "sample-batch-feedback.json"
+    sample = DATA / "ag_news" / "sample-batch-feedback.json"
     key = "uploads/feedback/DOCUMENT_CLASSIFIER/seed/sample-batch-feedback.json"
     s3 = boto3.client("s3")
     put = s3.put_object(Bucket=BUCKET, Key=key, Body=sample.read_bytes())

@@ -87,10 +87,10 @@ def put_active_model(model) -> None:
         pointer_parameter_name,
     )
     from textloop.adapters.artefacts import ModelArtefactStore
-    from textloop.backends import local
+    from textloop.domain import local_model
 
     uri = ModelArtefactStore(boto3.client("s3"), BUCKET).put(
-        model.model_version, local.save(model), model.metadata
+        model.model_version, local_model.save(model), model.metadata
     )
     ActiveModelPointerStore(
         boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
@@ -413,7 +413,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
     assert jobs["candidate"]["job_id"] == "job-candidate"
     assert jobs["active"]["model_version"] == "active-v1"
 
-    from textloop.datasets import parse_classifier_csv
+    from textloop.domain.datasets.formats import parse_classifier_csv
 
     test_documents = parse_classifier_csv(
         lake_text(output["dataset"]["test_uri"].split("/", 3)[3]), "MULTI_CLASS", name="test.csv"

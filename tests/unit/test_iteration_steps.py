@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from botocore.stub import Stubber
-from textloop import iteration, reviews
 from textloop.adapters.a2i import HumanLoops
 from textloop.adapters.registry import Registry
-from textloop.validation import InvalidInput
+from textloop.domain import iteration, reviews
+from textloop.domain.errors import InvalidIterationInput, ReviewInputTooLarge
+from textloop.domain.iteration import IterationConfig, IterationInput
+from textloop.domain.validation import InvalidInput
 
 from tests.support import FUNCTIONS
 from tests.support.iteration_data import put_seed
@@ -37,12 +39,14 @@ ITERATION = {
 
 
 def test_input_rejects_unknown_settings_by_name():
-    with pytest.raises(iteration.InvalidIterationInput) as caught:
-        iteration.parse_input({"config": {"reveiw_budget": 3}, "modle": 1}, {})
+    with pytest.raises(InvalidIterationInput) as caught:
+        IterationInput.parse({"config": {"reveiw_budget": 3}, "modle": 1}, IterationConfig())
     assert "config.reveiw_budget: is not allowed" in str(caught.value)
     assert "modle: is not allowed" in str(caught.value)
-    parsed = iteration.parse_input({"config": {"review_budget": 3}}, {"review_budget": 9})
-    assert parsed.config["review_budget"] == 3 and parsed.mode == "MULTI_CLASS"
+    deployment = iteration.deployment_config('{"review_budget": 9}')
+    parsed = IterationInput.parse({"config": {"review_budget": 3}}, deployment)
+    assert parsed.config.review_budget == 3 and parsed.mode == "MULTI_CLASS"
+    assert IterationInput.parse({}, deployment).config.review_budget == 9
     assert type(caught.value).__name__ == "Textloop.InvalidIterationInput"
 
 
@@ -134,7 +138,7 @@ def test_human_loop_start_is_idempotent_and_refuses_oversized_input():
             "human_loop_name": "it-1-0000-abc",
             "started": False,
         }
-        with pytest.raises(iteration.ReviewInputTooLarge, match="Lower review_batch_size"):
+        with pytest.raises(ReviewInputTooLarge, match="Lower review_batch_size"):
             loops.start("it-1-0000-abc", flow, "x" * (reviews.A2I_MAX_INPUT_CHARS + 1))
         with pytest.raises(ValueError, match="not a valid human-loop name"):
             loops.start("It_1", flow, "{}")
@@ -164,17 +168,20 @@ def test_broken_data_set_fails_with_its_report(lambdas, ag_news_rows):
 
 
 def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_news_model):
-    from textloop.adapters.active_model import ActiveModelPointer, ActiveModelPointerStore
+    from textloop.adapters.active_model import (
+        ActiveModelPointer,
+        ActiveModelPointerStore,
+        move_pointer,
+    )
     from textloop.adapters.artefacts import ModelArtefactStore
-    from textloop.adapters.promotions import move_pointer
-    from textloop.backends import local
+    from textloop.domain import local_model
 
     stack = deploy_iteration_stack(lambdas)
     s3, registry = boto3.client("s3"), Registry(boto3.client("dynamodb"), TABLE)
     pointers = ActiveModelPointerStore(
         boto3.client("ssm"), f"{PREFIX}/active-model/DOCUMENT_CLASSIFIER", max_age_seconds=0
     )
-    small = local.fit(
+    small = local_model.fit(
         [t for _, t in ag_news_rows[:200]],
         [lb for lb, _ in ag_news_rows[:200]],
         "MULTI_CLASS",
@@ -182,7 +189,7 @@ def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_n
     )
     for n, model in enumerate([ag_news_model, small]):
         uri = ModelArtefactStore(s3, BUCKET).put(
-            model.model_version, local.save(model), model.metadata
+            model.model_version, local_model.save(model), model.metadata
         )
         move_pointer(
             registry=registry,

@@ -1,16 +1,15 @@
 """The promotion gate and rollback rules."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from textloop.datasets import hash_test_set
-from textloop.evaluation import evaluate
-from textloop.promotion import (
+from textloop.domain.datasets.split import hash_test_set
+from textloop.domain.evaluation import evaluate
+from textloop.domain.promotion import (
     GateConfig,
     RollbackError,
     decide,
@@ -18,7 +17,9 @@ from textloop.promotion import (
     previous_model_version,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from textloop_ops.data import DATA_DIR
+
+DATA = DATA_DIR
 LABELS = ["Business", "SciTech", "Sports", "World"]
 
 

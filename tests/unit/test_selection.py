@@ -3,11 +3,11 @@
 import csv
 import random
 import re
-from pathlib import Path
 
 import pytest
-from textloop.annotations import text_key
-from textloop.selection import (
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.hashing import text_key
+from textloop.domain.selection import (
     SelectionConfig,
     batch_id,
     review_batches,
@@ -15,25 +15,44 @@ from textloop.selection import (
     uncertainty_of,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from textloop_ops.data import DATA_DIR
+
+DATA = DATA_DIR
 LABELS = ["World", "Sports", "Business", "SciTech"]
 A2I_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 
 
+def as_record(fields) -> FeedbackRecord:
+    """A feedback record with ``fields``; what a test leaves out is filled in."""
+    return FeedbackRecord.from_dict(
+        {
+            "id": "e" * 64,
+            "text": "some text",
+            "source": "implicit",
+            "reason": "below_threshold",
+            "created_at": "2025-11-23T02:27:03.324Z",
+            "observed_at": "2025-11-23T02:27:03.324Z",
+            **fields,
+        }
+    )
+
+
 def record(n, text, scores, *, mode="MULTI_CLASS", source="implicit", **extra):
-    return {
-        "id": f"{n:064x}",
-        "text": text,
-        "source": source,
-        "reason": "below_threshold",
-        "model_type": "DOCUMENT_CLASSIFIER",
-        "mode": mode,
-        "prediction": {
-            "labels": [{"label": k, "score": v} for k, v in scores.items()],
-            "routed_to_review": True,
-        },
-        **extra,
-    }
+    return as_record(
+        {
+            "id": f"{n:064x}",
+            "text": text,
+            "source": source,
+            "reason": "below_threshold",
+            "model_type": "DOCUMENT_CLASSIFIER",
+            "mode": mode,
+            "prediction": {
+                "labels": [{"label": k, "score": v} for k, v in scores.items()],
+                "routed_to_review": True,
+            },
+            **extra,
+        }
+    )
 
 
 def distinct_texts(n):
@@ -69,13 +88,13 @@ def test_margin_and_entropy_rank_the_closest_call_first():
     sure = record(1, "a", {"World": 0.9, "Sports": 0.05, "Business": 0.05})
     close = record(2, "b", {"World": 0.45, "Sports": 0.44, "Business": 0.11})
     flat = record(3, "c", {"World": 0.34, "Sports": 0.33, "Business": 0.33})
-    margin = {r["text"]: uncertainty_of(r, "margin") for r in (sure, close, flat)}
+    margin = {r.text: uncertainty_of(r, "margin") for r in (sure, close, flat)}
     assert margin["a"].measure == "margin"
     assert margin["a"].measure_value == pytest.approx(0.85)
     assert margin["a"].value < margin["b"].value
     # Margin looks at the top two only: b and c are both 0.01 apart, whatever the third score.
     assert margin["b"].value == pytest.approx(margin["c"].value)
-    entropy = {r["text"]: uncertainty_of(r, "entropy") for r in (sure, close, flat)}
+    entropy = {r.text: uncertainty_of(r, "entropy") for r in (sure, close, flat)}
     assert entropy["a"].value < entropy["b"].value < entropy["c"].value
     assert entropy["c"].value == pytest.approx(1.0, abs=1e-3)
     # Only the top score known: the missing rest counts as one more outcome.
@@ -104,27 +123,37 @@ def test_multi_label_uncertainty_is_the_closest_score_to_its_threshold():
 
 
 def test_records_without_scores_are_the_most_uncertain():
-    bare = {
-        "id": "f" * 64,
-        "text": "please review this",
-        "source": "explicit-batch",
-        "reason": "review_requested",
-        "model_type": "DOCUMENT_CLASSIFIER",
-        "mode": "MULTI_CLASS",
-    }
+    bare = as_record(
+        {
+            "id": "f" * 64,
+            "text": "please review this",
+            "source": "explicit-batch",
+            "reason": "review_requested",
+            "model_type": "DOCUMENT_CLASSIFIER",
+            "mode": "MULTI_CLASS",
+        }
+    )
     assert uncertainty_of(bare).value == 1.0
     assert uncertainty_of(bare).measure == "none"
-    entity = {"model_type": "ENTITY_RECOGNIZER", "prediction": {"entities": []}}
+    entity = as_record(
+        {
+            "model_type": "ENTITY_RECOGNIZER",
+            "prediction": {"entities": [], "routed_to_review": True},
+        }
+    )
     assert uncertainty_of(entity).value == 1.0
-    scored = {
-        "model_type": "ENTITY_RECOGNIZER",
-        "prediction": {
-            "entities": [
-                {"begin_offset": 0, "end_offset": 3, "type": "SERVICE", "score": 0.45},
-                {"begin_offset": 5, "end_offset": 8, "type": "VERSION", "score": 0.99},
-            ]
-        },
-    }
+    scored = as_record(
+        {
+            "model_type": "ENTITY_RECOGNIZER",
+            "prediction": {
+                "entities": [
+                    {"begin_offset": 0, "end_offset": 3, "type": "SERVICE", "score": 0.45},
+                    {"begin_offset": 5, "end_offset": 8, "type": "VERSION", "score": 0.99},
+                ],
+                "routed_to_review": True,
+            },
+        }
+    )
     assert uncertainty_of(scored).measure_value == pytest.approx(0.05)
 
 
@@ -156,13 +185,13 @@ def test_the_budget_caps_the_selection_and_the_most_uncertain_come_first():
     assert len(selection.selected) == 10
     assert all(item.reason == "uncertain" for item in selection.selected)
     expected = sorted(records, key=lambda r: -uncertainty_of(r).value)[:10]
-    assert [i.id for i in selection.selected] == [r["id"] for r in expected]
+    assert [i.id for i in selection.selected] == [r.id for r in expected]
     values = [i.uncertainty for i in selection.selected]
     assert values == sorted(values, reverse=True)
     assert [i.rank for i in selection.selected] == list(range(1, 11))
     by_entropy = select_for_review(records, {"budget": 10, "strategy": "entropy"})
     expected = sorted(records, key=lambda r: -uncertainty_of(r, "entropy").value)[:10]
-    assert by_entropy.item_ids == [r["id"] for r in expected]
+    assert by_entropy.item_ids == [r.id for r in expected]
     assert by_entropy.item_ids != selection.item_ids  # the two measures disagree on this data
 
 
@@ -195,7 +224,7 @@ def test_random_share_one_and_a_budget_larger_than_the_candidates():
     all_random = select_for_review(records, {"budget": 5, "random_share": 1.0, "seed": 1})
     assert [i.reason for i in all_random.selected] == ["random"] * 5
     everything = select_for_review(records, {"budget": 50, "random_share": 0.5})
-    assert sorted(everything.item_ids) == sorted(r["id"] for r in records)
+    assert sorted(everything.item_ids) == sorted(r.id for r in records)
     assert select_for_review(records, {"budget": 0}).selected == []
 
 
@@ -216,11 +245,11 @@ def test_random_share_halves_every_half_life_of_labels_but_keeps_one_slot():
 
 
 def test_on_real_ag_news_early_iterations_explore_and_later_ones_exploit(ag_news_rows):
-    from textloop.backends import local
+    from textloop.domain import local_model
 
     seed = ag_news_rows[:50]
-    model = local.fit([t for _, t in seed], [y for y, _ in seed], "MULTI_CLASS")
-    backend = local.LocalBackend(model)
+    model = local_model.fit([t for _, t in seed], [y for y, _ in seed], "MULTI_CLASS")
+    backend = local_model.LocalBackend(model)
     candidates = ag_news_rows[2000:2800]
     predictions = backend.predict([t for _, t in candidates])
     records = [
@@ -251,7 +280,7 @@ def test_on_real_ag_news_early_iterations_explore_and_later_ones_exploit(ag_news
     assert max(i.rank for i in drawn) > len(records) / 2
 
     # Without ``labelled``, the texts already labelled (annotated_keys) are counted.
-    known = {text_key(t) for _, t in ag_news_rows[:1500]} - {text_key(r["text"]) for r in records}
+    known = {text_key(t) for _, t in ag_news_rows[:1500]} - {text_key(r.text) for r in records}
     by_keys = select_for_review(records, config, annotated_keys=known)
     assert by_keys.labelled == len(known) and by_keys.counts()["random"] == 1
     # And without a half-life the share stays what random_share says.
@@ -289,12 +318,10 @@ def test_near_duplicates_are_removed_keeping_the_most_uncertain():
 
 def test_texts_already_in_the_pool_are_skipped():
     records = spread_records(5)
-    annotated = {text_key(records[0]["text"])}
+    annotated = {text_key(records[0].text)}
     selection = select_for_review(records, {"budget": 5}, annotated_keys=annotated)
-    assert records[0]["id"] not in selection.item_ids
-    assert selection.skipped == [
-        {"id": records[0]["id"], "reason": "already in the annotation pool"}
-    ]
+    assert records[0].id not in selection.item_ids
+    assert selection.skipped == [{"id": records[0].id, "reason": "already in the annotation pool"}]
 
 
 def test_selection_explains_itself_as_json():

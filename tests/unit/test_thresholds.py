@@ -1,14 +1,14 @@
-"""The implicit-feedback rule (thresholds.decide) and where thresholds come from."""
+"""The implicit-feedback rule (thresholds.route) and where thresholds come from."""
 
 from __future__ import annotations
 
 import pytest
-from textloop.backends.base import EntitySpan, LabelScore, Prediction
-from textloop.thresholds import (
+from textloop.domain.predictions import EntitySpan, LabelScore, Prediction
+from textloop.domain.thresholds import (
     Thresholds,
-    decide,
     parse_override,
     resolve_thresholds,
+    route,
     tune_thresholds,
 )
 
@@ -40,7 +40,7 @@ def test_multi_class_routes_when_top_score_is_below_its_threshold(top, routed):
     prediction = multi_class(
         ("World", rest), ("Sports", top), ("Business", rest), ("SciTech", rest)
     )
-    decision = decide(prediction, Thresholds())
+    decision = route(prediction, Thresholds())
     assert decision.routed is routed
     assert decision.predicted_labels == ("Sports",)
     assert decision.reason == ("below_threshold" if routed else None)
@@ -48,9 +48,9 @@ def test_multi_class_routes_when_top_score_is_below_its_threshold(top, routed):
 
 def test_multi_class_uses_the_threshold_of_the_top_label():
     prediction = multi_class(("World", 0.7), ("Sports", 0.3))
-    assert not decide(prediction, Thresholds()).routed
+    assert not route(prediction, Thresholds()).routed
     strict = Thresholds(per_label={"World": 0.8, "Sports": 0.1})
-    decision = decide(prediction, strict)
+    decision = route(prediction, strict)
     assert decision.routed and decision.uncertain == ("World",)
 
 
@@ -66,7 +66,7 @@ def test_multi_class_uses_the_threshold_of_the_top_label():
     ],
 )
 def test_multi_label_band_boundaries(score, uncertain):
-    decision = decide(multi_label(toxic=score, insult=0.01), Thresholds(band=0.1))
+    decision = route(multi_label(toxic=score, insult=0.01), Thresholds(band=0.1))
     assert decision.routed is uncertain
     assert decision.uncertain == (("toxic",) if uncertain else ())
     assert decision.reason == ("near_threshold" if uncertain else None)
@@ -74,18 +74,18 @@ def test_multi_label_band_boundaries(score, uncertain):
 
 def test_multi_label_assigns_labels_at_or_above_their_thresholds():
     thresholds = Thresholds(per_label={"threat": 0.2}, band=0.05)
-    decision = decide(multi_label(toxic=0.97, threat=0.21, insult=0.02), thresholds)
+    decision = route(multi_label(toxic=0.97, threat=0.21, insult=0.02), thresholds)
     assert decision.predicted_labels == ("toxic", "threat")
     assert decision.uncertain == ("threat",)
 
 
 def test_multi_label_with_no_label_applying_is_not_routed():
-    decision = decide(multi_label(toxic=0.01, insult=0.02), Thresholds())
+    decision = route(multi_label(toxic=0.01, insult=0.02), Thresholds())
     assert not decision.routed and decision.predicted_labels == ()
 
 
 def test_zero_band_turns_multi_label_routing_off():
-    assert not decide(multi_label(toxic=0.5), Thresholds(band=0)).routed
+    assert not route(multi_label(toxic=0.5), Thresholds(band=0)).routed
 
 
 def test_entities_route_when_any_entity_is_below_its_type_threshold():
@@ -95,12 +95,12 @@ def test_entities_route_when_any_entity_is_below_its_type_threshold():
         mode=None,
         entities=(EntitySpan(0, 9, "SERVICE", 0.99), EntitySpan(20, 30, "VERSION", 0.7)),
     )
-    assert not decide(prediction, Thresholds()).routed
-    decision = decide(prediction, Thresholds(per_label={"VERSION": 0.8}))
+    assert not route(prediction, Thresholds()).routed
+    decision = route(prediction, Thresholds(per_label={"VERSION": 0.8}))
     assert decision.routed and decision.uncertain == ("VERSION",)
     assert decision.predicted_labels == ("SERVICE", "VERSION")
     nothing = Prediction(model_type="ENTITY_RECOGNIZER", model_version="ner-1", mode=None)
-    assert not decide(nothing, Thresholds()).routed
+    assert not route(nothing, Thresholds()).routed
 
 
 def test_layers_resolve_metadata_then_pointer_then_override():

@@ -8,8 +8,8 @@ from importlib import resources
 import fastjsonschema
 import jsonschema
 import pytest
-from textloop import validation
-from textloop.validation import FieldError, check_text, http_status, parse_json_body
+from textloop.domain import validation
+from textloop.domain.validation import FieldError, check_text, http_status, parse_json_body
 
 # The schemas of inference and feedback (other modules add their own beside them).
 SCHEMA_NAMES = [

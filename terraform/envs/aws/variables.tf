@@ -107,7 +107,7 @@ variable "a2i_workteam_arn" {
 }
 
 variable "comprehend_endpoint_arn" {
-  description = "Comprehend endpoint serving the active model (model_backend = \"comprehend\"); promote updates it. Null: the endpoint <name>-classifier, created by the first promotion."
+  description = "Comprehend endpoint serving the active model (model_backend = \"comprehend\"); PromoteCandidate updates it. Null: the endpoint <name>-classifier, created by the first promotion."
   type        = string
   default     = null
 }

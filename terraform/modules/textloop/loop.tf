@@ -105,14 +105,15 @@ locals {
 
   loop_function_specs = {
     prepare = {
-      description = "Iteration step: validates the input, applies defaults, takes the per-model lock, counts new feedback"
+      description = "Iteration step: validates the input, applies defaults, stores the new feedback once, takes the per-model lock"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment
       policy_statements = [
         local.list_lake,
-        { sid = "ReadFeedbackAndPool", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"], local.lake_objects["reviews"]] },
-        local.lake_kms_read,
+        { sid = "ReadFeedbackAndPool", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"]] },
+        { sid = "StoreNewFeedback", actions = local.s3.write, resources = [local.lake_objects["reviews"]] },
+        local.lake_kms_read_write,
         { sid = "TakeLock", actions = ["dynamodb:GetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.registry.arn] },
         local.registry_kms,
         # A lock whose holder is no longer RUNNING may be taken over.
@@ -120,14 +121,14 @@ locals {
       ]
     }
 
-    select = {
-      description = "Iteration step: re-scores candidates with the active model and selects what people review"
+    select_for_review = {
+      description = "Iteration step: re-scores the new feedback with the active model and selects what people review"
       memory_size = 1024
       timeout     = 300
       environment = local.loop_environment
       policy_statements = concat([
         local.list_lake,
-        { sid = "ReadCandidates", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["reviews"]] },
+        { sid = "ReadCandidates", actions = local.s3.read, resources = [local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["reviews"]] },
         { sid = "WriteReviewBatches", actions = local.s3.write, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.pointer_read,
@@ -150,7 +151,7 @@ locals {
       ])
     }
 
-    expire_review = {
+    return_to_pool = {
       description = "Iteration step: closes a review batch past its deadline; its items return to the pool"
       environment = local.loop_environment
       policy_statements = [
@@ -160,14 +161,14 @@ locals {
       ]
     }
 
-    merge = {
+    merge_answers = {
       description = "Iteration step: merges reviewed answers and corrections into a new annotation pool version"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment
       policy_statements = [
         local.list_lake,
-        { sid = "ReadAnswers", actions = local.s3.read, resources = [local.lake_objects["reviews"], local.lake_objects["feedback"]] },
+        { sid = "Answers", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         { sid = "WritePool", actions = local.s3.rw, resources = [local.lake_objects["annotations"]] },
         local.lake_kms_read_write,
       ]
@@ -218,7 +219,7 @@ locals {
     }
 
     predict_test_set = {
-      description = "Iteration step: arranges both models' predictions for the test set (Comprehend batch classification jobs) and polls them"
+      description = "Iteration step: arranges both models' predictions for the test set (Comprehend batch classification jobs)"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment
@@ -234,11 +235,6 @@ locals {
             actions   = ["comprehend:StartDocumentClassificationJob"]
             resources = ["${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
           },
-          {
-            sid       = "DescribeComprehendPredictions"
-            actions   = ["comprehend:DescribeDocumentClassificationJob"]
-            resources = ["arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
-          },
           local.pass_comprehend_role,
         ] : statement if local.use_comprehend
         ], [
@@ -249,6 +245,19 @@ locals {
           resources = local.comprehend_endpoint_arns
         }] : statement if local.use_comprehend && length(local.comprehend_endpoint_arns) > 0
       ])
+    }
+
+    describe_test_predictions = {
+      description = "Iteration step: polls the test-set prediction jobs (bounded by the state machine)"
+      environment = local.loop_environment
+      # Local models predict inside Evaluate: there is nothing to poll.
+      policy_statements = [
+        for statement in [{
+          sid       = "DescribeComprehendPredictions"
+          actions   = ["comprehend:DescribeDocumentClassificationJob"]
+          resources = ["arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
+        }] : statement if local.use_comprehend
+      ]
     }
 
     evaluate = {
@@ -264,7 +273,7 @@ locals {
       ], local.comprehend_classify)
     }
 
-    request_approval = {
+    wait_for_approval = {
       description = "Iteration step: stores the approval task token and asks a person to sign"
       environment = local.loop_environment
       policy_statements = [
@@ -276,7 +285,7 @@ locals {
       ]
     }
 
-    promote = {
+    promote_candidate = {
       description = "Iteration step: moves the active-model pointer to the candidate (and the Comprehend endpoint)"
       environment = local.loop_environment
       policy_statements = concat([
@@ -289,8 +298,8 @@ locals {
       ], local.comprehend_update_endpoint)
     }
 
-    audit = {
-      description = "Iteration step: writes the iteration's audit record"
+    record = {
+      description = "Iteration step: writes the iteration's audit record (RecordNoOp, RecordDecision, RecordFailure)"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment

@@ -173,7 +173,7 @@ variable "classifier_mode" {
 }
 
 variable "comprehend_endpoint_arn" {
-  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active model; promote updates it. Null: with model_backend = \"comprehend\", the endpoint <name>-classifier, created by the first promotion; with the local back-end, none."
+  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active model; PromoteCandidate updates it. Null: with model_backend = \"comprehend\", the endpoint <name>-classifier, created by the first promotion; with the local back-end, none."
   type        = string
   default     = null
 }

@@ -12,9 +12,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.adapters.lake import error_code
-from textloop.iteration import ReviewInputTooLarge
-from textloop.reviews import A2I_MAX_INPUT_CHARS
+from textloop.adapters.clients import error_code
+from textloop.domain.errors import ReviewInputTooLarge
+from textloop.domain.reviews import A2I_MAX_INPUT_CHARS
 
 HUMAN_LOOP_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9])*$")
 

@@ -1,4 +1,5 @@
-"""The active-model pointer in SSM Parameter Store, and the per-process model cache.
+"""The active-model pointer in SSM Parameter Store: reading it (with the per-process model
+cache of the classify path) and moving it (promotion and rollback share ``move_pointer``).
 
 The classify Lambda keeps one ``ActiveModelProvider`` per model_type at module level. Each
 invocation calls ``current()``: the pointer is re-read from SSM at most every
@@ -10,17 +11,24 @@ same value costs nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from textloop.backends.base import BackendUnavailable, ModelBackend
-from textloop.names import Backend, ModelType
-from textloop.thresholds import Thresholds, resolve_thresholds
-from textloop.validation import InvalidInput, parse_json_body, validator
+from botocore.exceptions import ClientError
+
+from textloop.adapters.clients import error_code
+from textloop.adapters.registry import Registry
+from textloop.domain.backends import BackendUnavailable, ModelBackend
+from textloop.domain.names import Backend, ModelType
+from textloop.domain.thresholds import Thresholds, resolve_thresholds
+from textloop.domain.timestamps import format_timestamp
+from textloop.domain.validation import InvalidInput, parse_json_body, validator
 
 ACTIVE_MODEL_POINTER = "active-model-pointer.v1"
 
@@ -108,8 +116,18 @@ class ActiveModelPointerStore:
         self._read_at = now
         return self._cached
 
+    def current(self) -> ActiveModelPointer | None:
+        """The pointer, or None when no model was promoted yet."""
+        try:
+            pointer, _ = self.get()
+        except ClientError as exc:
+            if error_code(exc) == "ParameterNotFound":
+                return None
+            raise
+        return pointer
+
     def put(self, pointer: ActiveModelPointer) -> int:
-        """Move the pointer (the promote step); returns the new SSM Version."""
+        """Move the pointer (PromoteCandidate and rollback); returns the new SSM Version."""
         ActiveModelPointer.from_dict(pointer.to_dict())  # validate before publishing
         response = self.ssm.put_parameter(
             Name=self.parameter_name, Value=pointer.to_json(), Type="String", Overwrite=True
@@ -179,7 +197,7 @@ def backend_loader(
         if pointer.backend == Backend.LOCAL:
             if artefact_store is None:
                 raise BackendUnavailable("the local back-end needs an artefact store")
-            from textloop.backends.local import LocalBackend
+            from textloop.domain.local_model import LocalBackend
 
             model = artefact_store.load_local_model(pointer.artefact_uri)
             if model.model_version != pointer.model_version:
@@ -191,7 +209,7 @@ def backend_loader(
         if pointer.backend == Backend.COMPREHEND:
             if comprehend_client is None:
                 raise BackendUnavailable("the comprehend back-end needs a Comprehend client")
-            from textloop.backends.comprehend import ComprehendBackend
+            from textloop.adapters.comprehend_endpoint import ComprehendBackend
 
             return ComprehendBackend(
                 comprehend_client,
@@ -203,3 +221,92 @@ def backend_loader(
         raise BackendUnavailable(f"unknown back-end {pointer.backend!r}")
 
     return load
+
+
+# --------------------------------------------------------------------------- moving the pointer
+#
+# Order: the Comprehend endpoint first (UpdateEndpoint, or CreateEndpoint the first time, when
+# the pointer names an endpoint), then the SSM pointer, then the registry row. The row is written
+# last and conditionally, keyed by the event (the iteration id for a promotion), so a retried
+# step sees the row and does nothing new; a step that died before the row re-runs the idempotent
+# calls before it.
+
+
+def move_pointer(
+    *,
+    registry: Registry,
+    pointer_store: ActiveModelPointerStore,
+    comprehend: Any,
+    event_id: str,
+    kind: str,
+    pointer: ActiveModelPointer,
+    classifier_arn: str | None,
+    metrics: Mapping[str, Any] | None,
+    reason: str,
+    iteration_id: str | None,
+    now: datetime | None = None,
+    inference_units: int = 1,
+) -> dict[str, Any]:
+    """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback)."""
+    done = registry.event(pointer.model_type, event_id)
+    if done is not None:
+        return {**_result(done), "changed": False}
+    now = now or datetime.now(UTC)
+    previous = pointer_store.current()
+    pointer = replace(pointer, promoted_at=format_timestamp(now))
+    if pointer.endpoint_arn and classifier_arn:
+        serve_with_endpoint(
+            comprehend, pointer.endpoint_arn, classifier_arn, inference_units=inference_units
+        )
+    version = pointer_store.put(pointer)
+    entry = {
+        "event_id": event_id,
+        "kind": kind,
+        "model_version": pointer.model_version,
+        "previous_model_version": previous.model_version if previous else None,
+        "promoted_at": pointer.promoted_at,
+        "pointer": pointer.to_dict(),
+        "pointer_version": version,
+        "classifier_arn": classifier_arn,
+        "metrics": dict(metrics) if metrics else None,
+        "thresholds": dict(pointer.thresholds) if pointer.thresholds else None,
+        "status": "TRAINED",
+        "reason": reason,
+        "iteration_id": iteration_id,
+    }
+    if not registry.record(pointer.model_type, event_id, entry):
+        entry = registry.event(pointer.model_type, event_id) or entry
+    return {**_result(entry), "changed": True}
+
+
+def serve_with_endpoint(
+    comprehend: Any, endpoint_arn: str, classifier_arn: str, *, inference_units: int = 1
+) -> str:
+    """Make the Comprehend endpoint serve ``classifier_arn``: UpdateEndpoint, or CreateEndpoint
+    (``inference_units``) when it does not exist yet, the first promotion of a deployment
+    (an endpoint needs a trained model, so Terraform cannot create it before the first one).
+    Returns ``updated`` or ``created``. The endpoint answers 503 until it is IN_SERVICE."""
+    try:
+        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=classifier_arn)
+        return "updated"
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    token = hashlib.sha256(f"{endpoint_arn}\n{classifier_arn}".encode()).hexdigest()[:64]
+    comprehend.create_endpoint(
+        EndpointName=endpoint_arn.rsplit("/", 1)[-1],
+        ModelArn=classifier_arn,
+        DesiredInferenceUnits=inference_units,
+        ClientRequestToken=token,
+    )
+    return "created"
+
+
+def _result(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "promoted": True,
+        "model_version": entry["model_version"],
+        "previous_model_version": entry["previous_model_version"],
+        "pointer_version": entry["pointer_version"],
+        "promoted_at": entry["promoted_at"],
+    }

@@ -1,4 +1,4 @@
-"""Model artefacts in S3: ``models/<model_version>/model.joblib`` and ``metadata.json``.
+"""Model artefacts in S3: ``layout.artefact_key`` (the joblib bytes) and ``layout.metadata_key``.
 
 A model version is written once (conditional puts): retraining makes a new version, it never
 replaces one, so the pointer's history and the audit records keep meaning what they said.
@@ -12,19 +12,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.names import MODELS_PREFIX
+from textloop.domain.layout import artefact_key, metadata_key, model_version_of_artefact
 
 
 class ArtefactStoreError(RuntimeError):
     pass
-
-
-def artefact_key(model_version: str) -> str:
-    return f"{MODELS_PREFIX}{model_version}/model.joblib"
-
-
-def metadata_key(model_version: str) -> str:
-    return f"{MODELS_PREFIX}{model_version}/metadata.json"
 
 
 class ModelArtefactStore:
@@ -80,14 +72,19 @@ class ModelArtefactStore:
 
     def model_version_of(self, artefact_uri: str) -> str:
         """The model version an artefact_uri names; only URIs into this store's bucket, since
-        artefacts are unpickled (see the trust boundary in backends/local.py)."""
-        prefix = f"s3://{self.bucket}/{MODELS_PREFIX}"
-        if not artefact_uri.startswith(prefix) or not artefact_uri.endswith("/model.joblib"):
+        artefacts are unpickled (see the trust boundary in domain/local_model.py)."""
+        bucket = f"s3://{self.bucket}/"
+        version = (
+            model_version_of_artefact(artefact_uri[len(bucket) :])
+            if artefact_uri.startswith(bucket)
+            else None
+        )
+        if version is None:
             raise ArtefactStoreError(f"{artefact_uri} is not an artefact of s3://{self.bucket}")
-        return artefact_uri[len(prefix) : -len("/model.joblib")]
+        return version
 
     def load_local_model(self, artefact_uri: str) -> Any:
-        from textloop.backends import local
+        from textloop.domain import local_model
 
         artefact, metadata = self.get(self.model_version_of(artefact_uri))
-        return local.load(artefact, metadata)
+        return local_model.load(artefact, metadata)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 _overrides: dict[str, Any] = {}
 
@@ -45,3 +46,8 @@ class Clients:
         if name not in self._built:
             self._built[name] = boto3.client(name, config=config) if config else boto3.client(name)
         return self._built[name]
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a failed call (``NoSuchKey``, ``ConditionalCheckFailedException``)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textloop.batch_predictions import job_name, request_token
+from textloop.domain.test_predictions import job_name, request_token
 
 # DescribeDocumentClassificationJob statuses, mapped to what the state machine's Choice knows.
 _DONE = {"COMPLETED": "COMPLETED"}
@@ -61,6 +61,15 @@ class ComprehendTestPredictions:
         if raw == "COMPLETED":
             out["output_uri"] = props["OutputDataConfig"]["S3Uri"]
         return out
+
+    def poll(self, jobs: dict[str, Any]) -> dict[str, Any]:
+        """``jobs`` (by role) with every batch job still running described again."""
+        return {
+            role: self.describe(job)
+            if job is not None and job["kind"] == "batch_job" and job["status"] != "COMPLETED"
+            else job
+            for role, job in jobs.items()
+        }
 
     def endpoint_model_arn(self, endpoint_arn: str) -> str:
         """The classifier version an endpoint serves now."""

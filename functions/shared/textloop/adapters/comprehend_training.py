@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.adapters.lake import error_code
-from textloop.names import LABEL_DELIMITER, Mode
+from textloop.adapters.clients import error_code
+from textloop.domain.names import LABEL_DELIMITER, Mode
 
 # DescribeDocumentClassifier statuses, mapped to what the state machine's Choice understands.
 _DONE = {"TRAINED": "TRAINED", "TRAINED_WITH_WARNINGS": "TRAINED"}

@@ -1,7 +1,7 @@
 """Writing feedback records to the data lake.
 
 Recommended: ``S3FeedbackWriter``. Each record goes to its own key, derived from its content
-(``feedback.record_key``), with ``If-None-Match: *``: a retried API call, a re-run Lambda or a
+(``FeedbackRecord.key``), with ``If-None-Match: *``: a retried API call, a re-run Lambda or a
 re-delivered S3 event writes nothing new, and the same code behaves the same on AWS and on
 LocalStack. Batch uploads write chunks of records (``batch.process_batch``) through
 ``put_bytes`` with the same conditional put.
@@ -17,13 +17,13 @@ matters, and dedupe by ``id`` when building annotations.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.feedback import record_key, record_to_json
+from textloop.domain.feedback import FeedbackRecord
 
 _PRECONDITION_CODES = frozenset({"PreconditionFailed", "412"})
 # Two conditional writes to one key racing: S3 answers 409 to the loser; the winner wrote the
@@ -49,9 +49,10 @@ class S3FeedbackWriter:
         self.bucket = bucket
         self.conditional = conditional
 
-    def write(self, record: Mapping[str, Any]) -> WriteResult:
-        key = record_key(record)
-        return WriteResult(key, self.put_bytes(key, record_to_json(record), "application/json"))
+    def write(self, record: FeedbackRecord) -> WriteResult:
+        return WriteResult(
+            record.key, self.put_bytes(record.key, record.to_json(), "application/json")
+        )
 
     def put_bytes(self, key: str, body: bytes, content_type: str = "application/x-ndjson") -> bool:
         """Create ``key`` unless it exists; True if this call wrote it."""
@@ -105,18 +106,18 @@ class FirehoseFeedbackWriter:
         self.stream_name = stream_name
         self.max_retries = max_retries
 
-    def write(self, record: Mapping[str, Any]) -> None:
+    def write(self, record: FeedbackRecord) -> None:
         self.firehose.put_record(
-            DeliveryStreamName=self.stream_name, Record={"Data": record_to_json(record)}
+            DeliveryStreamName=self.stream_name, Record={"Data": record.to_json()}
         )
 
-    def write_many(self, records: Iterable[Mapping[str, Any]]) -> int:
+    def write_many(self, records: Iterable[FeedbackRecord]) -> int:
         """Send records in PutRecordBatch calls; returns how many were sent."""
         sent = 0
         batch: list[bytes] = []
         size = 0
         for record in records:
-            data = record_to_json(record)
+            data = record.to_json()
             if batch and (
                 len(batch) >= self.MAX_BATCH_RECORDS or size + len(data) > self.MAX_BATCH_BYTES
             ):

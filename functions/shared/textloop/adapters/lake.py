@@ -1,4 +1,4 @@
-"""The data lake bucket as JSON documents: read, write once, list; and the feedback records.
+"""The data lake bucket: JSON and text documents read, written once, listed; and feedback records.
 
 Writes that must happen once use ``If-None-Match: *``: a retried step finds its own object and
 goes on (``put_json_once`` answers False), and two deliveries racing cannot both win.
@@ -6,14 +6,17 @@ goes on (``put_json_once`` answers False), and two deliveries racing cannot both
 
 from __future__ import annotations
 
+import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.names import FEEDBACK_PREFIX
+from textloop.adapters.clients import error_code
+from textloop.domain import layout
+from textloop.domain.feedback import FeedbackRecord
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # botocore's default connection pool holds 10 connections per client; more threads would wait
@@ -21,10 +24,6 @@ _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 READ_CONCURRENCY = 10
 READ_WINDOW = 1_000
 _EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class DataLake:
@@ -97,20 +96,28 @@ class DataLake:
             for item in page.get("Contents", []):
                 yield item["Key"]
 
-    def feedback_records(self, prefix: str = FEEDBACK_PREFIX) -> list[dict[str, Any]]:
+    def feedback_records(self, prefix: str = layout.FEEDBACK_PREFIX) -> list[FeedbackRecord]:
         """Every feedback record under ``prefix``, single-record objects (``<id>.json``) and
         batch chunks (``batch-*.jsonl``) alike, each record once (ids are content hashes, so a
-        record stored twice is the same record)."""
-        keys = [k for k in self.keys(prefix) if k.endswith((".json", ".jsonl"))]
-        records: dict[str, dict[str, Any]] = {}
+        record stored twice is the same record), by id."""
+        keys = [k for k in self.keys(prefix) if layout.is_feedback_object(k)]
+        records: dict[str, FeedbackRecord] = {}
         for body in self.get_many(keys):
             if body is None:  # removed between listing and reading
                 continue
-            for line in body.splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    records.setdefault(record["id"], record)
+            for record in _records_of(body):
+                records.setdefault(record.id, record)
         return [records[k] for k in sorted(records)]
+
+    def put_records(self, key: str, records: Iterable[FeedbackRecord]) -> None:
+        """Store ``records`` as one gzipped JSON Lines object (replacing what is there)."""
+        body = gzip.compress(b"".join(r.to_json() for r in records), mtime=0)
+        self.put_bytes(key, body, "application/x-ndjson")
+
+    def get_records(self, key: str) -> list[FeedbackRecord] | None:
+        """The records ``put_records`` stored at ``key``; None when there is no such object."""
+        body = self.get_bytes(key)
+        return None if body is None else list(_records_of(gzip.decompress(body)))
 
     def get_many(self, keys: list[str]) -> Iterator[bytes | None]:
         """``get_bytes`` of each key, in the keys' order, ``READ_CONCURRENCY`` requests at a
@@ -125,3 +132,9 @@ class DataLake:
             # bodies read ahead of a slow one) bounded on a lake of millions of objects.
             for start in range(0, len(keys), READ_WINDOW):
                 yield from pool.map(self.get_bytes, keys[start : start + READ_WINDOW])
+
+
+def _records_of(body: bytes) -> Iterator[FeedbackRecord]:
+    for line in body.splitlines():
+        if line.strip():
+            yield FeedbackRecord.from_json(line)

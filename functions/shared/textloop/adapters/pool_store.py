@@ -1,8 +1,8 @@
 """Annotation pool versions in the data lake.
 
-``annotations/pool/<pool_version>.json`` holds one immutable version (written once; the version
-is a content hash, so the same content always lands on the same key) and
-``annotations/current/<model_type>.json`` names the latest version of each model type. The
+``layout.pool_key`` holds one immutable version (written once; the version is a content hash,
+so the same content always lands on the same key) and ``layout.current_pool_key`` names the
+latest version of each model type. The
 pointer is per model type because the per-model lock serialises writers of one model type only.
 """
 
@@ -11,16 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from textloop.adapters.lake import DataLake
-from textloop.annotations import PoolVersion
-from textloop.names import ANNOTATIONS_PREFIX, ModelType
-
-
-def pool_key(pool_version: str) -> str:
-    return f"{ANNOTATIONS_PREFIX}pool/{pool_version}.json"
-
-
-def current_key(model_type: str) -> str:
-    return f"{ANNOTATIONS_PREFIX}current/{ModelType(model_type).value}.json"
+from textloop.domain.annotations import PoolVersion
+from textloop.domain.layout import current_pool_key, pool_key
 
 
 class PoolStore:
@@ -28,7 +20,7 @@ class PoolStore:
         self.lake = lake
 
     def current(self, model_type: str) -> PoolVersion | None:
-        pointer = self.lake.get_json(current_key(model_type))
+        pointer = self.lake.get_json(current_pool_key(model_type))
         if pointer is None:
             return None
         return self.get(pointer["pool_version"])
@@ -44,7 +36,7 @@ class PoolStore:
         key = pool_key(pool.pool_version)
         self.lake.put_json(key, pool.to_dict(), once=True)
         self.lake.put_json(
-            current_key(pool.model_type),
+            current_pool_key(pool.model_type),
             {
                 "pool_version": pool.pool_version,
                 "key": key,

@@ -21,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.adapters.lake import error_code
-from textloop.names import ModelType
+from textloop.adapters.clients import error_code
+from textloop.domain.names import ModelType
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 

@@ -1,25 +1,22 @@
 """Review batches in the data lake, and the completion path shared by the review API and the
 A2I callback.
 
-Layout (``reviews/``): ``<iteration_id>/selection.json`` (what the select step chose),
-``<iteration_id>/batches/<batch_id>/task.json`` (the task with its token),
-``.../answers.json`` (written once), ``.../expired.json`` (written once, when the review's
-deadline passed), and ``index/<batch_id>.json`` (which iteration a batch belongs to: the API and
-A2I only know the batch id).
+Per batch (keys in ``layout``): the task with its token, the answers (written once), the expiry
+(written once, when the review's deadline passed), and the index entry that finds a batch's
+iteration (the API and A2I only know the batch id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from textloop import reviews
 from textloop.adapters.lake import DataLake
 from textloop.adapters.task_tokens import TaskTokens
-from textloop.annotations import format_timestamp
-from textloop.names import REVIEWS_PREFIX
+from textloop.domain import layout, reviews
+from textloop.domain.timestamps import format_timestamp
 
 
 class BatchNotFound(LookupError):
@@ -60,12 +57,12 @@ class ReviewStore:
 
     def put_task(self, task: dict[str, Any]) -> str:
         iteration_id, batch_id = task["iteration_id"], task["batch_id"]
-        key = reviews.task_key(iteration_id, batch_id)
+        key = layout.review_task_key(iteration_id, batch_id)
         # Overwritten on purpose: a retried StartReview task gets a new token, and only the
         # newest token completes the wait.
         self.lake.put_json(key, task)
         self.lake.put_json(
-            reviews.index_key(batch_id),
+            layout.review_index_key(batch_id),
             {
                 "batch_id": batch_id,
                 "iteration_id": iteration_id,
@@ -80,7 +77,7 @@ class ReviewStore:
     def index(self, batch_id: str) -> dict[str, Any] | None:
         if not batch_id or "/" in batch_id:
             return None
-        return self.lake.get_json(reviews.index_key(batch_id))
+        return self.lake.get_json(layout.review_index_key(batch_id))
 
     def task(self, batch_id: str) -> dict[str, Any]:
         entry = self.index(batch_id)
@@ -90,13 +87,13 @@ class ReviewStore:
         return task
 
     def answers(self, iteration_id: str, batch_id: str) -> dict[str, Any] | None:
-        return self.lake.get_json(reviews.answers_key(iteration_id, batch_id))
+        return self.lake.get_json(layout.review_answers_key(iteration_id, batch_id))
 
     def is_expired(self, iteration_id: str, batch_id: str) -> bool:
-        return self.lake.exists(reviews.expired_key(iteration_id, batch_id))
+        return self.lake.exists(layout.review_expired_key(iteration_id, batch_id))
 
     def status(self, iteration_id: str, batch_id: str) -> str:
-        if self.lake.exists(reviews.answers_key(iteration_id, batch_id)):
+        if self.lake.exists(layout.review_answers_key(iteration_id, batch_id)):
             return "answered"
         if self.is_expired(iteration_id, batch_id):
             return "expired"
@@ -104,7 +101,7 @@ class ReviewStore:
 
     def expire(self, iteration_id: str, batch_id: str, *, at: datetime) -> bool:
         return self.lake.put_json(
-            reviews.expired_key(iteration_id, batch_id),
+            layout.review_expired_key(iteration_id, batch_id),
             {
                 "batch_id": batch_id,
                 "iteration_id": iteration_id,
@@ -113,11 +110,36 @@ class ReviewStore:
             once=True,
         )
 
+    def iteration_answers(
+        self,
+        iteration_id: str,
+        batch_results: Iterable[Mapping[str, Any]],
+        *,
+        strict: bool = True,
+    ) -> list[dict[str, Any]]:
+        """An iteration's answers: the corrections its selection set aside, then the answers of
+        every batch the Map reported ``answered``. ``strict``: such a batch without stored
+        answers is an error (the audit of a failed iteration skips it instead)."""
+        selection = self.lake.get_json(layout.selection_key(iteration_id)) or {}
+        answers = list(selection.get("corrections", []))
+        for result in batch_results:
+            if result.get("status") != "answered":
+                continue
+            document = self.answers(iteration_id, result["batch_id"])
+            if document is None:
+                if strict:
+                    raise LookupError(
+                        f"batch {result['batch_id']} reported answered but has no answers"
+                    )
+                continue
+            answers += document["answers"]
+        return answers
+
     def pending(self, now: datetime) -> list[dict[str, Any]]:
         """Open batches, oldest first: neither answered nor expired, deadline not passed."""
         out = []
         stamp = format_timestamp(now)
-        for key in self.lake.keys(f"{REVIEWS_PREFIX}index/"):
+        for key in self.lake.keys(layout.REVIEW_INDEX_PREFIX):
             entry = self.lake.get_json(key)
             if entry is None or entry["deadline"] <= stamp:
                 continue
@@ -157,7 +179,9 @@ def complete_batch(
             batch_id, "expired", f"review batch {batch_id} expired; its items return to the pool"
         )
     document = reviews.answers_document(task, submissions, source=source, answered_at=now)
-    written = store.lake.put_json(reviews.answers_key(iteration_id, batch_id), document, once=True)
+    written = store.lake.put_json(
+        layout.review_answers_key(iteration_id, batch_id), document, once=True
+    )
     if not written:
         stored = store.answers(iteration_id, batch_id) or {}
         if stored.get("submission_hash") != document["submission_hash"]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from textloop.adapters.lake import error_code
+from textloop.adapters.clients import error_code
 
 _ALREADY_DONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 

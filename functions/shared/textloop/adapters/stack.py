@@ -1,0 +1,165 @@
+"""The deployment as one Lambda sees it: settings from the environment, the adapters over its AWS
+resources, and where it logs and counts. Every entry point runs with one ``Stack`` as ``ctx``.
+
+``textloop.handler`` builds one per Lambda instance (a function's process); adapters and their
+boto3 clients are made on first use, so a step pays only for what it touches, and state kept
+here (the classify path's loaded models) lives as long as the instance.
+
+Environment variables (set by Terraform):
+
+* ``DATA_LAKE_BUCKET``: the data lake bucket.
+* ``ACTIVE_MODEL_PARAMETER_PREFIX``: SSM prefix of the active-model pointers.
+* ``ACTIVE_MODEL_MAX_AGE_SECONDS``: how long the classify path trusts a pointer it read (30).
+* ``THRESHOLD_OVERRIDE``: JSON thresholds that win over the model's (classify only).
+* ``REGISTRY_TABLE``: the DynamoDB registry table (lock and model history).
+* ``ITERATION_DEFAULTS``: JSON settings over ``IterationConfig``'s defaults.
+* ``NOTIFICATIONS_TOPIC_ARN``: the SNS topic for approvals and results.
+* ``STATE_MACHINE_ARN``: the iteration state machine (the iterations API).
+* ``REVIEW_BACKEND``: ``local`` (review API) or ``a2i``; ``A2I_FLOW_DEFINITION_ARN`` with a2i.
+* ``CLASSIFIER_MODE``: the mode batch feedback files are checked against (``MULTI_CLASS``).
+* ``COMPREHEND_DATA_ACCESS_ROLE_ARN``, ``COMPREHEND_ENDPOINT_ARN`` (optional),
+  ``COMPREHEND_ENDPOINT_INFERENCE_UNITS`` (1), ``COMPREHEND_CLASSIFIER_NAME`` (default
+  ``textloop-document-classifier``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the
+  Comprehend back-end.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from textloop.adapters.active_model import (
+    ActiveModelPointer,
+    ActiveModelPointerStore,
+    ActiveModelProvider,
+    backend_loader,
+    pointer_parameter_name,
+)
+from textloop.adapters.artefacts import ModelArtefactStore
+from textloop.adapters.clients import Clients
+from textloop.adapters.comprehend_endpoint import client_config
+from textloop.adapters.feedback_writer import S3FeedbackWriter
+from textloop.adapters.lake import DataLake
+from textloop.adapters.pool_store import PoolStore
+from textloop.adapters.registry import Registry
+from textloop.adapters.reviews_store import ReviewStore
+from textloop.adapters.task_tokens import TaskTokens
+from textloop.domain.backends import ModelBackend
+from textloop.domain.thresholds import parse_override
+
+if TYPE_CHECKING:
+    from textloop.domain.iteration import IterationConfig
+
+
+class Stack:
+    def __init__(self, environ: Any = None, *, logger: Any = None, metrics: Any = None):
+        self.env = os.environ if environ is None else environ
+        self.clients = Clients()
+        self.logger = logger if logger is not None else Logger()
+        self.metrics = metrics
+        self._providers: dict[str, ActiveModelProvider] = {}
+
+    # ------------------------------------------------------------------ settings
+
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name)
+        return value if value else default
+
+    def required(self, name: str) -> str:
+        value = self.env.get(name)
+        if not value:
+            raise RuntimeError(f"environment variable {name} is not set")
+        return value
+
+    @cached_property
+    def iteration_defaults(self) -> IterationConfig:
+        """The deployment's iteration settings (``ITERATION_DEFAULTS`` over the defaults)."""
+        # Imported here: the iteration's rules pull in numpy and scikit-learn, which the
+        # classify and feedback paths never need on their cold start.
+        from textloop.domain.iteration import deployment_config
+
+        return deployment_config(self.setting("ITERATION_DEFAULTS"))
+
+    # ------------------------------------------------------------------ observability
+
+    def count(self, name: str, value: float = 1) -> None:
+        """Add ``value`` to the metric ``name`` (a count) of this invocation."""
+        if self.metrics is not None:
+            self.metrics.add_metric(name=name, unit="Count", value=value)
+
+    # ------------------------------------------------------------------ adapters
+
+    @cached_property
+    def lake(self) -> DataLake:
+        return DataLake(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET"))
+
+    @cached_property
+    def pools(self) -> PoolStore:
+        return PoolStore(self.lake)
+
+    @cached_property
+    def reviews(self) -> ReviewStore:
+        return ReviewStore(self.lake)
+
+    @cached_property
+    def artefacts(self) -> ModelArtefactStore:
+        return ModelArtefactStore(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET"))
+
+    @cached_property
+    def feedback_writer(self) -> S3FeedbackWriter:
+        return S3FeedbackWriter(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET"))
+
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.clients.get("dynamodb"), self.required("REGISTRY_TABLE"))
+
+    @cached_property
+    def tokens(self) -> TaskTokens:
+        return TaskTokens(self.clients.get("stepfunctions"))
+
+    @property
+    def comprehend(self) -> Any:
+        """The Comprehend client, with the classify path's retry and timeout settings."""
+        return self.clients.get_configured("comprehend", client_config())
+
+    def pointer_store(
+        self, model_type: str, *, max_age_seconds: float = 0
+    ) -> ActiveModelPointerStore:
+        """The active-model pointer of ``model_type``; by default read afresh every time, so a
+        step sees a promotion made a moment ago."""
+        return ActiveModelPointerStore(
+            self.clients.get("ssm"),
+            pointer_parameter_name(self.required("ACTIVE_MODEL_PARAMETER_PREFIX"), model_type),
+            max_age_seconds=max_age_seconds,
+        )
+
+    def active_model(
+        self, model_type: str
+    ) -> tuple[ActiveModelPointer, ModelBackend] | tuple[None, None]:
+        """``(pointer, backend)`` of the model serving ``model_type``; ``(None, None)`` if none."""
+        pointer = self.pointer_store(model_type).current()
+        if pointer is None:
+            return None, None
+        loader = backend_loader(artefact_store=self.artefacts, comprehend_client=self.comprehend)
+        return pointer, loader(pointer)
+
+    def serving(self, model_type: str) -> ActiveModelProvider:
+        """The classify path's model of ``model_type``: loaded once, reloaded when the pointer
+        moves (checked at most every ``ACTIVE_MODEL_MAX_AGE_SECONDS``)."""
+        if model_type not in self._providers:
+            store = self.pointer_store(
+                model_type,
+                max_age_seconds=float(self.setting("ACTIVE_MODEL_MAX_AGE_SECONDS", "30") or 30),
+            )
+            loader = backend_loader(
+                artefact_store=self.artefacts, comprehend_client=self.comprehend
+            )
+            self._providers[model_type] = ActiveModelProvider(
+                store,
+                loader,
+                threshold_override=parse_override(self.setting("THRESHOLD_OVERRIDE")),
+            )
+        return self._providers[model_type]

@@ -1,0 +1,1 @@
+"""The HTTP APIs: one module per API Lambda, each with its routes on ``app`` (see ``http``)."""

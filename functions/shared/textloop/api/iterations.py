@@ -1,0 +1,154 @@
+"""The iterations API: start an active-learning iteration and follow it.
+
+* ``POST /iterations`` ``{"model_type"?, "config"?}`` (the state machine's input, validated the
+  same way): 202 ``{iteration_id, executionArn}``; 409 ``{execution_arn}`` when an iteration of
+  that model type is running (the per-model lock is held by a RUNNING execution); 400 naming
+  the field.
+* ``GET /iterations``: recent executions (``iteration_id``, ``status``, ``started_at``,
+  ``stopped_at``), newest first.
+* ``GET /iterations/{iteration_id}``: status, and the audit record once written.
+
+Execution names (= iteration ids) are ``<model type short>-<UTC time>-<random>``: unique, and
+readable in the console and in S3 keys.
+
+Environment: STATE_MACHINE_ARN, REGISTRY_TABLE, DATA_LAKE_BUCKET, ITERATION_DEFAULTS.
+AWS: states:StartExecution, states:ListExecutions (the state machine), states:DescribeExecution
+(its executions), dynamodb:GetItem (registry table), s3:GetObject (audit/*).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.event_handler import Response
+from botocore.exceptions import ClientError
+
+from textloop.adapters.clients import error_code
+from textloop.adapters.stack import Stack
+from textloop.api.http import HttpError, ctx, json_body, json_response, raw_body, resolver
+from textloop.domain import layout
+from textloop.domain.iteration import IterationInput
+from textloop.domain.validation import InvalidInput
+
+app = resolver()
+_SHORT = {"DOCUMENT_CLASSIFIER": "doc", "ENTITY_RECOGNIZER": "ner"}
+# The API takes the lock for an execution a moment before starting it: a holder that does not
+# exist yet is starting, unless the lock is older than this (the start itself failed).
+STARTING_GRACE_SECONDS = 300
+_GONE = ("ExecutionDoesNotExist", "InvalidArn")
+
+
+@app.post("/iterations")
+def start() -> Response:
+    stack = ctx(app)
+    data = json_body(app, optional=True)
+    errors = IterationInput.errors(data)
+    if errors:
+        raise InvalidInput(errors)
+    parsed = IterationInput.parse(data, stack.iteration_defaults)
+    model_type = parsed.model_type
+    now = datetime.now(UTC)
+    name = f"{_SHORT[model_type]}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    execution_arn = _execution_arn(stack, name)
+    # Taken here, before StartExecution, so two starts in quick succession cannot both pass;
+    # the execution's Prepare step then re-takes it as the same holder.
+    lock = stack.registry.acquire(
+        model_type,
+        holder=execution_arn,
+        iteration_id=name,
+        ttl_seconds=parsed.config.lock_ttl_seconds,
+        now=now,
+        is_running=_alive(stack, model_type, now),
+    )
+    if not lock.acquired:
+        raise HttpError(
+            409,
+            f"an iteration of {model_type} is already running",
+            execution_arn=lock.holder,
+            iteration_id=lock.iteration_id,
+        )
+    try:
+        response = stack.clients.get("stepfunctions").start_execution(
+            stateMachineArn=stack.required("STATE_MACHINE_ARN"),
+            name=name,
+            input=raw_body(app) or "{}",
+        )
+    except Exception:
+        stack.registry.release(model_type, holder=execution_arn)
+        raise
+    stack.logger.info("iteration started", extra={"iteration_id": name})
+    return json_response(202, {"iteration_id": name, "executionArn": response["executionArn"]})
+
+
+@app.get("/iterations")
+def list_iterations() -> Response:
+    stack = ctx(app)
+    listed = stack.clients.get("stepfunctions").list_executions(
+        stateMachineArn=stack.required("STATE_MACHINE_ARN"), maxResults=50
+    )
+    items = [
+        {
+            "iteration_id": e["name"],
+            "execution_arn": e["executionArn"],
+            "status": e["status"],
+            "started_at": e["startDate"].isoformat(),
+            "stopped_at": e["stopDate"].isoformat() if e.get("stopDate") else None,
+        }
+        for e in listed.get("executions", [])
+    ]
+    items.sort(key=lambda e: e["started_at"], reverse=True)
+    return json_response(200, {"iterations": items})
+
+
+@app.get("/iterations/<iteration_id>")
+def get_iteration(iteration_id: str) -> Response:
+    stack = ctx(app)
+    if not layout.ITERATION_ID.match(iteration_id):
+        raise HttpError(404, f"no iteration {iteration_id!r}")
+    try:
+        described = stack.clients.get("stepfunctions").describe_execution(
+            executionArn=_execution_arn(stack, iteration_id)
+        )
+    except ClientError as exc:
+        if error_code(exc) in _GONE:
+            raise HttpError(404, f"no iteration {iteration_id!r}") from None
+        raise
+    body = {
+        "iteration_id": iteration_id,
+        "execution_arn": described["executionArn"],
+        "status": described["status"],
+        "started_at": described["startDate"].isoformat(),
+        "stopped_at": described["stopDate"].isoformat() if described.get("stopDate") else None,
+        "error": described.get("error"),
+        "audit": stack.lake.get_json(layout.audit_key(iteration_id)),
+    }
+    return json_response(200, body)
+
+
+def _execution_arn(stack: Stack, iteration_id: str) -> str:
+    machine = stack.required("STATE_MACHINE_ARN")
+    return machine.replace(":stateMachine:", ":execution:", 1) + f":{iteration_id}"
+
+
+def _alive(stack: Stack, model_type: str, now: datetime) -> Callable[[str], bool]:
+    """Whether a lock holder is alive: its execution RUNNING, or still starting (this API took
+    the lock for it less than ``STARTING_GRACE_SECONDS`` ago)."""
+
+    def is_running(execution_arn: str) -> bool:
+        try:
+            described = stack.clients.get("stepfunctions").describe_execution(
+                executionArn=execution_arn
+            )
+            return described["status"] == "RUNNING"
+        except ClientError as exc:
+            if error_code(exc) not in _GONE:
+                raise
+        held = stack.registry.lock_holder(model_type, now=now)
+        if held is None or held["holder"] != execution_arn or not held.get("acquired_at"):
+            return False
+        age = now - datetime.fromisoformat(held["acquired_at"])
+        return age.total_seconds() < STARTING_GRACE_SECONDS
+
+    return is_running

@@ -1,0 +1,111 @@
+"""The models API: which model serves, its history, and rollback.
+
+* ``GET /models/active?model_type=DOCUMENT_CLASSIFIER``: the active-model pointer, its SSM
+  version and the model's evaluation metrics (404 when no model was promoted yet).
+* ``GET /models?model_type=...``: the registry history (promotions and rollbacks), oldest first.
+* ``POST /models/rollback`` ``{"model_version"?, "reason", "model_type"?}``: point back to an
+  earlier promoted version (``promotion.plan_rollback``; no version: the one promoted before the
+  active one) through the same pointer move as the PromoteCandidate step (UpdateEndpoint
+  included for Comprehend). 200 ``{changed, model_version, previous_model_version,
+  pointer_version}``; 400 naming the field; 409 when the target cannot serve (``RollbackError``).
+
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.
+AWS: ssm:GetParameter, ssm:PutParameter (pointer parameters), dynamodb:Query, dynamodb:GetItem,
+dynamodb:PutItem (registry table), s3:GetObject (models/*), comprehend:UpdateEndpoint (the
+endpoint named by the pointer; Comprehend back-end only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+from aws_lambda_powertools.event_handler import Response
+
+from textloop.adapters.active_model import ActiveModelPointer, move_pointer
+from textloop.api.http import HttpError, ctx, json_body, json_response, resolver
+from textloop.domain import layout
+from textloop.domain.names import ModelType
+from textloop.domain.promotion import RollbackError, plan_rollback
+from textloop.domain.validation import FieldError, InvalidInput, validator
+
+app = resolver()
+
+
+@app.exception_handler(RollbackError)
+def cannot_roll_back(exc: RollbackError) -> Response:
+    return json_response(409, {"message": str(exc)})
+
+
+def _model_type() -> str:
+    value = app.current_event.get_query_string_value("model_type", "DOCUMENT_CLASSIFIER")
+    if value not in ModelType.__members__:
+        raise InvalidInput([FieldError("model_type", "must be one of: " + ", ".join(ModelType))])
+    return value
+
+
+@app.get("/models/active")
+def active() -> Response:
+    stack = ctx(app)
+    model_type = _model_type()
+    store = stack.pointer_store(model_type)
+    pointer = store.current()
+    if pointer is None:
+        raise HttpError(404, f"no active model for {model_type}")
+    _, version = store.get()
+    evaluation = stack.lake.get_json(layout.evaluation_key(pointer.model_version))
+    return json_response(
+        200, {"pointer": pointer.to_dict(), "pointer_version": version, "evaluation": evaluation}
+    )
+
+
+@app.get("/models")
+def history() -> Response:
+    model_type = _model_type()
+    return json_response(
+        200, {"model_type": model_type, "history": ctx(app).registry.history(model_type)}
+    )
+
+
+@app.post("/models/rollback")
+def rollback() -> Response:
+    stack = ctx(app)
+    data = json_body(app)
+    errors = validator("rollback-request.v1").errors(data)
+    if errors:
+        raise InvalidInput(errors)
+    model_type = data.get("model_type", "DOCUMENT_CLASSIFIER")
+    store = stack.pointer_store(model_type)
+    current = store.current()
+    promotions = [e for e in stack.registry.history(model_type) if e["kind"] == "promotion"]
+    plan = plan_rollback(
+        promotions,
+        data.get("model_version"),
+        current.model_version if current else None,
+        reason=data["reason"],
+    )
+    if not plan["changed"]:
+        return json_response(200, {**plan, "pointer_version": None})
+    target = next(e for e in reversed(promotions) if e["model_version"] == plan["model_version"])
+    pointer = replace(ActiveModelPointer.from_dict(target["pointer"]), promoted_at=None)
+    # One event per (from, to, reason): a retried request records the rollback once.
+    event_id = (
+        "rollback-"
+        + hashlib.sha256(
+            f"{plan['previous_model_version']}\n{plan['model_version']}\n{data['reason']}".encode()
+        ).hexdigest()[:24]
+    )
+    result = move_pointer(
+        registry=stack.registry,
+        pointer_store=store,
+        comprehend=stack.clients.get("comprehend") if target.get("classifier_arn") else None,
+        event_id=event_id,
+        kind="rollback",
+        pointer=pointer,
+        classifier_arn=target.get("classifier_arn"),
+        metrics=target.get("metrics"),
+        reason=plan["reason"],
+        iteration_id=None,
+    )
+    stack.logger.info("rolled back", extra=result)
+    return json_response(200, {**result, "reason": plan["reason"]})

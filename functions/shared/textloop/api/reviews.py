@@ -1,0 +1,74 @@
+"""The local review API: what the review page and the CLI use.
+
+* ``GET /reviews``: open batches (``batch_id``, ``iteration_id``, ``items``, ``created_at``,
+  ``deadline``), oldest first.
+* ``GET /reviews/{batch_id}``: the batch task with its items, suggestions and options (never the
+  task token) and its status.
+* ``POST /reviews/{batch_id}/answers`` ``{"reviewer_id", "answers": [{"item_id", "labels"}]}``:
+  200 ``{batch_id, status, answered, duplicate}``; 400 naming the field; 404 unknown batch; 409
+  batch expired, or already answered with other answers. Sending the same answers again is a
+  200 duplicate that changes nothing.
+
+Environment: DATA_LAKE_BUCKET.
+AWS: s3:ListBucket (reviews/index/), s3:GetObject (reviews/*), s3:PutObject (reviews/*),
+states:SendTaskSuccess (the iteration state machine's tasks).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.event_handler import Response
+
+from textloop.adapters.reviews_store import BatchClosed, BatchNotFound, complete_batch
+from textloop.api.http import ctx, json_body, json_response, resolver
+from textloop.domain import reviews
+from textloop.domain.validation import InvalidInput
+
+app = resolver()
+
+
+@app.exception_handler(BatchNotFound)
+def batch_not_found(exc: BatchNotFound) -> Response:
+    return json_response(404, {"message": str(exc)})
+
+
+@app.exception_handler(BatchClosed)
+def batch_closed(exc: BatchClosed) -> Response:
+    return json_response(409, {"message": str(exc), "batch_id": exc.batch_id, "status": exc.status})
+
+
+@app.get("/reviews")
+def list_reviews() -> Response:
+    pending = ctx(app).reviews.pending(datetime.now(UTC))
+    return json_response(200, {"reviews": pending, "count": len(pending)})
+
+
+@app.get("/reviews/<batch_id>")
+def get_review(batch_id: str) -> Response:
+    store = ctx(app).reviews
+    task = store.task(batch_id)
+    status = store.status(task["iteration_id"], batch_id)
+    return json_response(200, {**reviews.public_task(task), "status": status})
+
+
+@app.post("/reviews/<batch_id>/answers")
+def post_answers(batch_id: str) -> Response:
+    stack = ctx(app)
+    data = json_body(app)
+    try:
+        submission = reviews.parse_submission(data)
+        result = complete_batch(
+            stack.reviews, stack.tokens, batch_id, [submission], source="review-api"
+        )
+    except InvalidInput:
+        stack.count("ReviewAnswersRejected")
+        raise
+    if not result.token_delivered:
+        stack.logger.info(
+            "iteration no longer waits on this batch",
+            extra={"batch_id": batch_id, "code": result.token_code},
+        )
+    stack.count("ReviewBatchesAnswered")
+    stack.logger.info("review answered", extra=result.to_dict())
+    return json_response(200, result.to_dict())

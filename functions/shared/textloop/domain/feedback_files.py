@@ -1,0 +1,624 @@
+"""Batch feedback files: streaming parsers for the uploaded files, and the summary written
+beside each (its errors object).
+
+Formats, chosen by the key's suffix (``.gz`` may follow any of them):
+
+* ``.jsonl`` / ``.ndjson``: one JSON object per line, shaped by
+  ``schemas/batch-feedback-line.v1.json``: ``{"text", "corrected_labels"?, "user_id"?,
+  "application_id"?}``. Blank lines are skipped. Errors carry the physical line number.
+* ``.csv``: RFC 4180 with a REQUIRED header naming the columns, in any order: ``text``
+  (required), ``corrected_labels`` (labels joined by ``|``; an empty cell means "review this
+  text"), ``user_id``, ``application_id``. Other columns reject the file (a misspelt
+  ``label`` column would otherwise silently drop every label). Quoted fields may span lines;
+  errors carry the row's first physical line. Document classifiers only (spans need JSON).
+* ``.json``: the seed's format ``{"classifier": "<name>", "sentences": [...]}``; an item is a
+  bare string (a text sent for review) or an object shaped like a JSON Lines line. Parsed
+  incrementally with ijson; errors carry the item index (ijson reports no line numbers).
+
+Every item becomes a feedback record (source explicit-batch) or a ``BatchError``; good items go
+on regardless of bad ones. Memory stays bounded whatever the file size: the stream is read in
+chunks, lines longer than ``MAX_LINE_BYTES`` are rejected unread, output records leave in chunks
+of ``max_records`` and the errors object lists at most ``max_listed_errors`` errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from textloop.domain import layout
+from textloop.domain.feedback import FeedbackRecord, build_batch_record, check_corrected_labels
+from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES, LABEL_DELIMITER, ModelType
+from textloop.domain.timestamps import format_timestamp
+from textloop.domain.validation import BATCH_FEEDBACK_LINE, FieldError, check_text, validator
+
+FORMAT_JSON = "json"
+FORMAT_JSONL = "jsonl"
+FORMAT_CSV = "csv"
+_SUFFIXES = {
+    ".jsonl": FORMAT_JSONL,
+    ".ndjson": FORMAT_JSONL,
+    ".json": FORMAT_JSON,
+    ".csv": FORMAT_CSV,
+}
+
+CSV_COLUMNS = ("text", "corrected_labels", "user_id", "application_id")
+JSON_TOP_LEVEL_KEYS = ("classifier", "sentences")
+
+# A line holds one text of at most 10,000 UTF-8 bytes; even fully \u-escaped that stays far
+# below 256 KiB, so a longer line is an error and is skipped without being kept in memory.
+MAX_LINE_BYTES = 256 * 1024
+READ_CHUNK_BYTES = 1024 * 1024
+ERRORS_OBJECT_VERSION = 1
+
+
+class UnsupportedFormat(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What the handler knows about the uploaded object and the active model."""
+
+    bucket: str
+    key: str
+    model_type: str
+    mode: str | None
+    # The upload's submitter (from the key layout or object metadata); lines may override.
+    submitter: Mapping[str, str]
+    # The upload time (S3 event eventTime or LastModified): stable across re-delivered events,
+    # so it decides the records' date partition.
+    observed_at: datetime
+    created_at: datetime
+    etag: str | None = None
+    version_id: str | None = None
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+    known_labels: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    record: FeedbackRecord
+    line: int | None
+    item_index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchError:
+    """A rejected item (``line``/``item_index`` set) or a file-level problem (both None).
+
+    ``fatal``: parsing could not go on (malformed JSON, bad CSV header); the rest is unread.
+    """
+
+    line: int | None
+    item_index: int | None
+    errors: tuple[FieldError, ...]
+    fatal: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.item_index is not None:
+            out["item_index"] = self.item_index
+        out["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        if self.fatal:
+            out["fatal"] = True
+        return out
+
+
+BatchItem = BatchRecord | BatchError
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def detect_format(key: str) -> tuple[str, bool]:
+    """``(format, gzipped)`` from the key's suffix; ``UnsupportedFormat`` otherwise."""
+    lowered = key.lower()
+    gzipped = lowered.endswith(".gz")
+    if gzipped:
+        lowered = lowered[:-3]
+    for suffix, fmt in _SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return fmt, gzipped
+    raise UnsupportedFormat(
+        f"cannot tell the format of {key!r}: use .jsonl, .ndjson, .json or .csv (optionally .gz)"
+    )
+
+
+def is_batch_upload(key: str) -> bool:
+    """Whether an S3 key is a batch file to parse; never our own errors objects."""
+    if not layout.is_upload(key):
+        return False
+    try:
+        detect_format(key)
+    except UnsupportedFormat:
+        return False
+    return True
+
+
+def upload_digest(context: BatchContext) -> str:
+    """Names the output chunks of one version of one upload: a re-delivered S3 event gives the
+    same chunk keys (so the conditional put makes the rerun a no-op); a changed file gives new
+    ones."""
+    identity = "\n".join([context.bucket, context.key, context.version_id or context.etag or ""])
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:20]
+
+
+# --------------------------------------------------------------------------- reader
+
+
+class BatchReader:
+    """Iterate over the items of one uploaded file: ``BatchRecord`` or ``BatchError``.
+
+    ``declared_model`` holds the JSON format's ``classifier`` once read.
+    """
+
+    def __init__(self, stream: BinaryIO, context: BatchContext, *, fmt: str | None = None):
+        detected, gzipped = detect_format(context.key)
+        self.format = fmt or detected
+        self.context = context
+        self.declared_model: str | None = None
+        self._stream: BinaryIO = gzip.GzipFile(fileobj=stream, mode="rb") if gzipped else stream
+        self._line_validator = validator(BATCH_FEEDBACK_LINE)
+        self._observed_at = format_timestamp(context.observed_at)
+        self._created_at = format_timestamp(context.created_at)
+        origin: dict[str, Any] = {"bucket": context.bucket, "key": context.key}
+        if context.version_id:
+            origin["version_id"] = context.version_id
+        if context.etag:
+            origin["etag"] = context.etag
+        self._origin = origin
+
+    def __iter__(self) -> Iterator[BatchItem]:
+        if self.format == FORMAT_JSONL:
+            return self._iter_jsonl()
+        if self.format == FORMAT_CSV:
+            return self._iter_csv()
+        if self.format == FORMAT_JSON:
+            return self._iter_json()
+        raise UnsupportedFormat(self.format)
+
+    # -- shared item handling
+
+    def _item(self, data: Any, line: int | None, item_index: int | None) -> BatchItem:
+        ctx = self.context
+        if not self._line_validator.is_valid(data):
+            return BatchError(line, item_index, tuple(self._line_validator.errors(data)))
+        text = data["text"]
+        errors = check_text(text, max_bytes=ctx.max_text_bytes)
+        corrected = data.get("corrected_labels")
+        if corrected is not None:
+            errors += check_corrected_labels(
+                corrected,
+                model_type=ctx.model_type,
+                mode=ctx.mode,
+                text=text,
+                known_labels=ctx.known_labels,
+            )
+        submitter = dict(ctx.submitter)
+        for name in ("user_id", "application_id"):
+            if name in data:
+                submitter[name] = data[name]
+        if not submitter:
+            errors.append(
+                FieldError(
+                    "user_id", "is required: the upload names no submitter and the line none"
+                )
+            )
+        if errors:
+            return BatchError(line, item_index, tuple(errors))
+        origin = dict(self._origin)
+        if line is not None:
+            origin["line"] = line
+        if item_index is not None:
+            origin["item_index"] = item_index
+        record = build_batch_record(
+            text=text,
+            corrected_labels=corrected,
+            model_type=ctx.model_type,
+            mode=ctx.mode,
+            submitter=submitter,
+            origin=origin,
+            observed_at=self._observed_at,
+            created_at=self._created_at,
+        )
+        return BatchRecord(record, line, item_index)
+
+    # -- JSON Lines
+
+    def _iter_jsonl(self) -> Iterator[BatchItem]:
+        for line_no, raw in _iter_lines(self._stream, MAX_LINE_BYTES):
+            if raw is None:
+                yield BatchError(
+                    line_no, None, (FieldError("$", f"line is longer than {MAX_LINE_BYTES} bytes"),)
+                )
+                continue
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw or raw.isspace():
+                continue
+            try:
+                data = json.loads(raw)
+            except UnicodeDecodeError as exc:
+                yield BatchError(
+                    line_no, None, (FieldError("$", f"is not valid UTF-8 (byte {exc.start})"),)
+                )
+                continue
+            except json.JSONDecodeError as exc:
+                yield BatchError(
+                    line_no,
+                    None,
+                    (FieldError("$", f"is not valid JSON ({exc.msg} at column {exc.colno})"),),
+                )
+                continue
+            if not isinstance(data, dict):
+                yield BatchError(line_no, None, (FieldError("$", "must be a JSON object"),))
+                continue
+            yield self._item(data, line_no, None)
+
+    # -- CSV
+
+    def _iter_csv(self) -> Iterator[BatchItem]:
+        if self.context.model_type == ModelType.ENTITY_RECOGNIZER:
+            yield _fatal(
+                "$", "CSV batch files are for DOCUMENT_CLASSIFIER models; send spans as JSON Lines"
+            )
+            return
+        too_long: list[int] = []
+
+        def text_lines() -> Iterator[str]:
+            for line_no, raw in _iter_lines(self._stream, MAX_LINE_BYTES):
+                if raw is None:
+                    too_long.append(line_no)
+                    return
+                if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                # surrogateescape keeps bad bytes visible to check_text instead of failing the
+                # whole reader; "\n" is restored so quoted fields keep their line breaks.
+                yield raw.decode("utf-8", "surrogateescape") + "\n"
+
+        reader = csv.reader(text_lines(), strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            yield _fatal("$", f"header line is not valid CSV ({exc})")
+            return
+        if header is None:
+            if too_long:
+                yield _fatal("$", f"line {too_long[0]} is longer than {MAX_LINE_BYTES} bytes")
+            else:
+                yield _fatal("$", "the file is empty; a header line is required")
+            return
+        columns = [name.strip().lower() for name in header]
+        unknown = [c for c in columns if c not in CSV_COLUMNS]
+        if unknown or "text" not in columns or len(set(columns)) != len(columns):
+            yield _fatal(
+                "header",
+                f"columns must be distinct names among {', '.join(CSV_COLUMNS)} with text "
+                f"required; got {', '.join(columns) or 'nothing'}",
+            )
+            return
+        width = len(columns)
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                yield BatchError(start, None, (FieldError("$", f"is not valid CSV ({exc})"),))
+                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) > width:
+                yield BatchError(
+                    start,
+                    None,
+                    (FieldError("$", f"has {len(row)} fields; the header has {width}"),),
+                )
+                continue
+            data: dict[str, Any] = {}
+            for name, cell in zip(columns, row, strict=False):
+                if name == "text":
+                    data["text"] = cell
+                elif cell.strip():
+                    data[name] = cell.strip()
+            errors: list[FieldError] = []
+            if "corrected_labels" in data:
+                labels = [part.strip() for part in data["corrected_labels"].split(LABEL_DELIMITER)]
+                if any(not label for label in labels):
+                    errors.append(
+                        FieldError(
+                            "corrected_labels",
+                            f"contains an empty label (labels are joined by '{LABEL_DELIMITER}')",
+                        )
+                    )
+                data["corrected_labels"] = labels
+            if errors:
+                yield BatchError(start, None, tuple(errors))
+            else:
+                yield self._item(data, start, None)
+        if too_long:
+            yield _fatal("$", f"line {too_long[0]} is longer than {MAX_LINE_BYTES} bytes")
+
+    # -- JSON (the seed's {"classifier", "sentences"} files)
+
+    def _iter_json(self) -> Iterator[BatchItem]:
+        import ijson  # only this format needs it; keeps the other paths importable without
+
+        index = -1
+        saw_sentences = False
+        builder: Any = None
+        try:
+            events = ijson.parse(_without_bom(self._stream), use_float=True)
+            first = next(events, None)
+            if first is None or first[1] != "start_map":
+                yield _fatal("$", 'must be a JSON object with a "sentences" array')
+                return
+            for prefix, event, value in events:
+                if builder is not None:
+                    builder.event(event, value)
+                    if prefix == "sentences.item" and event in ("end_map", "end_array"):
+                        index += 1
+                        yield self._json_item(builder.value, index)
+                        builder = None
+                    continue
+                if prefix == "sentences.item":
+                    if event in ("start_map", "start_array"):
+                        builder = ijson.ObjectBuilder()
+                        builder.event(event, value)
+                    else:
+                        index += 1
+                        yield self._json_item(value, index)
+                elif prefix == "" and event == "map_key":
+                    if value not in JSON_TOP_LEVEL_KEYS:
+                        yield BatchError(None, None, (FieldError(value, "is not allowed"),))
+                elif prefix == "classifier" and event not in ("end_map", "end_array"):
+                    if event == "string":
+                        self.declared_model = value
+                    elif not prefix.startswith("classifier."):
+                        yield BatchError(
+                            None, None, (FieldError("classifier", "must be a string"),)
+                        )
+                elif prefix == "sentences":
+                    if event == "start_array":
+                        saw_sentences = True
+                    elif event != "end_array":
+                        yield _fatal("sentences", "must be an array")
+                        return
+        except ijson.JSONError as exc:
+            where = f" after item {index}" if index >= 0 else ""
+            yield _fatal("$", f"is not valid JSON{where} ({exc}); the rest of the file is unread")
+            return
+        if not saw_sentences:
+            yield BatchError(None, None, (FieldError("sentences", "is required"),), fatal=True)
+
+    def _json_item(self, value: Any, index: int) -> BatchItem:
+        if isinstance(value, str):
+            return self._item({"text": value}, None, index)
+        if isinstance(value, dict):
+            return self._item(value, None, index)
+        return BatchError(
+            None, index, (FieldError(f"sentences[{index}]", "must be a string or an object"),)
+        )
+
+
+class _Prefixed:
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            out, self._head = self._head + self._stream.read(), b""
+            return out
+        out, self._head = self._head[:size], self._head[size:]
+        return out
+
+
+def _without_bom(stream: BinaryIO) -> Any:
+    # Editors on Windows save JSON with a UTF-8 byte order mark, which yajl rejects.
+    head = stream.read(3)
+    return _Prefixed(b"" if head == b"\xef\xbb\xbf" else head, stream)
+
+
+def _fatal(field_name: str, message: str) -> BatchError:
+    return BatchError(None, None, (FieldError(field_name, message),), fatal=True)
+
+
+def _iter_lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, bytes without "\\n")`` from a binary stream read in chunks; a line
+    longer than ``max_line_bytes`` comes out once as ``None`` and is skipped, not buffered."""
+    line_no = 0
+    pending = b""
+    skipping = False
+    while True:
+        chunk = stream.read(READ_CHUNK_BYTES)
+        if not chunk:
+            break
+        parts = (pending + chunk).split(b"\n")
+        pending = parts.pop()
+        for part in parts:
+            line_no += 1
+            if skipping:
+                skipping = False
+                continue
+            yield line_no, (part if len(part) <= max_line_bytes else None)
+        if len(pending) > max_line_bytes:
+            if not skipping:
+                yield line_no + 1, None
+                skipping = True
+            pending = b""
+    if pending and not skipping:
+        yield line_no + 1, (pending if len(pending) <= max_line_bytes else None)
+
+
+# --------------------------------------------------------------------------- output
+
+
+class BatchSummary:
+    """Counts and (capped) error list of one upload: the errors object written beside it."""
+
+    def __init__(self, context: BatchContext, *, fmt: str, max_listed_errors: int = 1000):
+        self.context = context
+        self.format = fmt
+        self.max_listed_errors = max_listed_errors
+        self.accepted = 0
+        self.rejected = 0
+        self.file_errors: list[dict[str, Any]] = []
+        self.item_errors: list[dict[str, Any]] = []
+        self.fatal = False
+        self.feedback_keys: list[str] = []
+        self.declared_model: str | None = None
+
+    def add(self, item: BatchItem) -> None:
+        if isinstance(item, BatchRecord):
+            self.accepted += 1
+            return
+        if item.line is None and item.item_index is None:
+            self.fatal = self.fatal or item.fatal
+            if len(self.file_errors) < self.max_listed_errors:
+                self.file_errors.append(item.to_dict())
+            return
+        self.rejected += 1
+        if len(self.item_errors) < self.max_listed_errors:
+            self.item_errors.append(item.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        ctx = self.context
+        if self.fatal:
+            status = "failed"
+        elif self.rejected or self.file_errors:
+            status = "completed_with_errors"
+        else:
+            status = "completed"
+        out: dict[str, Any] = {
+            "errors_object_version": ERRORS_OBJECT_VERSION,
+            "bucket": ctx.bucket,
+            "key": ctx.key,
+            "format": self.format,
+            "status": status,
+            "items_total": self.accepted + self.rejected,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "file_errors": self.file_errors,
+            "errors": self.item_errors,
+            "errors_truncated": self.rejected > len(self.item_errors),
+            "feedback_keys": self.feedback_keys,
+        }
+        if ctx.version_id:
+            out["version_id"] = ctx.version_id
+        if ctx.etag:
+            out["etag"] = ctx.etag
+        if self.declared_model is not None:
+            out["declared_model"] = self.declared_model
+        return out
+
+
+def chunk_key(context: BatchContext, part: int) -> str:
+    """The key of chunk ``part`` of an upload's records (``layout.feedback_chunk_key``)."""
+    return layout.feedback_chunk_key(
+        format_timestamp(context.observed_at), upload_digest(context), part
+    )
+
+
+def process_batch(
+    stream: BinaryIO,
+    context: BatchContext,
+    write: Callable[[str, bytes], Any],
+    *,
+    max_records: int = 10_000,
+    max_listed_errors: int = 1000,
+) -> dict[str, Any]:
+    """Parse one upload, hand each chunk of records to ``write(key, jsonl_bytes)`` and return
+    the errors object (write it at ``layout.upload_errors_key(context.key)``).
+
+    Chunks rather than one object per record: a million PUTs would outlast the Lambda. The keys
+    are deterministic (``chunk_key``), so a re-delivered event rewrites the same chunks.
+    """
+    reader = BatchReader(stream, context)
+    summary = BatchSummary(context, fmt=reader.format, max_listed_errors=max_listed_errors)
+    buffer: list[bytes] = []
+    part = 0
+
+    def flush() -> None:
+        nonlocal part, buffer
+        key = chunk_key(context, part)
+        write(key, b"".join(buffer))
+        summary.feedback_keys.append(key)
+        part += 1
+        buffer = []
+
+    for item in reader:
+        summary.add(item)
+        if isinstance(item, BatchRecord):
+            buffer.append(item.record.to_json())
+            if len(buffer) >= max_records:
+                flush()
+    if buffer:
+        flush()
+    summary.declared_model = reader.declared_model
+    return summary.to_dict()
+
+
+@dataclass
+class BatchCounts:
+    """Handy for benchmarks and tests: counts of a parse without writing anything."""
+
+    accepted: int = 0
+    rejected: int = 0
+    file_errors: list[BatchError] = field(default_factory=list)
+
+
+def count_items(stream: BinaryIO, context: BatchContext) -> BatchCounts:
+    counts = BatchCounts()
+    for item in BatchReader(stream, context):
+        if isinstance(item, BatchRecord):
+            counts.accepted += 1
+        elif item.line is None and item.item_index is None:
+            counts.file_errors.append(item)
+        else:
+            counts.rejected += 1
+    return counts
+
+
+def misplaced_upload_summary(bucket: str, key: str) -> dict[str, Any]:
+    """The errors object of an upload whose key does not follow ``layout.FEEDBACK_UPLOAD_LAYOUT``
+    (never a silent drop: the uploader finds why beside the file)."""
+    return {
+        "errors_object_version": ERRORS_OBJECT_VERSION,
+        "bucket": bucket,
+        "key": key,
+        "status": "failed",
+        "items_total": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "file_errors": [
+            {
+                "errors": [
+                    {
+                        "field": "key",
+                        "message": f"uploads must follow {layout.FEEDBACK_UPLOAD_LAYOUT}",
+                    }
+                ],
+                "fatal": True,
+            }
+        ],
+        "errors": [],
+        "errors_truncated": False,
+        "feedback_keys": [],
+    }

@@ -1,0 +1,301 @@
+"""One active-learning iteration: its settings, parsed and defaulted once, and the rules its steps
+share.
+
+The iteration state machine passes ``$.iteration`` to every step: an ``Iteration`` as JSON
+(``{iteration_id, execution_arn, started_at, model_type, mode, config, lock, new_items}``).
+
+``config`` is an ``IterationConfig``. ``schemas/iteration-input.v1.json`` is the source of truth
+for the settings' names, types and ranges (a unit test keeps the fields below equal to its
+properties); the defaults are the fields' defaults. Prepare builds it once, in one merge:
+defaults, then the deployment's ``ITERATION_DEFAULTS``, then the execution input's ``config``.
+Nothing else decides a setting, so the audit record's copy of it is the whole truth. Steps read
+the view they need: ``Iteration.selection``, ``.gate``, ``.datasets``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from textloop.domain.annotations import PoolVersion
+from textloop.domain.datasets.build import BuildConfig
+from textloop.domain.datasets.rules import ValidationRules
+from textloop.domain.errors import InvalidIterationInput
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.hashing import text_key
+from textloop.domain.names import Mode, ModelType
+from textloop.domain.promotion import GateConfig
+from textloop.domain.selection import SelectionConfig
+from textloop.domain.validation import FieldError, validator
+
+ITERATION_INPUT = "iteration-input.v1"
+DEFAULT_MODEL_TYPE = ModelType.DOCUMENT_CLASSIFIER.value
+# A lock outlives the longest legitimate iteration; a crashed one frees it after this margin.
+LOCK_MARGIN_SECONDS = 3_600
+_VERSION_SAFE = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IterationConfig:
+    """Every setting of one iteration (see ``schemas/iteration-input.v1.json`` for each)."""
+
+    min_new_items: int = 10
+    review_budget: int = 50
+    review_batch_size: int = 10
+    random_share: float = 0.2
+    # Labels (seed data and pool) after which the random share halves: exploration matters
+    # while the model knows little (bench: reports/selection-study.md). None: constant share.
+    random_share_half_life: float | None = 250
+    selection_strategy: str = "margin"
+    near_duplicate_similarity: float | None = 0.9
+    review_timeout_seconds: int = 86_400
+    approval_timeout_seconds: int = 86_400
+    training_poll_seconds: int = 300
+    training_max_polls: int = 72
+    # Comprehend batch classification jobs over the test set (candidate and active model).
+    test_predictions_poll_seconds: int = 120
+    test_predictions_max_polls: int = 90
+    promotion_metric: str | None = None
+    promotion_min_improvement: float = 0.0
+    per_label_tolerance: float = 0.02
+    promotion_min_absolute: float = 0.5
+    manual_approval: bool = False
+    test_share: float = 0.2
+    min_docs_per_label: int | None = None
+    model_backend: str = "local"
+    classifier_mode: str = "MULTI_CLASS"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def overridden(self, settings: Mapping[str, Any] | None, *, source: str) -> IterationConfig:
+        """A copy with ``settings`` (checked against the schema first) applied; ``source`` names
+        where they came from in the error."""
+        settings = {} if settings is None else settings
+        errors = validator(ITERATION_INPUT).errors({"config": settings})
+        if errors:
+            raise InvalidIterationInput(f"{source} is invalid: {describe(errors)}")
+        return dataclasses.replace(self, **settings)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IterationConfig:
+        """The complete configuration the state machine carries (``to_dict`` of one).
+
+        A setting added after an execution started is missing from that execution's config;
+        ``random_share_half_life`` then means a constant share, as it did before it existed.
+        """
+        known = set(cls.names())
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown iteration settings: {sorted(unknown)}")
+        values = dict(data)
+        values.setdefault("random_share_half_life", None)
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def gate(self) -> GateConfig:
+        return GateConfig(
+            metric=self.promotion_metric,
+            min_improvement=self.promotion_min_improvement,
+            per_label_tolerance=self.per_label_tolerance,
+            min_absolute=self.promotion_min_absolute,
+        )
+
+    @property
+    def lock_ttl_seconds(self) -> int:
+        """How long a lock stays valid: the longest an iteration can legitimately wait, plus a
+        margin. Every wait in the state machine is bounded by these settings, so an iteration
+        still holding the lock past this time has crashed or been stopped by hand."""
+        return int(
+            self.review_timeout_seconds
+            + self.approval_timeout_seconds
+            + self.training_poll_seconds * self.training_max_polls
+            + self.test_predictions_poll_seconds * self.test_predictions_max_polls
+            + LOCK_MARGIN_SECONDS
+        )
+
+
+DEFAULTS: dict[str, Any] = IterationConfig().to_dict()
+
+
+def describe(errors: Iterable[FieldError]) -> str:
+    return "; ".join(f"{e.field}: {e.message}" for e in errors)
+
+
+def deployment_config(raw: str | None) -> IterationConfig:
+    """The deployment's defaults: ``IterationConfig``'s, overlaid with ``ITERATION_DEFAULTS``
+    (a JSON object of settings, from the environment)."""
+    try:
+        settings: Any = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise InvalidIterationInput(f"ITERATION_DEFAULTS is not JSON: {exc}") from None
+    if not isinstance(settings, dict):
+        raise InvalidIterationInput("ITERATION_DEFAULTS is invalid: must be a JSON object")
+    return IterationConfig().overridden(settings, source="ITERATION_DEFAULTS")
+
+
+@dataclass(frozen=True)
+class IterationInput:
+    """The input of one execution (or the body of POST /iterations), checked and defaulted."""
+
+    model_type: str
+    config: IterationConfig
+
+    @property
+    def mode(self) -> str | None:
+        if self.model_type == ModelType.ENTITY_RECOGNIZER:
+            return None
+        return Mode(self.config.classifier_mode).value
+
+    @staticmethod
+    def errors(data: Any) -> list[FieldError]:
+        """Field errors of an input (the HTTP API answers 400 with them)."""
+        return validator(ITERATION_INPUT).errors({} if data is None else data)
+
+    @classmethod
+    def parse(cls, data: Any, deployment: IterationConfig) -> IterationInput:
+        """The input validated (unknown keys are named) and applied over ``deployment``."""
+        data = {} if data is None else data
+        errors = cls.errors(data)
+        if errors:
+            raise InvalidIterationInput(f"invalid iteration input: {describe(errors)}")
+        return cls(
+            model_type=data.get("model_type", DEFAULT_MODEL_TYPE),
+            config=dataclasses.replace(deployment, **(data.get("config") or {})),
+        )
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """``$.iteration``: who the iteration is and what it runs with (Prepare's result)."""
+
+    iteration_id: str
+    execution_arn: str
+    started_at: str
+    model_type: str
+    mode: str | None
+    config: IterationConfig
+    lock: Mapping[str, Any]
+    new_items: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Iteration:
+        return cls(
+            iteration_id=data["iteration_id"],
+            execution_arn=data["execution_arn"],
+            started_at=data["started_at"],
+            model_type=data["model_type"],
+            mode=data.get("mode"),
+            config=IterationConfig.from_dict(data["config"]),
+            lock=data.get("lock") or {},
+            new_items=data.get("new_items"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iteration_id": self.iteration_id,
+            "execution_arn": self.execution_arn,
+            "started_at": self.started_at,
+            "model_type": self.model_type,
+            "mode": self.mode,
+            "config": self.config.to_dict(),
+            "lock": dict(self.lock),
+            "new_items": None if self.new_items is None else dict(self.new_items),
+        }
+
+    @property
+    def selection(self) -> SelectionConfig:
+        """SelectForReview's settings; the iteration id seeds the random share."""
+        config = self.config
+        return SelectionConfig(
+            budget=config.review_budget,
+            random_share=config.random_share,
+            random_share_half_life=config.random_share_half_life,
+            seed=self.iteration_id,
+            strategy=config.selection_strategy,
+            near_duplicate_similarity=config.near_duplicate_similarity,
+            mode=self.mode,
+        )
+
+    @property
+    def gate(self) -> GateConfig:
+        return self.config.gate
+
+    @property
+    def datasets(self) -> BuildConfig:
+        """BuildDatasets' settings. The split is seeded by the model type, not the iteration:
+        the same documents must split the same way whichever iteration first sees them."""
+        return BuildConfig(
+            test_share=self.config.test_share,
+            seed=self.model_type,
+            rules=ValidationRules(min_docs_per_label=self.config.min_docs_per_label),
+        )
+
+    def candidate_version(self, dataset_version: str) -> str:
+        """The candidate's model version (``model_version_for``)."""
+        return model_version_for(self.iteration_id, dataset_version)
+
+
+def model_version_for(iteration_id: str, dataset_version: str) -> str:
+    """The candidate's version: a function of the iteration and its data, so a retried training
+    step names the same version, and valid as a Comprehend VersionName and an S3 path part."""
+    slug = _VERSION_SAFE.sub("-", iteration_id.lower()).strip("-")[:36].rstrip("-") or "it"
+    digest = hashlib.sha256(f"{iteration_id}\n{dataset_version}".encode()).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+# --------------------------------------------------------------------------- new feedback
+
+
+def settled(pool: PoolVersion | None) -> tuple[set[str], set[str]]:
+    """``(item ids, text keys)`` the pool already answers."""
+    if pool is None:
+        return set(), set()
+    ids = {item for annotation in pool.annotations for item in annotation.item_ids}
+    return ids, {annotation.key for annotation in pool.annotations}
+
+
+def unsettled_records(
+    records: Iterable[FeedbackRecord], model_type: str, pool: PoolVersion | None
+) -> list[FeedbackRecord]:
+    """Feedback records of ``model_type`` no person has answered yet.
+
+    An item is settled once one of its answers is in the pool (a review answer or an explicit
+    correction, both stored under the feedback record's id). A candidate whose text the pool
+    already labels is settled too. An explicit correction of a text already in the pool is NOT
+    settled: it is one more vote. Items of a review that timed out never reached the pool, so
+    they come back.
+    """
+    ids, keys = settled(pool)
+    out = []
+    for record in records:
+        if record.model_type != model_type:
+            continue
+        if record.id in ids:
+            continue
+        if not record.is_correction and text_key(record.text, model_type) in keys:
+            continue
+        out.append(record)
+    return out
+
+
+def new_items_summary(count: int, minimum: int) -> dict[str, Any]:
+    """Whether an iteration has enough new feedback to go on. ``minimum`` 0 is the bootstrap
+    iteration: it trains (and may promote) the first model from the seed data alone."""
+    enough = count >= minimum
+    if minimum == 0 and count == 0:
+        reason = "bootstrap: no new feedback; training from the seed data and the pool"
+    elif enough:
+        reason = f"{count} new feedback item(s); the minimum is {minimum}"
+    else:
+        reason = f"only {count} new feedback item(s); at least {minimum} are needed"
+    return {"count": count, "minimum": minimum, "enough": enough, "reason": reason}

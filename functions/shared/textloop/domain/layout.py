@@ -1,0 +1,252 @@
+"""The data lake's key layout: every S3 key textloop reads or writes is spelled here, and only here.
+
+One bucket, one prefix per kind of object (Terraform's ``data_lake`` module names the same
+prefixes, and each function's IAM policy is scoped to the ones it touches):
+
+``feedback/``     feedback records, partitioned ``model_version=<v>/dt=<YYYY-MM-DD>/`` (Hive
+                  style, so Athena or Glue can read the prefix as a table)
+``uploads/``      batch feedback files people drop (``uploads/feedback/<model type>/<application
+                  id>/<file>``) and the errors object written beside each (``uploads/errors/``)
+``reviews/``      per iteration: what it saw and selected, the review batches (task, answers,
+                  expiry), the approval request and answer; ``reviews/index/`` finds a batch's
+                  iteration from the batch id alone
+``annotations/``  versions of the annotation pool and the current version per model type
+``datasets/``     the imported seed data, the frozen split's state, and each data set version
+``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output
+``audit/``        one record per iteration, with the documents the decision rests on
+
+Every object is written once (the bucket is versioned); the few that move on purpose (the pool's
+current pointer, the split state, review tasks re-issued with a new task token) say so where
+they are written.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textloop.domain.names import ModelType
+
+FEEDBACK_PREFIX = "feedback/"
+UPLOADS_PREFIX = "uploads/"
+REVIEWS_PREFIX = "reviews/"
+ANNOTATIONS_PREFIX = "annotations/"
+DATASETS_PREFIX = "datasets/"
+MODELS_PREFIX = "models/"
+AUDIT_PREFIX = "audit/"
+
+# Hive's (and Athena's) spelling of a NULL partition value: batch records without a prediction
+# have no model_version.
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# Errors objects of batch uploads. The S3 notification of the batch Lambda must NOT cover this
+# prefix (a suffix filter such as ".json" would also match "*.errors.json" and loop).
+UPLOAD_ERRORS_PREFIX = f"{UPLOADS_PREFIX}errors/"
+FEEDBACK_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}feedback/"
+FEEDBACK_UPLOAD_LAYOUT = (
+    f"{FEEDBACK_UPLOADS_PREFIX}<DOCUMENT_CLASSIFIER|ENTITY_RECOGNIZER>/<application_id>/<file>"
+)
+REVIEW_INDEX_PREFIX = f"{REVIEWS_PREFIX}index/"
+MODEL_ARTEFACT_NAME = "model.joblib"
+# Step Functions execution names: 1-80 of letters, digits, '-' and '_'. The iteration id is
+# the execution name and becomes part of keys, so nothing else is allowed.
+ITERATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+
+
+# --------------------------------------------------------------------------- feedback/
+
+
+def feedback_partition(model_version: str | None, observed_at: str) -> str:
+    """``feedback/model_version=<v>/dt=<YYYY-MM-DD>/`` for a record observed at ``observed_at``
+    (an RFC 3339 UTC timestamp)."""
+    return (
+        f"{FEEDBACK_PREFIX}model_version={model_version or NULL_PARTITION}/dt={observed_at[:10]}/"
+    )
+
+
+def feedback_record_key(record_id: str, model_version: str | None, observed_at: str) -> str:
+    """Where a single record lives: a function of its content, so a retry lands on the same key."""
+    return feedback_partition(model_version, observed_at) + f"{record_id}.json"
+
+
+def feedback_chunk_key(observed_at: str, upload_digest: str, part: int) -> str:
+    """Chunk ``part`` of the records of one uploaded batch file, in the partition of the upload
+    time (batch records carry no prediction, hence no model version)."""
+    return feedback_partition(None, observed_at) + f"batch-{upload_digest}-{part:05d}.jsonl"
+
+
+def is_feedback_object(key: str) -> bool:
+    """A feedback object: a single record (``.json``) or a chunk of records (``.jsonl``)."""
+    return key.startswith(FEEDBACK_PREFIX) and key.endswith((".json", ".jsonl"))
+
+
+# --------------------------------------------------------------------------- uploads/
+
+
+def is_upload(key: str) -> bool:
+    """Under ``uploads/`` and not one of textloop's own errors objects."""
+    return key.startswith(UPLOADS_PREFIX) and not key.startswith(UPLOAD_ERRORS_PREFIX)
+
+
+def feedback_upload_key(model_type: str, application_id: str, file_name: str) -> str:
+    return f"{FEEDBACK_UPLOADS_PREFIX}{ModelType(model_type).value}/{application_id}/{file_name}"
+
+
+def feedback_upload_target(key: str) -> tuple[str, str] | None:
+    """``(model_type, application_id)`` of a key of the form ``FEEDBACK_UPLOAD_LAYOUT``; None
+    for any other key.
+
+    The model type picks the active-model pointer (and so the mode) the lines are checked
+    against; the application id is the upload's submitter (IAM can restrict each application
+    to its own prefix).
+    """
+    if not key.startswith(FEEDBACK_UPLOADS_PREFIX):
+        return None
+    parts = key[len(FEEDBACK_UPLOADS_PREFIX) :].split("/")
+    if len(parts) < 3 or not parts[1] or not parts[-1]:
+        return None
+    if parts[0] not in (ModelType.DOCUMENT_CLASSIFIER, ModelType.ENTITY_RECOGNIZER):
+        return None
+    return parts[0], parts[1]
+
+
+def upload_errors_key(upload_key: str) -> str:
+    """``uploads/errors/<key below uploads/>.errors.json`` for an uploaded ``key``."""
+    relative = upload_key.removeprefix(UPLOADS_PREFIX)
+    return f"{UPLOAD_ERRORS_PREFIX}{relative}.errors.json"
+
+
+# --------------------------------------------------------------------------- reviews/
+
+
+def _iteration(iteration_id: str) -> str:
+    if not isinstance(iteration_id, str) or not ITERATION_ID.match(iteration_id):
+        raise ValueError(
+            f"iteration_id must match {ITERATION_ID.pattern} (a Step Functions execution name), "
+            f"got {iteration_id!r}"
+        )
+    return iteration_id
+
+
+def new_feedback_key(iteration_id: str) -> str:
+    """The feedback no person had answered when the iteration started (Prepare's view, gzipped
+    JSON Lines), which Select chooses from: the lake is scanned once per iteration."""
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/new-feedback.jsonl.gz"
+
+
+def selection_key(iteration_id: str) -> str:
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/selection.json"
+
+
+def merge_result_key(iteration_id: str) -> str:
+    """MergeAnswers' result, so a retried merge returns it instead of merging twice."""
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/merge.json"
+
+
+def _batch(iteration_id: str, batch_id: str, name: str) -> str:
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/batches/{batch_id}/{name}"
+
+
+def review_task_key(iteration_id: str, batch_id: str) -> str:
+    return _batch(iteration_id, batch_id, "task.json")
+
+
+def review_answers_key(iteration_id: str, batch_id: str) -> str:
+    return _batch(iteration_id, batch_id, "answers.json")
+
+
+def review_expired_key(iteration_id: str, batch_id: str) -> str:
+    return _batch(iteration_id, batch_id, "expired.json")
+
+
+def review_index_key(batch_id: str) -> str:
+    """Batch ids are global (they double as A2I human-loop names): this finds the iteration."""
+    return f"{REVIEW_INDEX_PREFIX}{batch_id}.json"
+
+
+def approval_key(iteration_id: str) -> str:
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/approval.json"
+
+
+def approval_response_key(iteration_id: str) -> str:
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/approval-response.json"
+
+
+# --------------------------------------------------------------------------- annotations/
+
+
+def pool_key(pool_version: str) -> str:
+    return f"{ANNOTATIONS_PREFIX}pool/{pool_version}.json"
+
+
+def current_pool_key(model_type: str) -> str:
+    return f"{ANNOTATIONS_PREFIX}current/{ModelType(model_type).value}.json"
+
+
+# --------------------------------------------------------------------------- datasets/
+
+
+def seed_key(model_type: str) -> str:
+    """The original training data of a model type (Comprehend CSV), imported by the CLI."""
+    return f"{DATASETS_PREFIX}seed/{ModelType(model_type).value}/train.csv"
+
+
+def split_state_key(model_type: str) -> str:
+    """The frozen test set and the training keys, carried from one build to the next."""
+    return f"{DATASETS_PREFIX}split-state/{ModelType(model_type).value}.json"
+
+
+def dataset_key(dataset_version: str, name: str) -> str:
+    return f"{DATASETS_PREFIX}{dataset_version}/{name}"
+
+
+# --------------------------------------------------------------------------- models/
+
+
+def model_key(model_version: str, name: str) -> str:
+    """An object of one model version: ``model.joblib``, ``metadata.json``, ``evaluation.json``
+    and the evaluation's figures."""
+    return f"{MODELS_PREFIX}{model_version}/{name}"
+
+
+def artefact_key(model_version: str) -> str:
+    return model_key(model_version, MODEL_ARTEFACT_NAME)
+
+
+def metadata_key(model_version: str) -> str:
+    return model_key(model_version, "metadata.json")
+
+
+def evaluation_key(model_version: str) -> str:
+    return model_key(model_version, "evaluation.json")
+
+
+def model_version_of_artefact(key: str) -> str | None:
+    """The model version whose artefact ``key`` is; None for any other key."""
+    suffix = f"/{MODEL_ARTEFACT_NAME}"
+    if not key.startswith(MODELS_PREFIX) or not key.endswith(suffix):
+        return None
+    version = key[len(MODELS_PREFIX) : -len(suffix)]
+    return version if version and "/" not in version else None
+
+
+def comprehend_output_prefix(model_version: str) -> str:
+    """Where Comprehend writes a training job's output (its own evaluation, confusion matrix)."""
+    return model_key(model_version, "comprehend-output/")
+
+
+def test_predictions_prefix(model_version: str, dataset_version: str) -> str:
+    """Where a batch classification job over a data set's test documents writes its output."""
+    return model_key(model_version, f"test-predictions/{dataset_version}/")
+
+
+# --------------------------------------------------------------------------- audit/
+
+
+def audit_key(iteration_id: str) -> str:
+    """``audit/iterations/<iteration_id>.json``: one stable key per iteration."""
+    return f"{AUDIT_PREFIX}iterations/{_iteration(iteration_id)}.json"
+
+
+def iteration_document_key(iteration_id: str, name: str) -> str:
+    """Documents of one iteration beside its audit record (the active model's evaluation on
+    this iteration's test set and its figures, the gate's decision)."""
+    return f"{AUDIT_PREFIX}iterations/{_iteration(iteration_id)}/{name}"

@@ -1,0 +1,122 @@
+"""A2I callback: EventBridge "SageMaker A2I HumanLoop Status Change" events complete review
+batches.
+
+* ``Completed``: the loop's output.json (``humanLoopOutput.outputS3Uri``) is read, each worker's
+  ``answerContent`` (``{"answers": [{"item_id", "labels"}]}``, see ``reviews``) becomes one
+  submission with the ``workerId`` as reviewer, and the batch is completed like a review-API
+  submission (stored once, then SendTaskSuccess).
+* ``Failed`` / ``Stopped``: SendTaskFailure with ``Textloop.HumanLoopFailed`` /
+  ``Textloop.HumanLoopStopped``; the state machine returns the batch's items to the pool.
+
+Events arrive at least once: a repeat finds the stored answers and changes nothing, and a token
+Step Functions no longer waits on is logged, not raised. Events for loops that are not textloop
+batches (another flow definition in the account) are ignored.
+
+Environment: DATA_LAKE_BUCKET, A2I_FLOW_DEFINITION_ARN (events of other flows are ignored).
+AWS: s3:GetObject (reviews/* and the flow definition's output prefix), s3:PutObject (reviews/*),
+states:SendTaskSuccess, states:SendTaskFailure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
+from textloop.adapters.a2i import split_s3_uri
+from textloop.adapters.reviews_store import BatchClosed, BatchNotFound, complete_batch
+from textloop.adapters.stack import Stack
+from textloop.domain import reviews
+from textloop.domain.validation import InvalidInput
+
+EVENT = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "type": "object",
+            "required": ["humanLoopName", "humanLoopStatus", "flowDefinitionArn"],
+            "properties": {
+                "humanLoopName": {"type": "string", "minLength": 1},
+                "humanLoopStatus": {"type": "string"},
+                "flowDefinitionArn": {"type": "string"},
+                "humanLoopOutput": {
+                    "type": "object",
+                    "required": ["outputS3Uri"],
+                    "properties": {"outputS3Uri": {"type": "string", "pattern": "^s3://"}},
+                },
+            },
+        }
+    },
+}
+FAILURE_ERRORS = {"Failed": "Textloop.HumanLoopFailed", "Stopped": "Textloop.HumanLoopStopped"}
+
+
+def correlation_id(event: dict[str, Any]) -> str:
+    return event["detail"]["humanLoopName"]
+
+
+def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    detail = EventBridgeEvent(event).detail
+    batch_id, status = detail["humanLoopName"], detail["humanLoopStatus"]
+    expected_flow = ctx.setting("A2I_FLOW_DEFINITION_ARN")
+    if expected_flow and detail["flowDefinitionArn"] != expected_flow:
+        ctx.logger.info("event of another flow definition ignored", extra={"loop": batch_id})
+        return {"batch_id": batch_id, "status": "ignored"}
+    if status == "Completed":
+        if "humanLoopOutput" not in detail:
+            raise ValueError("a Completed A2I event must carry humanLoopOutput.outputS3Uri")
+        return completed(ctx, batch_id, detail["humanLoopOutput"]["outputS3Uri"])
+    if status in FAILURE_ERRORS:
+        return ended_without_answers(ctx, batch_id, status)
+    ctx.logger.info("status not acted on", extra={"status": status})
+    return {"batch_id": batch_id, "status": "ignored"}
+
+
+def completed(ctx: Stack, batch_id: str, output_uri: str) -> dict[str, Any]:
+    try:
+        bucket, key = split_s3_uri(output_uri)
+        output = json.loads(ctx.clients.get("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        submissions = reviews.submissions_from_a2i_output(output)
+        result = complete_batch(ctx.reviews, ctx.tokens, batch_id, submissions, source="a2i")
+    except BatchNotFound:
+        ctx.logger.warning("no textloop batch of this name; ignored", extra={"loop": batch_id})
+        return {"batch_id": batch_id, "status": "ignored"}
+    except BatchClosed as exc:
+        # Expired, or already answered differently: the iteration moved on; keep the event out
+        # of the retry/DLQ path, it will never succeed.
+        ctx.logger.warning(str(exc), extra={"batch_id": batch_id, "status": exc.status})
+        return {"batch_id": batch_id, "status": exc.status, "refused": str(exc)}
+    except InvalidInput as exc:
+        # The worker template answered something that does not fit the batch: the loop cannot
+        # complete the review; fail its token so the iteration goes on without it.
+        task = ctx.reviews.task(batch_id)
+        ctx.tokens.fail(task["task_token"], "Textloop.HumanLoopInvalidAnswers", str(exc))
+        ctx.logger.error("A2I answers rejected", extra={"batch_id": batch_id, "error": str(exc)})
+        return {"batch_id": batch_id, "status": "rejected", "errors": str(exc)}
+    ctx.count("ReviewBatchesAnswered")
+    answer = {**result.to_dict(), "token_delivered": result.token_delivered}
+    ctx.logger.info("A2I review completed", extra=answer)
+    return answer
+
+
+def ended_without_answers(ctx: Stack, batch_id: str, status: str) -> dict[str, Any]:
+    try:
+        task = ctx.reviews.task(batch_id)
+    except BatchNotFound:
+        return {"batch_id": batch_id, "status": "ignored"}
+    current = ctx.reviews.status(task["iteration_id"], batch_id)
+    if current != "pending":
+        # Events are not ordered: a late Failed/Stopped must not undo answers (or an expiry)
+        # the iteration already acted on.
+        ctx.logger.warning("loop status for a closed batch", extra={"status": status})
+        return {"batch_id": batch_id, "status": current, "ignored": True}
+    delivered = ctx.tokens.fail(
+        task["task_token"],
+        FAILURE_ERRORS[status],
+        f"A2I human loop {batch_id} ended with status {status}",
+    )
+    ctx.logger.warning("A2I loop ended without answers", extra={"status": status})
+    return {"batch_id": batch_id, "status": status.lower(), "token_delivered": delivered.delivered}

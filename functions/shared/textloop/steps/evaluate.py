@@ -1,0 +1,165 @@
+"""Evaluate: the candidate AND the active model on the same, current test set, then the gate.
+
+Every document of this iteration's test.csv is predicted by both models, the way PredictTestSet
+arranged in ``test_predictions.jobs``: a local model here, in process; a Comprehend classifier
+version from its batch job's ``output.tar.gz``; an active Comprehend endpoint without a batch
+job by ClassifyDocument. ``evaluation.evaluate`` scores them and ``promotion.decide`` applies
+the configured gate (``promotion_metric``, ``promotion_min_improvement``,
+``per_label_tolerance``, ``promotion_min_absolute``). Stored: the candidate's evaluation at
+``layout.evaluation_key``, the active model's on this test set and the decision beside the
+iteration's audit record (``layout.iteration_document_key``: ``active-evaluation.json``,
+``decision.json``). Each evaluation names how its predictions were made (``predictions``: kind,
+job id) and its figures (``figures``): ``confusion-matrix.png`` and, multi-label,
+``precision-recall.png`` with the chosen thresholds, beside it (``active-*.png`` for the active
+model).
+
+Environment: DATA_LAKE_BUCKET.
+AWS: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*, audit/*),
+comprehend:ClassifyDocument (only for an active Comprehend endpoint without a batch job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textloop.adapters.stack import Stack
+from textloop.domain import figures, layout, test_predictions
+from textloop.domain.datasets.formats import parse_classifier_csv
+from textloop.domain.evaluation import evaluate
+from textloop.domain.iteration import Iteration
+from textloop.domain.names import ModelType
+from textloop.domain.predictions import Prediction
+from textloop.domain.promotion import decide
+from textloop.steps.payloads import DATASET, ITERATION, TEST_PREDICTIONS, TRAINING, step_schema
+
+EVENT = step_schema(
+    iteration=ITERATION,
+    dataset=DATASET,
+    training=TRAINING,
+    test_predictions=TEST_PREDICTIONS,
+)
+
+
+def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    it, dataset, training = (
+        Iteration.from_dict(event["iteration"]),
+        event["dataset"],
+        event["training"],
+    )
+    jobs = event["test_predictions"]["jobs"]
+    if event["test_predictions"]["status"] != "COMPLETED":
+        raise ValueError(f"test predictions are {event['test_predictions']['status']}")
+    if jobs["candidate"]["model_version"] != training["model_version"]:
+        raise ValueError("test_predictions.jobs.candidate is not this iteration's candidate")
+
+    text = ctx.lake.get_text(ctx.lake.key_of(dataset["test_uri"]))
+    if text is None:
+        raise LookupError(f"{dataset['test_uri']} is missing")
+    documents = parse_classifier_csv(text, it.mode, name="test.csv")
+    candidate = evaluate_job(ctx, jobs["candidate"], documents, it.mode, dataset)
+    candidate_key = layout.evaluation_key(training["model_version"])
+    candidate["figures"] = put_figures(
+        ctx,
+        candidate,
+        lambda name: layout.model_key(training["model_version"], name),
+        "candidate",
+        dataset,
+    )
+    ctx.lake.put_json(candidate_key, candidate)
+
+    active, active_key = None, None
+    if jobs["active"] is not None:
+        active = evaluate_job(ctx, jobs["active"], documents, it.mode, dataset)
+        active_key = layout.iteration_document_key(it.iteration_id, "active-evaluation.json")
+        active["figures"] = put_figures(
+            ctx,
+            active,
+            lambda name: layout.iteration_document_key(it.iteration_id, f"active-{name}"),
+            "active",
+            dataset,
+        )
+        ctx.lake.put_json(active_key, active)
+
+    decision = decide(candidate, active, it.gate)
+    ctx.lake.put_json(layout.iteration_document_key(it.iteration_id, "decision.json"), decision)
+    ctx.count("CandidatePromotable", decision["promote"])
+    ctx.logger.info("candidate evaluated", extra={"decision": decision["reason"]})
+    return {"candidate_key": candidate_key, "active_key": active_key, "decision": decision}
+
+
+def evaluate_job(
+    ctx: Stack, job: dict[str, Any], documents: list[dict[str, Any]], mode: str, dataset: dict
+) -> dict[str, Any]:
+    predictions, thresholds = predictions_of(ctx, job, [d["text"] for d in documents], mode)
+    result = evaluate(
+        [d["labels"] for d in documents],
+        predictions,
+        mode=mode,
+        thresholds=thresholds,
+        test_set_hash=dataset["test_set_hash"],
+        model_version=job["model_version"],
+    )
+    result["dataset_version"] = dataset["dataset_version"]
+    result["predictions"] = {
+        k: job[k] for k in ("kind", "backend", "job_id", "job_arn", "output_uri") if job.get(k)
+    }
+    return result
+
+
+def predictions_of(
+    ctx: Stack, job: dict[str, Any], texts: list[str], mode: str
+) -> tuple[list[Prediction], Any]:
+    """``(predictions, starting thresholds)`` of one model for the test documents."""
+    if job["kind"] == "in_process":
+        from textloop.domain.local_model import LocalBackend
+
+        backend = LocalBackend(ctx.artefacts.load_local_model(job["artefact_uri"]))
+        if backend.model_version != job["model_version"]:
+            raise LookupError(
+                f"{job['artefact_uri']} holds {backend.model_version}, not {job['model_version']}"
+            )
+        return backend.predict(texts), job.get("thresholds") or backend.thresholds
+    if job["kind"] == "batch_job":
+        archive = ctx.lake.get_bytes(ctx.lake.key_of(job["output_uri"]))
+        if archive is None:
+            raise LookupError(f"{job['output_uri']} is missing")
+        predictions = test_predictions.parse_output(
+            test_predictions.prediction_lines(archive),
+            n_documents=len(texts),
+            mode=mode,
+            model_version=job["model_version"],
+        )
+        return predictions, job.get("thresholds")
+    from textloop.adapters.comprehend_endpoint import ComprehendBackend
+
+    backend = ComprehendBackend(
+        ctx.comprehend,
+        endpoint_arn=job["endpoint_arn"],
+        model_type=ModelType.DOCUMENT_CLASSIFIER.value,
+        mode=mode,
+        model_version=job["model_version"],
+    )
+    return backend.predict(texts), job.get("thresholds")
+
+
+def put_figures(
+    ctx: Stack,
+    result: dict[str, Any],
+    key_of: Callable[[str], str],
+    role: str,
+    dataset: dict[str, Any],
+) -> dict[str, str]:
+    """The confusion matrix (and, multi-label, the precision-recall curves with the chosen
+    thresholds) as PNGs beside the evaluation (``key_of(file name)``); their keys go into it."""
+    title = f"{role} {result['model_version']} · test set {dataset['dataset_version']}"
+    keys = {"confusion_matrix": key_of("confusion-matrix.png")}
+    ctx.lake.put_bytes(
+        keys["confusion_matrix"], figures.confusion_matrix_png(result, title=title), "image/png"
+    )
+    if result.get("precision_recall_curves"):
+        keys["precision_recall"] = key_of("precision-recall.png")
+        ctx.lake.put_bytes(
+            keys["precision_recall"], figures.precision_recall_png(result, title=title), "image/png"
+        )
+    return keys

@@ -1,0 +1,78 @@
+"""PromoteCandidate: make the candidate the active model.
+
+The pointer (SSM, ``<ACTIVE_MODEL_PARAMETER_PREFIX>/active-model/<model_type>``) moves to the
+candidate with the thresholds its evaluation tuned (MULTI_LABEL), the Comprehend endpoint is
+updated to the candidate's classifier when the back-end is Comprehend, and the registry records
+the promotion under the iteration id (``adapters.active_model.move_pointer``). A retried step
+finds that record and changes nothing.
+
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
+COMPREHEND_ENDPOINT_ARN, COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint
+is created with that many inference units by the first promotion).
+AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
+dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
+comprehend:CreateEndpoint (on COMPREHEND_ENDPOINT_ARN; comprehend back-end only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textloop.adapters.active_model import ActiveModelPointer, move_pointer
+from textloop.adapters.stack import Stack
+from textloop.domain.evaluation import summary_metrics, threshold_values
+from textloop.domain.iteration import Iteration
+from textloop.domain.names import Mode
+from textloop.steps.payloads import EVALUATION, ITERATION, TRAINING, step_schema
+
+EVENT = step_schema(iteration=ITERATION, training=TRAINING, evaluation=EVALUATION)
+
+
+def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    it = Iteration.from_dict(event["iteration"])
+    training, evaluation = event["training"], event["evaluation"]
+    if not evaluation["decision"].get("promote"):
+        raise ValueError("the gate did not decide to promote this candidate")
+    candidate = ctx.lake.get_json(evaluation["candidate_key"])
+    if candidate is None:
+        raise LookupError(f"{evaluation['candidate_key']} is missing")
+    job = training["job"]
+    thresholds = None
+    if it.mode == Mode.MULTI_LABEL and threshold_values(candidate):
+        thresholds = {"per_label": threshold_values(candidate)}
+    if job["backend"] == "local":
+        pointer = ActiveModelPointer(
+            model_version=training["model_version"],
+            backend="local",
+            model_type=it.model_type,
+            mode=it.mode,
+            artefact_uri=job["artefact_uri"],
+            thresholds=thresholds,
+        )
+        classifier_arn = None
+    else:
+        pointer = ActiveModelPointer(
+            model_version=training["model_version"],
+            backend="comprehend",
+            model_type=it.model_type,
+            mode=it.mode,
+            endpoint_arn=ctx.required("COMPREHEND_ENDPOINT_ARN"),
+            thresholds=thresholds,
+        )
+        classifier_arn = job["classifier_arn"]
+    result = move_pointer(
+        registry=ctx.registry,
+        pointer_store=ctx.pointer_store(it.model_type),
+        comprehend=ctx.clients.get("comprehend") if classifier_arn else None,
+        event_id=it.iteration_id,
+        kind="promotion",
+        pointer=pointer,
+        classifier_arn=classifier_arn,
+        metrics=summary_metrics(candidate),
+        reason=evaluation["decision"].get("reason") or "",
+        iteration_id=it.iteration_id,
+        inference_units=int(ctx.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
+    )
+    ctx.count("ModelPromoted", result["changed"])
+    ctx.logger.info("candidate promoted", extra=result)
+    return result

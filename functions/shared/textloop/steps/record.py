@@ -1,0 +1,128 @@
+"""RecordNoOp, RecordDecision, RecordFailure: the iteration's audit record.
+
+``outcome`` (set by the state machine): ``NO_OP`` (not enough new feedback; record status
+NO_DECISION, the reason in ``inputs``), ``DECIDED`` (PROMOTED, REJECTED, or REFUSED by the
+gate; a promotion a person declined is REJECTED), ``FAILED`` (with the failing step, error and
+cause; ``progress`` is the state machine's whole state, from which the record takes whatever
+steps completed). The record (``audit.build_audit_record``, validated against its schema) is
+written once to ``layout.audit_key``; a retried step returns the stored one.
+
+Returns ``{key, status, outcome, summary}``; ``summary`` is the notification's text.
+
+Environment: DATA_LAKE_BUCKET.
+AWS: s3:GetObject (reviews/*, annotations/*, datasets/*, models/*, audit/*),
+s3:PutObject (audit/*).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from textloop.adapters.stack import Stack
+from textloop.domain import layout
+from textloop.domain.audit import (
+    build_audit_record,
+    failed_state,
+    failure_info,
+    record_status,
+    summary_of,
+    validate_audit_record,
+)
+from textloop.steps.payloads import ITERATION, step_schema
+
+EVENT = {
+    **step_schema(iteration=ITERATION, outcome={"enum": ["NO_OP", "DECIDED", "FAILED"]}),
+    "allOf": [
+        {
+            "if": {"properties": {"outcome": {"const": "FAILED"}}},
+            "then": {"required": ["failure", "progress"]},
+        },
+        {
+            "if": {"properties": {"outcome": {"const": "DECIDED"}}},
+            "then": {"required": ["evaluation", "promotion"]},
+        },
+    ],
+}
+
+
+def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    key = layout.audit_key(event["iteration"]["iteration_id"])
+    record = record_for(ctx, event)
+    validate_audit_record(record)
+    if not ctx.lake.put_json(key, record, once=True):
+        record = ctx.lake.get_json(key)
+        ctx.logger.info("audit record already written", extra={"key": key})
+    ctx.count("Iteration" + record["status"].title().replace("_", ""))
+    ctx.logger.info("audit record written", extra={"key": key, "status": record["status"]})
+    return {
+        "key": key,
+        "status": record["status"],
+        "outcome": record["inputs"].get("outcome"),
+        "summary": summary_of(record),
+    }
+
+
+def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    """The audit record of the iteration, from the state and the documents its steps stored."""
+    it, outcome = event["iteration"], event["outcome"]
+    iteration_id = it["iteration_id"]
+    progress: dict[str, Any] = event.get("progress") or event
+    inputs: dict[str, Any] = {
+        "outcome": outcome,
+        "config": it["config"],
+        "new_items": it.get("new_items"),
+    }
+    if event.get("reason"):
+        inputs["reason"] = event["reason"]
+    approval = ctx.lake.get_json(layout.approval_response_key(iteration_id))
+    if approval is not None:
+        inputs["approval"] = {k: approval.get(k) for k in ("approver", "approved", "comment")}
+    selection = (
+        ctx.lake.get_json(layout.selection_key(iteration_id)) if "selection" in progress else None
+    )
+    pool_result = progress.get("pool") or {}
+    pool = ctx.pools.get(pool_result["pool_version"]) if pool_result.get("pool_version") else None
+    dataset = progress.get("dataset") or {}
+    evaluation = progress.get("evaluation") or {}
+    training = progress.get("training") or {}
+    decision = evaluation.get("decision")
+    failure = None
+    if outcome == "FAILED":
+        raw = event["failure"]
+        failure = failure_info(
+            failed_state(progress, raw.get("Error")), raw.get("Error"), raw.get("Cause")
+        )
+    return build_audit_record(
+        iteration_id=iteration_id,
+        execution_arn=it["execution_arn"],
+        started_at=it["started_at"],
+        finished_at=datetime.now(UTC),
+        model_type=it["model_type"],
+        mode=it["mode"],
+        inputs=inputs,
+        selection=selection["selection"] if selection else None,
+        answers=(
+            ctx.reviews.iteration_answers(
+                iteration_id, progress["reviews"].get("batches", []), strict=False
+            )
+            if "reviews" in progress
+            else []
+        ),
+        pool=pool,
+        previous_pool_version=pool_result.get("previous_pool_version"),
+        dataset_manifest=(
+            ctx.lake.get_json(dataset["manifest_key"]) if dataset.get("manifest_key") else None
+        ),
+        candidate_evaluation=_document(ctx, evaluation.get("candidate_key")),
+        candidate_model_version=training.get("model_version"),
+        active_evaluation=_document(ctx, evaluation.get("active_key")),
+        active_model_version=(decision or {}).get("active_model_version"),
+        decision=decision,
+        failure=failure,
+        status=record_status(outcome, decision, event.get("promotion")),
+    )
+
+
+def _document(ctx: Stack, key: str | None) -> Any:
+    return ctx.lake.get_json(key) if key else None

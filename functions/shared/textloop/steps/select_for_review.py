@@ -1,0 +1,117 @@
+"""SelectForReview: choose the items people review in this iteration and write the review
+batches.
+
+Candidates are the new feedback Prepare stored for the iteration (``layout.new_feedback_key``).
+They are re-scored with the active model (the recorded scores may come from an older model),
+then ``selection.select_for_review`` orders them by uncertainty, removes near-duplicates, keeps
+a random share (halving every ``random_share_half_life`` labels, counting the seed data and the
+annotation pool) and caps at the budget; ``selection.review_batches`` splits them into batches.
+Explicit corrections skip review: their answers are stored with the selection for the merge.
+
+Everything goes to ``layout.selection_key``; the state machine receives only the batch ids and
+sizes (Step Functions payloads are limited to 256 KiB; the texts are not).
+
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX.
+AWS: s3:GetObject (reviews/*, annotations/*, datasets/seed/*, models/*), s3:PutObject
+(reviews/*), ssm:GetParameter (active-model pointer), comprehend:ClassifyDocument (only when the
+active model is a Comprehend endpoint).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textloop.adapters.stack import Stack
+from textloop.domain import layout
+from textloop.domain.annotations import PoolVersion, answer_from_feedback
+from textloop.domain.backends import BackendError, ModelBackend
+from textloop.domain.datasets.formats import parse_classifier_csv
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.iteration import Iteration, settled
+from textloop.domain.selection import review_batches, select_for_review
+from textloop.steps.payloads import ITERATION, step_schema
+
+EVENT = step_schema(iteration=ITERATION)
+
+
+def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
+    it = Iteration.from_dict(event["iteration"])
+    records = ctx.lake.get_records(layout.new_feedback_key(it.iteration_id))
+    if records is None:
+        raise LookupError(f"Prepare stored no new feedback for iteration {it.iteration_id}")
+    pool = ctx.pools.current(it.model_type)
+    pointer, backend = ctx.active_model(it.model_type)
+    try:
+        records = rescored(records, backend)
+    except BackendError:
+        # The recorded scores still order the candidates; a review should not wait on an
+        # endpoint outage.
+        ctx.logger.exception("re-scoring with the active model failed; using the recorded scores")
+    _, pool_keys = settled(pool)
+    seed = seed_documents(ctx, it.model_type, it.mode)
+    # The labels the loop has: what the next model trains on (seed data and pool, once each).
+    labelled = len(pool_keys | {d["key"] for d in seed})
+    selection = select_for_review(
+        records, it.selection, annotated_keys=pool_keys, labelled=labelled
+    )
+    by_id = {r.id: r for r in records}
+    corrections = []
+    for record_id in selection.direct_to_pool:
+        answer = answer_from_feedback(by_id[record_id])
+        corrections.append({**answer.to_dict(), "text": answer.text})
+    batches = review_batches(selection, it.config.review_batch_size, it.iteration_id)
+    key = layout.selection_key(it.iteration_id)
+    ctx.lake.put_json(
+        key,
+        {
+            "iteration_id": it.iteration_id,
+            "model_type": it.model_type,
+            "mode": it.mode,
+            "active_model_version": pointer.model_version if pointer else None,
+            "options": label_options(pool, backend, seed),
+            "selection": selection.to_dict(),
+            "corrections": corrections,
+            "batches": batches,
+        },
+    )
+    counts = {**selection.counts(), "batches": len(batches), "corrections": len(corrections)}
+    ctx.count("SelectedForReview", counts["selected"])
+    ctx.logger.info("selected for review", extra={"counts": counts})
+    return {
+        "selection_key": key,
+        "batches": [
+            {"batch_id": b["batch_id"], "index": b["index"], "items": len(b["items"])}
+            for b in batches
+        ],
+        "counts": counts,
+    }
+
+
+def rescored(records: list[FeedbackRecord], backend: ModelBackend | None) -> list[FeedbackRecord]:
+    """Records with the active model's prediction of their text (corrections are left alone)."""
+    todo = [r for r in records if not r.is_correction and r.text]
+    if backend is None or not todo:
+        return records
+    predictions = backend.predict([r.text for r in todo])
+    fresh = {r.id: r.with_prediction(p) for r, p in zip(todo, predictions, strict=True)}
+    return [fresh.get(r.id, r) for r in records]
+
+
+def seed_documents(ctx: Stack, model_type: str, mode: str | None) -> list[dict[str, Any]]:
+    """The imported seed data (``layout.seed_key``), parsed; [] without."""
+    seed = ctx.lake.get_text(layout.seed_key(model_type))
+    return parse_classifier_csv(seed, mode, name="seed train.csv") if seed else []
+
+
+def label_options(
+    pool: PoolVersion | None, backend: ModelBackend | None, seed: list[dict[str, Any]]
+) -> list[str]:
+    """The labels a reviewer may choose: every label of the seed data, the pool and the model."""
+    labels: set[str] = set()
+    for document in seed:
+        labels.update(document["labels"])
+    if pool is not None:
+        labels.update(lb for a in pool.annotations for lb in a.labels)
+    if backend is not None:
+        labels.update(getattr(getattr(backend, "model", None), "labels", []) or [])
+    return sorted(lb for lb in labels if lb)
