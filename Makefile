@@ -69,12 +69,12 @@ review-page: ## serve the review page for the stack that deploy-local made
 
 localstack-up: setup ## start LocalStack on the host on a free port (state in .localstack/)
 	@# A new LocalStack starts empty: the Terraform state of the previous one describes nothing.
-	@if ! $(PY) scripts/localstack.py endpoint --state-dir $(STATE_DIR) >/dev/null 2>&1; then \
+	@if ! $(PY) -m textloop_ops.localstack endpoint --state-dir $(STATE_DIR) >/dev/null 2>&1; then \
 	  rm -f $(STATE_DIR)/terraform.tfstate $(STATE_DIR)/terraform.tfstate.backup; fi
-	@$(PY) scripts/localstack.py up --state-dir $(STATE_DIR)
+	@$(PY) -m textloop_ops.localstack up --state-dir $(STATE_DIR)
 
 localstack-down: ## stop the LocalStack that localstack-up started
-	@python3 scripts/localstack.py down --state-dir $(STATE_DIR)
+	@python3 -m textloop_ops.localstack down --state-dir $(STATE_DIR)
 
 deploy-local: localstack-up ## terraform apply terraform/envs/local onto the running LocalStack
 	@$(TF) -chdir=$(TF_LOCAL) init -input=false -reconfigure \

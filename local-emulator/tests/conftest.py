@@ -1,4 +1,4 @@
-"""A LocalStack for the whole session, started through scripts/localstack.py on a free port.
+"""A LocalStack for the whole session, started through textloop_ops.localstack on a free port.
 
 Run with LocalStack's venv: ``.venv-localstack/bin/python -m pytest local-emulator/tests``.
 Set ``TEXTLOOP_TEST_LOCALSTACK_ENDPOINT`` to reuse an already running LocalStack instead.
@@ -13,7 +13,10 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
-from emulator_helpers import localstack_script, pid_alive, wait_active, zip_files
+from emulator_helpers import pid_alive, wait_active, zip_files
+
+# The module the Makefile runs (pytest runs from the repository root, which is on the path).
+from textloop_ops import localstack as localstack_control
 
 SERVICES = "s3,lambda,logs,iam,sts,dynamodb,kms"
 
@@ -31,12 +34,12 @@ def localstack(tmp_path_factory, lambda_pids):
         yield {"endpoint": reuse.rstrip("/"), "pid": None, "port": None}
         return
     state_dir = tmp_path_factory.mktemp("localstack")
-    info = localstack_script.start(state_dir, services=SERVICES)
+    info = localstack_control.start(state_dir, services=SERVICES)
     assert info["port"] != 4566
     try:
         yield info
     finally:
-        localstack_script.stop(state_dir)
+        localstack_control.stop(state_dir)
         assert not (state_dir / "pid").exists()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(map(pid_alive, lambda_pids)):

@@ -3,26 +3,11 @@ running these tests together with the project's own suite cannot mix up imports)
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import time
 import zipfile
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location(
-        "textloop_localstack_script", REPO / "scripts" / "localstack.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-localstack_script = _load_script()
 
 
 def pid_alive(pid: int) -> bool:

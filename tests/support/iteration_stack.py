@@ -15,7 +15,7 @@ import boto3
 
 from . import REPO
 from .events import rest_event
-from .stack import _role, create_bucket, deploy_function
+from .stack import _role, create_bucket, create_registry_table, deploy_function
 from .templates import render_definition, template_variables
 
 ITERATION_DEFINITION = REPO / "statemachines" / "iteration.asl.json"
@@ -180,18 +180,7 @@ def deploy_iteration_stack(
     definition: Path = ITERATION_DEFINITION,
 ) -> IterationStack:
     create_bucket(BUCKET)
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(TABLE)
     topic_arn = boto3.client("sns").create_topic(Name="textloop-test-notifications")["TopicArn"]
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="textloop-test-notifications")["QueueUrl"]

@@ -51,3 +51,20 @@ def deploy_function(lambdas, name: str, source: str, environment: dict[str, str]
 def create_bucket(name: str) -> str:
     boto3.client("s3").create_bucket(Bucket=name)
     return name
+
+
+def create_registry_table(name: str) -> str:
+    """The registry table as Terraform makes it (keys ``pk``/``sk``, on demand)."""
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name

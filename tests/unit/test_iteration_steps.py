@@ -25,6 +25,7 @@ from tests.support.iteration_stack import (
     TABLE,
     deploy_iteration_stack,
 )
+from tests.support.stack import create_registry_table
 from tests.support.templates import render_definition, template_variables
 
 ITERATION = {
@@ -79,18 +80,7 @@ def test_submission_must_fit_the_batch():
 
 
 def _table():
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(TABLE)
     return Registry(boto3.client("dynamodb"), TABLE)
 
 

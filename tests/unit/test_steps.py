@@ -11,6 +11,7 @@ from textloop.steps import prepare, release_lock, select_for_review
 
 from tests.support.iteration_data import put_feedback, put_seed
 from tests.support.iteration_stack import BUCKET, PREFIX, TABLE
+from tests.support.stack import create_registry_table
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:textloop-test-iteration:it-steps"
 
@@ -18,18 +19,7 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:textloop-test-itera
 @pytest.fixture
 def ctx(aws):
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(TABLE)
     return Stack(
         {
             "DATA_LAKE_BUCKET": BUCKET,

@@ -43,7 +43,8 @@ from textloop.domain.validation import (
     FieldError,
     InvalidInput,
     check_text,
-    parse_json_body,
+    parse_json_object,
+    request_errors,
     validator,
 )
 
@@ -263,30 +264,6 @@ def _corrected_key(record: Mapping[str, Any]) -> Any:
     return sorted(corrected)
 
 
-def _span_key(span: Mapping[str, Any]) -> list[Any]:
-    return [span["begin_offset"], span["end_offset"], span["type"]]
-
-
-def _predicted_key(record: Mapping[str, Any]) -> Any:
-    prediction = record.get("prediction")
-    if not prediction:
-        return None
-    if record["model_type"] == ModelType.ENTITY_RECOGNIZER:
-        return sorted(_span_key(e) for e in prediction.get("entities", ()))
-    labels = prediction.get("labels") or ()
-    # max() keeps the first of equal scores, like the stable descending sort of Prediction.
-    return max(labels, key=lambda ls: ls["score"])["label"] if labels else None
-
-
-def _corrected_key(record: Mapping[str, Any]) -> Any:
-    if "corrected_labels" not in record:
-        return None
-    corrected = record["corrected_labels"]
-    if record["model_type"] == ModelType.ENTITY_RECOGNIZER:
-        return sorted(_span_key(s) for s in corrected)
-    return sorted(corrected)
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -445,23 +422,16 @@ def parse_feedback_request(
     replaces whatever the body claims. Answer ``validation.http_status(errors)`` (413 for a too
     long text, else 400) with ``validation.error_body(errors)``.
     """
-    if isinstance(body, Mapping):
-        data: Any = dict(body)
-    else:
-        data, errors = parse_json_body(body)
-        if errors:
-            return None, errors
-    if not isinstance(data, dict):
-        return None, [FieldError("body", "must be a JSON object")]
+    data, errors = parse_json_object(body)
+    if data is None:
+        return None, errors
     if application_id is not None:
         submitter = data.get("submitter")
         data["submitter"] = {
             **(submitter if isinstance(submitter, dict) else {}),
             "application_id": application_id,
         }
-    errors = validator(FEEDBACK_REQUEST).errors(data)
-    if not any(e.field == "text" for e in errors) and "text" in data:
-        errors = check_text(data["text"], max_bytes=max_text_bytes) + errors
+    errors = request_errors(FEEDBACK_REQUEST, data, max_text_bytes=max_text_bytes)
     if errors:
         return None, errors
     data.setdefault("model_type", ModelType.DOCUMENT_CLASSIFIER.value)

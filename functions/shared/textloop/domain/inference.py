@@ -28,8 +28,8 @@ from textloop.domain.validation import (
     FieldError,
     InvalidInput,
     check_text,
-    parse_json_body,
-    validator,
+    parse_json_object,
+    request_errors,
 )
 
 
@@ -40,17 +40,10 @@ def parse_classify_request(
 ) -> tuple[dict[str, Any] | None, list[FieldError]]:
     """``(request with model_type defaulted, [])`` or ``(None, errors)``; a too long text is
     the one error with ``limit_bytes`` set (HTTP 413 via ``validation.http_status``)."""
-    if isinstance(body, Mapping):
-        data: Any = dict(body)
-    else:
-        data, errors = parse_json_body(body)
-        if errors:
-            return None, errors
-    if not isinstance(data, dict):
-        return None, [FieldError("body", "must be a JSON object")]
-    errors = validator(CLASSIFY_REQUEST).errors(data)
-    if not any(e.field == "text" for e in errors) and "text" in data:
-        errors = check_text(data["text"], max_bytes=max_text_bytes) + errors
+    data, errors = parse_json_object(body)
+    if data is None:
+        return None, errors
+    errors = request_errors(CLASSIFY_REQUEST, data, max_text_bytes=max_text_bytes)
     if errors:
         return None, errors
     data.setdefault("model_type", ModelType.DOCUMENT_CLASSIFIER.value)

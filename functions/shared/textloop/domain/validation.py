@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -378,3 +378,29 @@ def parse_json_body(body: str | bytes | bytearray | None) -> tuple[Any, list[Fie
                 "body", f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             )
         ]
+
+
+def parse_json_object(
+    body: str | bytes | bytearray | Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """A request body that must be a JSON object (or already is a mapping): ``(data, [])`` or
+    ``(None, errors)`` naming ``body``."""
+    if isinstance(body, Mapping):
+        return dict(body), []
+    data, errors = parse_json_body(body)
+    if errors:
+        return None, errors
+    if not isinstance(data, dict):
+        return None, [FieldError("body", "must be a JSON object")]
+    return data, []
+
+
+def request_errors(
+    schema: str, data: Mapping[str, Any], *, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+) -> list[FieldError]:
+    """A request's schema errors, with its ``text`` checked first (UTF-8, size: a too long
+    text is the error with ``limit_bytes``, answered 413) unless the schema already named it."""
+    errors = validator(schema).errors(data)
+    if not any(e.field == "text" for e in errors) and "text" in data:
+        errors = check_text(data["text"], max_bytes=max_text_bytes) + errors
+    return errors

@@ -302,26 +302,6 @@ def _oversample(
     return result, added
 
 
-def _annotations_file(
-    files: Mapping[str, str], hashes: Mapping[str, str], part: str, entity: bool
-) -> dict[str, Any]:
-    if not entity:
-        return {}
-    name = f"{part}-annotations.csv"
-    return {"annotations_file": name, "annotations_sha256": hashes[name]}
-
-
-def _per_label(documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Documents per label; for entity recognisers, annotations per entity type."""
-    counts: Counter[str] = Counter()
-    for document in documents:
-        if "entities" in document:
-            counts.update(span_tuple(s)[2] for s in document["entities"])
-        else:
-            counts.update(set(document["labels"]))
-    return dict(sorted(counts.items()))
-
-
 def read_test_documents(build_or_state: DatasetBuild | Mapping[str, Any]) -> list[dict[str, Any]]:
     """The frozen test documents (``{key, id, text, labels | entities}``) to evaluate on."""
     if isinstance(build_or_state, DatasetBuild):
