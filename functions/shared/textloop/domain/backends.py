@@ -26,9 +26,8 @@ class BackendUnavailable(BackendError):
 
 @runtime_checkable
 class ModelBackend(Protocol):
-    """What inference needs from a model. Training will join as ``train(...)`` on the same
-    objects once the training step is written; for now the local back-end has ``local.fit``.
-    """
+    """What serving, selection and evaluation need from a model: predictions. Training is the
+    Train step's, per back-end (``local_model.fit``, or a Comprehend job)."""
 
     model_type: str
     mode: str | None

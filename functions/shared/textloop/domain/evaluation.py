@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from textloop.domain.names import DEFAULT_THRESHOLD, Mode, ModelType
 from textloop.domain.predictions import span_tuple
 

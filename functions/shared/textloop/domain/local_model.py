@@ -47,12 +47,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
+from threadpoolctl import ThreadpoolController
+
 from textloop.domain.hashing import canonical_json
 from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES, Backend, Mode, ModelType
 from textloop.domain.predictions import LabelScore, Prediction
 from textloop.domain.thresholds import Thresholds
 from textloop.domain.timestamps import format_timestamp
-from threadpoolctl import ThreadpoolController
 
 ARTEFACT_FORMAT = 1
 HYPERPARAMETERS: dict[str, Any] = {

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.hashing import normalise_text, text_key
 from textloop.domain.names import Mode, ModelType

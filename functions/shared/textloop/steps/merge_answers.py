@@ -18,6 +18,7 @@ from typing import Any
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.annotations import merge_answers
+from textloop.domain.iteration import Iteration
 from textloop.steps.payloads import ITERATION, SELECTION, step_schema
 
 EVENT = step_schema(
@@ -28,19 +29,19 @@ EVENT = step_schema(
 
 
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
-    it = event["iteration"]
-    result_key = layout.merge_result_key(it["iteration_id"])
+    it = Iteration.from_dict(event["iteration"])
+    result_key = layout.merge_result_key(it.iteration_id)
     done = ctx.lake.get_json(result_key)
     if done is not None:
         return done
-    answers = ctx.reviews.iteration_answers(it["iteration_id"], event["reviews"]["batches"])
-    previous = ctx.pools.current(it["model_type"])
+    answers = ctx.reviews.iteration_answers(it.iteration_id, event["reviews"]["batches"])
+    previous = ctx.pools.current(it.model_type)
     if not answers and previous is None:
         result: dict[str, Any] = {"pool_version": None, "pool_key": None, "changes": {}}
     else:
-        pool = merge_answers(previous, answers, model_type=it["model_type"])
+        pool = merge_answers(previous, answers, model_type=it.model_type)
         changed = previous is None or pool.pool_version != previous.pool_version
-        published = ctx.pools.publish(pool, iteration_id=it["iteration_id"])
+        published = ctx.pools.publish(pool, iteration_id=it.iteration_id)
         changes = Counter(c["change"] for c in pool.changes) if changed else Counter()
         result = {**published, "changes": dict(changes)}
     result["answers"] = len(answers)

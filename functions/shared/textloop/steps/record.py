@@ -29,6 +29,7 @@ from textloop.domain.audit import (
     summary_of,
     validate_audit_record,
 )
+from textloop.domain.iteration import Iteration
 from textloop.steps.payloads import ITERATION, step_schema
 
 EVENT = {
@@ -47,7 +48,7 @@ EVENT = {
 
 
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
-    key = layout.audit_key(event["iteration"]["iteration_id"])
+    key = layout.audit_key(Iteration.from_dict(event["iteration"]).iteration_id)
     record = record_for(ctx, event)
     validate_audit_record(record)
     if not ctx.lake.put_json(key, record, once=True):
@@ -65,13 +66,13 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
 
 def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     """The audit record of the iteration, from the state and the documents its steps stored."""
-    it, outcome = event["iteration"], event["outcome"]
-    iteration_id = it["iteration_id"]
+    it, outcome = Iteration.from_dict(event["iteration"]), event["outcome"]
+    iteration_id = it.iteration_id
     progress: dict[str, Any] = event.get("progress") or event
     inputs: dict[str, Any] = {
         "outcome": outcome,
-        "config": it["config"],
-        "new_items": it.get("new_items"),
+        "config": it.config.to_dict(),
+        "new_items": None if it.new_items is None else dict(it.new_items),
     }
     if event.get("reason"):
         inputs["reason"] = event["reason"]
@@ -95,11 +96,11 @@ def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         )
     return build_audit_record(
         iteration_id=iteration_id,
-        execution_arn=it["execution_arn"],
-        started_at=it["started_at"],
+        execution_arn=it.execution_arn,
+        started_at=it.started_at,
         finished_at=datetime.now(UTC),
-        model_type=it["model_type"],
-        mode=it["mode"],
+        model_type=it.model_type,
+        mode=it.mode,
         inputs=inputs,
         selection=selection["selection"] if selection else None,
         answers=(

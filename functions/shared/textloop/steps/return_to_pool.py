@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from textloop.adapters.stack import Stack
+from textloop.domain.iteration import Iteration
 from textloop.steps.payloads import BATCH, ITERATION, step_schema
 
 EVENT = step_schema(batch=BATCH, iteration=ITERATION)
 
 
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
-    iteration_id = event["iteration"]["iteration_id"]
+    iteration_id = Iteration.from_dict(event["iteration"]).iteration_id
     batch_id = event["batch"]["batch_id"]
     answers = ctx.reviews.answers(iteration_id, batch_id)
     if answers is not None:

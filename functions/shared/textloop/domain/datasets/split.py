@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from textloop.domain.hashing import content_hash, normalise_text
 from textloop.domain.names import Mode, ModelType
 from textloop.domain.predictions import span_dict, span_tuple
