@@ -79,3 +79,21 @@ def test_records_stored_for_an_iteration_read_back_the_same(lake):
     assert lake.get_records("reviews/it-2/new-feedback.jsonl.gz") is None
     lake.put_records(key, [])
     assert lake.get_records(key) == []
+
+
+def test_an_object_that_is_not_a_record_is_named_not_skipped(lake):
+    lake.put_bytes(
+        "feedback/model_version=m1/dt=2026-11-23/a.json",
+        FeedbackRecord.from_dict(record(1)).to_json(),
+        "application/json",
+    )
+    lake.put_text(
+        "feedback/model_version=m1/dt=2026-11-23/b.jsonl", '{"id": "x"}\n', "application/x-ndjson"
+    )
+    with pytest.raises(ValueError, match=r"dt=2026-11-23/b.jsonl line 1 is not a feedback record"):
+        lake.feedback_records()
+    lake.put_text(
+        "feedback/model_version=m1/dt=2026-11-23/b.jsonl", "not json\n", "application/x-ndjson"
+    )
+    with pytest.raises(ValueError, match=r"b.jsonl line 1 is not a feedback record"):
+        lake.feedback_records()

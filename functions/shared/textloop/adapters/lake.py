@@ -102,10 +102,10 @@ class DataLake:
         record stored twice is the same record), by id."""
         keys = [k for k in self.keys(prefix) if layout.is_feedback_object(k)]
         records: dict[str, FeedbackRecord] = {}
-        for body in self.get_many(keys):
+        for key, body in zip(keys, self.get_many(keys), strict=True):
             if body is None:  # removed between listing and reading
                 continue
-            for record in _records_of(body):
+            for record in _records_of(body, key):
                 records.setdefault(record.id, record)
         return [records[k] for k in sorted(records)]
 
@@ -117,7 +117,7 @@ class DataLake:
     def get_records(self, key: str) -> list[FeedbackRecord] | None:
         """The records ``put_records`` stored at ``key``; None when there is no such object."""
         body = self.get_bytes(key)
-        return None if body is None else list(_records_of(gzip.decompress(body)))
+        return None if body is None else list(_records_of(gzip.decompress(body), key))
 
     def get_many(self, keys: list[str]) -> Iterator[bytes | None]:
         """``get_bytes`` of each key, in the keys' order, ``READ_CONCURRENCY`` requests at a
@@ -134,7 +134,13 @@ class DataLake:
                 yield from pool.map(self.get_bytes, keys[start : start + READ_WINDOW])
 
 
-def _records_of(body: bytes) -> Iterator[FeedbackRecord]:
-    for line in body.splitlines():
-        if line.strip():
+def _records_of(body: bytes, key: str) -> Iterator[FeedbackRecord]:
+    """The records of one object; an object that holds anything else is named, not skipped:
+    feedback is never dropped silently, and nothing but textloop's writers writes there."""
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
             yield FeedbackRecord.from_json(line)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{key} line {number} is not a feedback record ({exc!r})") from None
