@@ -39,8 +39,3 @@ class EvaluationUnsupported(TextloopError):
 @_named("Textloop.ReviewInputTooLarge")
 class ReviewInputTooLarge(TextloopError):
     """A review batch does not fit A2I's InputContent limit."""
-
-
-@_named("Textloop.TrainingSetupFailed")
-class TrainingSetupFailed(TextloopError):
-    """The training job could not be started (for example a missing role or data set)."""

@@ -52,10 +52,6 @@ EVENT = {
 }
 
 
-def correlation_id(event: dict[str, Any]) -> str | None:
-    return None
-
-
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     results = []
     for record in S3Event(event).records:

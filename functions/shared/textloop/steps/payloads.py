@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from textloop.domain.layout import ITERATION_ID
+
 _STRING = {"type": "string", "minLength": 1}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 
@@ -25,7 +27,7 @@ ITERATION = {
         "lock",
     ],
     "properties": {
-        "iteration_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$"},
+        "iteration_id": {"type": "string", "pattern": ITERATION_ID.pattern},
         "execution_arn": _STRING,
         "started_at": _STRING,
         "model_type": {"enum": ["DOCUMENT_CLASSIFIER", "ENTITY_RECOGNIZER"]},

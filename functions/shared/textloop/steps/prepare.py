@@ -24,7 +24,12 @@ from botocore.exceptions import ClientError
 from textloop.adapters.clients import error_code
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
-from textloop.domain.iteration import IterationInput, new_items_summary, unsettled_records
+from textloop.domain.iteration import (
+    Iteration,
+    IterationInput,
+    new_items_summary,
+    unsettled_records,
+)
 from textloop.domain.timestamps import format_timestamp
 from textloop.steps.payloads import step_schema
 
@@ -64,16 +69,16 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         "iteration prepared",
         extra={"model_type": model_type, "new_items": new_items, "lock": lock.to_dict()},
     )
-    return {
-        "iteration_id": iteration_id,
-        "execution_arn": event["execution_arn"],
-        "started_at": format_timestamp(event["started_at"]),
-        "model_type": model_type,
-        "mode": parsed.mode,
-        "config": config.to_dict(),
-        "lock": lock.to_dict(),
-        "new_items": new_items,
-    }
+    return Iteration(
+        iteration_id=iteration_id,
+        execution_arn=event["execution_arn"],
+        started_at=format_timestamp(event["started_at"]),
+        model_type=model_type,
+        mode=parsed.mode,
+        config=config,
+        lock=lock.to_dict(),
+        new_items=new_items,
+    ).to_dict()
 
 
 def _is_running(ctx: Stack, execution_arn: str) -> bool:
