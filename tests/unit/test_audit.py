@@ -21,7 +21,7 @@ from textloop.domain.promotion import decide
 from textloop.domain.selection import select_for_review
 from textloop.domain.validation import InvalidInput
 
-from textloop_ops.data import NER
+from textloop_ops.data import NER_ANNOTATIONS, NER_DOCUMENTS
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:textloop-iteration:it-0042"
 TOPICS = {
@@ -285,10 +285,9 @@ def test_the_schema_rejects_inconsistent_records():
 
 
 def test_entity_recogniser_records_carry_both_file_hashes():
-    folder = NER
     documents = parse_entity_files(
-        (folder / "comprehend" / "train.csv").read_text(encoding="utf-8"),
-        (folder / "comprehend" / "annotations.csv").read_text(encoding="utf-8"),
+        NER_DOCUMENTS.read_text(encoding="utf-8"),
+        NER_ANNOTATIONS.read_text(encoding="utf-8"),
         "train.csv",
     )
     build = build_datasets(model_type="ENTITY_RECOGNIZER", original_documents=documents)

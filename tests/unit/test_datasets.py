@@ -23,7 +23,7 @@ from textloop.domain.datasets.rules import (
 from textloop.domain.datasets.split import hash_test_set, iterative_stratification
 from textloop.domain.hashing import normalise_text
 
-from textloop_ops.data import DATA_DIR
+from textloop_ops.data import DATA_DIR, NER_ANNOTATIONS, NER_DOCUMENTS
 
 DATA = DATA_DIR
 JIGSAW_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
@@ -37,11 +37,10 @@ def ag_news():
 
 @cache
 def ner_documents():
-    folder = DATA / "aws_service_ner" / "comprehend"
     return tuple(
         parse_entity_files(
-            (folder / "train.csv").read_text(encoding="utf-8"),
-            (folder / "annotations.csv").read_text(encoding="utf-8"),
+            NER_DOCUMENTS.read_text(encoding="utf-8"),
+            NER_ANNOTATIONS.read_text(encoding="utf-8"),
             "train.csv",
         )
     )
