@@ -59,18 +59,30 @@ def lambdas(aws, monkeypatch) -> InProcessLambdas:
 
 
 @pytest.fixture(scope="session")
-def localstack_endpoint(tmp_path_factory):
+def aws_call_log(tmp_path_factory) -> Path:
+    """The JSON lines file the host Lambda executor appends each deployed function's AWS calls
+    to (for the least-privilege check, tests/integration/test_least_privilege.py)."""
+    return tmp_path_factory.mktemp("aws-calls") / "aws-calls.jsonl"
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint(tmp_path_factory, aws_call_log):
     """LocalStack on the host, on a free port, for the whole session. Nothing here skips: a
     missing toolchain or a LocalStack that does not start fails the suite."""
     if EXISTING_STACK:
         yield localstack.endpoint(Path(EXISTING_STACK))
         return
     state_dir = tmp_path_factory.mktemp("localstack")
-    info = localstack.start(state_dir)
+    info = localstack.start(state_dir, extra_env={"TEXTLOOP_AWS_CALL_LOG": str(aws_call_log)})
     try:
         yield info["endpoint"]
     finally:
         localstack.stop(state_dir)
+
+
+def pytest_collection_modifyitems(config, items):
+    # The least-privilege check reads the calls every other test made: it runs last.
+    items.sort(key=lambda item: item.module.__name__.endswith("test_least_privilege"))
 
 
 @pytest.fixture(scope="session")

@@ -229,6 +229,9 @@ class HostRuntimeExecutor(RuntimeExecutor):
         for name in _UNRESERVED_DEFAULTS:
             if name not in user:
                 env[name] = defaults[name]
+        # Opt-in test instrumentation set on LocalStack's own process (runtime_bootstrap).
+        if os.environ.get("TEXTLOOP_AWS_CALL_LOG"):
+            env["TEXTLOOP_AWS_CALL_LOG"] = os.environ["TEXTLOOP_AWS_CALL_LOG"]
         return env
 
     def _argv(self, listen_fd: int) -> list[str]:

@@ -443,6 +443,67 @@ def _configure_path(task_root: str, layer_paths: list[str], sdk_path: str) -> No
     sys.path[:] = ordered + [p for p in sys.path if p and p not in ordered]
 
 
+# Parameters that name the resource an AWS call acts on; values of anything else (object bodies,
+# items, texts) are never recorded.
+_RESOURCE_PARAMS = (
+    "Bucket",
+    "Key",
+    "VersionId",
+    "Prefix",
+    "CopySource",
+    "TableName",
+    "Name",
+    "Path",
+    "TopicArn",
+    "stateMachineArn",
+    "executionArn",
+    "KeyId",
+    "FunctionName",
+    "QueueUrl",
+    "DeliveryStreamName",
+    "HumanLoopName",
+    "FlowDefinitionArn",
+    "EndpointArn",
+    "DocumentClassifierArn",
+    "EntityRecognizerArn",
+    "JobId",
+    "RoleArn",
+    "DataAccessRoleArn",
+)
+
+
+def _record_aws_calls(path: str) -> None:
+    """Test instrumentation, on only when the executor passes TEXTLOOP_AWS_CALL_LOG: append one
+    JSON line per AWS API call the function makes (service, operation, the parameters that name
+    its resource), so a test can compare what the code calls with what its IAM role allows."""
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+
+    def recorded(client, operation_name, api_params):
+        model = client.meta.service_model
+        entry = {
+            "function": function,
+            "service": model.service_name,
+            "iam_prefix": model.signing_name,
+            "operation": operation_name,
+            "region": client.meta.region_name,
+            "params": {
+                k: v for k, v in api_params.items() if k in _RESOURCE_PARAMS and isinstance(v, str)
+            },
+        }
+        # One write(2) per line on an O_APPEND file: concurrent functions never interleave.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps(entry) + "\n").encode())
+        finally:
+            os.close(fd)
+        return original(client, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = recorded
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen-fd", type=int, required=True)
@@ -464,6 +525,8 @@ def main(argv: list[str] | None = None) -> None:
     _configure_path(args.task_root, args.layer_path, args.sdk_path)
     os.chdir(args.task_root)
     _setup_logging()
+    if os.environ.get("TEXTLOOP_AWS_CALL_LOG"):
+        _record_aws_calls(os.environ["TEXTLOOP_AWS_CALL_LOG"])
 
     runtime = Runtime(args)
     runtime.init()

@@ -62,7 +62,7 @@ locals {
       policy_statements = [
         {
           sid       = "InspectDataLake"
-          actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
+          actions   = ["s3:ListBucket"]
           resources = [module.data_lake.bucket_arn]
         },
       ]

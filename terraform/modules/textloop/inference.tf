@@ -23,10 +23,9 @@ locals {
           resources = [local.lake_objects["models"]]
         },
         {
-          # Conditional puts (If-None-Match) need GetObject too: S3 answers 412 only to a caller
-          # allowed to know the object exists.
+          # If-None-Match puts need s3:PutObject only (S3 user guide, "conditional writes").
           sid       = "WriteImplicitFeedback"
-          actions   = ["s3:PutObject", "s3:GetObject"]
+          actions   = ["s3:PutObject"]
           resources = [local.lake_objects["feedback"]]
         },
         local.lake_kms_read_write,
@@ -39,7 +38,7 @@ locals {
       policy_statements = [
         {
           sid       = "WriteExplicitFeedback"
-          actions   = ["s3:PutObject", "s3:GetObject"]
+          actions   = ["s3:PutObject"]
           resources = [local.lake_objects["feedback"]]
         },
         local.lake_kms_read_write,
@@ -67,7 +66,7 @@ locals {
         },
         {
           sid       = "WriteBatchFeedback"
-          actions   = ["s3:PutObject", "s3:GetObject"]
+          actions   = ["s3:PutObject"]
           resources = [local.lake_objects["feedback"]]
         },
         local.lake_kms_read_write,

@@ -224,12 +224,13 @@ locals {
       timeout     = 120
       environment = local.loop_environment
       policy_statements = concat([
-        local.list_lake,
-        { sid = "TestDocuments", actions = local.s3.rw, resources = [local.lake_objects["datasets"]] },
-        local.lake_kms_read_write,
         local.pointer_read,
         ], [
+        # Local models predict inside Evaluate: only Comprehend's batch jobs need documents.
         for statement in [
+          local.list_lake,
+          { sid = "TestDocuments", actions = local.s3.rw, resources = [local.lake_objects["datasets"]] },
+          local.lake_kms_read_write,
           {
             sid       = "PredictWithComprehend"
             actions   = ["comprehend:StartDocumentClassificationJob"]
@@ -359,7 +360,9 @@ locals {
       policy_statements = [
         { sid = "StartAndListIterations", actions = ["states:StartExecution", "states:ListExecutions"], resources = [local.iteration_state_machine_arn] },
         { sid = "DescribeIterations", actions = ["states:DescribeExecution"], resources = [local.iteration_executions_arn] },
-        local.registry_read,
+        # The lock is taken before StartExecution (two quick starts cannot both pass) and
+        # given back when StartExecution fails.
+        { sid = "TakeLock", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], resources = [aws_dynamodb_table.registry.arn] },
         local.registry_kms,
         local.list_lake,
         { sid = "ReadAudit", actions = local.s3.read, resources = [local.lake_objects["audit"]] },

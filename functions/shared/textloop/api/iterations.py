@@ -13,7 +13,8 @@ readable in the console and in S3 keys.
 
 Environment: STATE_MACHINE_ARN, REGISTRY_TABLE, DATA_LAKE_BUCKET, ITERATION_DEFAULTS.
 AWS: states:StartExecution, states:ListExecutions (the state machine), states:DescribeExecution
-(its executions), dynamodb:GetItem (registry table), s3:GetObject (audit/*).
+(its executions), dynamodb:GetItem/PutItem/DeleteItem (the lock in the registry table),
+s3:GetObject (audit/*).
 """
 
 from __future__ import annotations
