@@ -67,9 +67,13 @@ locals {
   # is the capability, and only these functions are ever handed one.
   complete_tasks = {
     sid       = "CompleteTaskTokens"
-    actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+    actions   = ["states:SendTaskSuccess"]
     resources = ["*"]
   }
+  # Only an A2I human loop can end without answers (failed, stopped, invalid output).
+  complete_or_fail_tasks = merge(local.complete_tasks, {
+    actions = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+  })
   # Optional statements are filtered lists: HCL cannot choose between tuples of other shapes.
   comprehend_classify = [
     for statement in [{
@@ -294,7 +298,7 @@ locals {
         { sid = "ReadModels", actions = local.s3.read, resources = [local.lake_objects["models"]] },
         local.lake_kms_read,
         local.pointer_write,
-        { sid = "RecordPromotion", actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], resources = [aws_dynamodb_table.registry.arn] },
+        { sid = "RecordPromotion", actions = ["dynamodb:GetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.registry.arn] },
         local.registry_kms,
       ], local.comprehend_update_endpoint)
     }
@@ -316,7 +320,7 @@ locals {
       description = "Iteration step: frees the per-model lock held by this execution"
       environment = local.loop_environment
       policy_statements = [
-        { sid = "ReleaseLock", actions = ["dynamodb:DeleteItem", "dynamodb:GetItem"], resources = [aws_dynamodb_table.registry.arn] },
+        { sid = "ReleaseLock", actions = ["dynamodb:DeleteItem"], resources = [aws_dynamodb_table.registry.arn] },
         local.registry_kms,
       ]
     }
@@ -339,7 +343,7 @@ locals {
         local.list_lake,
         { sid = "ReviewTasksAndA2IOutput", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
-        local.complete_tasks,
+        local.complete_or_fail_tasks,
       ]
     }
 
