@@ -774,9 +774,7 @@ def test_untrusted_corrections_are_reviewed_and_only_trusted_ones_go_straight_to
     # Only the trusted corrections are set aside as answers for the merge.
     assert sorted(c["item_id"] for c in selection["corrections"]) == sorted(r.id for r in trusted)
     items = {item["item_id"]: item for task in tasks for item in task["items"]}
-    assert set(items) == {r.id for r in untrusted} | {
-        r.id for r in stack_records(fresh_texts[:4])
-    }
+    assert set(items) == {r.id for r in untrusted} | {r.id for r in stack_records(fresh_texts[:4])}
     for r in untrusted:
         suggestion = items[r.id]["suggestion"]
         assert suggestion["from"] == "correction"

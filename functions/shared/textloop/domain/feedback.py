@@ -9,10 +9,11 @@ Every writer goes through the builders here, so every record matches
 
 A record is a ``FeedbackRecord``: typed fields, and ``to_dict``/``to_json`` for exactly the JSON
 that is stored. It travels as one through the loop: written to the lake, read back by Prepare,
-re-scored by Select (``with_prediction``), chosen for review, and, for an explicit correction,
-turned into the pool's ``Answer``. Writing the same record twice is a no-op: its key
-(``layout.feedback_record_key``) derives from the id and observed_at only, and the writer puts
-with ``If-None-Match: *``.
+re-scored by Select (``with_prediction``), chosen for review, and, for an explicit correction
+from a trusted application (``trusted``, set from the verified caller when the record is built),
+turned into the pool's ``Answer``; an untrusted correction is reviewed like any other record.
+Writing the same record twice is a no-op: its key (``layout.feedback_record_key``) derives from
+the id and observed_at only, and the writer puts with ``If-None-Match: *``.
 """
 
 from __future__ import annotations
