@@ -102,8 +102,11 @@ def application(app: APIGatewayRestResolver) -> Application:
     belongs to no application (a key made outside ``client_applications``, or a route deployed
     without ``api_key_required``)."""
     key_id = app.current_event.request_context.identity.api_key_id
-    found = ctx(app).applications.for_key(key_id)
+    stack = ctx(app)
+    found = stack.applications.for_key(key_id)
+    # The logger outlives the invocation: a refused request must not log the previous caller.
+    stack.logger.remove_keys(["application_id"])
     if found is None:
         raise HttpError(403, "this API key belongs to no client application of this deployment")
-    ctx(app).logger.append_keys(application_id=found.application_id)
+    stack.logger.append_keys(application_id=found.application_id)
     return found
