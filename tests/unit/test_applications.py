@@ -2,6 +2,7 @@
 with the upload layout."""
 
 import json
+import re
 
 import pytest
 from textloop.domain import layout
@@ -94,3 +95,12 @@ def test_application_ids_are_the_upload_prefix_segments_layout_accepts(value, va
     else:
         with pytest.raises((ValueError, TypeError)):
             layout.feedback_upload_key("DOCUMENT_CLASSIFIER", value, "f.jsonl")
+
+
+def test_terraform_accepts_exactly_the_application_ids_layout_does():
+    from tests.support import REPO
+
+    variables = (REPO / "terraform" / "modules" / "textloop" / "variables.tf").read_text()
+    block = variables.split('variable "client_applications"', 1)[1].split("\nvariable ", 1)[0]
+    patterns = re.findall(r'can\(regex\("([^"]+)", id\)\)', block)
+    assert patterns == [layout.APPLICATION_ID.pattern]

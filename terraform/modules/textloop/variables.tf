@@ -146,6 +146,13 @@ variable "client_applications" {
     error_message = "client_applications must name at least one application: nothing can classify without one."
   }
 
+  # Every function that knows the applications carries them in its environment, which Lambda
+  # caps at 4 KB in all (an entry takes about 80 bytes).
+  validation {
+    condition     = length(var.client_applications) <= 30
+    error_message = "At most 30 client_applications: their map travels in the functions' environment (4 KB in all)."
+  }
+
   validation {
     condition     = alltrue([for id in keys(var.client_applications) : can(regex("^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$", id))])
     error_message = "client_applications ids must be 1-24 lowercase letters, digits or inner hyphens (textloop.domain.layout.APPLICATION_ID)."
