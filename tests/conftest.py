@@ -18,6 +18,14 @@ from textloop_ops.terraform import local_stack
 # instead of starting LocalStack and applying Terraform for the session.
 EXISTING_STACK = os.environ.get("TEXTLOOP_TEST_STATE_DIR")
 
+# The client applications of the session's stack (Terraform's client_applications, as HCL).
+# The first by id, demo, is the stack's `api_key`; support-desk uploads the integration suite's
+# corrections and is trusted, so they train the next model without a review of each.
+TEST_CLIENT_APPLICATIONS = (
+    '{ demo = {}, partner = { daily_quota = 5000 }, "support-desk" = { trusted = true },'
+    ' "e2e-desk" = {} }'
+)
+
 MOTO_CONFIG = {
     # Runs the real ASL (Choice, Retry/Catch, Map, .waitForTaskToken) instead of a stub result.
     "stepfunctions": {"execute_state_machine": True},
@@ -97,6 +105,7 @@ def stack(localstack_endpoint, tmp_path_factory) -> dict:
         {
             "localstack_endpoint": localstack_endpoint,
             "python_executable": str(REPO / ".venv" / "bin" / "python"),
+            "client_applications": TEST_CLIENT_APPLICATIONS,
         }
     )
     return tf.outputs()

@@ -138,3 +138,41 @@ def test_api_errors_are_shown_and_the_draft_survives(page, reply, shown):
         expect(page.locator("#batch-view")).to_be_visible()
         page.reload()
         expect(page.locator(".queue-item")).to_contain_text(f"{len(TEXTS)} / {len(TEXTS)} done")
+
+
+class CorrectionReviewApi(FakeReviewApi):
+    """The batch's first item is an untrusted application's correction under review."""
+
+    def request(self, method, path, body=None, raw=None, **kwargs):
+        status, answer = super().request(method, path, body=body, raw=raw, **kwargs)
+        if (method, path) == ("GET", "/reviews/b-1"):
+            model = answer["items"][0]["suggestion"]
+            answer["items"][0]["suggestion"] = {
+                "from": "correction",
+                "labels": ["Sports"],
+                "submitted_by": "partner",
+                "source": "explicit-api",
+                "scores": model["scores"],
+                "model": model,
+            }
+        return status, answer
+
+
+def test_an_untrusted_correction_is_shown_as_a_claim_to_check(page):
+    api = CorrectionReviewApi(
+        "MULTI_CLASS",
+        (200, {"batch_id": "b-1", "status": "answered", "answered": 1, "duplicate": False}),
+    )
+    with ReviewServer(api) as server:
+        open_batch(page, server)
+        box = page.locator("#suggestion")
+        expect(box).to_contain_text("Correction from partner suggests")
+        expect(box).to_contain_text("Sports")
+        expect(box).not_to_contain_text("confident")
+        # The correction's label is the one proposed, not the model's.
+        expect(page.locator(".option.proposed .option-label")).to_have_text(["Sports"])
+        page.keyboard.press("a")  # the reviewer agrees with the correction
+        expect(page.locator("#progress")).to_have_text(f"2 / {len(TEXTS)}")
+        # The next item is the model's suggestion, shown as before.
+        expect(box).to_contain_text("Model suggests")
+        expect(box).to_contain_text("confident")

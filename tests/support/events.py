@@ -5,13 +5,24 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+# The client applications every test deployment knows (the Lambdas' CLIENT_APPLICATIONS), by the
+# id of their API key: what API Gateway puts in requestContext.identity.apiKeyId.
+APPLICATIONS = {
+    "key-id-1": {"application_id": "test-app", "trusted": False},
+    "key-id-partner": {"application_id": "partner", "trusted": False},
+    "key-id-app-7": {"application_id": "app-7", "trusted": False},
+    "key-id-support-team": {"application_id": "support-team", "trusted": True},
+    "key-id-seed": {"application_id": "seed", "trusted": True},
+}
+CLIENT_APPLICATIONS = json.dumps(APPLICATIONS)
+
 
 def rest_event(
     path: str,
     method: str = "GET",
     body=None,
     *,
-    api_key_id: str = "key-id-1",
+    api_key_id: str | None = "key-id-1",
     raw: bytes | None = None,
     request_id: str | None = None,
 ) -> dict:
@@ -38,6 +49,7 @@ def rest_event(
             "httpMethod": method,
             "stage": "test",
             "path": f"/test{path}",
+            # API Gateway sends null for a route that takes no API key.
             "identity": {"sourceIp": "127.0.0.1", "apiKeyId": api_key_id},
         },
         "body": payload,

@@ -30,7 +30,9 @@ def put_seed(bucket: str, rows: Sequence[tuple[str, str]]) -> None:
     )
 
 
-def record(text: str, corrected: str | None = None, user: str = "user-1") -> FeedbackRecord:
+def record(
+    text: str, corrected: str | None = None, user: str = "user-1", *, trusted: bool = False
+) -> FeedbackRecord:
     return build_batch_record(
         text=text,
         corrected_labels=[corrected] if corrected else None,
@@ -40,6 +42,7 @@ def record(text: str, corrected: str | None = None, user: str = "user-1") -> Fee
         origin={"upload_key": "uploads/feedback/test.jsonl"},
         observed_at=OBSERVED,
         created_at=OBSERVED,
+        trusted=trusted,
     )
 
 
@@ -49,10 +52,14 @@ def put_feedback(
     corrections: Sequence[tuple[str, str]] = (),
     *,
     chunked: int = 0,
+    trusted: bool = True,
 ) -> list[FeedbackRecord]:
     """Records for review (the first ``chunked`` of them in one batch-*.jsonl chunk, the rest as
-    single objects) and explicit corrections (single objects)."""
-    records = [record(t) for t in review_texts] + [record(t, label) for label, t in corrections]
+    single objects) and explicit corrections (single objects), from a ``trusted`` source unless
+    told otherwise (trusted corrections skip review)."""
+    records = [record(t) for t in review_texts] + [
+        record(t, label, trusted=trusted) for label, t in corrections
+    ]
     writer = S3FeedbackWriter(boto3.client("s3"), bucket)
     if chunked:
         # Where a batch feedback file's chunk lands (layout.feedback_chunk_key).

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 from . import REPO
-from .events import rest_event
+from .events import CLIENT_APPLICATIONS, rest_event
 from .stack import _role, create_bucket, create_registry_table, deploy_function
 from .templates import render_definition, template_variables
 
@@ -201,6 +201,7 @@ def deploy_iteration_stack(
         "ITERATION_DEFAULTS": json.dumps({**TEST_DEFAULTS, **(defaults or {})}),
         "REVIEW_BACKEND": "local",
         "STAGE": "test",
+        "CLIENT_APPLICATIONS": CLIENT_APPLICATIONS,
         **(extra_env or {}),
     }
     arns = {}

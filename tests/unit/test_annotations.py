@@ -272,6 +272,7 @@ def test_explicit_corrections_become_answers_from_their_submitter():
         "submitter": {"user_id": "u-42"},
         "observed_at": "2025-03-01T08:00:00.000Z",
         "created_at": "2025-03-01T08:00:01.000Z",
+        "trusted": True,
     }
     converted = answer_from_feedback(FeedbackRecord.from_dict(record))
     assert (converted.item_id, converted.reviewer_id, converted.source) == (
@@ -283,6 +284,26 @@ def test_explicit_corrections_become_answers_from_their_submitter():
     assert converted.answered_at == "2025-03-01T08:00:00.000Z"
     with pytest.raises(ValueError, match="no corrected_labels"):
         answer_from_feedback(FeedbackRecord.from_dict({**record, "corrected_labels": None}))
+
+
+@pytest.mark.parametrize("trusted", [False, None])
+def test_an_untrusted_correction_is_never_taken_as_an_answer(trusted):
+    record = {
+        "id": "b" * 64,
+        "source": "explicit-batch",
+        "reason": "correction",
+        "text": "The match was cancelled",
+        "model_type": CLASSIFIER,
+        "mode": "MULTI_CLASS",
+        "corrected_labels": ["World"],
+        "submitter": {"application_id": "partner"},
+        "observed_at": "2025-03-01T08:00:00.000Z",
+        "created_at": "2025-03-01T08:00:01.000Z",
+    }
+    if trusted is not None:
+        record["trusted"] = trusted
+    with pytest.raises(ValueError, match="untrusted source"):
+        answer_from_feedback(FeedbackRecord.from_dict(record))
 
 
 def test_content_hash_is_independent_of_key_order():

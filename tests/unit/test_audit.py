@@ -306,3 +306,96 @@ def test_entity_recogniser_records_carry_both_file_hashes():
         == (build.manifest["files"]["train-annotations.csv"]["sha256"])
     )
     assert record["dataset"]["test"]["per_label"] == build.manifest["test"]["per_label"]
+
+
+def test_the_record_says_which_path_each_correction_took():
+    def correction(n, text, *, trusted):
+        return FeedbackRecord.from_dict(
+            {
+                "id": f"{n:064x}",
+                "text": text,
+                "source": "explicit-batch",
+                "reason": "correction",
+                "model_type": "DOCUMENT_CLASSIFIER",
+                "mode": "MULTI_CLASS",
+                "corrected_labels": ["Sports"],
+                "submitter": {"application_id": "news-app" if trusted else "partner"},
+                "origin": {"bucket": "lake", "key": "uploads/f.jsonl", "line": n},
+                "trusted": trusted,
+                "created_at": "2025-11-23T02:27:03.324Z",
+                "observed_at": "2025-11-23T02:27:03.324Z",
+            }
+        )
+
+    records = [
+        correction(1, "the final went to extra time", trusted=True),
+        correction(2, "the minister resigned on friday", trusted=False),
+        correction(3, "quarterly profit beat forecasts", trusted=False),
+    ]
+    selection = select_for_review(records, {"budget": 1}).to_dict()
+    chosen = selection["selected"][0]["id"]
+    record = build_audit_record(
+        iteration_id="it-0042",
+        execution_arn=ARN,
+        started_at="2025-11-23T02:00:00Z",
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        selection=selection,
+        answers=[
+            {
+                "item_id": f"{1:064x}",
+                "reviewer_id": "news-app",
+                "answered_at": "2025-11-23T02:27:03.324Z",
+                "source": "explicit-correction",
+                "labels": ["Sports"],
+            },
+            {
+                "item_id": chosen,
+                "reviewer_id": "rev-1",
+                "answered_at": "2025-11-23T03:00:00.000Z",
+                "source": "review",
+                "labels": ["World"],
+            },
+        ],
+    )
+    validate_audit_record(record)
+    assert record["selection"]["correction_paths"] == {
+        "pool": 1,
+        "review": 1,
+        "duplicate": 0,
+        "skipped": 0,
+        "deferred": 1,
+    }
+    assert record["selection"]["corrections_key"] == "reviews/it-0042/selection.json"
+    items = {item["item_id"]: item for item in record["reviewed_items"]}
+    assert set(items) == {f"{1:064x}", chosen}
+    assert items[f"{1:064x}"]["source"] == "explicit-correction"
+    assert items[f"{1:064x}"]["correction"] == {
+        "path": "pool",
+        "trusted": True,
+        "source": "explicit-batch",
+        "submitted_by": "news-app",
+        "application_id": "news-app",
+    }
+    assert items[chosen]["source"] == "review" and items[chosen]["reviewer_ids"] == ["rev-1"]
+    assert items[chosen]["correction"]["path"] == "review"
+    assert items[chosen]["correction"]["trusted"] is False
+    # The deferred one waits for a later iteration: counted, listed in the selection, not here.
+    (deferred,) = {f"{2:064x}", f"{3:064x}"} - {chosen}
+    assert {c["id"]: c["path"] for c in selection["corrections"]}[deferred] == "deferred"
+    assert deferred not in items
+
+
+def test_a_selection_from_before_trust_still_makes_a_valid_record():
+    selection = select_for_review([], {"budget": 1}).to_dict()
+    del selection["correction_paths"], selection["corrections"]
+    record = build_audit_record(
+        iteration_id="it-0043",
+        execution_arn=ARN,
+        started_at="2025-11-23T02:00:00Z",
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        selection=selection,
+    )
+    validate_audit_record(record)
+    assert "correction_paths" not in record["selection"]

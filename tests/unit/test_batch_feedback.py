@@ -171,7 +171,8 @@ def test_jsonl_bad_lines_have_their_physical_line_numbers_and_good_lines_go_on()
 
 def test_every_batch_record_matches_the_record_schema():
     data = (
-        b'{"text": "a", "corrected_labels": ["Business"], "user_id": "u", "application_id": "x"}\n'
+        b'{"text": "a", "corrected_labels": ["Business"], "user_id": "u",'
+        b' "application_id": "news-app"}\n'
         b'{"text": "b"}\n'
     )
     records, errors = outcome(parse(data, "uploads/f.jsonl", version_id="3HL4kqtJlcpXroDTDmJ"))

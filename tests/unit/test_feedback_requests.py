@@ -142,9 +142,21 @@ def test_lone_surrogate_from_json_escape_is_rejected(now):
     ]
 
 
-def test_application_id_from_the_caller_identity_wins(now):
+def test_application_id_comes_from_the_caller_identity(now):
     request, errors = feedback.parse_feedback_request(
         api_request(submitter={"user_id": "alice", "application_id": "spoofed"}),
+        application_id="from-api-key",
+        now=now,
+    )
+    assert request is None
+    assert [e.as_tuple() for e in errors] == [
+        (
+            "submitter.application_id",
+            "must be the application of the API key the request was sent with, or left out",
+        )
+    ]
+    request, errors = feedback.parse_feedback_request(
+        api_request(submitter={"user_id": "alice", "application_id": "from-api-key"}),
         application_id="from-api-key",
         now=now,
     )

@@ -13,7 +13,7 @@ from textloop.adapters.artefacts import ModelArtefactStore
 from textloop.domain import local_model
 
 from tests.support import DATA
-from tests.support.events import rest_event, s3_put_event
+from tests.support.events import CLIENT_APPLICATIONS, rest_event, s3_put_event
 from tests.support.stack import create_bucket, deploy_function
 
 BUCKET = "textloop-test-data-lake"
@@ -29,6 +29,7 @@ def _env(**extra):
         "DATA_LAKE_BUCKET": BUCKET,
         "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
         "STAGE": "test",
+        "CLIENT_APPLICATIONS": CLIENT_APPLICATIONS,
         **extra,
     }
 
@@ -106,6 +107,8 @@ def test_low_confidence_becomes_one_implicit_record_even_when_retried(deployed):
     assert record["source"] == "implicit"
     assert record["reason"] == "below_threshold"
     assert record["text"] == SPORTS
+    # The application whose key the first request used (key-id-1), never one from the body.
+    assert record["origin"] == {"request_id": "r-2", "application_id": "test-app"}
 
 
 @pytest.mark.parametrize(
@@ -159,8 +162,10 @@ def _feedback_body(**overrides):
 
 
 def test_feedback_is_recorded_once_with_the_api_key_as_application(deployed):
-    status, body = call("textloop-feedback", "/feedback", _feedback_body(), api_key_id="app-7")
-    again = call("textloop-feedback", "/feedback", _feedback_body(), api_key_id="app-7")
+    status, body = call(
+        "textloop-feedback", "/feedback", _feedback_body(), api_key_id="key-id-app-7"
+    )
+    again = call("textloop-feedback", "/feedback", _feedback_body(), api_key_id="key-id-app-7")
     assert status == 202 and body["duplicate"] is False
     assert again == (202, {"feedback_id": body["feedback_id"], "duplicate": True})
     [obj] = feedback_objects()
@@ -254,3 +259,129 @@ def test_batch_file_outside_the_layout_gets_an_errors_object(deployed):
     assert report["status"] == "failed"
     assert "uploads/feedback/" in report["file_errors"][0]["errors"][0]["message"]
     assert feedback_objects() == []
+
+
+# --------------------------------------------------------------------------- client applications
+
+
+def _records_in_lake():
+    s3 = boto3.client("s3")
+    return [
+        json.loads(line)
+        for obj in feedback_objects()
+        for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines()
+    ]
+
+
+@pytest.mark.parametrize("api_key_id", [None, "", "key-of-no-application"])
+@pytest.mark.parametrize(
+    ("function", "path", "body"),
+    [
+        ("textloop-classify-strict", "/classify", {"text": SPORTS}),
+        ("textloop-feedback", "/feedback", _feedback_body()),
+    ],
+)
+def test_client_routes_refuse_a_key_of_no_application(deployed, function, path, body, api_key_id):
+    status, answer = call(function, path, body, api_key_id=api_key_id)
+    assert status == 403, answer
+    assert "no client application" in answer["message"]
+    assert feedback_objects() == []
+
+
+def test_feedback_naming_another_application_is_refused(deployed):
+    spoofed = _feedback_body(submitter={"user_id": "u-1", "application_id": "support-team"})
+    status, body = call("textloop-feedback", "/feedback", spoofed, api_key_id="key-id-partner")
+    assert status == 400
+    assert [e["field"] for e in body["errors"]] == ["submitter.application_id"]
+    assert feedback_objects() == []
+    # Naming its own application is fine.
+    own = _feedback_body(submitter={"user_id": "u-1", "application_id": "partner"})
+    status, body = call("textloop-feedback", "/feedback", own, api_key_id="key-id-partner")
+    assert status == 202, body
+
+
+def test_feedback_records_carry_the_verified_application_and_its_trust(deployed):
+    call("textloop-feedback", "/feedback", _feedback_body(), api_key_id="key-id-partner")
+    call(
+        "textloop-feedback",
+        "/feedback",
+        _feedback_body(submitter={"user_id": "u-2"}),
+        api_key_id="key-id-support-team",
+    )
+    records = {r["submitter"]["application_id"]: r for r in _records_in_lake()}
+    assert set(records) == {"partner", "support-team"}
+    assert records["partner"]["trusted"] is False
+    assert records["support-team"]["trusted"] is True
+    # Two applications making the same statement are two pieces of feedback.
+    assert records["partner"]["id"] != records["support-team"]["id"]
+
+
+def _errors_object(key):
+    s3 = boto3.client("s3")
+    return json.loads(
+        s3.get_object(
+            Bucket=BUCKET, Key="uploads/errors/" + key.removeprefix("uploads/") + ".errors.json"
+        )["Body"].read()
+    )
+
+
+@pytest.mark.parametrize(
+    ("application", "message"),
+    [
+        ("stranger", "'stranger' is not a client application of this deployment"),
+        ("..", "uploads must follow uploads/feedback/"),
+        ("support team", "uploads must follow uploads/feedback/"),
+        ("Support-Team", "uploads must follow uploads/feedback/"),
+    ],
+)
+def test_uploads_of_unknown_or_malformed_applications_are_refused_whole(
+    deployed, application, message
+):
+    key = f"uploads/feedback/DOCUMENT_CLASSIFIER/{application}/f.jsonl"
+    lines = [json.dumps({"text": SPORTS, "corrected_labels": ["Sports"]})]
+    result = invoke("textloop-batch-feedback", _upload(key, lines))
+    assert result["uploads"][0]["accepted"] == 0
+    report = _errors_object(key)
+    assert report["key"] == key and report["status"] == "failed"
+    [problem] = report["file_errors"]
+    assert problem["fatal"] is True and problem["errors"][0]["field"] == "key"
+    assert message in problem["errors"][0]["message"]
+    assert feedback_objects() == []
+
+
+def test_batch_lines_cannot_speak_for_another_application(deployed):
+    key = "uploads/feedback/DOCUMENT_CLASSIFIER/partner/f.jsonl"
+    lines = [
+        json.dumps({"text": SPORTS, "corrected_labels": ["Sports"], "application_id": "partner"}),
+        json.dumps(
+            {"text": "Stocks fell", "corrected_labels": ["Business"], "application_id": "seed"}
+        ),
+        json.dumps({"text": "Rain in Paris", "user_id": "u-9"}),
+    ]
+    result = invoke("textloop-batch-feedback", _upload(key, lines))
+    assert (result["uploads"][0]["accepted"], result["uploads"][0]["rejected"]) == (2, 1)
+    report = _errors_object(key)
+    assert report["errors"] == [
+        {
+            "line": 2,
+            "errors": [
+                {
+                    "field": "application_id",
+                    "message": "must be the upload's application (partner) or left out",
+                }
+            ],
+        }
+    ]
+    records = _records_in_lake()
+    assert {r["submitter"]["application_id"] for r in records} == {"partner"}
+    assert {r["origin"]["line"] for r in records} == {1, 3}
+    # partner is untrusted: its records say so, and the loop will review its correction.
+    assert {r["trusted"] for r in records} == {False}
+
+
+def test_batch_records_carry_the_uploading_application_s_trust(deployed):
+    event = _upload(BATCH_KEY, [json.dumps({"text": SPORTS, "corrected_labels": ["Sports"]})])
+    invoke("textloop-batch-feedback", event)
+    [record] = _records_in_lake()
+    assert record["submitter"] == {"application_id": "support-team"}
+    assert record["trusted"] is True

@@ -748,3 +748,93 @@ def test_multi_label_bootstrap_tunes_per_label_thresholds_and_draws_them(lambdas
         assert obj["ContentType"] == "image/png"
         image = Image.open(io.BytesIO(obj["Body"].read()))
         assert image.format == "PNG" and image.width > 400 and image.height > 300
+
+
+def test_untrusted_corrections_are_reviewed_and_only_trusted_ones_go_straight_to_the_pool(
+    lambdas, ag_news_rows, truth, fresh_texts, ag_news_model
+):
+    stack = seeded(lambdas, ag_news_rows)
+    put_active_model(ag_news_model)
+    trusted = put_feedback(BUCKET, fresh_texts[:4], [(truth[t], t) for t in fresh_texts[20:23]])
+    trusted = trusted[4:]
+    # An untrusted client's corrections, every one of them wrong: a poisoning attempt.
+    wrong = {t: "World" if truth[t] != "World" else "Sports" for t in fresh_texts[30:32]}
+    untrusted = put_feedback(BUCKET, [], [(wrong[t], t) for t in wrong], trusted=False)
+
+    arn = stack.start("it-trust")
+    tasks = stack.wait_for_tasks("it-trust")
+    # Before anyone reviews: no pool yet, so nothing of the untrusted corrections is in it.
+    assert stack.keys("annotations/") == []
+    selection = stack.selection("it-trust")
+    paths = {c["id"]: (c["path"], c["trusted"]) for c in selection["selection"]["corrections"]}
+    assert paths == {
+        **{r.id: ("pool", True) for r in trusted},
+        **{r.id: ("review", False) for r in untrusted},
+    }
+    # Only the trusted corrections are set aside as answers for the merge.
+    assert sorted(c["item_id"] for c in selection["corrections"]) == sorted(r.id for r in trusted)
+    items = {item["item_id"]: item for task in tasks for item in task["items"]}
+    assert set(items) == {r.id for r in untrusted} | {r.id for r in stack_records(fresh_texts[:4])}
+    for r in untrusted:
+        suggestion = items[r.id]["suggestion"]
+        assert suggestion["from"] == "correction"
+        assert suggestion["labels"] == [wrong[r.text]]
+        assert suggestion["submitted_by"] == "user-1"
+        # The active model's view stays beside it (the correction was re-scored too).
+        assert len(suggestion["model"]["labels"]) == 1
+        assert set(suggestion["scores"]) == {"World", "Sports", "Business", "SciTech"}
+
+    # The reviewer judges the texts, not the suggestions.
+    for task in tasks:
+        assert stack.answer(task, truth.get)[0] == 200
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    pool = stack.get_json(json.loads(described["output"])["pool"]["pool_key"])
+    by_text = {a["text"]: a for a in pool["annotations"]}
+    for r in untrusted:
+        annotation = by_text[r.text]
+        assert annotation["labels"] == [truth[r.text]] != [wrong[r.text]]
+        assert [(a["source"], a["reviewer_id"]) for a in annotation["answers"]] == [
+            ("review", "rev-1")
+        ]
+    for r in trusted:
+        annotation = by_text[r.text]
+        assert [(a["source"], a["reviewer_id"]) for a in annotation["answers"]] == [
+            ("explicit-correction", "user-1")
+        ]
+
+    audit = stack.get_json("audit/iterations/it-trust.json")
+    assert audit["selection"]["correction_paths"] == {
+        "pool": 3,
+        "review": 2,
+        "duplicate": 0,
+        "skipped": 0,
+        "deferred": 0,
+    }
+    assert audit["selection"]["corrections_key"] == "reviews/it-trust/selection.json"
+    reviewed = {item["item_id"]: item for item in audit["reviewed_items"]}
+    for r in trusted:
+        assert reviewed[r.id]["source"] == "explicit-correction"
+        assert reviewed[r.id]["correction"] == {
+            "path": "pool",
+            "trusted": True,
+            "source": "explicit-batch",
+            "submitted_by": "user-1",
+            "application_id": None,
+        }
+    for r in untrusted:
+        assert reviewed[r.id]["source"] == "review"
+        assert reviewed[r.id]["reviewer_ids"] == ["rev-1"]
+        assert reviewed[r.id]["correction"]["path"] == "review"
+        assert reviewed[r.id]["correction"]["trusted"] is False
+    assert not any("correction" in reviewed[r.id] for r in stack_records(fresh_texts[:4]))
+    summary = next(n["Message"] for n in stack.notifications() if "it-trust" in n["Message"])
+    assert "Explicit corrections: 3 into the pool (trusted), 2 to review (untrusted)" in summary
+
+
+def stack_records(texts):
+    """The records put_feedback wrote for ``texts`` sent for review (their ids are content
+    hashes, so building them again gives the same ids)."""
+    from tests.support.iteration_data import record
+
+    return [record(t) for t in texts]

@@ -157,13 +157,20 @@ def test_records_without_scores_are_the_most_uncertain():
     assert uncertainty_of(scored).measure_value == pytest.approx(0.05)
 
 
-def test_explicit_corrections_go_to_the_pool_and_everything_else_is_a_candidate():
+def test_trusted_corrections_go_to_the_pool_and_everything_else_is_a_candidate():
     records = [
         record(1, "implicit one", {"World": 0.5, "Sports": 0.5}),
         record(2, "liked, no correction", {"World": 0.9, "Sports": 0.1}, source="explicit-api"),
-        record(3, "corrected", {"World": 0.9}, source="explicit-api", corrected_labels=["Sports"]),
+        record(
+            3,
+            "corrected",
+            {"World": 0.9},
+            source="explicit-api",
+            corrected_labels=["Sports"],
+            trusted=True,
+        ),
         # An empty correction is an answer too ("no label applies").
-        record(4, "none apply", {"a": 0.9}, mode="MULTI_LABEL", corrected_labels=[]),
+        record(4, "none apply", {"a": 0.9}, mode="MULTI_LABEL", corrected_labels=[], trusted=True),
         record(5, "   ", {"World": 0.5}),
         # The same text as the correction above: the correction answers it.
         record(6, "CORRECTED", {"World": 0.5, "Sports": 0.5}),
@@ -177,6 +184,69 @@ def test_explicit_corrections_go_to_the_pool_and_everything_else_is_a_candidate(
     ]
     counts = selection.counts()
     assert (counts["records"], counts["candidates"], counts["selected"]) == (6, 2, 2)
+    assert [(c["id"], c["path"]) for c in selection.corrections] == [
+        (f"{3:064x}", "pool"),
+        (f"{4:064x}", "pool"),
+    ]
+
+
+def test_untrusted_corrections_are_candidates_shown_with_their_correction():
+    submitter = {"application_id": "partner"}
+    records = [
+        record(1, "implicit one", {"World": 0.5, "Sports": 0.5}),
+        # Untrusted (explicitly, and by default when the record predates trust).
+        record(
+            2,
+            "corrected by a partner",
+            {"World": 0.9, "Sports": 0.1},
+            source="explicit-api",
+            corrected_labels=["Sports"],
+            submitter=submitter,
+            trusted=False,
+        ),
+        record(
+            3,
+            "an old correction",
+            {"World": 0.6},
+            source="explicit-batch",
+            corrected_labels=["World"],
+            submitter={"user_id": "u-3"},
+        ),
+        # The same text as an implicit record: it stays a candidate, so that text is reviewed.
+        record(4, "IMPLICIT ONE", {"World": 0.7}, corrected_labels=["Business"], trusted=False),
+        record(5, "over budget", {"World": 0.99, "Sports": 0.01}, corrected_labels=["Sports"]),
+    ]
+    selection = select_for_review(records, {"budget": 2})
+    assert selection.direct_to_pool == []
+    assert sorted(selection.item_ids) == [f"{1:064x}", f"{3:064x}"]
+    paths = {c["id"]: c["path"] for c in selection.corrections}
+    assert paths == {
+        f"{2:064x}": "deferred",
+        f"{3:064x}": "review",
+        f"{4:064x}": "duplicate",
+        f"{5:064x}": "deferred",
+    }
+    assert selection.correction_paths() == {
+        "pool": 0,
+        "review": 1,
+        "duplicate": 1,
+        "skipped": 0,
+        "deferred": 2,
+    }
+    (under_review,) = [i.to_dict() for i in selection.selected if i.id == f"{3:064x}"]
+    assert under_review["correction"] == {
+        "labels": ["World"],
+        "submitted_by": "u-3",
+        "application_id": None,
+        "source": "explicit-batch",
+        "trusted": False,
+    }
+    # A bigger budget reviews the partner's correction too; it never skips review.
+    wider = select_for_review(records, {"budget": 10})
+    assert f"{2:064x}" in wider.item_ids and wider.direct_to_pool == []
+    partner = next(i.to_dict() for i in wider.selected if i.id == f"{2:064x}")
+    assert partner["correction"]["application_id"] == "partner"
+    assert partner["correction"]["labels"] == ["Sports"]
 
 
 def test_the_budget_caps_the_selection_and_the_most_uncertain_come_first():
@@ -388,3 +458,35 @@ def test_real_ag_news_duplicates_are_caught_and_a_few_thousand_candidates_stay_f
     some = select_for_review(records, {"budget": 1000, "random_share": 0.1, "seed": 1})
     assert sum(1 for i in some.selected if i.reason == "random") == 100
     assert sum(1 for i in some.selected if i.reason == "uncertain") == 900
+
+
+def test_a_text_the_pool_answers_settles_untrusted_corrections_but_not_trusted_ones():
+    from textloop.domain.annotations import Answer, merge_answers
+    from textloop.domain.iteration import unsettled_records
+
+    pool = merge_answers(
+        None,
+        [
+            Answer(
+                item_id="reviewed-item",
+                text="Answered text",
+                reviewer_id="rev-1",
+                answered_at="2025-11-22T00:00:00.000Z",
+                source="review",
+                labels=("World",),
+            )
+        ],
+        model_type="DOCUMENT_CLASSIFIER",
+    )
+    records = [
+        record(1, "answered text", {"World": 0.5}),
+        record(2, "answered text", {"World": 0.5}, corrected_labels=["Sports"], trusted=False),
+        record(3, "answered text", {"World": 0.5}, corrected_labels=["Sports"]),
+        record(4, "answered text", {"World": 0.5}, corrected_labels=["Sports"], trusted=True),
+        record(5, "new text", {"World": 0.5}, corrected_labels=["Sports"], trusted=False),
+    ]
+    # A trusted correction is one more vote; an untrusted one cannot reopen a reviewed text.
+    assert [r.id for r in unsettled_records(records, "DOCUMENT_CLASSIFIER", pool)] == [
+        f"{4:064x}",
+        f"{5:064x}",
+    ]

@@ -358,6 +358,15 @@
       return;
     }
     const labels = s.labels.length ? s.labels.join(", ") : "no label";
+    if (s.from === "correction") {
+      // An untrusted client's correction: a claim to check, not the model's view.
+      box.append(
+        el("span", "muted", `Correction from ${s.submitted_by || "a client"} suggests`),
+        el("strong", "suggested-label", labels),
+        el("span", "muted", "check it against the text"),
+      );
+      return;
+    }
     const confidence = Number(s.confidence);
     const level = confidence >= 0.8 ? "high" : confidence >= 0.5 ? "mid" : "low";
     box.append(

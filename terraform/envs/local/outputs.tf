@@ -4,9 +4,20 @@ output "api_url" {
 }
 
 output "api_key" {
-  description = "API key to send in the x-api-key header."
-  value       = module.textloop.api_key_value
+  description = "API key of the first client application (by id) to send in the x-api-key header: the one the CLI, the demo and the tests use."
+  value       = module.textloop.client_api_keys[sort(keys(var.client_applications))[0]]
   sensitive   = true
+}
+
+output "api_keys" {
+  description = "API key of every client application, by application id."
+  value       = module.textloop.client_api_keys
+  sensitive   = true
+}
+
+output "client_applications" {
+  description = "Per client application: API key id, usage plan id, trust, upload role ARN and upload prefixes."
+  value       = module.textloop.client_applications
 }
 
 output "rest_api_id" {

@@ -79,3 +79,15 @@ variable "iteration_schedule_expression" {
   type        = string
   default     = null
 }
+
+variable "client_applications" {
+  description = "Client applications by id (1-24 lowercase letters, digits, inner hyphens): each gets an API key, a usage plan and an upload role. trusted = true lets its corrections skip review (default false); rate_limit, burst_limit, daily_quota and upload_principals are optional (see modules/textloop)."
+  type = map(object({
+    trusted           = optional(bool, false)
+    rate_limit        = optional(number)
+    burst_limit       = optional(number)
+    daily_quota       = optional(number)
+    upload_principals = optional(list(string), [])
+  }))
+  default = { demo = {} }
+}

@@ -241,20 +241,26 @@ resource "aws_api_gateway_method_settings" "all" {
 }
 
 ################################################################################
-# API key and usage plan
+# API keys and usage plans: one of each per client, so each is throttled on its own
 ################################################################################
 
+# The keys depend on nothing but their names: callers may hand their ids to the functions the
+# routes invoke (which the routes, and so the stage, depend on) without a cycle.
 resource "aws_api_gateway_api_key" "this" {
-  name        = "${var.name}-${var.stage_name}"
-  description = "Key for the ${var.stage_name} stage of ${var.name}"
+  for_each = var.api_keys
+
+  name        = "${var.name}-${each.key}"
+  description = "Key of client ${each.key} for the ${var.stage_name} stage of ${var.name}"
   enabled     = true
 
-  tags = var.tags
+  tags = merge(var.tags, { Client = each.key })
 }
 
 resource "aws_api_gateway_usage_plan" "this" {
-  name        = "${var.name}-${var.stage_name}"
-  description = "Throttle and quota for the ${var.stage_name} stage of ${var.name}"
+  for_each = var.api_keys
+
+  name        = "${var.name}-${var.stage_name}-${each.key}"
+  description = "Throttle and quota of client ${each.key} on the ${var.stage_name} stage of ${var.name}"
 
   api_stages {
     api_id = aws_api_gateway_rest_api.this.id
@@ -262,22 +268,24 @@ resource "aws_api_gateway_usage_plan" "this" {
   }
 
   throttle_settings {
-    rate_limit  = var.usage_plan_rate_limit
-    burst_limit = var.usage_plan_burst_limit
+    rate_limit  = coalesce(each.value.rate_limit, var.usage_plan_rate_limit)
+    burst_limit = coalesce(each.value.burst_limit, var.usage_plan_burst_limit)
   }
 
   quota_settings {
-    limit  = var.usage_plan_quota_limit
+    limit  = coalesce(each.value.quota_limit, var.usage_plan_quota_limit)
     period = var.usage_plan_quota_period
   }
 
-  tags = var.tags
+  tags = merge(var.tags, { Client = each.key })
 }
 
 resource "aws_api_gateway_usage_plan_key" "this" {
-  key_id        = aws_api_gateway_api_key.this.id
+  for_each = var.api_keys
+
+  key_id        = aws_api_gateway_api_key.this[each.key].id
   key_type      = "API_KEY"
-  usage_plan_id = aws_api_gateway_usage_plan.this.id
+  usage_plan_id = aws_api_gateway_usage_plan.this[each.key].id
 }
 
 ################################################################################

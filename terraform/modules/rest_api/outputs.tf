@@ -18,14 +18,14 @@ output "invoke_url" {
   value       = aws_api_gateway_stage.this.invoke_url
 }
 
-output "api_key_id" {
-  description = "ID of the API key bound to the stage's usage plan."
-  value       = aws_api_gateway_api_key.this.id
+output "api_key_ids" {
+  description = "ID of each client's API key, by client name (API Gateway passes it to the integration as requestContext.identity.apiKeyId)."
+  value       = { for name, key in aws_api_gateway_api_key.this : name => key.id }
 }
 
-output "api_key_value" {
-  description = "Value of the API key; send it in the x-api-key header."
-  value       = aws_api_gateway_api_key.this.value
+output "api_key_values" {
+  description = "Value of each client's API key, by client name; sent in the x-api-key header."
+  value       = { for name, key in aws_api_gateway_api_key.this : name => key.value }
   sensitive   = true
 }
 
@@ -34,7 +34,7 @@ output "access_log_group_name" {
   value       = aws_cloudwatch_log_group.access.name
 }
 
-output "usage_plan_id" {
-  description = "ID of the usage plan."
-  value       = aws_api_gateway_usage_plan.this.id
+output "usage_plan_ids" {
+  description = "ID of each client's usage plan, by client name."
+  value       = { for name, plan in aws_api_gateway_usage_plan.this : name => plan.id }
 }

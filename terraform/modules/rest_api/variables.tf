@@ -31,6 +31,21 @@ variable "routes" {
   }
 }
 
+variable "api_keys" {
+  description = "One API key and one usage plan per client, by client name (it ends up in the key's and plan's names). Limits left null take the usage_plan_* defaults."
+  type = map(object({
+    rate_limit  = optional(number)
+    burst_limit = optional(number)
+    quota_limit = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.api_keys) : can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", name))])
+    error_message = "api_keys names must be 1-64 letters, digits, '-' or '_', starting with a letter or digit."
+  }
+}
+
 variable "stage_name" {
   description = "Name of the stage (appears in the invoke URL)."
   type        = string
@@ -66,19 +81,19 @@ variable "throttling_burst_limit" {
 }
 
 variable "usage_plan_rate_limit" {
-  description = "Steady-state requests per second allowed per API key."
+  description = "Steady-state requests per second allowed per API key, unless its api_keys entry sets rate_limit."
   type        = number
   default     = 20
 }
 
 variable "usage_plan_burst_limit" {
-  description = "Burst of requests allowed per API key."
+  description = "Burst of requests allowed per API key, unless its api_keys entry sets burst_limit."
   type        = number
   default     = 40
 }
 
 variable "usage_plan_quota_limit" {
-  description = "Requests allowed per API key per quota period."
+  description = "Requests allowed per API key per quota period, unless its api_keys entry sets quota_limit."
   type        = number
   default     = 100000
 }

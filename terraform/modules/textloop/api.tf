@@ -36,6 +36,14 @@ module "rest_api" {
     }
   }
 
+  api_keys = {
+    for id, app in var.client_applications : id => {
+      rate_limit  = app.rate_limit
+      burst_limit = app.burst_limit
+      quota_limit = app.daily_quota
+    }
+  }
+
   xray_tracing_enabled           = var.enable_xray
   execution_logging_level        = var.api_execution_logging_level
   throttling_rate_limit          = var.api_throttling_rate_limit

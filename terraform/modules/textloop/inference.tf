@@ -14,6 +14,7 @@ locals {
         ACTIVE_MODEL_PARAMETER_PREFIX = local.active_model_parameter_prefix
         ACTIVE_MODEL_MAX_AGE_SECONDS  = tostring(var.active_model_max_age_seconds)
         THRESHOLD_OVERRIDE            = var.threshold_override == null ? "" : jsonencode(var.threshold_override)
+        CLIENT_APPLICATIONS           = local.client_applications_json
       }
       policy_statements = concat([
         local.pointer_read,
@@ -35,6 +36,9 @@ locals {
     feedback = {
       description = "POST /feedback: likes, dislikes and corrections from users"
       timeout     = 10
+      environment = {
+        CLIENT_APPLICATIONS = local.client_applications_json
+      }
       policy_statements = [
         {
           sid       = "WriteExplicitFeedback"
@@ -51,7 +55,8 @@ locals {
       # A 1 GB file at ~30,000 lines/s takes minutes; S3 retries the event on failure.
       timeout = 900
       environment = {
-        CLASSIFIER_MODE = var.classifier_mode
+        CLASSIFIER_MODE     = var.classifier_mode
+        CLIENT_APPLICATIONS = local.client_applications_json
       }
       policy_statements = [
         {

@@ -71,14 +71,22 @@ output "api_invoke_url" {
   value       = module.rest_api.invoke_url
 }
 
-output "api_key_id" {
-  description = "ID of the API key."
-  value       = module.rest_api.api_key_id
+output "client_applications" {
+  description = "Per client application: its API key id, usage plan id, trust, upload role ARN (the only principal of this stack allowed to write its batch files) and upload prefixes."
+  value = {
+    for id, app in var.client_applications : id => {
+      api_key_id      = module.rest_api.api_key_ids[id]
+      usage_plan_id   = module.rest_api.usage_plan_ids[id]
+      trusted         = app.trusted
+      upload_role_arn = aws_iam_role.upload[id].arn
+      upload_prefixes = local.upload_prefixes[id]
+    }
+  }
 }
 
-output "api_key_value" {
-  description = "Value of the API key (x-api-key header)."
-  value       = module.rest_api.api_key_value
+output "client_api_keys" {
+  description = "API key value of each client application (x-api-key header), by application id."
+  value       = module.rest_api.api_key_values
   sensitive   = true
 }
 

@@ -122,6 +122,43 @@ variable "api_throttling_burst_limit" {
   default     = 100
 }
 
+variable "client_applications" {
+  description = <<-EOT
+    The client applications that call POST /classify and POST /feedback and upload batch feedback
+    files, by application id (1-24 lowercase letters, digits and inner hyphens: it names the
+    records' submitter and the upload prefix uploads/feedback/<model type>/<id>/). Each gets its
+    own API key and usage plan (rate_limit, burst_limit, daily_quota: null takes the api_key_*
+    defaults) and an upload role that may write only under its own prefix, assumable by
+    upload_principals (IAM principal ARNs; empty: principals of this account whose own policies
+    allow it). trusted: its explicit corrections go straight into the annotation pool; untrusted
+    (the default) corrections are reviewed by a person first.
+  EOT
+  type = map(object({
+    trusted           = optional(bool, false)
+    rate_limit        = optional(number)
+    burst_limit       = optional(number)
+    daily_quota       = optional(number)
+    upload_principals = optional(list(string), [])
+  }))
+
+  validation {
+    condition     = length(var.client_applications) > 0
+    error_message = "client_applications must name at least one application: nothing can classify without one."
+  }
+
+  # Every function that knows the applications carries them in its environment, which Lambda
+  # caps at 4 KB in all (an entry takes about 80 bytes).
+  validation {
+    condition     = length(var.client_applications) <= 30
+    error_message = "At most 30 client_applications: their map travels in the functions' environment (4 KB in all)."
+  }
+
+  validation {
+    condition     = alltrue([for id in keys(var.client_applications) : can(regex("^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$", id))])
+    error_message = "client_applications ids must be 1-24 lowercase letters, digits or inner hyphens (textloop.domain.layout.APPLICATION_ID)."
+  }
+}
+
 variable "api_key_rate_limit" {
   description = "Steady-state requests per second allowed per API key."
   type        = number

@@ -17,6 +17,8 @@ Environment variables (set by Terraform):
 * ``STATE_MACHINE_ARN``: the iteration state machine (the iterations API).
 * ``REVIEW_BACKEND``: ``local`` (review API) or ``a2i``; ``A2I_FLOW_DEFINITION_ARN`` with a2i.
 * ``CLASSIFIER_MODE``: the mode batch feedback files are checked against (``MULTI_CLASS``).
+* ``CLIENT_APPLICATIONS``: JSON, the client applications by API key id, with their trust
+  (``domain.applications``; classify, feedback and batch feedback).
 * ``COMPREHEND_DATA_ACCESS_ROLE_ARN``, ``COMPREHEND_ENDPOINT_ARN`` (optional),
   ``COMPREHEND_ENDPOINT_INFERENCE_UNITS`` (1), ``COMPREHEND_CLASSIFIER_NAME`` (default
   ``textloop-document-classifier``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the
@@ -47,6 +49,7 @@ from textloop.adapters.pool_store import PoolStore
 from textloop.adapters.registry import Registry
 from textloop.adapters.reviews_store import ReviewStore
 from textloop.adapters.task_tokens import TaskTokens
+from textloop.domain.applications import Applications, parse_applications
 from textloop.domain.backends import ModelBackend
 from textloop.domain.thresholds import parse_override
 
@@ -82,6 +85,11 @@ class Stack:
         from textloop.domain.iteration import deployment_config
 
         return deployment_config(self.setting("ITERATION_DEFAULTS"))
+
+    @cached_property
+    def applications(self) -> Applications:
+        """The client applications (``CLIENT_APPLICATIONS``); a malformed map raises."""
+        return parse_applications(self.setting("CLIENT_APPLICATIONS"))
 
     # ------------------------------------------------------------------ observability
 

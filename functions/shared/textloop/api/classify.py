@@ -1,11 +1,12 @@
 """``POST /classify``: label(s) and confidence for a text from the active model.
 
-A prediction the model is unsure of becomes an implicit feedback record in the data lake. Its id
-is a content hash and the write is conditional, so a retried request changes nothing. 503 when
-no model was promoted yet (or the back-end cannot answer), 429 when it throttles.
+A prediction the model is unsure of becomes an implicit feedback record in the data lake (its
+origin names the calling application). Its id is a content hash and the write is conditional,
+so a retried request changes nothing. 403 when the API key belongs to no client application,
+503 when no model was promoted yet (or the back-end cannot answer), 429 when it throttles.
 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, ACTIVE_MODEL_MAX_AGE_SECONDS,
-THRESHOLD_OVERRIDE (optional JSON).
+THRESHOLD_OVERRIDE (optional JSON), CLIENT_APPLICATIONS.
 AWS: ssm:GetParameter (the pointer), s3:GetObject (models/*), s3:PutObject (feedback/*),
 comprehend:ClassifyDocument (a Comprehend endpoint).
 """
@@ -18,7 +19,7 @@ from aws_lambda_powertools.event_handler import Response
 from botocore.exceptions import ClientError
 
 from textloop.adapters.clients import error_code
-from textloop.api.http import HttpError, ctx, json_response, raw_body, resolver
+from textloop.api.http import HttpError, application, ctx, json_response, raw_body, resolver
 from textloop.domain import inference
 from textloop.domain.validation import InvalidInput
 
@@ -28,6 +29,7 @@ app = resolver()
 @app.post("/classify")
 def classify() -> Response:
     stack = ctx(app)
+    caller = application(app)
     request_id = app.current_event.request_context.request_id
     request, errors = inference.parse_classify_request(raw_body(app))
     if errors:
@@ -50,6 +52,7 @@ def classify() -> Response:
         active.thresholds,
         now=datetime.now(UTC),
         request_id=request_id,
+        application_id=caller.application_id,
     )
     body = inference.classify_response(outcome)
     body["request_id"] = request_id

@@ -1,10 +1,13 @@
 """``POST /feedback``: a user's like or dislike of a prediction, with an optional correction.
 
 The record's id is a content hash and the write is conditional, so a retried request lands once
-and answers the same id (202 ``{feedback_id, duplicate}``). The application id comes from the
-caller's API key, not the body; 400 names the field at fault, 413 a text over the size limit.
+and answers the same id (202 ``{feedback_id, duplicate}``). The application comes from the
+caller's API key, not the body: 403 when the key belongs to no client application, 400 naming
+``submitter.application_id`` when the body names another application. The record carries the
+application's trust: an untrusted application's correction is reviewed before it reaches the
+annotation pool. 400 names the field at fault, 413 a text over the size limit.
 
-Environment: DATA_LAKE_BUCKET.
+Environment: DATA_LAKE_BUCKET, CLIENT_APPLICATIONS.
 AWS: s3:PutObject (feedback/*).
 """
 
@@ -14,7 +17,7 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.event_handler import Response
 
-from textloop.api.http import ctx, json_response, raw_body, resolver
+from textloop.api.http import application, ctx, json_response, raw_body, resolver
 from textloop.domain import feedback
 from textloop.domain.validation import InvalidInput
 
@@ -24,21 +27,30 @@ app = resolver()
 @app.post("/feedback")
 def submit_feedback() -> Response:
     stack = ctx(app)
+    caller = application(app)
     event = app.current_event
     now = datetime.now(UTC)
     request, errors = feedback.parse_feedback_request(
-        raw_body(app), application_id=event.request_context.identity.api_key_id, now=now
+        raw_body(app), application_id=caller.application_id, now=now
     )
     if errors:
         stack.count("FeedbackRejected")
         raise InvalidInput(errors)
     record = feedback.build_explicit_api_record(
-        request, now=now, request_id=event.request_context.request_id
+        request,
+        now=now,
+        request_id=event.request_context.request_id,
+        trusted=caller.trusted,
     )
     result = stack.feedback_writer.write(record)
     stack.count("ExplicitFeedback")
     stack.logger.info(
         "explicit feedback recorded",
-        extra={"feedback_id": record.id, "reason": record.reason, "duplicate": not result.written},
+        extra={
+            "feedback_id": record.id,
+            "reason": record.reason,
+            "duplicate": not result.written,
+            "trusted": caller.trusted,
+        },
     )
     return json_response(202, {"feedback_id": record.id, "duplicate": not result.written})

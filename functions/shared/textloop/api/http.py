@@ -10,6 +10,9 @@ rather than building error answers:
 * ``HttpError(status, message, **fields)``: that status, ``{"message", **fields}``;
 * ``BackendThrottled``: 429; ``BackendUnavailable``: 503 (the model cannot answer now).
 
+Client routes call ``application(app)`` first: the calling client application, from the API key
+API Gateway checked (403 when the key belongs to no application of this deployment).
+
 Anything else is a bug: powertools re-raises it, the Lambda fails and API Gateway answers 502.
 """
 
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from textloop.domain.applications import Application
 from textloop.domain.backends import BackendThrottled, BackendUnavailable
 from textloop.domain.validation import InvalidInput, error_body, http_status, parse_json_body
 
@@ -90,3 +94,19 @@ def json_body(app: APIGatewayRestResolver, *, optional: bool = False) -> Any:
     if errors:
         raise InvalidInput(errors)
     return data
+
+
+def application(app: APIGatewayRestResolver) -> Application:
+    """The client application calling: the one whose API key API Gateway verified and put in
+    ``requestContext.identity.apiKeyId``. ``HttpError`` 403 when there is no key id or it
+    belongs to no application (a key made outside ``client_applications``, or a route deployed
+    without ``api_key_required``)."""
+    key_id = app.current_event.request_context.identity.api_key_id
+    stack = ctx(app)
+    found = stack.applications.for_key(key_id)
+    # The logger outlives the invocation: a refused request must not log the previous caller.
+    stack.logger.remove_keys(["application_id"])
+    if found is None:
+        raise HttpError(403, "this API key belongs to no client application of this deployment")
+    stack.logger.append_keys(application_id=found.application_id)
+    return found

@@ -159,11 +159,18 @@ class Answer:
 def answer_from_feedback(record: FeedbackRecord) -> Answer:
     """The pool answer of an explicit feedback record that carries ``corrected_labels``.
 
-    Such records skip review (see ``selection``); the submitter is the "reviewer" and the time
-    the feedback happened (``observed_at``) is when they answered.
+    Only a trusted application's corrections become answers this way (they skip review, see
+    ``selection``); the submitter is the "reviewer" and the time the feedback happened
+    (``observed_at``) is when they answered. An untrusted correction reaches the pool only as a
+    reviewer's answer.
     """
     if record.corrected_labels is None:
         raise ValueError(f"feedback record {record.id!r} has no corrected_labels")
+    if not record.skips_review:
+        raise ValueError(
+            f"feedback record {record.id!r} comes from an untrusted source: it is reviewed, "
+            "not taken as an answer"
+        )
     entity = record.model_type == ModelType.ENTITY_RECOGNIZER
     return Answer(
         item_id=record.id,

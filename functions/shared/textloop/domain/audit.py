@@ -2,7 +2,10 @@
 
 It is written once, at ``layout.audit_key(iteration_id)``, by the last state of the
 iteration (success or failure), and answers an auditor's questions without other files: which
-configuration ran, which items were selected and why, who reviewed them, which pool and data set
+configuration ran, which items were selected and why, who reviewed them, which path each explicit
+correction took (``selection.correction_paths`` counts them: a trusted application's straight
+into the pool, an untrusted one's to review; each reviewed item that was a correction says so in
+``correction``, and ``selection.corrections_key`` lists every one), which pool and data set
 versions were used (with their hashes), how both models scored on which test set, what the gate
 decided and why, and, when a step failed, which one and with what error.
 
@@ -18,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from textloop.domain.annotations import Answer, PoolVersion
-from textloop.domain.layout import audit_key
+from textloop.domain.layout import audit_key, selection_key
 from textloop.domain.timestamps import format_timestamp, now_timestamp
 from textloop.domain.validation import InvalidInput, validator
 
@@ -77,6 +80,7 @@ def _reviewed_items(
         entry["sources"].add(str(answer.get("source", "review")))
     items: list[dict[str, Any]] = []
     selected_ids = set()
+    corrections = {c["id"]: c for c in (selection or {}).get("corrections", [])}
     for item in (selection or {}).get("selected", []):
         selected_ids.add(item["id"])
         entry = by_item.get(item["id"])
@@ -89,6 +93,7 @@ def _reviewed_items(
                 "reviewer_ids": sorted(entry["reviewer_ids"]) if entry else [],
                 "answers": entry["answers"] if entry else 0,
                 "source": "review",
+                **_correction(corrections.get(item["id"])),
             }
         )
     # Answers to items this iteration did not select: explicit corrections that skipped review.
@@ -105,9 +110,33 @@ def _reviewed_items(
                 "source": "explicit-correction"
                 if entry["sources"] == {"explicit-correction"}
                 else "review",
+                **_correction(corrections.get(item_id)),
             }
         )
     return items
+
+
+def _correction(entry: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A reviewed item's ``correction`` (the path an explicit correction took), or nothing."""
+    if entry is None or entry.get("path") not in ("pool", "review"):
+        return {}
+    return {
+        "correction": {
+            name: entry.get(name)
+            for name in ("path", "trusted", "source", "submitted_by", "application_id")
+        }
+    }
+
+
+def _selection_summary(iteration_id: str, selection: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "counts": dict(selection.get("counts", {})),
+        "config": dict(selection.get("config", {})),
+    }
+    if "correction_paths" in selection:
+        out["correction_paths"] = dict(selection["correction_paths"])
+        out["corrections_key"] = selection_key(iteration_id)
+    return out
 
 
 def _pool_summary(
@@ -250,12 +279,7 @@ def build_audit_record(
         "finished_at": _timestamp(finished_at) or now_timestamp(),
         "inputs": dict(inputs or {}),
         "selection": (
-            {
-                "counts": dict(selection.get("counts", {})),
-                "config": dict(selection.get("config", {})),
-            }
-            if selection is not None
-            else None
+            _selection_summary(iteration_id, selection) if selection is not None else None
         ),
         "reviewed_items": reviewed,
         "reviewers": sorted({r for item in reviewed for r in item["reviewer_ids"]}),
@@ -354,6 +378,13 @@ def summary_of(record: dict[str, Any]) -> str:
         failure = record["failure"]
         message = failure.get("error_message") or (failure.get("cause") or "")[:500]
         lines.append(f"Failed in {failure['state']}: {failure['error']}: {message}")
+    paths = (record["selection"] or {}).get("correction_paths")
+    if paths and any(paths.values()):
+        lines.append(
+            f"Explicit corrections: {paths['pool']} into the pool (trusted), {paths['review']} "
+            f"to review (untrusted), {paths['duplicate'] + paths['skipped'] + paths['deferred']} "
+            "left for later."
+        )
     if record["reviewed_items"]:
         lines.append(
             f"{len(record['reviewed_items'])} item(s) answered by {len(record['reviewers'])} "

@@ -9,10 +9,11 @@ Every writer goes through the builders here, so every record matches
 
 A record is a ``FeedbackRecord``: typed fields, and ``to_dict``/``to_json`` for exactly the JSON
 that is stored. It travels as one through the loop: written to the lake, read back by Prepare,
-re-scored by Select (``with_prediction``), chosen for review, and, for an explicit correction,
-turned into the pool's ``Answer``. Writing the same record twice is a no-op: its key
-(``layout.feedback_record_key``) derives from the id and observed_at only, and the writer puts
-with ``If-None-Match: *``.
+re-scored by Select (``with_prediction``), chosen for review, and, for an explicit correction
+from a trusted application (``trusted``, set from the verified caller when the record is built),
+turned into the pool's ``Answer``; an untrusted correction is reviewed like any other record.
+Writing the same record twice is a no-op: its key (``layout.feedback_record_key``) derives from
+the id and observed_at only, and the writer puts with ``If-None-Match: *``.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ class FeedbackRecord:
     submitter: Mapping[str, str] | None = None
     origin: Mapping[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
+    # Whether the submitting application was trusted when the record was written (the schema's
+    # ``trusted``); None for implicit records and records from before trust existed.
+    trusted: bool | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeedbackRecord:
@@ -152,6 +156,7 @@ class FeedbackRecord:
             submitter=data.get("submitter"),
             origin=data.get("origin"),
             schema_version=data.get("schema_version", SCHEMA_VERSION),
+            trusted=data.get("trusted"),
         )
 
     @classmethod
@@ -186,6 +191,8 @@ class FeedbackRecord:
             out["submitter"] = dict(self.submitter)
         if self.origin is not None:
             out["origin"] = dict(self.origin)
+        if self.trusted is not None:
+            out["trusted"] = self.trusted
         return out
 
     def to_json(self) -> bytes:
@@ -200,8 +207,14 @@ class FeedbackRecord:
 
     @property
     def is_correction(self) -> bool:
-        """A person already answered it (also "no label applies"): it skips review."""
+        """The submitter states the labels (also "no label applies")."""
         return self.corrected_labels is not None
+
+    @property
+    def skips_review(self) -> bool:
+        """A correction from a trusted application: its answer goes straight into the pool.
+        An untrusted correction (the default) is a review candidate like any other record."""
+        return self.is_correction and self.trusted is True
 
     @property
     def submitted_by(self) -> str:
@@ -382,10 +395,13 @@ def build_implicit_record(
     observed_at: datetime,
     created_at: datetime | None = None,
     request_id: str | None = None,
+    application_id: str | None = None,
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
 ) -> FeedbackRecord:
     """The record the classify path writes when ``thresholds.route`` sent the prediction to
-    review."""
+    review. ``application_id``: the client application whose request it was (origin only: an
+    implicit record has no submitter, and the same text routed for two applications is one
+    review item)."""
     if not decision.routed or decision.reason is None:
         raise ValueError("only a routed prediction becomes implicit feedback")
     record: dict[str, Any] = {
@@ -402,8 +418,11 @@ def build_implicit_record(
     }
     if prediction.mode is not None:
         record["mode"] = prediction.mode
-    if request_id:
-        record["origin"] = {"request_id": request_id}
+    origin = {"request_id": request_id} if request_id else {}
+    if application_id:
+        origin["application_id"] = application_id
+    if origin:
+        record["origin"] = origin
     record["id"] = record_id(record)
     return _check_or_raise(record, max_text_bytes)
 
@@ -418,15 +437,25 @@ def parse_feedback_request(
 ) -> tuple[dict[str, Any] | None, list[FieldError]]:
     """Parse and check a POST /feedback body: ``(request, [])`` or ``(None, errors)``.
 
-    ``application_id``, when the handler knows it from the caller's identity (API key, JWT),
-    replaces whatever the body claims. Answer ``validation.http_status(errors)`` (413 for a too
-    long text, else 400) with ``validation.error_body(errors)``.
+    ``application_id``, when the handler knows it from the caller's identity (the API key), is
+    the submitter's application: a body that names another one is refused
+    (``submitter.application_id``), one that names none gets it. Answer
+    ``validation.http_status(errors)`` (413 for a too long text, else 400) with
+    ``validation.error_body(errors)``.
     """
     data, errors = parse_json_object(body)
     if data is None:
         return None, errors
     if application_id is not None:
         submitter = data.get("submitter")
+        claimed = submitter.get("application_id") if isinstance(submitter, dict) else None
+        if claimed is not None and claimed != application_id:
+            return None, [
+                FieldError(
+                    "submitter.application_id",
+                    "must be the application of the API key the request was sent with, or left out",
+                )
+            ]
         data["submitter"] = {
             **(submitter if isinstance(submitter, dict) else {}),
             "application_id": application_id,
@@ -474,11 +503,13 @@ def build_explicit_api_record(
     request_id: str | None = None,
     thresholds: Thresholds | None = None,
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+    trusted: bool = False,
 ) -> FeedbackRecord:
     """The record for a request returned by ``parse_feedback_request``.
 
     observed_at is the client's (when sent, which keeps a retried request's key stable across
     midnight), else ``now``. ``thresholds``: the ones in force, recorded for context.
+    ``trusted``: the calling application's trust (``applications.Application.trusted``).
     """
     observed_at = (
         format_timestamp(request["observed_at"])
@@ -512,6 +543,7 @@ def build_explicit_api_record(
         record["thresholds"] = thresholds.to_dict()
     if request_id:
         record["origin"] = {"request_id": request_id}
+    record["trusted"] = bool(trusted)
     record["id"] = record_id(record)
     return _check_or_raise(record, max_text_bytes)
 
@@ -526,8 +558,10 @@ def build_batch_record(
     origin: Mapping[str, Any],
     observed_at: datetime | str,
     created_at: datetime | str,
+    trusted: bool = False,
 ) -> FeedbackRecord:
     """The record for one checked item of a batch file (feedback_files.py checks before calling).
+    ``trusted``: the uploading application's trust.
 
     Not re-validated here: the batch path is hot (a million lines) and its inputs are checked
     field by field first; the unit tests validate its output against the schema.
@@ -549,6 +583,7 @@ def build_batch_record(
         ),
         "submitter": dict(submitter),
         "origin": dict(origin),
+        "trusted": bool(trusted),
     }
     if mode is not None:
         record["mode"] = mode

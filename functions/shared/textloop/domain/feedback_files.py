@@ -70,7 +70,8 @@ class BatchContext:
     key: str
     model_type: str
     mode: str | None
-    # The upload's submitter (from the key layout or object metadata); lines may override.
+    # The upload's submitter (the application its key names); a line may add a user_id, and
+    # may repeat the application_id but not name another one.
     submitter: Mapping[str, str]
     # The upload time (S3 event eventTime or LastModified): stable across re-delivered events,
     # so it decides the records' date partition.
@@ -80,6 +81,8 @@ class BatchContext:
     version_id: str | None = None
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
     known_labels: frozenset[str] | None = None
+    # Whether the uploading application is trusted: its corrections skip review.
+    trusted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +207,21 @@ class BatchReader:
                 known_labels=ctx.known_labels,
             )
         submitter = dict(ctx.submitter)
-        for name in ("user_id", "application_id"):
-            if name in data:
-                submitter[name] = data[name]
+        if "user_id" in data:
+            submitter["user_id"] = data["user_id"]
+        # The upload's application is the one its key (and so its upload role) names; a line
+        # cannot speak for another one.
+        upload_app = ctx.submitter.get("application_id")
+        if "application_id" in data:
+            if upload_app is None:
+                submitter["application_id"] = data["application_id"]
+            elif data["application_id"] != upload_app:
+                errors.append(
+                    FieldError(
+                        "application_id",
+                        f"must be the upload's application ({upload_app}) or left out",
+                    )
+                )
         if not submitter:
             errors.append(
                 FieldError(
@@ -229,6 +244,7 @@ class BatchReader:
             origin=origin,
             observed_at=self._observed_at,
             created_at=self._created_at,
+            trusted=ctx.trusted,
         )
         return BatchRecord(record, line, item_index)
 
@@ -596,9 +612,10 @@ def count_items(stream: BinaryIO, context: BatchContext) -> BatchCounts:
     return counts
 
 
-def misplaced_upload_summary(bucket: str, key: str) -> dict[str, Any]:
+def misplaced_upload_summary(bucket: str, key: str, message: str | None = None) -> dict[str, Any]:
     """The errors object of an upload whose key does not follow ``layout.FEEDBACK_UPLOAD_LAYOUT``
-    (never a silent drop: the uploader finds why beside the file)."""
+    (never a silent drop: the uploader finds why beside the file). ``message``: another reason
+    the key is refused (an application the deployment does not know)."""
     return {
         "errors_object_version": ERRORS_OBJECT_VERSION,
         "bucket": bucket,
@@ -612,7 +629,8 @@ def misplaced_upload_summary(bucket: str, key: str) -> dict[str, Any]:
                 "errors": [
                     {
                         "field": "key",
-                        "message": f"uploads must follow {layout.FEEDBACK_UPLOAD_LAYOUT}",
+                        "message": message
+                        or f"uploads must follow {layout.FEEDBACK_UPLOAD_LAYOUT}",
                     }
                 ],
                 "fatal": True,

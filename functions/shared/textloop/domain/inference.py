@@ -65,6 +65,7 @@ def classify(
     *,
     now: datetime,
     request_id: str | None = None,
+    application_id: str | None = None,
 ) -> ClassifyOutcome:
     errors = check_text(text, max_bytes=backend.max_text_bytes)
     if errors:
@@ -80,6 +81,7 @@ def classify(
             thresholds=thresholds,
             observed_at=now,
             request_id=request_id,
+            application_id=application_id,
             max_text_bytes=backend.max_text_bytes,
         )
     return ClassifyOutcome(prediction, decision, thresholds, record)

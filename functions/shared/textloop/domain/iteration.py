@@ -271,9 +271,10 @@ def unsettled_records(
 
     An item is settled once one of its answers is in the pool (a review answer or an explicit
     correction, both stored under the feedback record's id). A candidate whose text the pool
-    already labels is settled too. An explicit correction of a text already in the pool is NOT
-    settled: it is one more vote. Items of a review that timed out never reached the pool, so
-    they come back.
+    already labels is settled too, an untrusted correction included: a person's answer for the
+    text is there, and an untrusted client cannot reopen it. A trusted correction of a text
+    already in the pool is NOT settled: it is one more vote. Items of a review that timed out
+    never reached the pool, so they come back.
     """
     ids, keys = settled(pool)
     out = []
@@ -282,7 +283,7 @@ def unsettled_records(
             continue
         if record.id in ids:
             continue
-        if not record.is_correction and text_key(record.text, model_type) in keys:
+        if not record.skips_review and text_key(record.text, model_type) in keys:
             continue
         out.append(record)
     return out

@@ -43,7 +43,14 @@ UPLOAD_ERRORS_PREFIX = f"{UPLOADS_PREFIX}errors/"
 FEEDBACK_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}feedback/"
 FEEDBACK_UPLOAD_LAYOUT = (
     f"{FEEDBACK_UPLOADS_PREFIX}<DOCUMENT_CLASSIFIER|ENTITY_RECOGNIZER>/<application_id>/<file>"
+    " (application_id: 1-24 lowercase letters, digits and inner hyphens)"
 )
+# A client application's id (``applications.Application``): lowercase letters, digits and inner
+# hyphens, at most 24 characters. It is a segment of the application's upload prefix, and
+# Terraform derives AWS names from it (API key, usage plan, the upload role
+# "<name_prefix>-<stage>-upload-<id>", which must fit IAM's 64 characters); nothing in it can
+# climb out of the prefix ("..", "/") or hide in it (spaces).
+APPLICATION_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$")
 REVIEW_INDEX_PREFIX = f"{REVIEWS_PREFIX}index/"
 MODEL_ARTEFACT_NAME = "model.joblib"
 # Step Functions execution names: 1-80 of letters, digits, '-' and '_'. The iteration id is
@@ -87,7 +94,17 @@ def is_upload(key: str) -> bool:
 
 
 def feedback_upload_key(model_type: str, application_id: str, file_name: str) -> str:
+    if not APPLICATION_ID.fullmatch(application_id):
+        raise ValueError(
+            f"application_id must match {APPLICATION_ID.pattern}, got {application_id!r}"
+        )
     return f"{FEEDBACK_UPLOADS_PREFIX}{ModelType(model_type).value}/{application_id}/{file_name}"
+
+
+def feedback_upload_prefixes(application_id: str) -> list[str]:
+    """The prefixes one application may upload under (one per model type): what its upload
+    role's ``s3:PutObject`` is limited to in Terraform, spelled here for the tests."""
+    return [feedback_upload_key(m.value, application_id, "") for m in ModelType]
 
 
 def feedback_upload_target(key: str) -> tuple[str, str] | None:
@@ -95,13 +112,14 @@ def feedback_upload_target(key: str) -> tuple[str, str] | None:
     for any other key.
 
     The model type picks the active-model pointer (and so the mode) the lines are checked
-    against; the application id is the upload's submitter (IAM can restrict each application
-    to its own prefix).
+    against; the application id is the upload's submitter (each application's upload role may
+    write only under its own prefixes). An application id that breaks ``APPLICATION_ID``
+    (``..``, spaces, capitals) makes the key one of "any other key".
     """
     if not key.startswith(FEEDBACK_UPLOADS_PREFIX):
         return None
     parts = key[len(FEEDBACK_UPLOADS_PREFIX) :].split("/")
-    if len(parts) < 3 or not parts[1] or not parts[-1]:
+    if len(parts) < 3 or not APPLICATION_ID.fullmatch(parts[1]) or not parts[-1]:
         return None
     if parts[0] not in (ModelType.DOCUMENT_CLASSIFIER, ModelType.ENTITY_RECOGNIZER):
         return None

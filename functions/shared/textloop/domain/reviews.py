@@ -1,7 +1,8 @@
 """Human review of one batch: the task people see and the answers they give back.
 
 A *task* (``layout.review_task_key``) holds the batch's items (id,
-text, the active model's suggestion and confidence), the label options and the Step Functions
+text, the active model's suggestion and confidence, or, for an untrusted application's
+correction, that correction as the suggestion), the label options and the Step Functions
 task token that the iteration waits on. Two ways complete it, both through ``check_submission``
 and ``answers_document``: the local review API (a person or the CLI posts answers) and the A2I
 callback (a worker's ``answerContent`` in the human loop's output.json).
@@ -57,6 +58,24 @@ def suggestion_of(prediction: Mapping[str, Any] | None, mode: str | None) -> dic
     }
 
 
+def item_suggestion(item: Mapping[str, Any], mode: str | None) -> dict[str, Any] | None:
+    """The suggestion a reviewer sees for a selected item: an untrusted correction's labels
+    (``from: correction``, with who sent them and the model's own suggestion beside), else the
+    model's (``suggestion_of``)."""
+    model = suggestion_of(item.get("prediction"), mode)
+    correction = item.get("correction")
+    if not correction:
+        return model
+    return {
+        "from": "correction",
+        "labels": list(correction["labels"]),
+        "submitted_by": correction.get("submitted_by"),
+        "source": correction.get("source"),
+        "scores": (model or {}).get("scores", {}),
+        "model": model,
+    }
+
+
 def build_task(
     *,
     batch: Mapping[str, Any],
@@ -73,7 +92,7 @@ def build_task(
         {
             "item_id": item["id"],
             "text": item["text"],
-            "suggestion": suggestion_of(item.get("prediction"), mode),
+            "suggestion": item_suggestion(item, mode),
             "selected_because": item.get("reason"),
             "uncertainty": item.get("uncertainty"),
         }
@@ -260,6 +279,7 @@ __all__ = [
     "build_task",
     "check_submission",
     "completion_output",
+    "item_suggestion",
     "parse_submission",
     "public_task",
     "submissions_from_a2i_output",

@@ -2,11 +2,16 @@
 
 Rules, in order:
 
-1. Feedback records that carry ``corrected_labels`` (explicit corrections, also an empty list:
-   "no label applies") go straight to the annotation pool: a person already answered them.
-   Every other record (implicit, and explicit without a correction) is a candidate.
-2. Candidates without text, whose text is already in the annotation pool, or whose text an
-   explicit correction in the same batch answers, are skipped.
+1. Explicit corrections (records that carry ``corrected_labels``, also an empty list: "no label
+   applies") from a *trusted* application go straight to the annotation pool: a person the
+   deployment trusts already answered them. Every other record is a candidate: implicit ones,
+   explicit ones without a correction, and corrections from untrusted applications (the
+   default), so one client cannot write its labels into the training data unseen; the reviewer
+   sees the correction as the suggestion. Each correction's path (``pool``, ``review``,
+   ``duplicate`` of an item under review, ``skipped``, ``deferred`` to a later iteration for
+   want of budget) is listed in ``Selection.corrections`` for the audit.
+2. Candidates without text, whose text is already in the annotation pool, or whose text a
+   trusted correction in the same batch answers, are skipped.
 3. Each candidate gets an *uncertainty* in [0, 1], higher = more uncertain:
 
    * MULTI_CLASS, strategy ``margin``: ``1 - (s1 - s2)`` with ``s1``, ``s2`` the two highest
@@ -150,6 +155,9 @@ class SelectedItem:
         for name in ("source", "reason", "model_type", "mode", "model_version", "prediction"):
             if name in stored:
                 out["feedback_reason" if name == "reason" else name] = stored[name]
+        if self.record.is_correction:
+            # An untrusted correction under review: the reviewer sees it as the suggestion.
+            out["correction"] = correction_of(self.record)
         return out
 
 
@@ -161,6 +169,9 @@ class Selection:
     skipped: list[dict[str, Any]]
     candidates: int
     config: SelectionConfig
+    # Every explicit correction and the path it took (rule 1): ``correction_of`` plus ``id``
+    # and ``path``.
+    corrections: list[dict[str, Any]] = field(default_factory=list)
     # Labelled texts the loop had (drives the random share's decay) and the random slots that
     # gave (fewer are drawn when the candidates run out).
     labelled: int = 0
@@ -182,6 +193,13 @@ class Selection:
             "direct_to_pool": len(self.direct_to_pool),
         }
 
+    def correction_paths(self) -> dict[str, int]:
+        """How many explicit corrections took each path (every path named, 0 when unused)."""
+        counts = {path: 0 for path in CORRECTION_PATHS}
+        for entry in self.corrections:
+            counts[entry["path"]] += 1
+        return counts
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
@@ -192,7 +210,25 @@ class Selection:
             "direct_to_pool": list(self.direct_to_pool),
             "duplicates": list(self.duplicates),
             "skipped": list(self.skipped),
+            "correction_paths": self.correction_paths(),
+            "corrections": list(self.corrections),
         }
+
+
+CORRECTION_PATHS = ("pool", "review", "duplicate", "skipped", "deferred")
+
+
+def correction_of(record: FeedbackRecord) -> dict[str, Any]:
+    """What a reviewer and an auditor see of an explicit correction: the labels it states, who
+    stated them, through which path, and whether the application was trusted."""
+    stored = record.to_dict()
+    return {
+        "labels": stored["corrected_labels"],
+        "submitted_by": record.submitted_by,
+        "application_id": (record.submitter or {}).get("application_id"),
+        "source": record.source,
+        "trusted": record.trusted is True,
+    }
 
 
 # --------------------------------------------------------------------------- uncertainty
@@ -261,13 +297,13 @@ def select_for_review(
     if labelled is None:
         labelled = len(already)
     ordered = sorted(records, key=lambda r: r.id)
-    direct = [r.id for r in ordered if r.is_correction]
-    # A text corrected in this very batch needs no review either: the correction answers it.
-    corrected = {_key_of(r) for r in ordered if r.is_correction and r.text}
+    direct = [r.id for r in ordered if r.skips_review]
+    # A text a trusted correction answers in this very batch needs no review either.
+    corrected = {_key_of(r) for r in ordered if r.skips_review and r.text}
     skipped: list[dict[str, Any]] = []
     scored: list[tuple[FeedbackRecord, Uncertainty]] = []
     for record in ordered:
-        if record.is_correction:
+        if record.skips_review:
             continue
         if not record.id or not record.text.strip():
             skipped.append({"id": record.id, "reason": "no id or no text"})
@@ -344,7 +380,35 @@ def select_for_review(
         config=config,
         labelled=labelled,
         random_slots=n_random,
+        corrections=_correction_paths(ordered, selected, duplicates, skipped),
     )
+
+
+def _correction_paths(
+    ordered: Sequence[FeedbackRecord],
+    selected: Sequence[SelectedItem],
+    duplicates: Sequence[Mapping[str, Any]],
+    skipped: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    under_review = {item.id for item in selected}
+    duplicate_ids = {d["id"] for d in duplicates}
+    skipped_ids = {s["id"] for s in skipped}
+    out = []
+    for record in ordered:
+        if not record.is_correction:
+            continue
+        if record.skips_review:
+            path = "pool"
+        elif record.id in under_review:
+            path = "review"
+        elif record.id in duplicate_ids:
+            path = "duplicate"
+        elif record.id in skipped_ids:
+            path = "skipped"
+        else:
+            path = "deferred"
+        out.append({"id": record.id, "path": path, **correction_of(record)})
+    return out
 
 
 def _key_of(record: FeedbackRecord) -> str:
@@ -465,12 +529,14 @@ def batch_id(iteration_id: str, index: int, item_ids: Sequence[str]) -> str:
 
 
 __all__ = [
+    "CORRECTION_PATHS",
     "STRATEGIES",
     "SelectedItem",
     "Selection",
     "SelectionConfig",
     "Uncertainty",
     "batch_id",
+    "correction_of",
     "review_batches",
     "select_for_review",
     "uncertainty_of",

@@ -4,10 +4,17 @@ Triggered by S3 events. The file is streamed, never read whole (``feedback_files
 accepted line becomes a feedback record and every rejected one is listed with its line number in
 an errors object beside the upload (``layout.upload_errors_key``). Output keys derive from the
 upload's bucket, key and version, and writes are conditional, so a re-delivered event changes
-nothing. A key outside ``layout.FEEDBACK_UPLOAD_LAYOUT`` is not dropped silently either: its
-errors object says why.
+nothing. A key outside ``layout.FEEDBACK_UPLOAD_LAYOUT`` (an application id with ``..`` or a
+space is outside it) or under an application the deployment does not know is not dropped
+silently either: nothing of it is read, and its errors object says why.
 
-Environment: DATA_LAKE_BUCKET, CLASSIFIER_MODE (the mode lines are checked against).
+The application in the key is the submitter of every line (a line naming another one is
+rejected); each application's upload role may write only under its own prefixes (Terraform).
+Its trust goes on every record: an untrusted application's corrections are reviewed before
+they reach the annotation pool.
+
+Environment: DATA_LAKE_BUCKET, CLASSIFIER_MODE (the mode lines are checked against),
+CLIENT_APPLICATIONS.
 AWS: s3:GetObject (uploads/*), s3:PutObject (feedback/*, uploads/errors/*).
 """
 
@@ -93,6 +100,16 @@ def process_upload(
         writer.put_json(layout.upload_errors_key(key), summary)
         return summary
     model_type, application_id = target
+    uploader = ctx.applications.by_id(application_id)
+    if uploader is None:
+        summary = feedback_files.misplaced_upload_summary(
+            bucket,
+            key,
+            f"{application_id!r} is not a client application of this deployment; upload under "
+            "your own application's prefix",
+        )
+        writer.put_json(layout.upload_errors_key(key), summary)
+        return summary
     context = feedback_files.BatchContext(
         bucket=bucket,
         key=key,
@@ -107,6 +124,7 @@ def process_upload(
         created_at=datetime.now(UTC),
         etag=etag,
         version_id=version_id,
+        trusted=uploader.trusted,
     )
     get = {"Bucket": bucket, "Key": key}
     if version_id:

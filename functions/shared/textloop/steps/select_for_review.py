@@ -6,7 +6,11 @@ They are re-scored with the active model (the recorded scores may come from an o
 then ``selection.select_for_review`` orders them by uncertainty, removes near-duplicates, keeps
 a random share (halving every ``random_share_half_life`` labels, counting the seed data and the
 annotation pool) and caps at the budget; ``selection.review_batches`` splits them into batches.
-Explicit corrections skip review: their answers are stored with the selection for the merge.
+Explicit corrections from trusted applications skip review: their answers are stored with the
+selection for the merge. Untrusted corrections are candidates like the rest, re-scored too, and
+shown to the reviewer with the correction as the suggestion; the selection lists the path every
+correction took (``selection.corrections``, counted in ``correction_paths``), which the audit
+record reports.
 
 Everything goes to ``layout.selection_key``; the state machine receives only the batch ids and
 sizes (Step Functions payloads are limited to 256 KiB; the texts are not).
@@ -74,7 +78,12 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
             "batches": batches,
         },
     )
-    counts = {**selection.counts(), "batches": len(batches), "corrections": len(corrections)}
+    counts = {
+        **selection.counts(),
+        "batches": len(batches),
+        "corrections": len(corrections),
+        "corrections_in_review": selection.correction_paths()["review"],
+    }
     ctx.count("SelectedForReview", counts["selected"])
     ctx.logger.info("selected for review", extra={"counts": counts})
     return {
@@ -88,8 +97,9 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def rescored(records: list[FeedbackRecord], backend: ModelBackend | None) -> list[FeedbackRecord]:
-    """Records with the active model's prediction of their text (corrections are left alone)."""
-    todo = [r for r in records if not r.is_correction and r.text]
+    """Records with the active model's prediction of their text (trusted corrections, which
+    skip review, are left alone)."""
+    todo = [r for r in records if not r.skips_review and r.text]
     if backend is None or not todo:
         return records
     predictions = backend.predict([r.text for r in todo])
