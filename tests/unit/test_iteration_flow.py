@@ -674,9 +674,7 @@ def test_manual_approval_promotes_once_a_person_signs(lambdas, ag_news_rows, tru
         lambda: any(n.get("Subject") == "textloop: approval needed" for n in stack.notifications()),
         "the approval notification",
     )
-    status, body = stack.api(
-        "approvals", "/approvals/it-nope", "POST", {"approved": True}
-    )
+    status, body = stack.api("approvals", "/approvals/it-nope", "POST", {"approved": True})
     assert status == 404
     decision = {"approved": True, "comment": "numbers look right"}
     status, body = stack.api("approvals", "/approvals/it-approve", "POST", decision)

@@ -33,6 +33,8 @@ module "rest_api" {
     for route, function in local.routes : route => {
       function_name = module.lambda_function[function].function_name
       invoke_arn    = module.lambda_function[function].invoke_arn
+      # People routes verify a person's bearer token in the Lambda (people.tf), not a client key.
+      api_key_required = !contains(local.people_functions, function)
     }
   }
 

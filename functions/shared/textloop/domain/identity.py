@@ -49,8 +49,6 @@ LEEWAY_SECONDS = 60
 # so a leaked token must die by itself.
 MAX_LOCAL_TOKEN_MINUTES = 12 * 60
 TOKEN_USES = ("id", "access")
-# A user name as the local directory stores it: also a safe SSM parameter name segment.
-USER_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}"
 
 
 class Unauthenticated(Exception):
