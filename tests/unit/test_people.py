@@ -21,7 +21,7 @@ from textloop.adapters.people import (
     mint_local_token,
     verifier_from_env,
 )
-from textloop.domain import identity
+from textloop.domain import identity, reviews
 from textloop.domain.identity import (
     Forbidden,
     Principal,
@@ -31,6 +31,7 @@ from textloop.domain.identity import (
     local_claims,
     principal_from_claims,
 )
+from textloop.domain.validation import InvalidInput
 
 from tests.support import REPO, people
 from tests.support.events import rest_event
@@ -425,3 +426,17 @@ def test_a_reviewer_answers_reviews_but_cannot_approve_start_or_roll_back(
     assert status in (200, 409), body
     logged = capsys.readouterr().out
     assert reviewer.split(".")[2] not in logged and approver.split(".")[2] not in logged
+
+
+def test_a_submission_is_the_verified_reviewers_whatever_the_body_says():
+    body = {"reviewer_id": "forged", "answers": [{"item_id": "a", "labels": ["Sports"]}]}
+    assert reviews.parse_submission(body, reviewer_id="rev-7").reviewer_id == "rev-7"
+    del body["reviewer_id"]
+    assert reviews.parse_submission(body, reviewer_id="rev-7").reviewer_id == "rev-7"
+    # Without a verified identity (an A2I worker's answer) the body must name the reviewer.
+    with pytest.raises(InvalidInput) as caught:
+        reviews.parse_submission(body)
+    assert [(e.field, e.message) for e in caught.value.errors] == [("reviewer_id", "is required")]
+    with pytest.raises(InvalidInput) as caught:
+        reviews.parse_submission({**body, "reviewer_id": "   "})
+    assert caught.value.errors[0].field == "reviewer_id"
