@@ -62,8 +62,11 @@ _CALLER = {"classify": "client", "feedback": "client", "reviews": "reviewer"}
 def api(stack, tokens):
     base = stack["api_url"]
 
-    def call(method, path, body=None, expect=None, timeout=120, caller=None):
-        caller = caller or _CALLER.get(path.lstrip("/").split("/")[0].split("?")[0], "operator")
+    def call(method, path, body=None, expect=None, timeout=120, caller="default"):
+        """``caller``: "client" (the API key), "operator", "reviewer", "approver", or None
+        (no credential); by default the route's own kind of caller."""
+        if caller == "default":
+            caller = _CALLER.get(path.lstrip("/").split("/")[0].split("?")[0], "operator")
         headers = (
             {"x-api-key": stack["api_key"]}
             if caller == "client"
