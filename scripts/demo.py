@@ -272,7 +272,7 @@ def main() -> int:
     print(f"   iteration {started['iteration_id']} is waiting for a review")
     print(f"   you are user {YOU!r} (reviewers, approvers) in this stack's local directory")
     cli = ".venv/bin/python -m textloop_ops.cli"
-    print(f"   start the review page:   {cli} review-page --as {YOU}")
+    print(f"   start the review page:   {cli} --as {YOU} review-page")
     print("   it prints its address (http://127.0.0.1:<port>/#token=...); review the batch there,")
     print(f"   or from a file:          {cli} --as {YOU} reviews list")
     print("\nStop LocalStack with `make localstack-down`.")

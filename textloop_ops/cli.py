@@ -603,7 +603,9 @@ def cmd_review_page(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from exc
     url = server.url
-    token = _person_token(args)
+    # Only when asked on this command line (not from TEXTLOOP_TOKEN, which may be an
+    # operator's own token): whoever opens the printed URL acts as that person.
+    token = _person_token(args) if (args.as_user or args.token) else None
     if token:
         # In the fragment: browsers never send it to a server; the page moves it into this
         # tab's session storage and removes it from the address bar.
