@@ -20,6 +20,8 @@ variable "routes" {
     invoke_arn           = string
     api_key_required     = optional(bool, true)
     timeout_milliseconds = optional(number, 29000)
+    # Checked by var.cognito_authorizer too (when that is set).
+    use_cognito_authorizer = optional(bool, false)
   }))
 
   validation {
@@ -29,6 +31,14 @@ variable "routes" {
     ])
     error_message = "Route keys must look like \"GET /health\" or \"POST /feedback/batch\" (a method, one space, a path of at most 5 segments)."
   }
+}
+
+variable "cognito_authorizer" {
+  description = "User pool whose tokens API Gateway checks (a COGNITO_USER_POOLS authorizer on the routes with use_cognito_authorizer = true) before the function runs; null for none. The functions still verify the token and its groups."
+  type = object({
+    user_pool_arn = string
+  })
+  default = null
 }
 
 variable "stage_name" {
