@@ -64,8 +64,8 @@ bench: data-bench setup ## benchmarks (label efficiency, latency, batch parsing,
 	$(PY) -m bench.label_efficiency --out reports
 	$(PY) -m bench.perf.run --out reports
 
-review-page: ## serve the review page for the stack that deploy-local made
-	$(PY) -m textloop_ops.cli --state-dir $(STATE_DIR) review-page
+review-page: ## serve the review page for the stack that deploy-local made (REVIEWER=NAME: signed in as NAME)
+	$(PY) -m textloop_ops.cli --state-dir $(STATE_DIR) $(if $(REVIEWER),--as $(REVIEWER)) review-page
 
 localstack-up: setup ## start LocalStack on the host on a free port (state in .localstack/)
 	@# A new LocalStack starts empty: the Terraform state of the previous one describes nothing.

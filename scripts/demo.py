@@ -29,12 +29,19 @@ from textloop.adapters.artefacts import ModelArtefactStore
 from textloop.domain import layout
 
 from textloop_ops import localstack
-from textloop_ops.client import Api, ApiError
+from textloop_ops.client import Api, ApiError, Target
 from textloop_ops.data import AG_NEWS, require
+from textloop_ops.people import LocalPeople
 from textloop_ops.terraform import local_stack
 
 REPO = Path(__file__).resolve().parents[1]
+# The people this demo signs in as (the stack's local user directory; tokens signed with its
+# KMS key, as `textloop users add` and `textloop users token` do).
 REVIEWER = "simulated-reviewer"
+OPERATOR = "demo-operator"
+YOU = "you"
+# Long enough for the whole run (a token cannot be revoked, so it is never longer than needed).
+TOKEN_MINUTES = 180
 MODEL_TYPE = "DOCUMENT_CLASSIFIER"
 # The last rows of the file: never sent to the stack, the yardstick of the learning curve.
 HELD_OUT = 1000
@@ -84,10 +91,9 @@ def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: 
                     label = rng.choice([other for other in labels if other != label])
                 answers.append({"item_id": item["item_id"], "labels": [label]})
             if len(answers) == len(task["items"]):
+                # No reviewer id: the API records the token's person (REVIEWER).
                 result = api.call(
-                    "POST",
-                    f"/reviews/{batch['batch_id']}/answers",
-                    {"reviewer_id": REVIEWER, "answers": answers},
+                    "POST", f"/reviews/{batch['batch_id']}/answers", {"answers": answers}
                 )
                 reviewed.append(result["answered"])
 
@@ -127,7 +133,17 @@ def main() -> int:
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible simulation, not a secret
     endpoint = localstack.endpoint(args.state_dir)
     outputs = local_stack(args.state_dir).outputs()
-    api = Api(outputs["api_url"], outputs["api_key"])
+    people = LocalPeople(
+        Target(outputs["api_url"], outputs["api_key"], endpoint=endpoint, outputs=outputs)
+    )
+    people.add(OPERATOR, ["operators"])
+    people.add(REVIEWER, ["reviewers"])
+    people.add(YOU, ["reviewers", "approvers"])
+    # A client application classifies (the API key); people start iterations and review (their
+    # tokens).
+    client = Api(outputs["api_url"], outputs["api_key"])
+    api = Api(outputs["api_url"], None, token=people.token(OPERATOR, TOKEN_MINUTES))
+    reviewer_api = Api(outputs["api_url"], None, token=people.token(REVIEWER, TOKEN_MINUTES))
     s3 = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -181,7 +197,7 @@ def main() -> int:
     routed = 0
     started_at = time.monotonic()
     for _, text in traffic_rows[: args.traffic]:
-        if api.call("POST", "/classify", {"text": text})["routed_to_review"]:
+        if client.call("POST", "/classify", {"text": text})["routed_to_review"]:
             routed += 1
     elapsed = time.monotonic() - started_at
     print(f"   {routed} below threshold became implicit feedback ({elapsed:.0f} s)\n")
@@ -204,7 +220,7 @@ def main() -> int:
         "per_label_tolerance": 0.05,
     }
     for number in range(1, args.iterations + 1):
-        reviewer = simulated_reviewer(api, truth, args.error_rate, rng)
+        reviewer = simulated_reviewer(reviewer_api, truth, args.error_rate, rng)
         started = start_iteration(api, config)
         if "executionArn" not in started:
             # A re-run: the iteration the last run left for a person still waits. The simulated
@@ -251,12 +267,14 @@ def main() -> int:
 
     print("\n4. Your turn: an iteration waits for a person")
     for _, text in traffic_rows[args.traffic : args.traffic + 40]:
-        api.call("POST", "/classify", {"text": text})
+        client.call("POST", "/classify", {"text": text})
     started = start_iteration(api, {**config, "min_new_items": 1, "review_budget": 20})
     print(f"   iteration {started['iteration_id']} is waiting for a review")
-    print("   start the review page:   .venv/bin/python -m textloop_ops.cli review-page")
-    print("   it prints its address (http://127.0.0.1:<port>/); review the batch there, or")
-    print("   answer from a file:      .venv/bin/python -m textloop_ops.cli reviews list")
+    print(f"   you are user {YOU!r} (reviewers, approvers) in this stack's local directory")
+    cli = ".venv/bin/python -m textloop_ops.cli"
+    print(f"   start the review page:   {cli} --as {YOU} review-page")
+    print("   it prints its address (http://127.0.0.1:<port>/#token=...); review the batch there,")
+    print(f"   or from a file:          {cli} --as {YOU} reviews list")
     print("\nStop LocalStack with `make localstack-down`.")
     return 0
 

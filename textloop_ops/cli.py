@@ -1,8 +1,13 @@
 """``textloop``: the operator's command line for one deployed stack (LocalStack or AWS).
 
 Every command talks to the stack's REST API (the same calls a client or the review page makes);
-only ``import-dataset`` (S3) and ``iterations start --follow`` on LocalStack (the execution
-history) use AWS APIs directly.
+only ``import-dataset`` (S3), ``users`` (the local directory in SSM and tokens signed with KMS, or
+Cognito on AWS) and ``iterations start --follow`` on LocalStack (the execution history) use AWS
+APIs directly.
+
+People commands (iterations, approvals, reviews, models) send a person's bearer token:
+``--token`` / ``TEXTLOOP_TOKEN``, or on LocalStack ``--as NAME``, which mints one for a user
+``users add`` created. ``classify`` sends the API key.
 
 Exit codes, stable for scripts:
 
@@ -10,7 +15,7 @@ Exit codes, stable for scripts:
   1  the operation failed (an iteration FAILED/TIMED_OUT/ABORTED, a refused promotion, the
      API or the stack unreachable, an unexpected API error)
   2  usage or bad input (argparse errors, an invalid file or data set, a 400 from the API)
-  3  not found (404: no such iteration, batch, active model or audit record)
+  3  not found (404: no such iteration, batch, active model or audit record; no such user)
   4  conflict (409: an iteration is already running, a batch already answered or expired,
      a rollback target that cannot serve)
 """
@@ -36,6 +41,7 @@ from textloop_ops.client import (
     describe_error,
     resolve_target,
 )
+from textloop_ops.people import UnknownUser
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -248,7 +254,42 @@ def load_dataset(path: Path, fmt: str, model_type: str, mode: str) -> list[dict[
 
 
 def _api(args: argparse.Namespace):
-    return args.target.api(timeout=args.timeout)
+    """The API as the person the options name (people routes)."""
+    return args.target.api(timeout=args.timeout, token=_person_token(args))
+
+
+def _person_token(args: argparse.Namespace) -> str | None:
+    """``--token`` / TEXTLOOP_TOKEN, or a token minted for ``--as NAME`` (once per command)."""
+    if getattr(args, "person_token", None) is None:
+        if args.as_user:
+            args.person_token = _local_people(args).token(args.as_user)
+        else:
+            args.person_token = args.token or args.environ.get("TEXTLOOP_TOKEN") or ""
+    return args.person_token or None
+
+
+def _local_people(args: argparse.Namespace):
+    from textloop_ops.people import LocalPeople
+
+    if not args.target.is_localstack:
+        raise UsageError(
+            "--as and local users need the stack's KMS signing key (LocalStack); on AWS sign "
+            "in with Cognito: `textloop users token NAME --client-id ...`, then --token"
+        )
+    return LocalPeople(args.target)
+
+
+def _people_directory(args: argparse.Namespace):
+    """The users of the target: the local directory, or Cognito on AWS."""
+    if args.target.is_localstack:
+        return _local_people(args)
+    from textloop_ops.people import CognitoPeople
+
+    return CognitoPeople(
+        args.target,
+        args.user_pool_id or args.environ.get("TEXTLOOP_COGNITO_USER_POOL_ID"),
+        args.client_id or args.environ.get("TEXTLOOP_COGNITO_CLIENT_ID"),
+    )
 
 
 def cmd_iterations_start(args: argparse.Namespace) -> int:
@@ -360,7 +401,8 @@ def cmd_iterations_show(args: argparse.Namespace) -> int:
 
 
 def cmd_iterations_approve(args: argparse.Namespace) -> int:
-    body = {"approver": args.approver, "approved": args.decision == "approve"}
+    # The approver is the token's person: the API records them, not a name sent here.
+    body: dict[str, Any] = {"approved": args.decision == "approve"}
     if args.comment:
         body["comment"] = args.comment
     result = _api(args).call("POST", f"/approvals/{args.iteration_id}", body)
@@ -399,7 +441,8 @@ def cmd_reviews_show(args: argparse.Namespace) -> int:
 
 def cmd_reviews_answer(args: argparse.Namespace) -> int:
     answers = read_answers(args.file)
-    body = {"reviewer_id": args.reviewer, "answers": answers}
+    # The reviewer is the token's person: the API records them, not a name sent here.
+    body = {"answers": answers}
     result = _api(args).call("POST", f"/reviews/{args.batch_id}/answers", body)
     if args.output.as_json:
         args.output.json(result)
@@ -457,7 +500,8 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     body = {"text": args.text, "model_type": args.model_type}
-    result = _api(args).call("POST", "/classify", body)
+    # A client route: the API key, never a person's token.
+    result = args.target.api(timeout=args.timeout).call("POST", "/classify", body)
     if args.output.as_json:
         args.output.json(result)
         return EXIT_OK
@@ -467,6 +511,49 @@ def cmd_classify(args: argparse.Namespace) -> int:
         args.output.line(f"  {item['label']:<24} {float(item['score']):.3f}")
     if result.get("routed_to_review"):
         args.output.line("routed to review: the model is unsure of this text")
+    return EXIT_OK
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    directory = _people_directory(args)
+    if args.target.is_localstack:
+        user = directory.add(args.name, args.group)
+    else:
+        user = directory.add(args.name, args.group, email=args.email)
+    if args.output.as_json:
+        args.output.json(user.to_dict())
+    else:
+        args.output.line(f"{user.name}: {', '.join(user.groups)}")
+    return EXIT_OK
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    if not _people_directory(args).remove(args.name):
+        raise CommandError(f"no user {args.name!r}", EXIT_NOT_FOUND)
+    args.output.line(
+        f"{args.name} removed (tokens already issued stay valid until they expire)"
+        if not args.output.as_json
+        else json.dumps({"removed": args.name})
+    )
+    return EXIT_OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    users = [u.to_dict() for u in _people_directory(args).list()]
+    args.output.table(users, ["name", "groups"], {"users": users})
+    return EXIT_OK
+
+
+def cmd_users_token(args: argparse.Namespace) -> int:
+    """Only the token on stdout, so ``TEXTLOOP_TOKEN=$(textloop users token NAME)`` works."""
+    directory = _people_directory(args)
+    if args.target.is_localstack:
+        token = directory.token(args.name, args.minutes)
+    else:
+        import getpass
+
+        token = directory.token(args.name, getpass.getpass)
+    args.output.line(json.dumps({"token": token}) if args.output.as_json else token)
     return EXIT_OK
 
 
@@ -506,15 +593,28 @@ def cmd_import_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_review_page(args: argparse.Namespace) -> int:
+    from textloop_ops.client import Api
     from textloop_ops.review_server import ReviewHTTPServer
 
+    # The server holds no credential: it forwards the reviewer's own token from the browser.
+    api = Api(args.target.api_url, None, args.timeout)
     try:
-        server = ReviewHTTPServer(_api(args), port=args.port, verbose=args.verbose)
+        server = ReviewHTTPServer(api, port=args.port, verbose=args.verbose)
     except OSError as exc:
         raise CommandError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from exc
-    args.output.line(f"review page: {server.url}  (Ctrl+C stops it)")
+    url = server.url
+    # Only when asked on this command line (not from TEXTLOOP_TOKEN, which may be an
+    # operator's own token): whoever opens the printed URL acts as that person.
+    token = _person_token(args) if (args.as_user or args.token) else None
+    if token:
+        # In the fragment: browsers never send it to a server; the page moves it into this
+        # tab's session storage and removes it from the address bar.
+        url += f"#token={token}"
+    args.output.line(f"review page: {url}  (Ctrl+C stops it)")
+    if not token:
+        args.output.line("reviewers sign in with their token (`textloop users token NAME`)")
     if args.open:
-        webbrowser.open(server.url)
+        webbrowser.open(url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -575,6 +675,14 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--api-url", help="REST API base URL (terraform output api_url)")
     target.add_argument("--api-key", help="API key (terraform output api_key)")
     target.add_argument("--bucket", help="data lake bucket on AWS (env TEXTLOOP_DATA_LAKE_BUCKET)")
+    person = parser.add_argument_group("person (people commands: iterations, reviews, models)")
+    person.add_argument("--token", help="your bearer token (env TEXTLOOP_TOKEN)")
+    person.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="NAME",
+        help="LocalStack: mint a token for this user of `users add` (kms:Sign as you)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds per HTTP request (default 120)"
@@ -632,7 +740,6 @@ def build_parser() -> argparse.ArgumentParser:
     decision = approve.add_mutually_exclusive_group(required=True)
     decision.add_argument("--approve", dest="decision", action="store_const", const="approve")
     decision.add_argument("--reject", dest="decision", action="store_const", const="reject")
-    approve.add_argument("--approver", required=True, help="who decides (recorded)")
     approve.add_argument("--comment")
 
     audit = _add(commands, "audit", cmd_audit, "print an iteration's audit record (exit 3 if none)")
@@ -660,7 +767,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     answer.add_argument("batch_id")
     answer.add_argument("--file", type=Path, required=True, help="answers file")
-    answer.add_argument("--reviewer", required=True, help="reviewer id recorded with the answers")
 
     # models --------------------------------------------------------------------
     models = commands.add_parser(
@@ -728,11 +834,53 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("text")
     _model_type(classify)
 
+    # users --------------------------------------------------------------------
+    users = commands.add_parser(
+        "users",
+        help="people who may sign in (reviewers, operators, approvers) and their tokens",
+        description="People who may sign in and their groups: on LocalStack the stack's local "
+        "directory (SSM) and tokens signed with its KMS key; on AWS its Cognito user pool "
+        "(--user-pool-id, --client-id or env TEXTLOOP_COGNITO_USER_POOL_ID, "
+        "TEXTLOOP_COGNITO_CLIENT_ID).",
+    )
+    usr = users.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    add = _add(usr, "add", cmd_users_add, "add a person (again: set their groups)")
+    add.add_argument("name")
+    add.add_argument(
+        "--group",
+        action="append",
+        required=True,
+        choices=("reviewers", "operators", "approvers"),
+        help="repeatable",
+    )
+    add.add_argument("--email", help="AWS: Cognito e-mails the temporary password there")
+    remove = _add(usr, "remove", cmd_users_remove, "remove a person (issued tokens expire)")
+    remove.add_argument("name")
+    _add(usr, "list", cmd_users_list, "people and their groups")
+    token = _add(
+        usr,
+        "token",
+        cmd_users_token,
+        "print a bearer token for a person",
+        "LocalStack: a token for NAME signed with the stack's KMS key (your kms:Sign). AWS: "
+        "sign in to Cognito as NAME (asks for the password) and print the ID token.",
+    )
+    token.add_argument("name")
+    token.add_argument(
+        "--minutes", type=int, default=60, help="LocalStack: lifetime (default 60, max 720)"
+    )
+    for sub in (add, remove, token, usr.choices["list"]):
+        sub.add_argument("--user-pool-id", help="AWS: the people user pool")
+        sub.add_argument("--client-id", help="AWS: the people app client")
+
     page = _add(
         commands,
         "review-page",
         cmd_review_page,
-        "serve the review page on 127.0.0.1 (the API key stays in this process)",
+        "serve the review page on 127.0.0.1 (reviewers sign in with their own token)",
+        "Serve the review page on 127.0.0.1. The server holds no credential: each reviewer "
+        "signs in with their token. With --as NAME (LocalStack) the printed URL carries a "
+        "token for NAME, for the operator who reviews on this machine.",
     )
     page.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     page.add_argument("--open", action="store_true", help="open it in the default browser")
@@ -747,6 +895,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except SystemExit as exc:  # argparse: 2 for usage errors, 0 for --help
         return int(exc.code or 0)
     args.output = Output(args.json)
+    args.environ = dict(os.environ) if environ is None else environ
     try:
         if args.needs_target:
             args.target = resolve_target(
@@ -754,12 +903,18 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
                 api_url=args.api_url,
                 api_key=args.api_key,
                 bucket=args.bucket,
-                environ=dict(os.environ) if environ is None else environ,
+                environ=args.environ,
             )
         return args.handler(args)
     except CommandError as exc:
         print(f"textloop: {exc}", file=sys.stderr)
         return exc.code
+    except UnknownUser as exc:
+        print(
+            f"textloop: no user {exc}: add one with `textloop users add NAME --group ...`",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_FOUND
     except UsageError as exc:
         print(f"textloop: {exc}", file=sys.stderr)
         return EXIT_USAGE

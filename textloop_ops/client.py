@@ -1,4 +1,5 @@
-"""The operator's view of one deployed stack: where its REST API is, its key, and AWS access.
+"""The operator's view of one deployed stack: where its REST API is, its key, the person calling
+it, and AWS access.
 
 Two kinds of target, with the same commands on top:
 
@@ -7,6 +8,10 @@ Two kinds of target, with the same commands on top:
 * AWS (``--api-url`` and ``--api-key``, or ``TEXTLOOP_API_URL`` / ``TEXTLOOP_API_KEY``): the
   REST API only; S3 and Step Functions through the default credential chain when a command
   needs them (``--bucket`` / ``TEXTLOOP_DATA_LAKE_BUCKET`` for the data lake).
+
+Client routes (classify, feedback) authenticate with the API key; people routes (reviews,
+approvals, iterations, models) with a person's bearer token (``Api.token``: ``--token`` /
+``TEXTLOOP_TOKEN``, or minted locally by ``textloop_ops.people``).
 
 HTTP goes through urllib on purpose: the CLI and the review server then need nothing beyond
 the standard library until a command touches S3 or Step Functions (boto3).
@@ -67,11 +72,13 @@ def join_url(base: str, path: str) -> str:
 
 @dataclass
 class Api:
-    """The REST API with its key; every call returns (status, decoded body)."""
+    """The REST API with its key (client routes) and a person's token (people routes), each
+    sent when set; every call returns (status, decoded body)."""
 
     base_url: str
-    api_key: str
+    api_key: str | None
     timeout: float = DEFAULT_TIMEOUT
+    token: str | None = None
 
     def request(
         self,
@@ -82,13 +89,20 @@ class Api:
         query: dict[str, str] | None = None,
         raw: bytes | None = None,
         content_type: str = "application/json",
+        token: str | None = None,
     ) -> tuple[int, Any]:
+        """``token``: a bearer token for this request only (the review server forwards the
+        browser's)."""
         url = join_url(self.base_url, path)
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http(s)
-        request.add_header("x-api-key", self.api_key)
+        if self.api_key:
+            request.add_header("x-api-key", self.api_key)
+        bearer = token or self.token
+        if bearer:
+            request.add_header("authorization", f"Bearer {bearer}")
         request.add_header("accept", "application/json")
         if data is not None:
             request.add_header("content-type", content_type)
@@ -128,8 +142,9 @@ class Target:
     def is_localstack(self) -> bool:
         return self.endpoint is not None
 
-    def api(self, timeout: float = DEFAULT_TIMEOUT) -> Api:
-        return Api(self.api_url, self.api_key, timeout)
+    def api(self, timeout: float = DEFAULT_TIMEOUT, token: str | None = None) -> Api:
+        """The API as a client application (the key) and, with ``token``, as that person."""
+        return Api(self.api_url, self.api_key, timeout, token)
 
     def client(self, service: str):
         """A boto3 client for this target (LocalStack's fixed test account, or the default

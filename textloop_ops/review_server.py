@@ -1,9 +1,11 @@
-"""The local review page: static files plus a proxy to the review API that adds the API key.
+"""The local review page: static files plus a proxy to the review API.
 
-The browser never sees the key: it calls ``/api/reviews...`` on this server, which forwards the
-request to the REST API with ``x-api-key``. Only what a reviewer needs is forwarded (list
-batches, read one, post its answers); the key also starts iterations and moves the active
-model, and a review page has no business doing either.
+The reviewer signs in on the page with their own bearer token (``textloop users token NAME``
+locally, Cognito on AWS); the page sends it with every ``/api/reviews...`` call and this server
+forwards it as ``Authorization: Bearer``. The server holds no credential of its own and never
+mints tokens: whoever opens the page can do only what their own token allows (the reviewers
+group), and the answers are recorded under the token's person. Only what a reviewer needs is
+forwarded (list batches, read one, post its answers), whatever the token could do elsewhere.
 
 Bound to 127.0.0.1 only. Because any web page the reviewer visits could still send requests to
 a localhost port, requests must name this server in ``Host`` (defeats DNS rebinding) and POSTs
@@ -137,19 +139,21 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             raw = self.rfile.read(length)
         path = api_path + (f"?{query}" if query else "")
+        token = _bearer(self.headers.get("authorization"))
         try:
-            status, body = self.server.api.request(method, path, raw=raw)
+            status, body = self.server.api.request(method, path, raw=raw, token=token)
         except OSError as exc:  # the API is unreachable (LocalStack stopped, no network)
             self._json(HTTPStatus.BAD_GATEWAY, {"message": f"the review API is unreachable: {exc}"})
             return
-        # API Gateway answers 403 {"message": "Forbidden"} for a wrong key: say which key.
-        if status == HTTPStatus.FORBIDDEN and isinstance(body, dict):
-            body = {
-                **body,
-                "message": f"{body.get('message', 'Forbidden')} (the review "
-                "server's API key was refused)",
-            }
         self._json(status, body if body is not None else {})
+
+
+def _bearer(authorization: str | None) -> str | None:
+    """The token of the browser's ``Authorization: Bearer``; anything else is not forwarded."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 class ReviewHTTPServer(ThreadingHTTPServer):

@@ -112,7 +112,7 @@ def run_iteration(stack: Stack, config: dict[str, Any], truth: dict[str, str]) -
                 "POST /reviews/{id}/answers",
                 "POST",
                 f"/reviews/{batch['batch_id']}/answers",
-                {"reviewer_id": "bench-reviewer", "answers": answers},
+                {"answers": answers},
                 expect=200,
             ).json()
             answered[batch["batch_id"]] = {

@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import random
+import secrets
 import subprocess
 import tempfile
 import time
@@ -23,7 +24,9 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
+from textloop.adapters.people import mint_local_token
 from textloop.domain import layout
+from textloop.domain.identity import GROUPS, MAX_LOCAL_TOKEN_MINUTES, TokenIssuer, local_claims
 
 from bench.perf.common import REPO, ag_news_rows
 from textloop_ops import localstack
@@ -41,9 +44,24 @@ class Stack:
         self.timings = timings
         self.session = requests.Session()
         self.session.headers["x-api-key"] = outputs["api_key"]
+        # One session plays the client application (the key) and the person driving iterations
+        # and reviews (a token of the stack's local issuer); each route reads its own header.
+        self.session.headers["authorization"] = f"Bearer {self._bench_token()}"
         # LocalStack is local: never route its requests through a proxy from the environment.
         self.session.trust_env = False
         self.base = outputs["api_url"]
+
+    def _bench_token(self) -> str:
+        issuer = self.outputs["people_token_issuer"]
+        claims = local_claims(
+            user="bench-person",
+            groups=list(GROUPS),
+            issuer=TokenIssuer(issuer["issuer"], issuer["audience"]),
+            now=int(time.time()),
+            minutes=MAX_LOCAL_TOKEN_MINUTES,
+            token_id=secrets.token_hex(12),
+        )
+        return mint_local_token(self.client("kms"), self.outputs["people_token_key_arn"], claims)
 
     def client(self, service: str):
         return boto3.client(

@@ -3,9 +3,10 @@
 A bootstrap iteration (through the CLI: ``import-dataset`` then ``iterations start --follow``)
 promotes a first model; a batch feedback file of unlabelled texts asks for reviews; a second
 iteration selects them and waits in its Review state. A reviewer then opens the page served by
-``review_server`` (which holds the API key), gives a name, answers the batch with the keyboard
-only and submits it. The batch must leave the queue, its answers must be stored under the
-reviewer's name, and the iteration must leave the Review state and finish.
+``review_server`` (which holds no credential), signs in with the token the operator minted for
+them (``textloop users add`` / ``users token``), answers the batch with the keyboard only and
+submits it. The batch must leave the queue, its answers must be stored under the token's name,
+and the iteration must leave the Review state and finish.
 """
 
 import csv
@@ -19,7 +20,8 @@ from playwright.sync_api import expect
 
 from tests.support import DATA, REPO
 from textloop_ops import cli
-from textloop_ops.client import Api
+from textloop_ops.client import Api, Target
+from textloop_ops.people import LocalPeople
 from textloop_ops.review_server import ReviewServer
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,7 @@ SEED_ROWS = 400
 REVIEW_ROWS = 12
 BATCH_SIZE = 6
 REVIEWER = "e2e-reviewer"
+OPERATOR = "e2e-operator"
 # The README's picture of the page is refreshed only on request: a test run must not leave a
 # tracked file modified.
 SCREENSHOT = (
@@ -44,23 +47,42 @@ def ag_news():
 
 
 @pytest.fixture(scope="module")
-def api(stack):
-    return Api(stack["api_url"], stack["api_key"])
-
-
-@pytest.fixture(scope="module")
 def cli_state_dir(stack, localstack_endpoint, tmp_path_factory):
     """A state dir the CLI reads as it reads ``.localstack``: the endpoint file and a state
-    file whose outputs are the session stack's."""
+    file whose outputs are the session stack's; its people added as an operator would."""
     state_dir = tmp_path_factory.mktemp("cli-state")
     (state_dir / "endpoint").write_text(localstack_endpoint + "\n")
     outputs = {name: {"value": value} for name, value in stack.items()}
     (state_dir / "terraform.tfstate").write_text(json.dumps({"version": 4, "outputs": outputs}))
+    assert run_cli(state_dir, "users", "add", OPERATOR, "--group", "operators") == 0
+    assert run_cli(state_dir, "users", "add", REVIEWER, "--group", "reviewers") == 0
     return state_dir
+
+
+@pytest.fixture(scope="module")
+def people(cli_state_dir, stack, localstack_endpoint):
+    return LocalPeople(
+        Target(stack["api_url"], stack["api_key"], endpoint=localstack_endpoint, outputs=stack)
+    )
+
+
+@pytest.fixture(scope="module")
+def api(people, stack):
+    """The API as the operator: iterations and models (reviews need a reviewer)."""
+    return Api(stack["api_url"], None, token=people.token(OPERATOR, 120))
+
+
+@pytest.fixture(scope="module")
+def reviewer_api(people, stack):
+    return Api(stack["api_url"], None, token=people.token(REVIEWER, 120))
 
 
 def run_cli(state_dir: Path, *argv: str) -> int:
     return cli.main(["--state-dir", str(state_dir), *argv])
+
+
+def run_cli_as_operator(state_dir: Path, *argv: str) -> int:
+    return run_cli(state_dir, "--as", OPERATOR, *argv)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
@@ -78,13 +100,13 @@ def seeded(cli_state_dir, ag_news, tmp_path_factory):
     """The first model, trained and promoted by a bootstrap iteration started from the CLI;
     skipped when the session's stack already has one (the integration suite ran first and left
     feedback behind, which a bootstrap iteration would select and then wait on for reviews)."""
-    if run_cli(cli_state_dir, "models", "active") == 0:
+    if run_cli_as_operator(cli_state_dir, "models", "active") == 0:
         return
     seed = tmp_path_factory.mktemp("seed") / "train.csv"
     with seed.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows(ag_news[:SEED_ROWS])
     assert run_cli(cli_state_dir, "import-dataset", str(seed), "--format", "comprehend-csv") == 0
-    code = run_cli(
+    code = run_cli_as_operator(
         cli_state_dir,
         "iterations",
         "start",
@@ -100,7 +122,7 @@ def seeded(cli_state_dir, ag_news, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pending_batch(seeded, api, stack, aws_client, ag_news):
+def pending_batch(seeded, api, reviewer_api, stack, aws_client, ag_news):
     """A second iteration waiting in Review on one batch of texts people asked to review."""
     texts = [text for _, text in ag_news[SEED_ROWS : SEED_ROWS + REVIEW_ROWS]]
     key = "uploads/feedback/DOCUMENT_CLASSIFIER/e2e-desk/review-me.jsonl"
@@ -133,7 +155,9 @@ def pending_batch(seeded, api, stack, aws_client, ag_news):
         if api.call("GET", f"/iterations/{iteration_id}")["status"] != "RUNNING":
             pytest.fail(f"iteration {iteration_id} stopped before offering a review batch")
         mine = [
-            b for b in api.call("GET", "/reviews")["reviews"] if b["iteration_id"] == iteration_id
+            b
+            for b in reviewer_api.call("GET", "/reviews")["reviews"]
+            if b["iteration_id"] == iteration_id
         ]
         return mine[0] if mine else None
 
@@ -141,17 +165,19 @@ def pending_batch(seeded, api, stack, aws_client, ag_news):
     return {**batch, "execution_arn": started["executionArn"]}
 
 
-def test_a_reviewer_answers_a_batch_with_the_keyboard(pending_batch, api, stack, aws_client, page):
+def test_a_reviewer_answers_a_batch_with_the_keyboard(
+    pending_batch, api, reviewer_api, stack, aws_client, page
+):
     batch_id, iteration_id = pending_batch["batch_id"], pending_batch["iteration_id"]
-    task = api.call("GET", f"/reviews/{batch_id}")
+    task = reviewer_api.call("GET", f"/reviews/{batch_id}")
     items, options = task["items"], task["options"]
     assert task["mode"] == "MULTI_CLASS"
 
-    with ReviewServer(api) as server:
+    # The server holds no credential: the reviewer signs in with their own token.
+    with ReviewServer(Api(stack["api_url"], None)) as server:
         page.goto(server.url)
-        # First visit: the name is asked once, then remembered.
-        expect(page.locator("#name-dialog")).to_be_visible()
-        page.locator("#name-input").fill(REVIEWER)
+        expect(page.locator("#signin-dialog")).to_be_visible()
+        page.locator("#token-input").fill(reviewer_api.token)
         page.keyboard.press("Enter")
         expect(page.locator("#reviewer-name")).to_have_text(REVIEWER)
         queue_item = page.locator(f'.queue-item[data-batch-id="{batch_id}"]')
@@ -192,7 +218,7 @@ def test_a_reviewer_answers_a_batch_with_the_keyboard(pending_batch, api, stack,
         expect(page.locator("#queue-view")).to_be_visible()
         expect(page.locator(f'.queue-item[data-batch-id="{batch_id}"]')).to_have_count(0)
 
-    assert batch_id not in {b["batch_id"] for b in api.call("GET", "/reviews")["reviews"]}
+    assert batch_id not in {b["batch_id"] for b in reviewer_api.call("GET", "/reviews")["reviews"]}
     answers = json.loads(
         aws_client("s3")
         .get_object(

@@ -1,6 +1,8 @@
 """The review page in headless Chromium against an in-process fake of the review API: the
-paths a live stack rarely produces (multi-label batches, a 400 naming a field, a 409)."""
+paths a live stack rarely produces (multi-label batches, a 400 naming a field, a 409, a token
+the API refuses)."""
 
+import base64
 import json
 
 import pytest
@@ -16,13 +18,31 @@ TEXTS = [
 ]
 
 
+def fake_token(name, *, expired=False):
+    """A JWT's shape with ``name`` in it. The page only reads the name and the expiry (the real
+    API verifies the signature; this fake accepts the tokens it is told to)."""
+
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    exp = 946_684_800 if expired else 4_102_444_800  # 2000 or 2100
+    claims = {"cognito:username": name, "exp": exp, "token_use": "id"}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
 class FakeReviewApi:
-    """Answers like the review API for one batch; ``reply`` decides the POST's answer."""
+    """Answers like the review API for one batch; ``reply`` decides the POST's answer. Only the
+    ``accepted`` tokens pass (401 otherwise, as the API answers)."""
 
-    def __init__(self, mode, reply):
+    def __init__(self, mode, reply, accepted=None):
         self.mode, self.reply, self.posted = mode, reply, []
+        self.accepted = set(accepted or [fake_token("offline-reviewer")])
+        self.tokens = []
 
-    def request(self, method, path, body=None, raw=None, **_):
+    def request(self, method, path, body=None, raw=None, token=None, **_):
+        self.tokens.append(token)
+        if token not in self.accepted:
+            return 401, {"message": "sign in required: token expired"}
         if (method, path) == ("GET", "/reviews"):
             batch = {
                 "batch_id": "b-1",
@@ -61,8 +81,9 @@ class FakeReviewApi:
 
 def open_batch(page, server, name="offline-reviewer"):
     page.goto(server.url)
-    page.locator("#name-input").fill(name)
+    page.locator("#token-input").fill(fake_token(name))
     page.keyboard.press("Enter")
+    expect(page.locator("#reviewer-name")).to_have_text(name)
     expect(page.locator(".queue-item")).to_have_count(1)
     page.keyboard.press("1")  # the first batch in the queue
     expect(page.locator("#progress")).to_have_text(f"1 / {len(TEXTS)}")
@@ -88,9 +109,9 @@ def test_multi_label_numbers_toggle_and_enter_confirms(page):
         expect(page.locator("#progress")).to_have_text(f"{len(TEXTS)} / {len(TEXTS)} answered")
         page.keyboard.press("Control+Enter")
         expect(page.locator("#toast")).to_contain_text("Submitted 3 answers")
+    # No reviewer id in the body: the API records the token's person.
     assert api.posted == [
         {
-            "reviewer_id": "offline-reviewer",
             "answers": [
                 {"item_id": "i0", "labels": ["Business", "Sports"]},
                 {"item_id": "i1", "labels": ["Business", "World"]},
@@ -176,3 +197,37 @@ def test_an_untrusted_correction_is_shown_as_a_claim_to_check(page):
         # The next item is the model's suggestion, shown as before.
         expect(box).to_contain_text("Model suggests")
         expect(box).to_contain_text("confident")
+
+
+def test_sign_in_forwards_the_token_and_a_refused_token_asks_again(page):
+    good, stale = fake_token("offline-reviewer"), fake_token("offline-reviewer", expired=True)
+    api = FakeReviewApi("MULTI_CLASS", (200, {}), accepted=[good])
+    with ReviewServer(api) as server:
+        page.goto(server.url)
+        dialog = page.locator("#signin-dialog")
+        expect(dialog).to_be_visible()
+        assert api.tokens == []  # nothing is asked of the API before signing in
+        page.locator("#token-input").fill("not a token")
+        page.keyboard.press("Enter")
+        expect(page.locator("#signin-message")).to_contain_text("not a token")
+        page.locator("#token-input").fill(stale)
+        page.keyboard.press("Enter")
+        expect(page.locator("#signin-message")).to_contain_text("expired")
+        page.locator("#token-input").fill(good)
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_hidden()
+        expect(page.locator(".queue-item")).to_have_count(1)
+        assert set(api.tokens) == {good}  # the server forwarded the page's token, nothing else
+
+        # The API stops accepting it (revoked, or expired while the page was open).
+        api.accepted.clear()
+        page.keyboard.press("r")
+        expect(dialog).to_be_visible()
+        expect(page.locator("#signin-message")).to_contain_text("sign in required")
+        expect(page.locator("#reviewer-name")).to_have_text("—")
+
+        # A token handed over in the URL's fragment signs in and leaves the address bar.
+        api.accepted.add(good)
+        page.goto(f"{server.url}#token={good}")
+        expect(page.locator("#reviewer-name")).to_have_text("offline-reviewer")
+        assert "token" not in page.url

@@ -1,5 +1,10 @@
 """The whole loop on LocalStack, driven over HTTP like a client and a reviewer would.
 
+A client application calls with the API key; people (an operator, a reviewer) with bearer tokens
+minted by the stack's KMS signing key, as ``textloop users token`` does. Each route refuses the
+wrong caller: no token is 401, a token outside the route's group is 403, the API key is not a
+person, and a name in a body never replaces the token's.
+
 A bootstrap iteration trains and promotes the first model from a slice of AG News; classify,
 feedback and batch uploads then fill the data lake; a second iteration selects items, waits for
 reviews answered through the review API from the data set's true labels, retrains, evaluates
@@ -13,8 +18,9 @@ import time
 
 import pytest
 import requests
+from textloop.domain.identity import TokenIssuer
 
-from tests.support import DATA
+from tests.support import DATA, people
 
 SEED_ROWS = 400
 TRAFFIC_ROWS = 160
@@ -27,14 +33,50 @@ def ag_news():
         return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
+REVIEWER = "simulated-reviewer"
+
+
 @pytest.fixture(scope="module")
-def api(stack):
-    session = requests.Session()
-    session.headers["x-api-key"] = stack["api_key"]
+def tokens(stack, aws_client):
+    """One person per group, with tokens of the stack's own issuer (kms:Sign as the operator)."""
+    issuer = TokenIssuer(**stack["people_token_issuer"])
+    kms = aws_client("kms")
+
+    def mint(user, *groups):
+        return people.token(
+            stack["people_token_key_arn"], user, *groups, issuer=issuer, kms=kms, minutes=120
+        )
+
+    return {
+        "operator": mint("integration-operator", "operators"),
+        "reviewer": mint(REVIEWER, "reviewers"),
+        "approver": mint("integration-approver", "approvers"),
+    }
+
+
+# Who calls a route by default: a client application on client routes, else a person.
+_CALLER = {"classify": "client", "feedback": "client", "reviews": "reviewer"}
+
+
+@pytest.fixture(scope="module")
+def api(stack, tokens):
     base = stack["api_url"]
 
-    def call(method, path, body=None, expect=None, timeout=120):
-        response = session.request(method, f"{base}{path.lstrip('/')}", json=body, timeout=timeout)
+    def call(method, path, body=None, expect=None, timeout=120, caller="default"):
+        """``caller``: "client" (the API key), "operator", "reviewer", "approver", or None
+        (no credential); by default the route's own kind of caller."""
+        if caller == "default":
+            caller = _CALLER.get(path.lstrip("/").split("/")[0].split("?")[0], "operator")
+        headers = (
+            {"x-api-key": stack["api_key"]}
+            if caller == "client"
+            else people.bearer(tokens[caller])
+            if caller
+            else {}
+        )
+        response = requests.request(
+            method, f"{base}{path.lstrip('/')}", json=body, headers=headers, timeout=timeout
+        )
         if expect is not None:
             assert response.status_code == expect, (path, response.status_code, response.text)
         return response
@@ -112,9 +154,51 @@ def test_classify_rejects_bad_requests(seeded, api, body, status, field):
     assert field in response.text
 
 
-def test_requests_without_the_api_key_are_refused(stack):
+def test_requests_without_the_api_key_are_refused(stack, tokens):
     response = requests.post(f"{stack['api_url']}classify", json={"text": "hi"}, timeout=60)
     assert response.status_code == 403
+    # A person's token is not a client application's key.
+    response = requests.post(
+        f"{stack['api_url']}classify",
+        json={"text": "hi"},
+        headers=people.bearer(tokens["operator"]),
+        timeout=60,
+    )
+    assert response.status_code == 403
+
+
+def test_people_routes_need_a_token_of_their_group(seeded, api, stack, aws_client):
+    # No token, or only the client key: 401 with a Bearer challenge.
+    for caller in (None, "client"):
+        response = api("GET", "/reviews", caller=caller, expect=401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        api("POST", "/iterations", {"model_type": "DOCUMENT_CLASSIFIER"}, caller=caller, expect=401)
+    # A reviewer answers reviews but cannot approve, roll back or start iterations.
+    api("GET", "/reviews", caller="reviewer", expect=200)
+    for method, path, body in [
+        ("POST", "/approvals/doc-20250101T000000-abcdef", {"approved": True}),
+        ("POST", "/models/rollback", {"reason": "a reviewer tries"}),
+        ("POST", "/iterations", {"model_type": "DOCUMENT_CLASSIFIER"}),
+        ("GET", "/models/active?model_type=DOCUMENT_CLASSIFIER", None),
+    ]:
+        response = api(method, path, body, caller="reviewer", expect=403)
+        assert response.json()["group"] in ("approvers", "operators")
+    # An operator reads models (and rolls back: the second iteration's test) but does not review.
+    api("GET", "/models/active?model_type=DOCUMENT_CLASSIFIER", caller="operator", expect=200)
+    api("GET", "/reviews", caller="operator", expect=403)
+    # A token signed by another key, with the same claims, is refused like no token.
+    kms = aws_client("kms")
+    forged = people.token(
+        people.create_signing_key(kms),
+        "integration-operator",
+        "operators",
+        issuer=TokenIssuer(**stack["people_token_issuer"]),
+        kms=kms,
+    )
+    response = requests.get(
+        f"{stack['api_url']}iterations", headers=people.bearer(forged), timeout=60
+    )
+    assert response.status_code == 401, response.text
 
 
 def test_low_confidence_traffic_lands_as_implicit_feedback(seeded, api, stack, aws_client, ag_news):
@@ -225,7 +309,8 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
             result = api(
                 "POST",
                 f"/reviews/{batch['batch_id']}/answers",
-                {"reviewer_id": "simulated-reviewer", "answers": answers},
+                # A forged name in the body: the answers are the token's person's.
+                {"reviewer_id": "forged-reviewer", "answers": answers},
                 expect=200,
             ).json()
             answered += result["answered"]
@@ -238,9 +323,11 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
     assert result["status"] == "SUCCEEDED", result
     audit = result["audit"]
     assert audit["status"] == "PROMOTED", audit["decision"]
-    # Explicit corrections also carry their submitters; the reviews are this reviewer's.
-    assert "simulated-reviewer" in audit["reviewers"]
-    by_reviewer = [i for i in audit["reviewed_items"] if "simulated-reviewer" in i["reviewer_ids"]]
+    # Explicit corrections also carry their submitters; the reviews are the token's person's,
+    # never the name the body claimed.
+    assert REVIEWER in audit["reviewers"]
+    assert "forged-reviewer" not in json.dumps(audit)
+    by_reviewer = [i for i in audit["reviewed_items"] if REVIEWER in i["reviewer_ids"]]
     assert len(by_reviewer) == answered
     assert (
         audit["models"]["candidate"]["metrics"]["test_set_hash"]
@@ -259,3 +346,10 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
         ]
         time.sleep(1)
     assert served == after_version
+
+    # A reviewer cannot roll back; an operator can (back to the bootstrap model).
+    api("POST", "/models/rollback", {"reason": "integration"}, caller="reviewer", expect=403)
+    rolled = api(
+        "POST", "/models/rollback", {"reason": "integration: operator rolls back"}, expect=200
+    ).json()
+    assert rolled["changed"] is True and rolled["model_version"] == before

@@ -25,6 +25,7 @@ def rest_event(
     api_key_id: str | None = "key-id-1",
     raw: bytes | None = None,
     request_id: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict:
     """An API Gateway REST (v1) proxy event; ``raw`` sends a body as base64 bytes."""
     if raw is not None:
@@ -37,7 +38,7 @@ def rest_event(
         "resource": path,
         "path": path,
         "httpMethod": method,
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **(headers or {})},
         "multiValueHeaders": {},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,

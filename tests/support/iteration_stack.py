@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from . import REPO
+from . import REPO, people
 from .events import CLIENT_APPLICATIONS, rest_event
 from .stack import _role, create_bucket, create_registry_table, deploy_function
 from .templates import render_definition, template_variables
@@ -55,6 +55,16 @@ TEST_DEFAULTS = {
     "min_docs_per_label": 5,
     "promotion_min_absolute": 0.5,
 }
+
+
+# Who calls each people API by default (``IterationStack.api``), in the group it needs.
+DEFAULT_PEOPLE = {
+    "reviews": ("rev-1", "reviewers"),
+    "approvals": ("lead@example.com", "approvers"),
+    "iterations": ("operator-1", "operators"),
+    "models": ("operator-1", "operators"),
+}
+_DEFAULT = object()
 
 
 def function_name(step: str) -> str:
@@ -126,8 +136,19 @@ class IterationStack:
         assert "FunctionError" not in out, payload
         return payload
 
-    def api(self, step: str, path: str, method: str = "GET", body=None) -> tuple[int, dict]:
-        response = self.invoke(step, rest_event(path, method, body))
+    def token(self, user: str, *groups: str, **kwargs: Any) -> str:
+        """A people token minted with the stack's signing key (as ``textloop users token``)."""
+        return people.token(self.environment["PEOPLE_TOKEN_KEY_ID"], user, *groups, **kwargs)
+
+    def api(
+        self, step: str, path: str, method: str = "GET", body=None, *, token: Any = _DEFAULT
+    ) -> tuple[int, dict]:
+        """Call an API Lambda; people APIs get a token of ``DEFAULT_PEOPLE`` unless ``token``
+        is given (None: no Authorization header)."""
+        if token is _DEFAULT:
+            token = self.token(*DEFAULT_PEOPLE[step]) if step in DEFAULT_PEOPLE else None
+        headers = people.bearer(token) if token else None
+        response = self.invoke(step, rest_event(path, method, body, headers=headers))
         return response["statusCode"], json.loads(response["body"])
 
     def answer(self, task: dict, label_of: Callable[[str], str], reviewer: str = "rev-1"):
@@ -139,7 +160,8 @@ class IterationStack:
             "reviews",
             f"/reviews/{task['batch_id']}/answers",
             "POST",
-            {"reviewer_id": reviewer, "answers": answers},
+            {"answers": answers},
+            token=self.token(reviewer, "reviewers"),
         )
 
     # ------------------------------------------------------------------ reading
@@ -202,6 +224,7 @@ def deploy_iteration_stack(
         "REVIEW_BACKEND": "local",
         "STAGE": "test",
         "CLIENT_APPLICATIONS": CLIENT_APPLICATIONS,
+        **people.people_env(people.create_signing_key()),
         **(extra_env or {}),
     }
     arns = {}

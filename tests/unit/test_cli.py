@@ -1,6 +1,7 @@
 """The operator CLI without a stack: argument handling, target selection, exit codes, and the
 review server's proxy rules (against a local fake of the REST API)."""
 
+import base64
 import json
 import threading
 import urllib.error
@@ -8,15 +9,22 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
+import boto3
 import pytest
+from textloop.adapters.people import kms_verifier
+from textloop.domain.identity import Principal
 
-from textloop_ops import cli
+from tests.support import people as people_support
+from textloop_ops import cli, client
 from textloop_ops.client import Api, UsageError, resolve_target
 from textloop_ops.review_server import ReviewServer, allowed
 
+CLIENT_ROUTES = ("/local/classify", "/local/feedback")
+
 
 class FakeRestApi(BaseHTTPRequestHandler):
-    """Answers like API Gateway + the Lambdas for a few routes; records what it got."""
+    """Answers like API Gateway + the Lambdas for a few routes; records what it got. Client
+    routes need the API key; people routes a person's bearer token (401 without)."""
 
     seen: ClassVar[list] = []
     routes: ClassVar[dict] = {}
@@ -27,9 +35,15 @@ class FakeRestApi(BaseHTTPRequestHandler):
     def _answer(self):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
-        FakeRestApi.seen.append((self.command, self.path, self.headers.get("x-api-key"), body))
-        if self.headers.get("x-api-key") != "k3y":
+        client_route = self.path.startswith(CLIENT_ROUTES)
+        credential = (
+            self.headers.get("x-api-key") if client_route else self.headers.get("authorization")
+        )
+        FakeRestApi.seen.append((self.command, self.path, credential, body))
+        if client_route and credential != "k3y":
             status, payload = 403, {"message": "Forbidden"}
+        elif not client_route and credential != "Bearer t0k":
+            status, payload = 401, {"message": "sign in required: no Authorization header"}
         else:
             status, payload = FakeRestApi.routes.get(
                 (self.command, self.path), (404, {"message": "not found"})
@@ -56,8 +70,10 @@ def rest_api():
     server.server_close()
 
 
-def run(argv, url=None, capsys=None):
+def run(argv, url=None, capsys=None, token="t0k"):
     env = {"TEXTLOOP_API_URL": url, "TEXTLOOP_API_KEY": "k3y"} if url else {}
+    if url and token:
+        env["TEXTLOOP_TOKEN"] = token
     return cli.main(argv, environ=env)
 
 
@@ -99,7 +115,7 @@ def test_every_command_has_help(argv, capsys):
         ["reviews", "answer", "b-1"],  # --file and --reviewer missing
         ["import-dataset", "x.csv", "--format", "xml"],
         ["models", "rollback", "v1"],  # --reason missing
-        ["iterations", "approve", "it-1", "--approver", "a"],  # neither --approve nor --reject
+        ["iterations", "approve", "it-1", "--comment", "a"],  # neither --approve nor --reject
     ],
 )
 def test_usage_errors_exit_2(argv, capsys):
@@ -212,15 +228,15 @@ def test_api_statuses_map_to_exit_codes(rest_api, status, code, capsys):
     assert "nope" in capsys.readouterr().err
 
 
-def test_iterations_start_sends_the_config_with_the_key(rest_api, capsys):
+def test_iterations_start_sends_the_config_with_the_token(rest_api, capsys):
     url, fake = rest_api
     fake.routes[("POST", "/local/iterations")] = (
         202,
         {"iteration_id": "doc-1", "executionArn": "a"},
     )
     assert run(["iterations", "start", "--set", "min_new_items=0"], url) == 0
-    method, path, key, body = fake.seen[-1]
-    assert (method, path, key) == ("POST", "/local/iterations", "k3y")
+    method, path, credential, body = fake.seen[-1]
+    assert (method, path, credential) == ("POST", "/local/iterations", "Bearer t0k")
     assert json.loads(body) == {"model_type": "DOCUMENT_CLASSIFIER", "config": {"min_new_items": 0}}
     assert "doc-1" in capsys.readouterr().out
 
@@ -255,14 +271,16 @@ def test_reviews_answer_posts_the_file(rest_api, tmp_path, capsys):
     answers.write_text('{"item_id": "i1", "labels": ["Sports"]}\n')
     assert (
         run(
-            ["--json", "reviews", "answer", "b-1", "--file", str(answers), "--reviewer", "ann"], url
+            ["--json", "reviews", "answer", "b-1", "--file", str(answers)],
+            url,
         )
         == 0
     )
+    # No reviewer id: the API records the token's person.
     assert json.loads(fake.seen[-1][3]) == {
-        "reviewer_id": "ann",
         "answers": [{"item_id": "i1", "labels": ["Sports"]}],
     }
+    assert fake.seen[-1][2] == "Bearer t0k"
     assert json.loads(capsys.readouterr().out)["answered"] == 1
 
 
@@ -354,19 +372,151 @@ def _fetch(url, method="GET", body=None, headers=None):
         return exc.code, exc.read(), exc.headers
 
 
-def test_review_server_serves_the_page_and_adds_the_key(rest_api):
+def test_review_server_serves_the_page_and_forwards_the_reviewers_token(rest_api):
     url, fake = rest_api
     fake.routes[("GET", "/local/reviews")] = (200, {"reviews": [], "count": 0})
-    with ReviewServer(Api(url, "k3y")) as server:
+    with ReviewServer(Api(url, None)) as server:
         status, body, headers = _fetch(server.url)
         assert status == 200 and b"app.js" in body
         assert "default-src 'self'" in headers["content-security-policy"]
-        status, body, _ = _fetch(server.url + "api/reviews")
+        signed_in = {"authorization": "Bearer t0k"}
+        status, body, _ = _fetch(server.url + "api/reviews", headers=signed_in)
         assert (status, json.loads(body)) == (200, {"reviews": [], "count": 0})
-        assert fake.seen[-1][2] == "k3y"  # the key was added by the server, not the browser
-        assert _fetch(server.url + "api/iterations", "POST", b"{}")[0] == 404
-        hostile = {"origin": "http://evil.example"}
+        assert fake.seen[-1][2] == "Bearer t0k"  # the browser's token, forwarded
+        # The server adds no credential of its own: without a token the API says 401.
+        status, body, _ = _fetch(server.url + "api/reviews")
+        assert status == 401 and fake.seen[-1][2] is None
+        status, _, _ = _fetch(server.url + "api/reviews", headers={"authorization": "Basic eA=="})
+        assert status == 401 and fake.seen[-1][2] is None  # only a bearer token is forwarded
+        assert _fetch(server.url + "api/iterations", "POST", b"{}", signed_in)[0] == 404
+        hostile = {"origin": "http://evil.example", **signed_in}
         assert _fetch(server.url + "api/reviews/b-1/answers", "POST", b"{}", hostile)[0] == 403
         port = server.httpd.server_address[1]
         assert _fetch(server.url, headers={"host": f"evil.example:{port}"})[0] == 421
-    assert len(fake.seen) == 1  # refused requests never reached the API
+    assert len(fake.seen) == 3  # refused requests never reached the API
+
+
+def test_people_commands_send_the_token_and_classify_the_key(rest_api, capsys):
+    url, fake = rest_api
+    fake.routes[("POST", "/local/classify")] = (200, {"predicted_labels": ["Sports"]})
+    fake.routes[("POST", "/local/approvals/it-1")] = (
+        200,
+        {"iteration_id": "it-1", "approved": True, "duplicate": False},
+    )
+    assert run(["classify", "goal!"], url) == 0
+    assert fake.seen[-1][2] == "k3y"
+    assert run(["iterations", "approve", "it-1", "--approve"], url) == 0
+    assert fake.seen[-1][2] == "Bearer t0k"
+    assert json.loads(fake.seen[-1][3]) == {"approved": True}  # no approver: the token's person
+    assert run(["iterations", "approve", "it-1", "--approve"], url, token=None) == 1
+    assert "sign in required" in capsys.readouterr().err
+
+
+def test_as_needs_the_local_signing_key(rest_api, capsys):
+    url, _ = rest_api
+    assert run(["--as", "ann", "iterations", "list"], url) == cli.EXIT_USAGE
+    assert "Cognito" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- users
+
+
+@pytest.fixture
+def local_stack_target(aws, tmp_path, monkeypatch, rest_api):
+    """A LocalStack-shaped target whose AWS is moto: the outputs a local stack has."""
+    url, fake = rest_api
+    key = people_support.create_signing_key()
+    outputs = {
+        "api_url": url,
+        "api_key": "k3y",
+        "people_token_key_arn": key,
+        "people_token_issuer": {
+            "issuer": people_support.ISSUER.issuer,
+            "audience": people_support.ISSUER.audience,
+        },
+        "people_directory_prefix": "/textloop-local/people/",
+    }
+
+    def resolve(**_):
+        target = client.Target(url, "k3y", endpoint="moto", outputs=outputs)
+        monkeypatch.setattr(target, "client", lambda service: boto3.client(service))
+        return target
+
+    monkeypatch.setattr(cli, "resolve_target", resolve)
+    return key, fake
+
+
+def test_users_add_list_token_remove_locally(local_stack_target, capsys):
+    import boto3
+
+    key, _ = local_stack_target
+    assert cli.main(["users", "add", "ann", "--group", "reviewers", "--group", "approvers"]) == 0
+    assert cli.main(["users", "add", "bob", "--group", "operators"]) == 0
+    assert cli.main(["users", "add", "bob", "--group", "reviewers"]) == 0  # again: sets groups
+    capsys.readouterr()
+    assert cli.main(["--json", "users", "list"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "users": [
+            {"name": "ann", "groups": ["approvers", "reviewers"]},
+            {"name": "bob", "groups": ["reviewers"]},
+        ]
+    }
+    assert cli.main(["users", "token", "ann", "--minutes", "5"]) == 0
+    token = capsys.readouterr().out.strip()
+    verifier = kms_verifier(boto3.client("kms"), key, people_support.ISSUER)
+    assert verifier.verify(token) == Principal("ann", frozenset({"reviewers", "approvers"}))
+    assert cli.main(["users", "token", "nobody"]) == cli.EXIT_NOT_FOUND
+    assert "users add" in capsys.readouterr().err
+    assert cli.main(["users", "token", "ann", "--minutes", "100000"]) == cli.EXIT_USAGE
+    assert cli.main(["users", "add", "bad name", "--group", "reviewers"]) == cli.EXIT_USAGE
+    assert cli.main(["users", "remove", "ann"]) == 0
+    assert cli.main(["users", "remove", "ann"]) == cli.EXIT_NOT_FOUND
+    assert cli.main(["users", "token", "ann"]) == cli.EXIT_NOT_FOUND
+
+
+def test_as_mints_a_token_for_a_local_user(local_stack_target, capsys):
+    _, fake = local_stack_target
+    fake.routes[("GET", "/local/iterations")] = (200, {"iterations": []})
+    assert cli.main(["users", "add", "op", "--group", "operators"]) == 0
+    # The fake API accepts only "Bearer t0k": a minted token is refused there, but it is sent.
+    assert cli.main(["--as", "op", "iterations", "list"]) == 1
+    sent = fake.seen[-1][2]
+    assert sent.startswith("Bearer ey") and sent.count(".") == 2
+    assert cli.main(["--as", "ghost", "iterations", "list"]) == cli.EXIT_NOT_FOUND
+
+
+def test_users_on_aws_use_the_cognito_pool(aws, rest_api, monkeypatch, capsys):
+    url, _ = rest_api
+    idp = boto3.client("cognito-idp")
+    pool = idp.create_user_pool(PoolName="people")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="people", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    for group in ("reviewers", "operators", "approvers"):
+        idp.create_group(UserPoolId=pool, GroupName=group)
+    env = {
+        "TEXTLOOP_API_URL": url,
+        "TEXTLOOP_API_KEY": "k3y",
+        "TEXTLOOP_COGNITO_USER_POOL_ID": pool,
+        "TEXTLOOP_COGNITO_CLIENT_ID": client_id,
+    }
+    assert cli.main(["users", "add", "carol", "--group", "approvers"], environ=env) == 0
+    idp.admin_set_user_password(
+        UserPoolId=pool, Username="carol", Password="Correct-horse-1", Permanent=True
+    )
+    capsys.readouterr()
+    assert cli.main(["--json", "users", "list"], environ=env) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "users": [{"name": "carol", "groups": ["approvers"]}]
+    }
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "Correct-horse-1")
+    assert cli.main(["users", "token", "carol"], environ=env) == 0
+    token = capsys.readouterr().out.strip()
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["cognito:username"] == "carol" and claims["cognito:groups"] == ["approvers"]
+    assert cli.main(["users", "add", "carol", "--group", "reviewers"], environ=env) == 0
+    capsys.readouterr()
+    assert cli.main(["--json", "users", "list"], environ=env) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "users": [{"name": "carol", "groups": ["reviewers"]}]
+    }

@@ -1,12 +1,14 @@
 // textloop review page: plain JavaScript, no build step, no third-party code.
 //
-// Talks only to the local review server (`/api/reviews...`), which adds the API key. Text from
+// Talks only to the local review server (`/api/reviews...`), sending the reviewer's own bearer
+// token, which the server forwards (it holds no credential). The token lives in this tab's
+// sessionStorage only: closing the tab signs out. Text from
 // the API is always put on the page with textContent, never innerHTML: review texts are user
 // input and may contain markup.
 "use strict";
 
 (() => {
-  const NAME_KEY = "textloop.reviewer";
+  const TOKEN_KEY = "textloop.token";
   const DRAFT_PREFIX = "textloop.draft.";
   const MAX_KEYED_OPTIONS = 9;
   const ADVANCE_DELAY_MS = 140; // long enough to see which label was chosen
@@ -20,7 +22,8 @@
   };
 
   const state = {
-    reviewer: null,
+    reviewer: null, // the name in the token, shown to the reviewer (the API verifies the token)
+    token: null,
     view: "queue",
     queue: [],
     batch: null, // the task from GET /reviews/{batch_id}
@@ -44,9 +47,11 @@
   async function api(method, path, body) {
     let response;
     try {
+      const headers = body ? { "content-type": "application/json" } : {};
+      if (state.token) headers.authorization = `Bearer ${state.token}`;
       response = await fetch(`/api${path}`, {
         method,
-        headers: body ? { "content-type": "application/json" } : {},
+        headers,
         body: body ? JSON.stringify(body) : undefined,
         cache: "no-store",
       });
@@ -61,6 +66,10 @@
     } catch (_err) {
       data = { message: `${response.status} ${response.statusText}` };
     }
+    if (response.status === 401) {
+      // Expired or refused: ask for a new token; what was being done can be retried after.
+      signOut(data && data.message);
+    }
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
   }
@@ -70,7 +79,8 @@
   const TITLES = {
     0: "Cannot reach the review server",
     400: "The API refused these answers",
-    403: "The API refused the review server's key",
+    401: "Sign in again",
+    403: "Your token is not a reviewer's",
     404: "This batch does not exist (any more)",
     409: "This batch is closed",
     413: "Too much at once",
@@ -111,19 +121,60 @@
     toastTimer = setTimeout(() => { node.hidden = true; }, 4000);
   }
 
-  // ------------------------------------------------------------------ reviewer name
+  // ------------------------------------------------------------------ sign-in
 
-  function askName() {
-    const dialog = $("name-dialog");
-    $("name-input").value = state.reviewer || "";
-    if (!dialog.open) dialog.showModal();
-    $("name-input").focus();
+  // The claims of a JWT, read only to show whose token this is and when it expires: the API
+  // verifies the signature, the page never trusts what it decodes here.
+  function tokenClaims(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const json = decodeURIComponent(Array.from(atob(part),
+        (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join(""));
+      const claims = JSON.parse(json);
+      return claims && typeof claims === "object" ? claims : null;
+    } catch (_err) {
+      return null;
+    }
   }
 
-  function setReviewer(name) {
-    state.reviewer = name;
-    localStorage.setItem(NAME_KEY, name);
-    $("reviewer-name").textContent = name;
+  function askSignIn(message) {
+    const dialog = $("signin-dialog");
+    $("token-input").value = "";
+    $("signin-message").textContent = message || "";
+    $("signin-message").hidden = !message;
+    if (!dialog.open) dialog.showModal();
+    $("token-input").focus();
+  }
+
+  // Returns an error message, or null when the token was taken.
+  function signIn(token) {
+    const claims = tokenClaims(token);
+    if (!claims) return "That is not a token (it should look like xxxxx.yyyyy.zzzzz).";
+    if (typeof claims.exp === "number" && claims.exp * 1000 < Date.now()) {
+      return "That token has expired: get a new one.";
+    }
+    state.token = token;
+    state.reviewer = claims["cognito:username"] || claims.username || claims.sub || "?";
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("reviewer-name").textContent = state.reviewer;
+    return null;
+  }
+
+  // `textloop review-page --as NAME` hands a token over in the URL's fragment, which the
+  // browser never sends anywhere: keep it in this tab and take it out of the address bar.
+  function handedToken() {
+    const handed = /^#token=([A-Za-z0-9._-]+)$/.exec(location.hash);
+    if (!handed) return null;
+    history.replaceState(null, "", location.pathname + location.search);
+    return handed[1];
+  }
+
+  function signOut(message) {
+    state.token = null;
+    state.reviewer = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("reviewer-name").textContent = "—";
+    askSignIn(message);
   }
 
   // ------------------------------------------------------------------ drafts
@@ -509,8 +560,8 @@
     // Sorted by item id: the API reports problems as answers[i] in this order.
     const ordered = items().filter((i) => state.answers[i.item_id])
       .sort((a, b) => (a.item_id < b.item_id ? -1 : a.item_id > b.item_id ? 1 : 0));
+    // No reviewer id: the API records the token's person.
     const body = {
-      reviewer_id: state.reviewer,
       answers: ordered.map((i) => ({ item_id: i.item_id, labels: state.answers[i.item_id] })),
     };
     const batchId = state.batch.batch_id;
@@ -613,28 +664,47 @@
       : acceptSuggestion()));
     $("submit").addEventListener("click", submit);
     $("alert-close").addEventListener("click", clearError);
-    $("reviewer").addEventListener("click", askName);
-    $("name-form").addEventListener("submit", (event) => {
-      const name = $("name-input").value.trim();
-      if (!name) {
+    $("reviewer").addEventListener("click", () => askSignIn());
+    $("signin-form").addEventListener("submit", (event) => {
+      const problem = signIn($("token-input").value.trim());
+      if (problem) {
         event.preventDefault();
+        $("signin-message").textContent = problem;
+        $("signin-message").hidden = false;
         return;
       }
-      setReviewer(name);
+      loadQueue();
     });
-    // Without a name nothing can be submitted: the dialog stays until one is given.
-    $("name-dialog").addEventListener("cancel", (event) => {
-      if (!state.reviewer) event.preventDefault();
+    // Enter signs in (a token is one long line; Shift+Enter is not needed).
+    $("token-input").addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        $("signin-form").requestSubmit();
+      }
     });
-    $("name-dialog").addEventListener("close", () => {
+    // Without a token nothing can be read or submitted: the dialog stays until one is given.
+    $("signin-dialog").addEventListener("cancel", (event) => {
+      if (!state.token) event.preventDefault();
+    });
+    $("signin-dialog").addEventListener("close", () => {
       if (state.view === "batch") $("item").focus();
       else { const first = document.querySelector(".queue-item"); if (first) first.focus(); }
     });
 
-    const stored = localStorage.getItem(NAME_KEY);
-    if (stored) setReviewer(stored);
-    else askName();
+    const handed = handedToken();
+    const stored = handed || sessionStorage.getItem(TOKEN_KEY);
+    const problem = stored ? signIn(stored) : null;
+    if (!state.token) askSignIn(problem);
+    window.addEventListener("hashchange", () => {
+      const token = handedToken();
+      if (!token) return;
+      const refused = signIn(token);
+      if (refused) { askSignIn(refused); return; }
+      if ($("signin-dialog").open) $("signin-dialog").close();
+      loadQueue();
+    });
     showView("queue");
+    if (!state.token) return; // signing in loads the queue
     loadQueue().then(() => {
       const first = document.querySelector(".queue-item");
       if (first && !document.querySelector("dialog[open]")) first.focus();

@@ -18,6 +18,7 @@ module "textloop" {
   classifier_mode                     = var.classifier_mode
   review_backend                      = var.review_backend
   a2i_workteam_arn                    = var.a2i_workteam_arn
+  people_sign_in                      = var.people_sign_in
   comprehend_endpoint_arn             = var.comprehend_endpoint_arn
   comprehend_endpoint_inference_units = var.comprehend_endpoint_inference_units
   threshold_override                  = var.threshold_override

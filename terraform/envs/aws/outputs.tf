@@ -44,3 +44,33 @@ output "notifications_topic_arn" {
   description = "ARN of the notifications topic; subscribe (e.g. by e-mail) to receive alarms."
   value       = module.textloop.notifications_topic_arn
 }
+
+output "cognito_user_pool_id" {
+  description = "ID of the people user pool; add reviewers, operators and approvers there (README, \"Security model\")."
+  value       = module.textloop.cognito_user_pool_id
+}
+
+output "cognito_client_id" {
+  description = "ID of the people app client people sign in to."
+  value       = module.textloop.cognito_client_id
+}
+
+output "people_sign_in" {
+  description = "Who issues people's bearer tokens (cognito or local)."
+  value       = module.textloop.people_sign_in
+}
+
+output "people_token_key_arn" {
+  description = "ARN of the KMS key that signs people tokens when people_sign_in = local; null with Cognito."
+  value       = module.textloop.people_token_key_arn
+}
+
+output "people_token_issuer" {
+  description = "iss and aud of local people tokens; null with Cognito."
+  value       = module.textloop.people_token_issuer
+}
+
+output "people_directory_prefix" {
+  description = "SSM parameter path of the local user directory (people_sign_in = local)."
+  value       = module.textloop.people_directory_prefix
+}

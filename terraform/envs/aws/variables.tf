@@ -100,6 +100,12 @@ variable "iteration_schedule_expression" {
   default     = "rate(1 day)"
 }
 
+variable "people_sign_in" {
+  description = "Who issues people's bearer tokens: \"cognito\" (a user pool this stack creates) or \"local\" (a KMS signing key; tokens minted by `textloop users token`)."
+  type        = string
+  default     = "cognito"
+}
+
 variable "a2i_workteam_arn" {
   description = "Work team that reviews in A2I (review_backend = \"a2i\")."
   type        = string

@@ -64,3 +64,18 @@ output "layer_arn" {
   description = "ARN of the shared layer version."
   value       = module.textloop.layer_arn
 }
+
+output "people_token_key_arn" {
+  description = "ARN of the KMS key that signs people tokens (`textloop users token`)."
+  value       = module.textloop.people_token_key_arn
+}
+
+output "people_token_issuer" {
+  description = "iss and aud of people tokens."
+  value       = module.textloop.people_token_issuer
+}
+
+output "people_directory_prefix" {
+  description = "SSM parameter path of the local user directory (`textloop users add/list`)."
+  value       = module.textloop.people_directory_prefix
+}

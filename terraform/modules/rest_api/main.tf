@@ -129,14 +129,28 @@ resource "aws_api_gateway_request_validator" "this" {
   validate_request_parameters = true
 }
 
+# Defence in depth on AWS: API Gateway refuses a request without a valid user-pool token before
+# the function runs (LocalStack's free API Gateway does not run authorizers; the functions verify
+# the token and its groups in every case).
+resource "aws_api_gateway_authorizer" "cognito" {
+  count = var.cognito_authorizer == null ? 0 : 1
+
+  name            = "${var.name}-people"
+  rest_api_id     = aws_api_gateway_rest_api.this.id
+  type            = "COGNITO_USER_POOLS"
+  provider_arns   = [var.cognito_authorizer.user_pool_arn]
+  identity_source = "method.request.header.Authorization"
+}
+
 resource "aws_api_gateway_method" "this" {
-  #checkov:skip=CKV2_AWS_70:Clients authenticate with an API key bound to a usage plan (api_key_required); Cognito or IAM authorizers are out of scope for a machine-to-machine API.
+  #checkov:skip=CKV2_AWS_70:Client routes authenticate with an API key bound to a usage plan (api_key_required); people routes with a bearer token the function verifies (and, on AWS, the Cognito authorizer).
   for_each = local.routes
 
   rest_api_id          = aws_api_gateway_rest_api.this.id
   resource_id          = local.resource_ids[each.value.path]
   http_method          = each.value.method
-  authorization        = "NONE"
+  authorization        = each.value.use_cognito_authorizer && var.cognito_authorizer != null ? "COGNITO_USER_POOLS" : "NONE"
+  authorizer_id        = each.value.use_cognito_authorizer && var.cognito_authorizer != null ? aws_api_gateway_authorizer.cognito[0].id : null
   api_key_required     = each.value.api_key_required
   request_validator_id = aws_api_gateway_request_validator.this.id
 }

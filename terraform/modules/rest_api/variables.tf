@@ -20,6 +20,8 @@ variable "routes" {
     invoke_arn           = string
     api_key_required     = optional(bool, true)
     timeout_milliseconds = optional(number, 29000)
+    # Checked by var.cognito_authorizer too (when that is set).
+    use_cognito_authorizer = optional(bool, false)
   }))
 
   validation {
@@ -44,6 +46,14 @@ variable "api_keys" {
     condition     = alltrue([for name in keys(var.api_keys) : can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", name))])
     error_message = "api_keys names must be 1-64 letters, digits, '-' or '_', starting with a letter or digit."
   }
+}
+
+variable "cognito_authorizer" {
+  description = "User pool whose tokens API Gateway checks (a COGNITO_USER_POOLS authorizer on the routes with use_cognito_authorizer = true) before the function runs; null for none. The functions still verify the token and its groups."
+  type = object({
+    user_pool_arn = string
+  })
+  default = null
 }
 
 variable "stage_name" {

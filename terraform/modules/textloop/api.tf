@@ -33,6 +33,9 @@ module "rest_api" {
     for route, function in local.routes : route => {
       function_name = module.lambda_function[function].function_name
       invoke_arn    = module.lambda_function[function].invoke_arn
+      # People routes verify a person's bearer token in the Lambda (people.tf), not a client key.
+      api_key_required       = !contains(local.people_functions, function)
+      use_cognito_authorizer = contains(local.people_functions, function)
     }
   }
 
@@ -55,6 +58,8 @@ module "rest_api" {
   create_account_cloudwatch_role = var.manage_apigateway_account
   log_retention_days             = var.log_retention_days
   kms_key_arn                    = aws_kms_key.this.arn
+  # Known at plan time (the pool's ARN is not): decides whether the authorizer exists.
+  cognito_authorizer = local.use_cognito_people ? { user_pool_arn = one(aws_cognito_user_pool.people[*].arn) } : null
 
   tags = local.tags
 }

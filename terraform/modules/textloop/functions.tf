@@ -118,8 +118,15 @@ module "lambda_function" {
   timeout       = each.value.timeout
   layers        = [module.layer.arn]
 
-  environment_variables          = merge(local.common_environment, each.value.environment)
-  policy_statements              = each.value.policy_statements
+  environment_variables = merge(
+    local.common_environment,
+    each.value.environment,
+    contains(local.people_functions, each.key) ? local.people_environment : {},
+  )
+  policy_statements = concat(
+    each.value.policy_statements,
+    contains(local.people_functions, each.key) ? local.people_policy_statements : [],
+  )
   reserved_concurrent_executions = var.enable_reserved_concurrency ? each.value.reserved_concurrency : null
 
   kms_key_arn         = aws_kms_key.this.arn

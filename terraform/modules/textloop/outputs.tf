@@ -100,3 +100,41 @@ output "state_machines" {
     }
   }
 }
+
+output "people_sign_in" {
+  description = "Who issues people's bearer tokens: local (the KMS signing key) or cognito."
+  value       = var.people_sign_in
+}
+
+output "people_token_key_arn" {
+  description = "ARN of the KMS key that signs local people tokens (kms:Sign mints them); null with Cognito."
+  value       = one(aws_kms_key.people_tokens[*].arn)
+}
+
+output "people_token_issuer" {
+  description = "iss and aud of local people tokens; null with Cognito."
+  value = local.use_local_people ? {
+    issuer   = local.people_token_issuer
+    audience = local.people_token_audience
+  } : null
+}
+
+output "people_directory_prefix" {
+  description = "SSM parameter path under which `textloop users add` keeps local users and their groups."
+  value       = local.people_directory_prefix
+}
+
+output "cognito_user_pool_id" {
+  description = "ID of the people user pool (reviewers, operators, approvers); null unless people_sign_in = cognito."
+  value       = one(aws_cognito_user_pool.people[*].id)
+}
+
+output "cognito_user_pool_arn" {
+  description = "ARN of the people user pool (for an A2I private workforce); null unless people_sign_in = cognito."
+  value       = one(aws_cognito_user_pool.people[*].arn)
+}
+
+output "cognito_client_id" {
+  description = "ID of the people app client (the CLI and the review page sign in to it); null unless people_sign_in = cognito."
+  value       = one(aws_cognito_user_pool_client.people[*].id)
+}

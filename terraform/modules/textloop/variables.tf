@@ -265,6 +265,17 @@ variable "review_backend" {
   }
 }
 
+variable "people_sign_in" {
+  description = "Who issues the bearer tokens of reviewers, operators and approvers: \"local\" (a KMS signing key this stack creates; tokens minted by `textloop users token`) or \"cognito\" (a Cognito user pool this stack creates, with the groups reviewers, operators, approvers)."
+  type        = string
+  default     = "local"
+
+  validation {
+    condition     = contains(["local", "cognito"], var.people_sign_in)
+    error_message = "people_sign_in must be \"local\" or \"cognito\"."
+  }
+}
+
 variable "a2i_workteam_arn" {
   description = "Work team that reviews in A2I (review_backend = \"a2i\")."
   type        = string

@@ -23,6 +23,9 @@ Environment variables (set by Terraform):
   ``COMPREHEND_ENDPOINT_INFERENCE_UNITS`` (1), ``COMPREHEND_CLASSIFIER_NAME`` (default
   ``textloop-document-classifier``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the
   Comprehend back-end.
+* ``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` (AWS), or ``PEOPLE_TOKEN_KEY_ID``,
+  ``PEOPLE_TOKEN_ISSUER`` and ``PEOPLE_TOKEN_AUDIENCE`` (local): who issues people's bearer
+  tokens (``adapters.people``; the people APIs only).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from textloop.domain.backends import ModelBackend
 from textloop.domain.thresholds import parse_override
 
 if TYPE_CHECKING:
+    from textloop.adapters.people import TokenVerifier
     from textloop.domain.iteration import IterationConfig
 
 
@@ -123,6 +127,14 @@ class Stack:
     @cached_property
     def registry(self) -> Registry:
         return Registry(self.clients.get("dynamodb"), self.required("REGISTRY_TABLE"))
+
+    @cached_property
+    def people(self) -> TokenVerifier:
+        """Verifies people's bearer tokens; its keys are read once per Lambda instance."""
+        # Imported here: the classify and feedback paths never load the JWT library.
+        from textloop.adapters.people import verifier_from_env
+
+        return verifier_from_env(self.env, self.clients)
 
     @cached_property
     def tokens(self) -> TaskTokens:

@@ -1,13 +1,18 @@
-"""``POST /approvals/{iteration_id}`` ``{"approver", "approved": bool, "comment"?}``: a person's
-decision on an iteration waiting for approval.
+"""``POST /approvals/{iteration_id}`` ``{"approved": bool, "comment"?}``: a person's decision on
+an iteration waiting for approval.
+
+The person is the bearer token's (``api.http.person``, group ``approvers``; 401 without a valid
+token, 403 outside the group) and is recorded as ``approver``; an ``approver`` in the body is
+ignored (logged as ignored, never trusted).
 
 The answer is stored once (``layout.approval_response_key``) and completes the token stored by
 the WaitForApproval step. 200 ``{iteration_id, approved, duplicate}``; the same answer again is a
 duplicate that changes nothing; a different answer is 409; 404 when the iteration never asked
 for approval; 400 naming the field.
 
-Environment: DATA_LAKE_BUCKET.
-AWS: s3:GetObject, s3:PutObject (reviews/*), states:SendTaskSuccess.
+Environment: DATA_LAKE_BUCKET and the people token issuer (``adapters.people``).
+AWS: s3:GetObject, s3:PutObject (reviews/*), states:SendTaskSuccess; locally kms:GetPublicKey
+(the people token key).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.event_handler import Response
 
-from textloop.api.http import HttpError, ctx, json_body, json_response, resolver
+from textloop.api.http import HttpError, ctx, json_body, json_response, person, resolver
 from textloop.domain import layout
+from textloop.domain.identity import APPROVERS
 from textloop.domain.timestamps import format_timestamp
 from textloop.domain.validation import InvalidInput, validator
 
@@ -27,6 +33,7 @@ app = resolver()
 @app.post("/approvals/<iteration_id>")
 def approve(iteration_id: str) -> Response:
     stack = ctx(app)
+    approver = person(app, APPROVERS)
     data = json_body(app)
     errors = validator("approval-response.v1").errors(data)
     if errors:
@@ -40,7 +47,7 @@ def approve(iteration_id: str) -> Response:
         raise HttpError(404, f"iteration {iteration_id!r} is not waiting for approval")
     answer = {
         "approved": data["approved"],
-        "approver": data["approver"].strip(),
+        "approver": approver.id,
         "comment": data.get("comment"),
     }
     stored = {
@@ -59,6 +66,9 @@ def approve(iteration_id: str) -> Response:
                 approved=previous.get("approved"),
                 approver=previous.get("approver"),
             )
+    if data.get("approver") not in (None, approver.id):
+        stack.count("BodyIdentityIgnored")
+        stack.logger.info("body approver ignored: the token names the approver")
     result = stack.tokens.succeed(request["task_token"], answer)
     if not result.delivered:
         stack.logger.info("iteration no longer waits for approval", extra={"code": result.code})

@@ -8,7 +8,9 @@ rather than building error answers:
 * ``InvalidInput`` (a body or field that breaks its rules): 400 naming every field, or 413 when
   the only thing wrong is a text over the size limit (``validation.http_status``);
 * ``HttpError(status, message, **fields)``: that status, ``{"message", **fields}``;
-* ``BackendThrottled``: 429; ``BackendUnavailable``: 503 (the model cannot answer now).
+* ``BackendThrottled``: 429; ``BackendUnavailable``: 503 (the model cannot answer now);
+* ``identity.Unauthenticated``: 401 with ``WWW-Authenticate: Bearer``; ``identity.Forbidden``:
+  403 (see ``person``).
 
 Client routes call ``application(app)`` first: the calling client application, from the API key
 API Gateway checked (403 when the key belongs to no application of this deployment).
@@ -25,6 +27,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from textloop.domain.applications import Application
 from textloop.domain.backends import BackendThrottled, BackendUnavailable
+from textloop.domain.identity import Forbidden, Principal, Unauthenticated, bearer_token
 from textloop.domain.validation import InvalidInput, error_body, http_status, parse_json_body
 
 if TYPE_CHECKING:
@@ -56,6 +59,29 @@ def resolver() -> APIGatewayRestResolver:
     def http_error(exc: HttpError) -> Response:
         return json_response(exc.status, exc.body)
 
+    @app.exception_handler(Unauthenticated)
+    def unauthenticated(exc: Unauthenticated) -> Response:
+        # RFC 6750: the scheme, and for a token that was sent, why it was refused.
+        challenge = 'Bearer realm="textloop"'
+        if _authorization(app):
+            challenge += f', error="invalid_token", error_description="{exc}"'
+        app.context["ctx"].count("PeopleTokensRefused")
+        app.context["ctx"].logger.info("people token refused", extra={"reason": str(exc)})
+        return Response(
+            status_code=401,
+            content_type=content_types.APPLICATION_JSON,
+            body={"message": f"sign in required: {exc}"},
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    @app.exception_handler(Forbidden)
+    def forbidden(exc: Forbidden) -> Response:
+        app.context["ctx"].logger.info(
+            "person not in the route's group",
+            extra={"principal": exc.principal.id, "group": exc.group},
+        )
+        return json_response(403, {"message": str(exc), "group": exc.group})
+
     @app.exception_handler(BackendThrottled)
     def throttled(exc: BackendThrottled) -> Response:
         return json_response(
@@ -73,6 +99,18 @@ def resolver() -> APIGatewayRestResolver:
 def ctx(app: APIGatewayRestResolver) -> Stack:
     """The ``Stack`` of the Lambda instance answering this request (set by ``textloop.handler``)."""
     return app.context["ctx"]
+
+
+def person(app: APIGatewayRestResolver, group: str) -> Principal:
+    """The person whose verified bearer token came with this request, who must be in ``group``
+    (``domain.identity``): ``Unauthenticated`` (401) without a valid token, ``Forbidden`` (403)
+    outside the group. Their id is what records and audit name, never a body field."""
+    return ctx(app).people.verify(bearer_token(_authorization(app))).require(group)
+
+
+def _authorization(app: APIGatewayRestResolver) -> str | None:
+    headers = app.current_event.headers or {}
+    return next((v for k, v in headers.items() if k.lower() == "authorization"), None)
 
 
 def raw_body(app: APIGatewayRestResolver) -> str | bytes | None:

@@ -1,4 +1,6 @@
-"""The iterations API: start an active-learning iteration and follow it.
+"""The iterations API: start an active-learning iteration and follow it. Every route needs an
+operator's bearer token (``api.http.person``, group ``operators``); who started an iteration is
+logged with its id.
 
 * ``POST /iterations`` ``{"model_type"?, "config"?}`` (the state machine's input, validated the
   same way): 202 ``{iteration_id, executionArn}``; 409 ``{execution_arn}`` when an iteration of
@@ -11,10 +13,11 @@
 Execution names (= iteration ids) are ``<model type short>-<UTC time>-<random>``: unique, and
 readable in the console and in S3 keys.
 
-Environment: STATE_MACHINE_ARN, REGISTRY_TABLE, DATA_LAKE_BUCKET, ITERATION_DEFAULTS.
+Environment: STATE_MACHINE_ARN, REGISTRY_TABLE, DATA_LAKE_BUCKET, ITERATION_DEFAULTS and the
+people token issuer (``adapters.people``).
 AWS: states:StartExecution, states:ListExecutions (the state machine), states:DescribeExecution
 (its executions), dynamodb:GetItem/PutItem/DeleteItem (the lock in the registry table),
-s3:GetObject (audit/*).
+s3:GetObject (audit/*); locally kms:GetPublicKey (the people token key).
 """
 
 from __future__ import annotations
@@ -28,8 +31,17 @@ from botocore.exceptions import ClientError
 
 from textloop.adapters.clients import error_code
 from textloop.adapters.stack import Stack
-from textloop.api.http import HttpError, ctx, json_body, json_response, raw_body, resolver
+from textloop.api.http import (
+    HttpError,
+    ctx,
+    json_body,
+    json_response,
+    person,
+    raw_body,
+    resolver,
+)
 from textloop.domain import layout
+from textloop.domain.identity import OPERATORS
 from textloop.domain.iteration import IterationInput
 from textloop.domain.validation import InvalidInput
 
@@ -44,6 +56,7 @@ _GONE = ("ExecutionDoesNotExist", "InvalidArn")
 @app.post("/iterations")
 def start() -> Response:
     stack = ctx(app)
+    operator = person(app, OPERATORS)
     data = json_body(app, optional=True)
     errors = IterationInput.errors(data)
     if errors:
@@ -79,13 +92,14 @@ def start() -> Response:
     except Exception:
         stack.registry.release(model_type, holder=execution_arn)
         raise
-    stack.logger.info("iteration started", extra={"iteration_id": name})
+    stack.logger.info("iteration started", extra={"iteration_id": name, "operator": operator.id})
     return json_response(202, {"iteration_id": name, "executionArn": response["executionArn"]})
 
 
 @app.get("/iterations")
 def list_iterations() -> Response:
     stack = ctx(app)
+    person(app, OPERATORS)
     listed = stack.clients.get("stepfunctions").list_executions(
         stateMachineArn=stack.required("STATE_MACHINE_ARN"), maxResults=50
     )
@@ -106,6 +120,7 @@ def list_iterations() -> Response:
 @app.get("/iterations/<iteration_id>")
 def get_iteration(iteration_id: str) -> Response:
     stack = ctx(app)
+    person(app, OPERATORS)
     if not layout.ITERATION_ID.match(iteration_id):
         raise HttpError(404, f"no iteration {iteration_id!r}")
     try:

@@ -1,4 +1,5 @@
-"""The models API: which model serves, its history, and rollback.
+"""The models API: which model serves, its history, and rollback. Every route needs an
+operator's bearer token (``api.http.person``, group ``operators``).
 
 * ``GET /models/active?model_type=DOCUMENT_CLASSIFIER``: the active-model pointer, its SSM
   version and the model's evaluation metrics (404 when no model was promoted yet).
@@ -9,10 +10,12 @@
   included for Comprehend). 200 ``{changed, model_version, previous_model_version,
   pointer_version}``; 400 naming the field; 409 when the target cannot serve (``RollbackError``).
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE and the people
+token issuer (``adapters.people``).
 AWS: ssm:GetParameter, ssm:PutParameter (pointer parameters), dynamodb:Query, dynamodb:GetItem,
 dynamodb:PutItem (registry table), s3:GetObject (models/*), comprehend:UpdateEndpoint (the
-endpoint named by the pointer; Comprehend back-end only).
+endpoint named by the pointer; Comprehend back-end only); locally kms:GetPublicKey (the people
+token key).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from dataclasses import replace
 from aws_lambda_powertools.event_handler import Response
 
 from textloop.adapters.active_model import ActiveModelPointer, move_pointer
-from textloop.api.http import HttpError, ctx, json_body, json_response, resolver
+from textloop.api.http import HttpError, ctx, json_body, json_response, person, resolver
 from textloop.domain import layout
+from textloop.domain.identity import OPERATORS
 from textloop.domain.names import ModelType
 from textloop.domain.promotion import RollbackError, plan_rollback
 from textloop.domain.validation import FieldError, InvalidInput, validator
@@ -47,6 +51,7 @@ def _model_type() -> str:
 @app.get("/models/active")
 def active() -> Response:
     stack = ctx(app)
+    person(app, OPERATORS)
     model_type = _model_type()
     store = stack.pointer_store(model_type)
     pointer = store.current()
@@ -61,6 +66,7 @@ def active() -> Response:
 
 @app.get("/models")
 def history() -> Response:
+    person(app, OPERATORS)
     model_type = _model_type()
     return json_response(
         200, {"model_type": model_type, "history": ctx(app).registry.history(model_type)}
@@ -70,6 +76,7 @@ def history() -> Response:
 @app.post("/models/rollback")
 def rollback() -> Response:
     stack = ctx(app)
+    operator = person(app, OPERATORS)
     data = json_body(app)
     errors = validator("rollback-request.v1").errors(data)
     if errors:
@@ -107,5 +114,5 @@ def rollback() -> Response:
         reason=plan["reason"],
         iteration_id=None,
     )
-    stack.logger.info("rolled back", extra=result)
+    stack.logger.info("rolled back", extra={**result, "operator": operator.id})
     return json_response(200, {**result, "reason": plan["reason"]})

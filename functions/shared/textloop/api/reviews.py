@@ -1,17 +1,21 @@
-"""The local review API: what the review page and the CLI use.
+"""The local review API: what the review page and the CLI use. Every route needs a reviewer's
+bearer token (``api.http.person``, group ``reviewers``): 401 without a valid one, 403 outside
+the group.
 
 * ``GET /reviews``: open batches (``batch_id``, ``iteration_id``, ``items``, ``created_at``,
   ``deadline``), oldest first.
 * ``GET /reviews/{batch_id}``: the batch task with its items, suggestions and options (never the
   task token) and its status.
-* ``POST /reviews/{batch_id}/answers`` ``{"reviewer_id", "answers": [{"item_id", "labels"}]}``:
-  200 ``{batch_id, status, answered, duplicate}``; 400 naming the field; 404 unknown batch; 409
-  batch expired, or already answered with other answers. Sending the same answers again is a
-  200 duplicate that changes nothing.
+* ``POST /reviews/{batch_id}/answers`` ``{"answers": [{"item_id", "labels"}]}``: the answers
+  are recorded as the token's person's; a ``reviewer_id`` in the body is ignored (logged as
+  ignored, never trusted). 200 ``{batch_id, status, answered, duplicate}``; 400 naming the
+  field; 404 unknown batch; 409 batch expired, or already answered with other answers. Sending
+  the same answers again is a 200 duplicate that changes nothing.
 
-Environment: DATA_LAKE_BUCKET.
+Environment: DATA_LAKE_BUCKET and the people token issuer (``adapters.people``).
 AWS: s3:ListBucket (reviews/index/), s3:GetObject (reviews/*), s3:PutObject (reviews/*),
-states:SendTaskSuccess (the iteration state machine's tasks).
+states:SendTaskSuccess (the iteration state machine's tasks); locally kms:GetPublicKey (the
+people token key).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.event_handler import Response
 
 from textloop.adapters.reviews_store import BatchClosed, BatchNotFound, complete_batch
-from textloop.api.http import ctx, json_body, json_response, resolver
+from textloop.api.http import ctx, json_body, json_response, person, resolver
 from textloop.domain import reviews
+from textloop.domain.identity import REVIEWERS
 from textloop.domain.validation import InvalidInput
 
 app = resolver()
@@ -40,12 +45,14 @@ def batch_closed(exc: BatchClosed) -> Response:
 
 @app.get("/reviews")
 def list_reviews() -> Response:
+    person(app, REVIEWERS)
     pending = ctx(app).reviews.pending(datetime.now(UTC))
     return json_response(200, {"reviews": pending, "count": len(pending)})
 
 
 @app.get("/reviews/<batch_id>")
 def get_review(batch_id: str) -> Response:
+    person(app, REVIEWERS)
     store = ctx(app).reviews
     task = store.task(batch_id)
     status = store.status(task["iteration_id"], batch_id)
@@ -55,9 +62,10 @@ def get_review(batch_id: str) -> Response:
 @app.post("/reviews/<batch_id>/answers")
 def post_answers(batch_id: str) -> Response:
     stack = ctx(app)
+    reviewer = person(app, REVIEWERS)
     data = json_body(app)
     try:
-        submission = reviews.parse_submission(data)
+        submission = reviews.parse_submission(data, reviewer_id=reviewer.id)
         result = complete_batch(
             stack.reviews, stack.tokens, batch_id, [submission], source="review-api"
         )
@@ -69,6 +77,9 @@ def post_answers(batch_id: str) -> Response:
             "iteration no longer waits on this batch",
             extra={"batch_id": batch_id, "code": result.token_code},
         )
+    if isinstance(data, dict) and data.get("reviewer_id") not in (None, reviewer.id):
+        stack.count("BodyIdentityIgnored")
+        stack.logger.info("body reviewer_id ignored: the token names the reviewer")
     stack.count("ReviewBatchesAnswered")
-    stack.logger.info("review answered", extra=result.to_dict())
+    stack.logger.info("review answered", extra={**result.to_dict(), "reviewer": reviewer.id})
     return json_response(200, result.to_dict())

@@ -153,15 +153,24 @@ class Submission:
         }
 
 
-def parse_submission(body: Any, *, field_prefix: str = "") -> Submission:
-    """A submission body checked against its schema (not yet against a batch)."""
+def parse_submission(
+    body: Any, *, reviewer_id: str | None = None, field_prefix: str = ""
+) -> Submission:
+    """A submission body checked against its schema (not yet against a batch).
+
+    ``reviewer_id``: who answers, from a verified identity (the review API's bearer token); it
+    wins over the body's ``reviewer_id``, which is then ignored. Without it (an A2I worker's
+    answer, where the worker id is put in the body), the body must name the reviewer."""
     errors = validator(REVIEW_SUBMISSION).errors(body)
+    if not errors and reviewer_id is None and not str(body.get("reviewer_id", "")).strip():
+        errors = [FieldError("reviewer_id", "is required")]
     if errors:
         if field_prefix:
             errors = [FieldError(f"{field_prefix}.{e.field}", e.message) for e in errors]
         raise InvalidInput(errors)
     answers = sorted((a["item_id"], tuple(sorted(a["labels"]))) for a in body["answers"])
-    return Submission(reviewer_id=body["reviewer_id"].strip(), answers=tuple(answers))
+    who = reviewer_id if reviewer_id is not None else body["reviewer_id"]
+    return Submission(reviewer_id=who.strip(), answers=tuple(answers))
 
 
 def check_submission(task: Mapping[str, Any], submission: Submission) -> None:
