@@ -140,7 +140,10 @@ def test_too_little_new_feedback_ends_early_as_a_recorded_no_op(lambdas, ag_news
     stack = seeded(lambdas, ag_news_rows)
     put_feedback(BUCKET, fresh_texts[:2])
 
-    described = stack.wait(stack.start("it-noop"))
+    # What the EventBridge schedule's target sends (terraform/modules/textloop/loop.tf).
+    described = stack.wait(
+        stack.start("it-noop", {"model_type": "DOCUMENT_CLASSIFIER", "trigger": "schedule"})
+    )
     assert described["status"] == "SUCCEEDED", described
     output = json.loads(described["output"])
     assert output["iteration"]["new_items"] == {
@@ -153,6 +156,7 @@ def test_too_little_new_feedback_ends_early_as_a_recorded_no_op(lambdas, ag_news
     audit = stack.get_json("audit/iterations/it-noop.json")
     assert audit["status"] == "NO_DECISION" and audit["inputs"]["outcome"] == "NO_OP"
     assert audit["inputs"]["reason"].startswith("only 2 new")
+    assert audit["inputs"]["trigger"] == output["iteration"]["trigger"] == "schedule"
     assert stack.keys("reviews/") == []
 
 
@@ -560,6 +564,9 @@ def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change
     assert stack.wait(body["executionArn"])["status"] == "SUCCEEDED"
     status, shown = stack.api("iterations", f"/iterations/{body['iteration_id']}")
     assert shown["status"] == "SUCCEEDED" and shown["audit"]["status"] == "NO_DECISION"
+    assert shown["audit"]["inputs"]["trigger"] == "api"
+    status, forged = stack.api("iterations", "/iterations", "POST", {"trigger": "schedule"})
+    assert status == 400 and forged["errors"][0]["field"] == "trigger"
     status, listed = stack.api("iterations", "/iterations")
     assert {i["iteration_id"] for i in listed["iterations"]} == {
         "it-first",
@@ -695,6 +702,85 @@ def test_manual_approval_promotes_once_a_person_signs(lambdas, ag_news_rows, tru
     assert active_version() == request["candidate_model_version"]
     audit = stack.get_json("audit/iterations/it-approve.json")
     assert audit["status"] == "PROMOTED" and audit["inputs"]["approval"]["approved"] is True
+
+
+def lock_item() -> dict | None:
+    return (
+        boto3.client("dynamodb")
+        .get_item(
+            TableName="textloop-test-registry",
+            Key={"pk": {"S": "LOCK#DOCUMENT_CLASSIFIER"}, "sk": {"S": "LOCK"}},
+        )
+        .get("Item")
+    )
+
+
+def failure_notifications(stack) -> list[dict]:
+    return [n for n in stack.notifications() if n.get("Subject") == "textloop iteration FAILED"]
+
+
+def test_an_invalid_input_fails_in_prepare_audited_and_notified(lambdas, ag_news_rows):
+    stack = seeded(lambdas, ag_news_rows)
+    bad = {"model_type": "DOCUMENT_CLASSIFIER", "trigger": "cron", "config": {"budget": 3}}
+
+    described = stack.wait(stack.start("it-invalid", bad))
+    assert described["status"] == "FAILED"
+    assert described["error"] == "Textloop.IterationFailed"
+    audit = stack.get_json("audit/iterations/it-invalid.json")
+    assert audit["status"] == "FAILED" and audit["execution_arn"] == described["executionArn"]
+    assert audit["failure"]["state"] == "Prepare"
+    assert audit["failure"]["error"] == "Textloop.InvalidIterationInput"
+    assert "config.budget" in audit["failure"]["error_message"]
+    assert "trigger" in audit["failure"]["error_message"]
+    # What was asked, as given; the settings the deployment would have run with.
+    assert audit["inputs"]["input"] == bad
+    assert audit["inputs"]["trigger"] is None
+    assert audit["inputs"]["config"]["min_new_items"] == 3
+    assert audit["model_type"] == "DOCUMENT_CLASSIFIER" and audit["mode"] == "MULTI_CLASS"
+    (message,) = failure_notifications(stack)
+    assert "Textloop.InvalidIterationInput" in message["Message"]
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in stack.history(described["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert states[-4:] == [
+        "RecordPrepareFailure",
+        "NotifyFailure",
+        "ReleaseLockAfterFailure",
+        "Failed",
+    ]
+
+
+def test_a_prepare_crash_after_the_api_took_the_lock_is_audited_and_unlocked(
+    lambdas, ag_news_rows, fresh_texts
+):
+    stack = seeded(lambdas, ag_news_rows)
+    put_feedback(BUCKET, fresh_texts[:6])
+    # Not a feedback record: Prepare's scan of the lake fails on it.
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="feedback/model_version=v1/dt=2025-11-23/x.json", Body=b"[1, 2]"
+    )
+    status, started = stack.api(
+        "iterations", "/iterations", "POST", {"config": {"test_share": 0.3}}
+    )
+    assert status == 202, started
+    described = stack.wait(started["executionArn"])
+    assert described["status"] == "FAILED" and described["error"] == "Textloop.IterationFailed"
+    audit = stack.get_json(f"audit/iterations/{started['iteration_id']}.json")
+    assert audit["status"] == "FAILED" and audit["failure"]["state"] == "Prepare"
+    assert "feedback/model_version=v1/dt=2025-11-23/x.json" in audit["failure"]["error_message"]
+    # The input was valid: the record shows the settings it asked for, and who started it.
+    assert audit["inputs"]["trigger"] == "api"
+    assert audit["inputs"]["config"]["test_share"] == 0.3
+    assert len(failure_notifications(stack)) == 1
+    # The iterations API took the lock before the execution started; the failure freed it.
+    assert lock_item() is None
+    boto3.client("s3").delete_object(
+        Bucket=BUCKET, Key="feedback/model_version=v1/dt=2025-11-23/x.json"
+    )
+    status, body = stack.api("iterations", "/iterations", "POST", {})
+    assert status == 202, body
 
 
 def test_two_api_starts_in_a_row_the_second_is_refused(lambdas, ag_news_rows, fresh_texts):

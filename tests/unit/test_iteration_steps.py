@@ -17,6 +17,7 @@ from textloop.domain.iteration import IterationConfig, IterationInput
 from textloop.domain.validation import InvalidInput
 
 from tests.support import FUNCTIONS
+from tests.support.events import rest_event
 from tests.support.iteration_data import put_seed
 from tests.support.iteration_stack import (
     BUCKET,
@@ -204,10 +205,33 @@ def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_n
     assert status == 200, body
     assert body["model_version"] == ag_news_model.model_version and body["changed"]
     assert body["previous_model_version"] == "small-1"
+    # Audited with the operator (the verified API key id of rest_event) and announced, once.
+    (audit_key,) = stack.keys("audit/rollbacks/DOCUMENT_CLASSIFIER/")
+    audit = stack.get_json(audit_key)
+    assert audit["operator"] == "key-id-1" and audit["reason"].endswith(": regression.")
+    assert audit["model_version"] == ag_news_model.model_version
+    assert audit["previous_model_version"] == "small-1"
+    (message,) = [n for n in stack.notifications() if n["Subject"] == "textloop model rolled back"]
+    assert "small-1" in message["Message"] and audit_key in message["Message"]
+    assert "key-id-1" in message["Message"]
     # Naming the target makes a retried request safe: the model already serves.
     retry = {"model_version": ag_news_model.model_version, "reason": "regression"}
     status, again = stack.api("models", "/models/rollback", "POST", retry)
     assert status == 200 and again["changed"] is False
+    assert stack.keys("audit/rollbacks/") == [audit_key] and stack.get_json(audit_key) == audit
+    assert stack.notifications() == []
+    # A first attempt that moved the pointer and died before its record: the retry writes it.
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=audit_key)
+    status, again = stack.api("models", "/models/rollback", "POST", retry)
+    assert status == 200 and again["changed"] is False
+    assert stack.get_json(audit_key)["rolled_back_at"] == audit["rolled_back_at"]
+    assert len(stack.notifications()) == 1
+    # Without a verified caller nothing moves.
+    unverified = rest_event(
+        "/models/rollback", "POST", {"model_version": "small-1", "reason": "x"}, api_key_id=None
+    )
+    response = stack.invoke("models", unverified)
+    assert response["statusCode"] == 403
     status, active = stack.api("models", "/models/active")
     assert active["pointer"]["model_version"] == ag_news_model.model_version
     status, history = stack.api("models", "/models")

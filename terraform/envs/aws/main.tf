@@ -23,4 +23,5 @@ module "textloop" {
   threshold_override                  = var.threshold_override
   iteration_defaults                  = var.iteration_defaults
   iteration_schedule_expression       = var.iteration_schedule_expression
+  iteration_schedule_enabled          = var.iteration_schedule_enabled
 }

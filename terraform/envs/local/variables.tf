@@ -79,3 +79,9 @@ variable "iteration_schedule_expression" {
   type        = string
   default     = null
 }
+
+variable "iteration_schedule_enabled" {
+  description = "Whether the schedule rule is enabled (false keeps it, disabled)."
+  type        = bool
+  default     = true
+}

@@ -376,7 +376,11 @@ locals {
         local.registry_kms,
         local.list_lake,
         { sid = "ReadModels", actions = local.s3.read, resources = [local.lake_objects["models"]] },
-        local.lake_kms_read,
+        # The rollback's audit record, written once (a conditional PutObject).
+        { sid = "WriteRollbackAudit", actions = local.s3.write, resources = [local.lake_objects["audit"]] },
+        local.lake_kms_read_write,
+        { sid = "NotifyRollback", actions = ["sns:Publish"], resources = [aws_sns_topic.notifications.arn] },
+        { sid = "EncryptNotifications", actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [aws_kms_key.this.arn], conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = ["sns.${local.region}.amazonaws.com"] }] },
       ], local.comprehend_update_endpoint)
     }
   }
@@ -466,6 +470,7 @@ resource "aws_cloudwatch_event_rule" "iteration_schedule" {
   name                = "${local.name}-iteration-schedule"
   description         = "Starts an active-learning iteration"
   schedule_expression = var.iteration_schedule_expression
+  state               = var.iteration_schedule_enabled ? "ENABLED" : "DISABLED"
 
   tags = local.tags
 }
@@ -476,7 +481,8 @@ resource "aws_cloudwatch_event_target" "iteration_schedule" {
   rule     = aws_cloudwatch_event_rule.iteration_schedule[0].name
   arn      = module.state_machine["iteration"].arn
   role_arn = aws_iam_role.schedule[0].arn
-  input    = jsonencode({ model_type = "DOCUMENT_CLASSIFIER", trigger = "schedule" })
+  # A valid iteration input (schemas/iteration-input.v1.json); the trigger goes into the audit.
+  input = jsonencode({ model_type = "DOCUMENT_CLASSIFIER", trigger = "schedule" })
 }
 
 ################################################################################

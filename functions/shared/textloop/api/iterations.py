@@ -3,7 +3,8 @@
 * ``POST /iterations`` ``{"model_type"?, "config"?}`` (the state machine's input, validated the
   same way): 202 ``{iteration_id, executionArn}``; 409 ``{execution_arn}`` when an iteration of
   that model type is running (the per-model lock is held by a RUNNING execution); 400 naming
-  the field.
+  the field. The execution's input says ``"trigger": "api"`` (the audit record's
+  ``inputs.trigger``); a body naming another trigger is a 400.
 * ``GET /iterations``: recent executions (``iteration_id``, ``status``, ``started_at``,
   ``stopped_at``), newest first.
 * ``GET /iterations/{iteration_id}``: status, and the audit record once written.
@@ -18,6 +19,7 @@ AWS: states:StartExecution, states:ListExecutions (the state machine), states:De
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,10 +29,11 @@ from botocore.exceptions import ClientError
 
 from textloop.adapters.clients import error_code
 from textloop.adapters.stack import Stack
-from textloop.api.http import HttpError, ctx, json_body, json_response, raw_body, resolver
+from textloop.api.http import HttpError, ctx, json_body, json_response, resolver
 from textloop.domain import layout
 from textloop.domain.iteration import IterationInput
-from textloop.domain.validation import InvalidInput
+from textloop.domain.names import Trigger
+from textloop.domain.validation import FieldError, InvalidInput
 
 app = resolver()
 _SHORT = {"DOCUMENT_CLASSIFIER": "doc", "ENTITY_RECOGNIZER": "ner"}
@@ -45,8 +48,11 @@ def start() -> Response:
     stack = ctx(app)
     data = json_body(app, optional=True)
     errors = IterationInput.errors(data)
+    if not errors and data.get("trigger", Trigger.API) != Trigger.API:
+        errors = [FieldError("trigger", "is set by textloop: this API starts with trigger api")]
     if errors:
         raise InvalidInput(errors)
+    data = {**data, "trigger": Trigger.API.value}
     parsed = IterationInput.parse(data, stack.iteration_defaults)
     model_type = parsed.model_type
     now = datetime.now(UTC)
@@ -73,7 +79,7 @@ def start() -> Response:
         response = stack.clients.get("stepfunctions").start_execution(
             stateMachineArn=stack.required("STATE_MACHINE_ARN"),
             name=name,
-            input=raw_body(app) or "{}",
+            input=json.dumps(data),
         )
     except Exception:
         stack.registry.release(model_type, holder=execution_arn)

@@ -78,6 +78,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         config=config,
         lock=lock.to_dict(),
         new_items=new_items,
+        trigger=parsed.trigger,
     ).to_dict()
 
 
