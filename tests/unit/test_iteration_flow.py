@@ -834,3 +834,105 @@ def test_multi_label_bootstrap_tunes_per_label_thresholds_and_draws_them(lambdas
         assert obj["ContentType"] == "image/png"
         image = Image.open(io.BytesIO(obj["Body"].read()))
         assert image.format == "PNG" and image.width > 400 and image.height > 300
+
+
+def test_an_approval_after_the_wait_expired_is_refused_and_changes_nothing(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    stack = seeded(
+        lambdas, ag_news_rows, defaults={"manual_approval": True, "approval_timeout_seconds": 1}
+    )
+    put_feedback(BUCKET, fresh_texts[:6])
+    arn = stack.start("it-late-approval")
+    (task,) = stack.wait_for_tasks("it-late-approval")
+    stack.answer(task, truth.get)
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    audit = stack.get_json("audit/iterations/it-late-approval.json")
+    assert audit["status"] == "REJECTED"
+
+    decision = {"approver": "lead@example.com", "approved": True}
+    status, body = stack.api("approvals", "/approvals/it-late-approval", "POST", decision)
+    assert status == 409 and body["status"] == "expired", body
+    assert "expired" in body["message"]
+    assert stack.get_json("reviews/it-late-approval/approval-response.json") is None
+    assert stack.get_json("audit/iterations/it-late-approval.json") == audit
+    # The execution decides too: a request whose deadline a skewed clock has not reached yet
+    # is refused because the execution no longer runs.
+    request = stack.get_json("reviews/it-late-approval/approval.json")
+    request["deadline"] = "2999-01-01T00:00:00.000Z"
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="reviews/it-late-approval/approval.json", Body=json.dumps(request)
+    )
+    status, body = stack.api("approvals", "/approvals/it-late-approval", "POST", decision)
+    assert status == 409 and body["status"] == "succeeded", body
+    assert stack.get_json("reviews/it-late-approval/approval-response.json") is None
+
+
+def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    """Two review batches on A2I; starting the second human loop fails, so the iteration fails
+    while the first batch's task (and token) is still stored. Its answers, from the review API
+    or a late A2I completion, are refused and stored nowhere; the callback returns the A2I event
+    as late instead of raising it into retries and the dead-letter queue."""
+    from botocore.stub import ANY, Stubber
+    from textloop.adapters import clients
+
+    flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/textloop-review"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        extra_env={"REVIEW_BACKEND": "a2i", "A2I_FLOW_DEFINITION_ARN": flow},
+    )
+    put_feedback(BUCKET, fresh_texts[:12])
+    a2i = boto3.client("sagemaker-a2i-runtime")
+    stubber = Stubber(a2i)
+    params = {"HumanLoopName": ANY, "FlowDefinitionArn": flow, "HumanLoopInput": ANY}
+    stubber.add_response(
+        "start_human_loop",
+        {"HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/x"},
+        params,
+    )
+    stubber.add_client_error(
+        "start_human_loop", "ValidationException", "flow definition is not active", 400
+    )
+    with stubber, clients.override("sagemaker-a2i-runtime", a2i):
+        arn = stack.start("it-failed")
+        described = stack.wait(arn)
+    assert described["status"] == "FAILED"
+    tasks = stack.wait_for_tasks("it-failed")
+    assert len(tasks) == 2
+
+    for task in tasks:
+        status, body = stack.answer(task, truth.get)
+        assert status == 409, body
+        assert body["status"] == "failed" and "it-failed is failed" in body["message"]
+        answers_key = f"reviews/it-failed/batches/{task['batch_id']}/answers.json"
+        assert stack.get_json(answers_key) is None
+
+    task = tasks[0]
+    output_key = f"a2i-output/late/{task['batch_id']}/output.json"
+    answers = [{"item_id": i["item_id"], "labels": [truth[i["text"]]]} for i in task["items"]]
+    boto3.client("s3").put_object(
+        Bucket=BUCKET,
+        Key=output_key,
+        Body=json.dumps(
+            {"humanAnswers": [{"workerId": "w1", "answerContent": {"answers": answers}}]}
+        ),
+    )
+    late = stack.invoke(
+        "a2i_callback",
+        {
+            "detail-type": "SageMaker A2I HumanLoop Status Change",
+            "source": "aws.sagemaker",
+            "detail": {
+                "humanLoopName": task["batch_id"],
+                "humanLoopStatus": "Completed",
+                "flowDefinitionArn": flow,
+                "humanLoopOutput": {"outputS3Uri": f"s3://{BUCKET}/{output_key}"},
+            },
+        },
+    )
+    assert late["status"] == "failed" and late["late"] is True
+    assert stack.get_json(f"reviews/it-failed/batches/{task['batch_id']}/answers.json") is None

@@ -259,3 +259,76 @@ def test_definition_names_only_variables_terraform_provides():
     assert {"prepare_function_arn", "start_review_function_arn"} <= used
     with pytest.raises(KeyError, match="prepare_function_arn"):
         render_definition(ITERATION_DEFINITION, {})
+
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:textloop-test-iteration:it-race"
+
+
+def _race_store(now: datetime):
+    """A review batch whose task is stored, with a deadline an hour ahead."""
+    from textloop.adapters.lake import DataLake
+    from textloop.adapters.reviews_store import ReviewStore
+
+    from tests.support.stack import create_bucket
+
+    create_bucket(BUCKET)
+    store = ReviewStore(DataLake(boto3.client("s3"), BUCKET))
+    task = reviews.build_task(
+        batch={"batch_id": "b-race", "items": [{"id": "item-1", "text": "Oil prices rose."}]},
+        iteration_id="it-race",
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        options=["Business", "World"],
+        task_token="token-1",
+        created_at=now,
+        deadline=now + timedelta(hours=1),
+        review_backend="local",
+        execution_arn=EXECUTION,
+    )
+    store.put_task(task)
+    submission = reviews.parse_submission(
+        {"reviewer_id": "rev-1", "answers": [{"item_id": "item-1", "labels": ["Business"]}]}
+    )
+    return store, submission
+
+
+def _described(status: str, now: datetime) -> dict:
+    # DescribeExecution's response shape (Step Functions API reference).
+    return {
+        "executionArn": EXECUTION,
+        "stateMachineArn": EXECUTION.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
+        "status": status,
+        "startDate": now,
+    }
+
+
+@pytest.mark.parametrize(("after", "withdrawn"), [("FAILED", True), ("RUNNING", False)])
+def test_answers_stored_as_the_wait_ends_are_withdrawn_unless_it_still_runs(aws, after, withdrawn):
+    """Step Functions refuses the token after the answers were stored (the wait ended between
+    the check and the call): if the execution ended, the answers are withdrawn and the batch
+    is closed; if it still runs (the Map's ReturnToPool will use answers already stored), they
+    stay."""
+    from textloop.adapters.reviews_store import BatchClosed, complete_batch
+    from textloop.adapters.task_tokens import TaskTokens
+
+    now = datetime.now(UTC)
+    store, submission = _race_store(now)
+    sfn = boto3.client("stepfunctions")
+    stubber = Stubber(sfn)
+    stubber.add_response(
+        "describe_execution", _described("RUNNING", now), {"executionArn": EXECUTION}
+    )
+    stubber.add_client_error(
+        "send_task_success", "TaskTimedOut", "Task Timed Out: 'Provided task does not exist'", 400
+    )
+    stubber.add_response("describe_execution", _described(after, now), {"executionArn": EXECUTION})
+    with stubber:
+        if withdrawn:
+            with pytest.raises(BatchClosed) as caught:
+                complete_batch(store, TaskTokens(sfn), "b-race", [submission], source="test")
+            assert caught.value.status == "failed"
+        else:
+            done = complete_batch(store, TaskTokens(sfn), "b-race", [submission], source="test")
+            assert not done.token_delivered and done.token_code == "TaskTimedOut"
+        stubber.assert_no_pending_responses()
+    assert (store.answers("it-race", "b-race") is None) is withdrawn

@@ -70,6 +70,12 @@ locals {
     actions   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
     resources = ["*"]
   }
+  # Before an answer is stored: does its iteration still wait (execution RUNNING)? An answer
+  # stored as the wait ended is withdrawn (the versioned bucket keeps it as a deleted version).
+  late_answers = [
+    { sid = "AskWhetherTheIterationWaits", actions = ["states:DescribeExecution"], resources = [local.iteration_executions_arn] },
+    { sid = "WithdrawLateAnswers", actions = ["s3:DeleteObject"], resources = [local.lake_objects["reviews"]] },
+  ]
   # Optional statements are filtered lists: HCL cannot choose between tuples of other shapes.
   comprehend_classify = [
     for statement in [{
@@ -323,34 +329,34 @@ locals {
     reviews = {
       description = "Review API: pending review batches and their answers (completes the batch's task token)"
       environment = local.loop_environment
-      policy_statements = [
+      policy_statements = concat([
         local.list_lake,
         { sid = "ReviewTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.complete_tasks,
-      ]
+      ], local.late_answers)
     }
 
     a2i_callback = {
       description = "Completes a review batch when its A2I human loop ends (EventBridge status change)"
       environment = local.loop_environment
-      policy_statements = [
+      policy_statements = concat([
         local.list_lake,
         { sid = "ReviewTasksAndA2IOutput", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.complete_tasks,
-      ]
+      ], local.late_answers)
     }
 
     approvals = {
       description = "Approval API: a person signs (or refuses) a promotion"
       environment = local.loop_environment
-      policy_statements = [
+      policy_statements = concat([
         local.list_lake,
         { sid = "ApprovalTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.complete_tasks,
-      ]
+      ], local.late_answers)
     }
 
     iterations = {
