@@ -52,6 +52,46 @@ def test_input_rejects_unknown_settings_by_name():
     assert type(caught.value).__name__ == "Textloop.InvalidIterationInput"
 
 
+@pytest.mark.parametrize(
+    ("data", "model_type", "trigger", "budget"),
+    [
+        (
+            {"trigger": "schedule", "config": {"review_budget": 7}},
+            "DOCUMENT_CLASSIFIER",
+            "schedule",
+            7,
+        ),
+        ({}, "DOCUMENT_CLASSIFIER", "manual", 50),
+        # Invalid inputs: the deployment's settings, and what the input says where it can be read.
+        (
+            {"model_type": "ENTITY_RECOGNIZER", "trigger": "api", "x": 1},
+            "ENTITY_RECOGNIZER",
+            "api",
+            50,
+        ),
+        (
+            {"model_type": ["DOCUMENT_CLASSIFIER"], "trigger": {"a": 1}},
+            "DOCUMENT_CLASSIFIER",
+            None,
+            50,
+        ),
+        (["not", "an", "object"], "DOCUMENT_CLASSIFIER", None, 50),
+        ("text", "DOCUMENT_CLASSIFIER", None, 50),
+    ],
+)
+def test_a_failed_prepare_is_recorded_as_far_as_its_input_tells(data, model_type, trigger, budget):
+    it = iteration.unprepared_iteration(
+        iteration_id="it-1",
+        execution_arn=ITERATION["execution_arn"],
+        started_at="2025-11-23T02:27:03.324123Z",
+        data=data,
+        deployment=IterationConfig(),
+    )
+    assert (it.model_type, it.trigger, it.config.review_budget) == (model_type, trigger, budget)
+    assert it.started_at == "2025-11-23T02:27:03.324Z" and it.lock == {}
+    assert it.mode == (None if model_type == "ENTITY_RECOGNIZER" else "MULTI_CLASS")
+
+
 def test_submission_must_fit_the_batch():
     task = {
         "batch_id": "b",

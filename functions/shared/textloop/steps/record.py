@@ -1,4 +1,4 @@
-"""RecordNoOp, RecordDecision, RecordFailure: the iteration's audit record.
+"""RecordNoOp, RecordDecision, RecordFailure, RecordPrepareFailure: the iteration's audit record.
 
 ``outcome`` (set by the state machine): ``NO_OP`` (not enough new feedback; record status
 NO_DECISION, the reason in ``inputs``), ``DECIDED`` (PROMOTED, REJECTED, or REFUSED by the
@@ -12,7 +12,7 @@ its schema) is written once to ``layout.audit_key``; a retried step returns the 
 
 Returns ``{key, status, outcome, summary}``; ``summary`` is the notification's text.
 
-Environment: DATA_LAKE_BUCKET.
+Environment: DATA_LAKE_BUCKET, ITERATION_DEFAULTS (a failed Prepare's record shows them).
 AWS: s3:GetObject (reviews/*, annotations/*, datasets/*, models/*, audit/*),
 s3:PutObject (audit/*).
 """
