@@ -532,6 +532,14 @@ def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change
 
     second = stack.wait(stack.start("it-second", {"model_type": "DOCUMENT_CLASSIFIER"}))
     assert second["status"] == "FAILED" and second["error"] == "Textloop.IterationAlreadyRunning"
+    # Refused, yet audited and notified; the first iteration keeps its lock.
+    refused = stack.get_json("audit/iterations/it-second.json")
+    assert refused["status"] == "FAILED" and refused["failure"]["state"] == "Prepare"
+    assert refused["failure"]["error"] == "Textloop.IterationAlreadyRunning"
+    assert first in refused["failure"]["cause"]
+    (message,) = failure_notifications(stack)
+    assert "Textloop.IterationAlreadyRunning" in message["Message"]
+    assert lock_item()["holder"]["S"] == first
     status, body = stack.api("iterations", "/iterations", "POST", {})
     assert status == 409 and body["execution_arn"] == first
     status, body = stack.api("iterations", "/iterations", "POST", {"config": {"budget": 3}})

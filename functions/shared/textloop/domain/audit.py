@@ -312,6 +312,9 @@ _POLLS = {
 def failed_state(progress: dict[str, Any], error: str | None) -> str:
     """The step that failed, from which results the state holds (``$$.State.Name`` in a Catch
     target names the target, not the step that failed)."""
+    if error == "Textloop.IterationAlreadyRunning":
+        # Prepare found the per-model lock held by another execution: nothing else ran.
+        return "Prepare"
     if error in ("Textloop.TrainingFailed", "Textloop.TrainingTimedOut"):
         return "DescribeTraining"
     if error in ("Textloop.TestPredictionsFailed", "Textloop.TestPredictionsTimedOut"):
