@@ -752,10 +752,11 @@ def test_an_invalid_input_fails_in_prepare_audited_and_notified(lambdas, ag_news
         for e in stack.history(described["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
-    assert states[-4:] == [
+    assert states[-5:] == [
         "RecordPrepareFailure",
         "NotifyFailure",
         "ReleaseLockAfterFailure",
+        "Refused?",
         "Failed",
     ]
 
