@@ -12,3 +12,10 @@ def _localstack_credentials(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     assert "4566" not in os.environ.get("AWS_ENDPOINT_URL", "")
+
+
+def pytest_collection_modifyitems(items):
+    """The schedule test first (stable sort otherwise): the scheduled iteration must meet the
+    session's data lake as deployed, empty, to end as a recorded no-op rather than select the
+    feedback the other tests leave and wait on its reviews."""
+    items.sort(key=lambda item: item.module.__name__.rsplit(".", 1)[-1] != "test_schedule")

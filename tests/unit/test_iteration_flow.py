@@ -140,7 +140,10 @@ def test_too_little_new_feedback_ends_early_as_a_recorded_no_op(lambdas, ag_news
     stack = seeded(lambdas, ag_news_rows)
     put_feedback(BUCKET, fresh_texts[:2])
 
-    described = stack.wait(stack.start("it-noop"))
+    # What the EventBridge schedule's target sends (terraform/modules/textloop/loop.tf).
+    described = stack.wait(
+        stack.start("it-noop", {"model_type": "DOCUMENT_CLASSIFIER", "trigger": "schedule"})
+    )
     assert described["status"] == "SUCCEEDED", described
     output = json.loads(described["output"])
     assert output["iteration"]["new_items"] == {
@@ -153,6 +156,7 @@ def test_too_little_new_feedback_ends_early_as_a_recorded_no_op(lambdas, ag_news
     audit = stack.get_json("audit/iterations/it-noop.json")
     assert audit["status"] == "NO_DECISION" and audit["inputs"]["outcome"] == "NO_OP"
     assert audit["inputs"]["reason"].startswith("only 2 new")
+    assert audit["inputs"]["trigger"] == output["iteration"]["trigger"] == "schedule"
     assert stack.keys("reviews/") == []
 
 
@@ -528,6 +532,14 @@ def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change
 
     second = stack.wait(stack.start("it-second", {"model_type": "DOCUMENT_CLASSIFIER"}))
     assert second["status"] == "FAILED" and second["error"] == "Textloop.IterationAlreadyRunning"
+    # Refused, yet audited and notified; the first iteration keeps its lock.
+    refused = stack.get_json("audit/iterations/it-second.json")
+    assert refused["status"] == "FAILED" and refused["failure"]["state"] == "Prepare"
+    assert refused["failure"]["error"] == "Textloop.IterationAlreadyRunning"
+    assert first in refused["failure"]["cause"]
+    (message,) = failure_notifications(stack)
+    assert "Textloop.IterationAlreadyRunning" in message["Message"]
+    assert lock_item()["holder"]["S"] == first
     status, body = stack.api("iterations", "/iterations", "POST", {})
     assert status == 409 and body["execution_arn"] == first
     status, body = stack.api("iterations", "/iterations", "POST", {"config": {"budget": 3}})
@@ -560,6 +572,13 @@ def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change
     assert stack.wait(body["executionArn"])["status"] == "SUCCEEDED"
     status, shown = stack.api("iterations", f"/iterations/{body['iteration_id']}")
     assert shown["status"] == "SUCCEEDED" and shown["audit"]["status"] == "NO_DECISION"
+    assert shown["audit"]["inputs"]["trigger"] == "api"
+    # Who started it: the operator of the token (tests.support.iteration_stack.DEFAULT_PEOPLE).
+    assert shown["audit"]["inputs"]["started_by"] == "operator-1"
+    status, forged = stack.api("iterations", "/iterations", "POST", {"trigger": "schedule"})
+    assert status == 400 and forged["errors"][0]["field"] == "trigger"
+    status, forged = stack.api("iterations", "/iterations", "POST", {"started_by": "ceo"})
+    assert status == 400 and forged["errors"][0]["field"] == "started_by"
     status, listed = stack.api("iterations", "/iterations")
     assert {i["iteration_id"] for i in listed["iterations"]} == {
         "it-first",
@@ -695,6 +714,86 @@ def test_manual_approval_promotes_once_a_person_signs(lambdas, ag_news_rows, tru
     assert audit["status"] == "PROMOTED" and audit["inputs"]["approval"]["approved"] is True
     # The approver is the token's person (tests.support.iteration_stack.DEFAULT_PEOPLE).
     assert audit["inputs"]["approval"]["approver"] == "lead@example.com"
+
+
+def lock_item() -> dict | None:
+    return (
+        boto3.client("dynamodb")
+        .get_item(
+            TableName="textloop-test-registry",
+            Key={"pk": {"S": "LOCK#DOCUMENT_CLASSIFIER"}, "sk": {"S": "LOCK"}},
+        )
+        .get("Item")
+    )
+
+
+def failure_notifications(stack) -> list[dict]:
+    return [n for n in stack.notifications() if n.get("Subject") == "textloop iteration FAILED"]
+
+
+def test_an_invalid_input_fails_in_prepare_audited_and_notified(lambdas, ag_news_rows):
+    stack = seeded(lambdas, ag_news_rows)
+    bad = {"model_type": "DOCUMENT_CLASSIFIER", "trigger": "cron", "config": {"budget": 3}}
+
+    described = stack.wait(stack.start("it-invalid", bad))
+    assert described["status"] == "FAILED"
+    assert described["error"] == "Textloop.IterationFailed"
+    audit = stack.get_json("audit/iterations/it-invalid.json")
+    assert audit["status"] == "FAILED" and audit["execution_arn"] == described["executionArn"]
+    assert audit["failure"]["state"] == "Prepare"
+    assert audit["failure"]["error"] == "Textloop.InvalidIterationInput"
+    assert "config.budget" in audit["failure"]["error_message"]
+    assert "trigger" in audit["failure"]["error_message"]
+    # What was asked, as given; the settings the deployment would have run with.
+    assert audit["inputs"]["input"] == bad
+    assert audit["inputs"]["trigger"] is None
+    assert audit["inputs"]["config"]["min_new_items"] == 3
+    assert audit["model_type"] == "DOCUMENT_CLASSIFIER" and audit["mode"] == "MULTI_CLASS"
+    (message,) = failure_notifications(stack)
+    assert "Textloop.InvalidIterationInput" in message["Message"]
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in stack.history(described["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert states[-5:] == [
+        "RecordPrepareFailure",
+        "NotifyFailure",
+        "ReleaseLockAfterFailure",
+        "Refused?",
+        "Failed",
+    ]
+
+
+def test_a_prepare_crash_after_the_api_took_the_lock_is_audited_and_unlocked(
+    lambdas, ag_news_rows, fresh_texts
+):
+    stack = seeded(lambdas, ag_news_rows)
+    put_feedback(BUCKET, fresh_texts[:6])
+    # Not a feedback record: Prepare's scan of the lake fails on it.
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="feedback/model_version=v1/dt=2025-11-23/x.json", Body=b"[1, 2]"
+    )
+    status, started = stack.api(
+        "iterations", "/iterations", "POST", {"config": {"test_share": 0.3}}
+    )
+    assert status == 202, started
+    described = stack.wait(started["executionArn"])
+    assert described["status"] == "FAILED" and described["error"] == "Textloop.IterationFailed"
+    audit = stack.get_json(f"audit/iterations/{started['iteration_id']}.json")
+    assert audit["status"] == "FAILED" and audit["failure"]["state"] == "Prepare"
+    assert "feedback/model_version=v1/dt=2025-11-23/x.json" in audit["failure"]["error_message"]
+    # The input was valid: the record shows the settings it asked for, and who started it.
+    assert audit["inputs"]["trigger"] == "api"
+    assert audit["inputs"]["config"]["test_share"] == 0.3
+    assert len(failure_notifications(stack)) == 1
+    # The iterations API took the lock before the execution started; the failure freed it.
+    assert lock_item() is None
+    boto3.client("s3").delete_object(
+        Bucket=BUCKET, Key="feedback/model_version=v1/dt=2025-11-23/x.json"
+    )
+    status, body = stack.api("iterations", "/iterations", "POST", {})
+    assert status == 202, body
 
 
 def test_two_api_starts_in_a_row_the_second_is_refused(lambdas, ag_news_rows, fresh_texts):
@@ -838,3 +937,105 @@ def stack_records(texts):
     from tests.support.iteration_data import record
 
     return [record(t) for t in texts]
+
+
+def test_an_approval_after_the_wait_expired_is_refused_and_changes_nothing(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    stack = seeded(
+        lambdas, ag_news_rows, defaults={"manual_approval": True, "approval_timeout_seconds": 1}
+    )
+    put_feedback(BUCKET, fresh_texts[:6])
+    arn = stack.start("it-late-approval")
+    (task,) = stack.wait_for_tasks("it-late-approval")
+    stack.answer(task, truth.get)
+    described = stack.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    audit = stack.get_json("audit/iterations/it-late-approval.json")
+    assert audit["status"] == "REJECTED"
+
+    decision = {"approver": "lead@example.com", "approved": True}
+    status, body = stack.api("approvals", "/approvals/it-late-approval", "POST", decision)
+    assert status == 409 and body["status"] == "expired", body
+    assert "expired" in body["message"]
+    assert stack.get_json("reviews/it-late-approval/approval-response.json") is None
+    assert stack.get_json("audit/iterations/it-late-approval.json") == audit
+    # The execution decides too: a request whose deadline a skewed clock has not reached yet
+    # is refused because the execution no longer runs.
+    request = stack.get_json("reviews/it-late-approval/approval.json")
+    request["deadline"] = "2999-01-01T00:00:00.000Z"
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="reviews/it-late-approval/approval.json", Body=json.dumps(request)
+    )
+    status, body = stack.api("approvals", "/approvals/it-late-approval", "POST", decision)
+    assert status == 409 and body["status"] == "succeeded", body
+    assert stack.get_json("reviews/it-late-approval/approval-response.json") is None
+
+
+def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
+    lambdas, ag_news_rows, truth, fresh_texts
+):
+    """Two review batches on A2I; starting the second human loop fails, so the iteration fails
+    while the first batch's task (and token) is still stored. Its answers, from the review API
+    or a late A2I completion, are refused and stored nowhere; the callback returns the A2I event
+    as late instead of raising it into retries and the dead-letter queue."""
+    from botocore.stub import ANY, Stubber
+    from textloop.adapters import clients
+
+    flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/textloop-review"
+    stack = seeded(
+        lambdas,
+        ag_news_rows,
+        extra_env={"REVIEW_BACKEND": "a2i", "A2I_FLOW_DEFINITION_ARN": flow},
+    )
+    put_feedback(BUCKET, fresh_texts[:12])
+    a2i = boto3.client("sagemaker-a2i-runtime")
+    stubber = Stubber(a2i)
+    params = {"HumanLoopName": ANY, "FlowDefinitionArn": flow, "HumanLoopInput": ANY}
+    stubber.add_response(
+        "start_human_loop",
+        {"HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/x"},
+        params,
+    )
+    stubber.add_client_error(
+        "start_human_loop", "ValidationException", "flow definition is not active", 400
+    )
+    with stubber, clients.override("sagemaker-a2i-runtime", a2i):
+        arn = stack.start("it-failed")
+        described = stack.wait(arn)
+    assert described["status"] == "FAILED"
+    tasks = stack.wait_for_tasks("it-failed")
+    assert len(tasks) == 2
+
+    for task in tasks:
+        status, body = stack.answer(task, truth.get)
+        assert status == 409, body
+        assert body["status"] == "failed" and "it-failed is failed" in body["message"]
+        answers_key = f"reviews/it-failed/batches/{task['batch_id']}/answers.json"
+        assert stack.get_json(answers_key) is None
+
+    task = tasks[0]
+    output_key = f"a2i-output/late/{task['batch_id']}/output.json"
+    answers = [{"item_id": i["item_id"], "labels": [truth[i["text"]]]} for i in task["items"]]
+    boto3.client("s3").put_object(
+        Bucket=BUCKET,
+        Key=output_key,
+        Body=json.dumps(
+            {"humanAnswers": [{"workerId": "w1", "answerContent": {"answers": answers}}]}
+        ),
+    )
+    late = stack.invoke(
+        "a2i_callback",
+        {
+            "detail-type": "SageMaker A2I HumanLoop Status Change",
+            "source": "aws.sagemaker",
+            "detail": {
+                "humanLoopName": task["batch_id"],
+                "humanLoopStatus": "Completed",
+                "flowDefinitionArn": flow,
+                "humanLoopOutput": {"outputS3Uri": f"s3://{BUCKET}/{output_key}"},
+            },
+        },
+    )
+    assert late["status"] == "failed" and late["late"] is True
+    assert stack.get_json(f"reviews/it-failed/batches/{task['batch_id']}/answers.json") is None

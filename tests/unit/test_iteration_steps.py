@@ -51,6 +51,46 @@ def test_input_rejects_unknown_settings_by_name():
     assert type(caught.value).__name__ == "Textloop.InvalidIterationInput"
 
 
+@pytest.mark.parametrize(
+    ("data", "model_type", "trigger", "budget"),
+    [
+        (
+            {"trigger": "schedule", "config": {"review_budget": 7}},
+            "DOCUMENT_CLASSIFIER",
+            "schedule",
+            7,
+        ),
+        ({}, "DOCUMENT_CLASSIFIER", "manual", 50),
+        # Invalid inputs: the deployment's settings, and what the input says where it can be read.
+        (
+            {"model_type": "ENTITY_RECOGNIZER", "trigger": "api", "x": 1},
+            "ENTITY_RECOGNIZER",
+            "api",
+            50,
+        ),
+        (
+            {"model_type": ["DOCUMENT_CLASSIFIER"], "trigger": {"a": 1}},
+            "DOCUMENT_CLASSIFIER",
+            None,
+            50,
+        ),
+        (["not", "an", "object"], "DOCUMENT_CLASSIFIER", None, 50),
+        ("text", "DOCUMENT_CLASSIFIER", None, 50),
+    ],
+)
+def test_a_failed_prepare_is_recorded_as_far_as_its_input_tells(data, model_type, trigger, budget):
+    it = iteration.unprepared_iteration(
+        iteration_id="it-1",
+        execution_arn=ITERATION["execution_arn"],
+        started_at="2025-11-23T02:27:03.324123Z",
+        data=data,
+        deployment=IterationConfig(),
+    )
+    assert (it.model_type, it.trigger, it.config.review_budget) == (model_type, trigger, budget)
+    assert it.started_at == "2025-11-23T02:27:03.324Z" and it.lock == {}
+    assert it.mode == (None if model_type == "ENTITY_RECOGNIZER" else "MULTI_CLASS")
+
+
 def test_submission_must_fit_the_batch():
     task = {
         "batch_id": "b",
@@ -204,10 +244,32 @@ def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_n
     assert status == 200, body
     assert body["model_version"] == ag_news_model.model_version and body["changed"]
     assert body["previous_model_version"] == "small-1"
+    # Audited with the operator (the token's person, DEFAULT_PEOPLE) and announced, once.
+    (audit_key,) = stack.keys("audit/rollbacks/DOCUMENT_CLASSIFIER/")
+    audit = stack.get_json(audit_key)
+    assert audit["operator"] == "operator-1" and audit["reason"].endswith(": regression.")
+    assert audit["model_version"] == ag_news_model.model_version
+    assert audit["previous_model_version"] == "small-1"
+    (message,) = [n for n in stack.notifications() if n["Subject"] == "textloop model rolled back"]
+    assert "small-1" in message["Message"] and audit_key in message["Message"]
+    assert "operator-1" in message["Message"]
     # Naming the target makes a retried request safe: the model already serves.
     retry = {"model_version": ag_news_model.model_version, "reason": "regression"}
     status, again = stack.api("models", "/models/rollback", "POST", retry)
+    assert status == 200 and again["changed"] is False, again
+    assert stack.keys("audit/rollbacks/") == [audit_key] and stack.get_json(audit_key) == audit
+    assert stack.notifications() == []
+    # A first attempt that moved the pointer and died before its record: the retry writes it.
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=audit_key)
+    status, again = stack.api("models", "/models/rollback", "POST", retry)
     assert status == 200 and again["changed"] is False
+    assert stack.get_json(audit_key)["rolled_back_at"] == audit["rolled_back_at"]
+    assert len(stack.notifications()) == 1
+    # Without an operator's token nothing moves: none is 401, a reviewer's is 403.
+    back = {"model_version": "small-1", "reason": "x"}
+    assert stack.api("models", "/models/rollback", "POST", back, token=None)[0] == 401
+    reviewer = stack.token("rev-1", "reviewers")
+    assert stack.api("models", "/models/rollback", "POST", back, token=reviewer)[0] == 403
     status, active = stack.api("models", "/models/active")
     assert active["pointer"]["model_version"] == ag_news_model.model_version
     status, history = stack.api("models", "/models")
@@ -235,3 +297,76 @@ def test_definition_names_only_variables_terraform_provides():
     assert {"prepare_function_arn", "start_review_function_arn"} <= used
     with pytest.raises(KeyError, match="prepare_function_arn"):
         render_definition(ITERATION_DEFINITION, {})
+
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:textloop-test-iteration:it-race"
+
+
+def _race_store(now: datetime):
+    """A review batch whose task is stored, with a deadline an hour ahead."""
+    from textloop.adapters.lake import DataLake
+    from textloop.adapters.reviews_store import ReviewStore
+
+    from tests.support.stack import create_bucket
+
+    create_bucket(BUCKET)
+    store = ReviewStore(DataLake(boto3.client("s3"), BUCKET))
+    task = reviews.build_task(
+        batch={"batch_id": "b-race", "items": [{"id": "item-1", "text": "Oil prices rose."}]},
+        iteration_id="it-race",
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        options=["Business", "World"],
+        task_token="token-1",
+        created_at=now,
+        deadline=now + timedelta(hours=1),
+        review_backend="local",
+        execution_arn=EXECUTION,
+    )
+    store.put_task(task)
+    submission = reviews.parse_submission(
+        {"reviewer_id": "rev-1", "answers": [{"item_id": "item-1", "labels": ["Business"]}]}
+    )
+    return store, submission
+
+
+def _described(status: str, now: datetime) -> dict:
+    # DescribeExecution's response shape (Step Functions API reference).
+    return {
+        "executionArn": EXECUTION,
+        "stateMachineArn": EXECUTION.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
+        "status": status,
+        "startDate": now,
+    }
+
+
+@pytest.mark.parametrize(("after", "withdrawn"), [("FAILED", True), ("RUNNING", False)])
+def test_answers_stored_as_the_wait_ends_are_withdrawn_unless_it_still_runs(aws, after, withdrawn):
+    """Step Functions refuses the token after the answers were stored (the wait ended between
+    the check and the call): if the execution ended, the answers are withdrawn and the batch
+    is closed; if it still runs (the Map's ReturnToPool will use answers already stored), they
+    stay."""
+    from textloop.adapters.reviews_store import BatchClosed, complete_batch
+    from textloop.adapters.task_tokens import TaskTokens
+
+    now = datetime.now(UTC)
+    store, submission = _race_store(now)
+    sfn = boto3.client("stepfunctions")
+    stubber = Stubber(sfn)
+    stubber.add_response(
+        "describe_execution", _described("RUNNING", now), {"executionArn": EXECUTION}
+    )
+    stubber.add_client_error(
+        "send_task_success", "TaskTimedOut", "Task Timed Out: 'Provided task does not exist'", 400
+    )
+    stubber.add_response("describe_execution", _described(after, now), {"executionArn": EXECUTION})
+    with stubber:
+        if withdrawn:
+            with pytest.raises(BatchClosed) as caught:
+                complete_batch(store, TaskTokens(sfn), "b-race", [submission], source="test")
+            assert caught.value.status == "failed"
+        else:
+            done = complete_batch(store, TaskTokens(sfn), "b-race", [submission], source="test")
+            assert not done.token_delivered and done.token_code == "TaskTimedOut"
+        stubber.assert_no_pending_responses()
+    assert (store.answers("it-race", "b-race") is None) is withdrawn

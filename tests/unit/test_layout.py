@@ -47,6 +47,9 @@ def test_every_key_of_the_lake():
     assert layout.iteration_document_key(it, "decision.json") == (
         f"audit/iterations/{it}/decision.json"
     )
+    assert layout.rollback_audit_key("DOCUMENT_CLASSIFIER", "rollback-0a1b") == (
+        "audit/rollbacks/DOCUMENT_CLASSIFIER/rollback-0a1b.json"
+    )
 
 
 def test_keys_name_only_what_they_may():
@@ -57,6 +60,9 @@ def test_keys_name_only_what_they_may():
             layout.selection_key(bad)
     with pytest.raises(ValueError):
         layout.seed_key("SENTIMENT")
+    for bad in ("", "../x", "a/b", "-x"):
+        with pytest.raises(ValueError, match="event_id must match"):
+            layout.rollback_audit_key("DOCUMENT_CLASSIFIER", bad)
     assert layout.model_version_of_artefact("models/m-1/model.joblib") == "m-1"
     for other in ("models/m-1/metadata.json", "models/a/b/model.joblib", "uploads/model.joblib"):
         assert layout.model_version_of_artefact(other) is None

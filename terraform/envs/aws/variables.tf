@@ -106,6 +106,12 @@ variable "people_sign_in" {
   default     = "cognito"
 }
 
+variable "iteration_schedule_enabled" {
+  description = "Whether the schedule rule is enabled (false keeps it, disabled)."
+  type        = bool
+  default     = true
+}
+
 variable "a2i_workteam_arn" {
   description = "Work team that reviews in A2I (review_backend = \"a2i\")."
   type        = string

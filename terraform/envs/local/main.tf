@@ -29,4 +29,5 @@ module "textloop" {
   iteration_defaults            = var.iteration_defaults
   iteration_schedule_expression = var.iteration_schedule_expression
   client_applications           = var.client_applications
+  iteration_schedule_enabled    = var.iteration_schedule_enabled
 }

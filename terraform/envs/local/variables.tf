@@ -91,3 +91,9 @@ variable "client_applications" {
   }))
   default = { demo = {} }
 }
+
+variable "iteration_schedule_enabled" {
+  description = "Whether the schedule rule is enabled (false keeps it, disabled)."
+  type        = bool
+  default     = true
+}

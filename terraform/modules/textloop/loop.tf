@@ -74,6 +74,12 @@ locals {
   complete_or_fail_tasks = merge(local.complete_tasks, {
     actions = ["states:SendTaskSuccess", "states:SendTaskFailure"]
   })
+  # Before an answer is stored: does its iteration still wait (execution RUNNING)? An answer
+  # stored as the wait ended is withdrawn (the versioned bucket keeps it as a deleted version).
+  late_answers = [
+    { sid = "AskWhetherTheIterationWaits", actions = ["states:DescribeExecution"], resources = [local.iteration_executions_arn] },
+    { sid = "WithdrawLateAnswers", actions = ["s3:DeleteObject"], resources = [local.lake_objects["reviews"]] },
+  ]
   # Optional statements are filtered lists: HCL cannot choose between tuples of other shapes.
   comprehend_classify = [
     for statement in [{
@@ -328,34 +334,34 @@ locals {
     reviews = {
       description = "Review API: pending review batches and their answers (completes the batch's task token)"
       environment = local.loop_environment
-      policy_statements = [
+      policy_statements = concat([
         local.list_lake,
         { sid = "ReviewTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.complete_tasks,
-      ]
+      ], local.late_answers)
     }
 
     a2i_callback = {
       description = "Completes a review batch when its A2I human loop ends (EventBridge status change)"
       environment = local.loop_environment
-      policy_statements = [
+      policy_statements = concat([
         local.list_lake,
         { sid = "ReviewTasksAndA2IOutput", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.complete_or_fail_tasks,
-      ]
+      ], local.late_answers)
     }
 
     approvals = {
       description = "Approval API: a person signs (or refuses) a promotion"
       environment = local.loop_environment
-      policy_statements = [
+      policy_statements = concat([
         local.list_lake,
         { sid = "ApprovalTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.complete_tasks,
-      ]
+      ], local.late_answers)
     }
 
     iterations = {
@@ -383,7 +389,11 @@ locals {
         local.registry_kms,
         local.list_lake,
         { sid = "ReadModels", actions = local.s3.read, resources = [local.lake_objects["models"]] },
-        local.lake_kms_read,
+        # The rollback's audit record, written once (a conditional PutObject).
+        { sid = "WriteRollbackAudit", actions = local.s3.write, resources = [local.lake_objects["audit"]] },
+        local.lake_kms_read_write,
+        { sid = "NotifyRollback", actions = ["sns:Publish"], resources = [aws_sns_topic.notifications.arn] },
+        { sid = "EncryptNotifications", actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [aws_kms_key.this.arn], conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = ["sns.${local.region}.amazonaws.com"] }] },
       ], local.comprehend_update_endpoint)
     }
   }
@@ -473,6 +483,7 @@ resource "aws_cloudwatch_event_rule" "iteration_schedule" {
   name                = "${local.name}-iteration-schedule"
   description         = "Starts an active-learning iteration"
   schedule_expression = var.iteration_schedule_expression
+  state               = var.iteration_schedule_enabled ? "ENABLED" : "DISABLED"
 
   tags = local.tags
 }
@@ -483,7 +494,8 @@ resource "aws_cloudwatch_event_target" "iteration_schedule" {
   rule     = aws_cloudwatch_event_rule.iteration_schedule[0].name
   arn      = module.state_machine["iteration"].arn
   role_arn = aws_iam_role.schedule[0].arn
-  input    = jsonencode({ model_type = "DOCUMENT_CLASSIFIER", trigger = "schedule" })
+  # A valid iteration input (schemas/iteration-input.v1.json); the trigger goes into the audit.
+  input = jsonencode({ model_type = "DOCUMENT_CLASSIFIER", trigger = "schedule" })
 }
 
 ################################################################################

@@ -294,6 +294,12 @@ variable "iteration_schedule_expression" {
   default     = null
 }
 
+variable "iteration_schedule_enabled" {
+  description = "Whether the schedule rule (when iteration_schedule_expression is set) is enabled; a disabled rule is kept, ready to be enabled."
+  type        = bool
+  default     = true
+}
+
 variable "registry_deletion_protection" {
   description = "Protect the registry table (lock and promotion history) from deletion."
   type        = bool

@@ -24,7 +24,9 @@ class BatchNotFound(LookupError):
 
 
 class BatchClosed(Exception):
-    """The batch cannot take these answers: it expired, or was answered differently."""
+    """The batch cannot take these answers: it expired (``expired``), its iteration no longer
+    waits (``stopped``, ``failed``, ...: the execution's status), or it was answered
+    differently (``answered``)."""
 
     def __init__(self, batch_id: str, status: str, message: str):
         self.batch_id = batch_id
@@ -99,6 +101,13 @@ class ReviewStore:
             return "expired"
         return "pending"
 
+    def withdraw_answers(self, iteration_id: str, batch_id: str) -> None:
+        """Remove answers stored a moment after the iteration stopped waiting (see
+        ``complete_batch``); the versioned bucket keeps them as a deleted version."""
+        self.lake.s3.delete_object(
+            Bucket=self.lake.bucket, Key=layout.review_answers_key(iteration_id, batch_id)
+        )
+
     def expire(self, iteration_id: str, batch_id: str, *, at: datetime) -> bool:
         return self.lake.put_json(
             layout.review_expired_key(iteration_id, batch_id),
@@ -168,36 +177,80 @@ def complete_batch(
 ) -> Completion:
     """Check, store once, then complete the iteration's wait. Safe to call again with the same
     answers (a re-delivered callback or a double click): nothing changes, and the token is
-    offered again in case the first call died between the write and SendTaskSuccess."""
+    offered again in case the first call died between the write and SendTaskSuccess.
+
+    New answers are stored only while the iteration still waits on the batch: not past the
+    task's deadline, not once the batch expired, and only while the execution is RUNNING
+    (``BatchClosed`` otherwise, naming why). Should Step Functions still refuse the token
+    (the wait ended between the check and the call) and the batch be closed by then, the
+    stored answers are withdrawn and the batch is reported closed: a late answer changes
+    nothing. An answer the batch already accepted stays accepted (a duplicate)."""
     now = now or datetime.now(UTC)
     task = store.task(batch_id)
     iteration_id = task["iteration_id"]
     for submission in submissions:
         reviews.check_submission(task, submission)
-    if store.is_expired(iteration_id, batch_id):
-        raise BatchClosed(
-            batch_id, "expired", f"review batch {batch_id} expired; its items return to the pool"
-        )
     document = reviews.answers_document(task, submissions, source=source, answered_at=now)
-    written = store.lake.put_json(
-        layout.review_answers_key(iteration_id, batch_id), document, once=True
-    )
-    if not written:
-        stored = store.answers(iteration_id, batch_id) or {}
-        if stored.get("submission_hash") != document["submission_hash"]:
-            raise BatchClosed(
-                batch_id,
-                "answered",
-                f"review batch {batch_id} was already answered with other answers",
-            )
-        document = stored
-    result = tokens.succeed(task["task_token"], reviews.completion_output(document))
+    stored = store.answers(iteration_id, batch_id)
+    if stored is None:
+        _refuse_if_closed(store, tokens, task, now)
+        written = store.lake.put_json(
+            layout.review_answers_key(iteration_id, batch_id), document, once=True
+        )
+        stored = document if written else store.answers(iteration_id, batch_id) or {}
+    else:
+        written = False
+    if stored.get("submission_hash") != document["submission_hash"]:
+        raise BatchClosed(
+            batch_id,
+            "answered",
+            f"review batch {batch_id} was already answered with other answers",
+        )
+    result = tokens.succeed(task["task_token"], reviews.completion_output(stored))
+    if written and not result.delivered:
+        try:
+            _refuse_if_closed(store, tokens, task, now)
+        except BatchClosed:
+            store.withdraw_answers(iteration_id, batch_id)
+            raise
     return Completion(
         batch_id=batch_id,
         iteration_id=iteration_id,
         status="answered",
-        answered=document["answered_items"],
+        answered=stored["answered_items"],
         duplicate=not written,
         token_delivered=result.delivered,
         token_code=result.code,
     )
+
+
+def closed_state(status: str | None) -> str:
+    """How a 409 names an execution that no longer waits: its status in lower case, a stopped
+    one (ABORTED in Step Functions) ``stopped``, an unknown one ``gone``."""
+    if status is None:
+        return "gone"
+    return "stopped" if status == "ABORTED" else status.lower()
+
+
+def _refuse_if_closed(
+    store: ReviewStore, tokens: TaskTokens, task: Mapping[str, Any], now: datetime
+) -> None:
+    """``BatchClosed`` unless the iteration still waits on this batch."""
+    iteration_id, batch_id = task["iteration_id"], task["batch_id"]
+    if store.is_expired(iteration_id, batch_id) or task["deadline"] <= format_timestamp(now):
+        raise BatchClosed(
+            batch_id,
+            "expired",
+            f"review batch {batch_id} expired at {task['deadline']}; its items return to the pool",
+        )
+    # Tasks stored before the execution was recorded in them are judged by the deadline alone.
+    if task.get("execution_arn"):
+        status = tokens.execution_status(task["execution_arn"])
+        if status != "RUNNING":
+            state = closed_state(status)
+            raise BatchClosed(
+                batch_id,
+                state,
+                f"review batch {batch_id} is closed: its iteration {iteration_id} is {state} "
+                "and waits for no answers",
+            )

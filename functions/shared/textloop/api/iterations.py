@@ -1,11 +1,13 @@
 """The iterations API: start an active-learning iteration and follow it. Every route needs an
 operator's bearer token (``api.http.person``, group ``operators``); who started an iteration is
-logged with its id.
+logged with its id and recorded in its audit record (``inputs.started_by``).
 
 * ``POST /iterations`` ``{"model_type"?, "config"?}`` (the state machine's input, validated the
   same way): 202 ``{iteration_id, executionArn}``; 409 ``{execution_arn}`` when an iteration of
   that model type is running (the per-model lock is held by a RUNNING execution); 400 naming
-  the field.
+  the field. The execution's input says ``"trigger": "api"`` (the audit record's
+  ``inputs.trigger``) and ``"started_by"``: the token's operator; a body naming another
+  trigger, or any ``started_by``, is a 400.
 * ``GET /iterations``: recent executions (``iteration_id``, ``status``, ``started_at``,
   ``stopped_at``), newest first.
 * ``GET /iterations/{iteration_id}``: status, and the audit record once written.
@@ -22,6 +24,7 @@ s3:GetObject (audit/*); locally kms:GetPublicKey (the people token key).
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,13 +40,13 @@ from textloop.api.http import (
     json_body,
     json_response,
     person,
-    raw_body,
     resolver,
 )
 from textloop.domain import layout
 from textloop.domain.identity import OPERATORS
 from textloop.domain.iteration import IterationInput
-from textloop.domain.validation import InvalidInput
+from textloop.domain.names import Trigger
+from textloop.domain.validation import FieldError, InvalidInput
 
 app = resolver()
 _SHORT = {"DOCUMENT_CLASSIFIER": "doc", "ENTITY_RECOGNIZER": "ner"}
@@ -59,8 +62,13 @@ def start() -> Response:
     operator = person(app, OPERATORS)
     data = json_body(app, optional=True)
     errors = IterationInput.errors(data)
+    if not errors and data.get("trigger", Trigger.API) != Trigger.API:
+        errors = [FieldError("trigger", "is set by textloop: this API starts with trigger api")]
+    if not errors and "started_by" in data:
+        errors = [FieldError("started_by", "is set by textloop: the operator of the bearer token")]
     if errors:
         raise InvalidInput(errors)
+    data = {**data, "trigger": Trigger.API.value, "started_by": operator.id}
     parsed = IterationInput.parse(data, stack.iteration_defaults)
     model_type = parsed.model_type
     now = datetime.now(UTC)
@@ -87,7 +95,7 @@ def start() -> Response:
         response = stack.clients.get("stepfunctions").start_execution(
             stateMachineArn=stack.required("STATE_MACHINE_ARN"),
             name=name,
-            input=raw_body(app) or "{}",
+            input=json.dumps(data),
         )
     except Exception:
         stack.registry.release(model_type, holder=execution_arn)

@@ -9,25 +9,32 @@ operator's bearer token (``api.http.person``, group ``operators``).
   active one) through the same pointer move as the PromoteCandidate step (UpdateEndpoint
   included for Comprehend). 200 ``{changed, model_version, previous_model_version,
   pointer_version}``; 400 naming the field; 409 when the target cannot serve (``RollbackError``).
+  A rollback that moved the pointer is audited (``audit.build_rollback_record`` at
+  ``layout.rollback_audit_key``, with the operator who asked) and announced on the notifications
+  topic, once: a retried request finds the record and sends nothing again.
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE and the people
-token issuer (``adapters.people``).
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
+NOTIFICATIONS_TOPIC_ARN and the people token issuer (``adapters.people``).
 AWS: ssm:GetParameter, ssm:PutParameter (pointer parameters), dynamodb:Query, dynamodb:GetItem,
-dynamodb:PutItem (registry table), s3:GetObject (models/*), comprehend:UpdateEndpoint (the
-endpoint named by the pointer; Comprehend back-end only); locally kms:GetPublicKey (the people
-token key).
+dynamodb:PutItem (registry table), s3:GetObject (models/*), s3:PutObject (audit/*), sns:Publish
+(NOTIFICATIONS_TOPIC_ARN), comprehend:UpdateEndpoint (the endpoint named by the pointer;
+Comprehend back-end only); locally kms:GetPublicKey (the people token key).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from textloop.adapters.active_model import ActiveModelPointer, move_pointer
+from textloop.adapters.stack import Stack
 from textloop.api.http import HttpError, ctx, json_body, json_response, person, resolver
 from textloop.domain import layout
+from textloop.domain.audit import build_rollback_record, rollback_summary
 from textloop.domain.identity import OPERATORS
 from textloop.domain.names import ModelType
 from textloop.domain.promotion import RollbackError, plan_rollback
@@ -92,16 +99,17 @@ def rollback() -> Response:
         reason=data["reason"],
     )
     if not plan["changed"]:
+        # A retry of a rollback that moved the pointer but died before its audit record was
+        # written: the newest event is that rollback; it is recorded now (once).
+        latest = (stack.registry.history(model_type)[-1:] or [{}])[0]
+        previous = latest.get("previous_model_version")
+        same = _event_id(previous, plan["model_version"], data["reason"])
+        if latest.get("kind") == "rollback" and latest.get("event_id") == same:
+            _audit_rollback(stack, model_type, latest, operator=operator.id)
         return json_response(200, {**plan, "pointer_version": None})
     target = next(e for e in reversed(promotions) if e["model_version"] == plan["model_version"])
     pointer = replace(ActiveModelPointer.from_dict(target["pointer"]), promoted_at=None)
-    # One event per (from, to, reason): a retried request records the rollback once.
-    event_id = (
-        "rollback-"
-        + hashlib.sha256(
-            f"{plan['previous_model_version']}\n{plan['model_version']}\n{data['reason']}".encode()
-        ).hexdigest()[:24]
-    )
+    event_id = _event_id(plan["previous_model_version"], plan["model_version"], data["reason"])
     result = move_pointer(
         registry=stack.registry,
         pointer_store=store,
@@ -114,5 +122,34 @@ def rollback() -> Response:
         reason=plan["reason"],
         iteration_id=None,
     )
+    entry = stack.registry.event(model_type, event_id)
+    if entry is None:
+        raise LookupError(f"rollback {event_id} moved the pointer but is not in the registry")
+    _audit_rollback(stack, model_type, entry, operator=operator.id)
     stack.logger.info("rolled back", extra={**result, "operator": operator.id})
     return json_response(200, {**result, "reason": plan["reason"]})
+
+
+def _event_id(previous: str | None, target: str, reason: str) -> str:
+    """One event per (from, to, reason): a retried request records the rollback once."""
+    digest = hashlib.sha256(f"{previous}\n{target}\n{reason}".encode()).hexdigest()
+    return f"rollback-{digest[:24]}"
+
+
+def _audit_rollback(
+    stack: Stack, model_type: str, entry: Mapping[str, Any], *, operator: str
+) -> bool:
+    """Write the rollback's audit record once and, when this call wrote it, notify. A crash
+    between the two loses the notification, never the record (the record is what an auditor
+    reads; the topic only tells people to look)."""
+    record = build_rollback_record(entry, model_type=model_type, operator=operator)
+    if not stack.lake.put_json(record["key"], record, once=True):
+        stack.logger.info("rollback already audited", extra={"key": record["key"]})
+        return False
+    stack.clients.get("sns").publish(
+        TopicArn=stack.required("NOTIFICATIONS_TOPIC_ARN"),
+        Subject="textloop model rolled back",
+        Message=rollback_summary(record),
+    )
+    stack.count("ModelRollbacks")
+    return True

@@ -9,13 +9,16 @@ the group.
 * ``POST /reviews/{batch_id}/answers`` ``{"answers": [{"item_id", "labels"}]}``: the answers
   are recorded as the token's person's; a ``reviewer_id`` in the body is ignored (logged as
   ignored, never trusted). 200 ``{batch_id, status, answered, duplicate}``; 400 naming the
-  field; 404 unknown batch; 409 batch expired, or already answered with other answers. Sending
-  the same answers again is a 200 duplicate that changes nothing.
+  field; 404 unknown batch; 409 ``{message, batch_id, status}`` when the iteration no longer
+  waits on the batch (``expired``, or the execution's status: ``stopped``, ``failed``, ...) or
+  it was already answered with other answers (``answered``); nothing is stored then. Sending the
+  same answers again is a 200 duplicate that changes nothing.
 
 Environment: DATA_LAKE_BUCKET and the people token issuer (``adapters.people``).
-AWS: s3:ListBucket (reviews/index/), s3:GetObject (reviews/*), s3:PutObject (reviews/*),
-states:SendTaskSuccess (the iteration state machine's tasks); locally kms:GetPublicKey (the
-people token key).
+AWS: s3:ListBucket (reviews/index/), s3:GetObject (reviews/*), s3:PutObject, s3:DeleteObject
+(reviews/*), states:SendTaskSuccess (the iteration state machine's tasks),
+states:DescribeExecution (the iteration's executions); locally kms:GetPublicKey (the people
+token key).
 """
 
 from __future__ import annotations

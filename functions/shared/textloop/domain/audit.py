@@ -10,6 +10,10 @@ versions were used (with their hashes), how both models scored on which test set
 decided and why, and, when a step failed, which one and with what error.
 
 The shape is ``schemas/audit-record.v1.json``; ``validate_audit_record`` checks it.
+
+A rollback of the active model (POST /models/rollback) is a decision outside any iteration: it
+gets its own record (``build_rollback_record``, ``schemas/rollback-audit-record.v1.json``) at
+``layout.rollback_audit_key``, with the operator who asked.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from textloop.domain.annotations import Answer, PoolVersion
-from textloop.domain.layout import audit_key, selection_key
+from textloop.domain.layout import audit_key, rollback_audit_key, selection_key
 from textloop.domain.timestamps import format_timestamp, now_timestamp
 from textloop.domain.validation import InvalidInput, validator
 
 SCHEMA_NAME = "audit-record.v1"
+ROLLBACK_SCHEMA_NAME = "rollback-audit-record.v1"
 SCHEMA_VERSION = 1
 MAX_CAUSE_CHARS = 32_768
 STATUSES = ("PROMOTED", "REJECTED", "REFUSED", "FAILED", "NO_DECISION")
@@ -331,6 +336,9 @@ _POLLS = {
 def failed_state(progress: dict[str, Any], error: str | None) -> str:
     """The step that failed, from which results the state holds (``$$.State.Name`` in a Catch
     target names the target, not the step that failed)."""
+    if error == "Textloop.IterationAlreadyRunning":
+        # Prepare found the per-model lock held by another execution: nothing else ran.
+        return "Prepare"
     if error in ("Textloop.TrainingFailed", "Textloop.TrainingTimedOut"):
         return "DescribeTraining"
     if error in ("Textloop.TestPredictionsFailed", "Textloop.TestPredictionsTimedOut"):
@@ -392,3 +400,49 @@ def summary_of(record: dict[str, Any]) -> str:
         )
     lines.append(f"Audit record: {record['key']}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- rollbacks
+
+
+def build_rollback_record(
+    entry: Mapping[str, Any],
+    *,
+    model_type: str,
+    operator: str,
+    recorded_at: str | datetime | None = None,
+) -> dict[str, Any]:
+    """The audit record of a rollback: ``entry`` is the registry's rollback event
+    (``active_model.move_pointer``), ``operator`` who asked for it."""
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "key": rollback_audit_key(model_type, entry["event_id"]),
+        "kind": "rollback",
+        "event_id": entry["event_id"],
+        "model_type": model_type,
+        "operator": operator,
+        "reason": entry["reason"],
+        "model_version": entry["model_version"],
+        "previous_model_version": entry.get("previous_model_version"),
+        "pointer_version": entry.get("pointer_version"),
+        "classifier_arn": entry.get("classifier_arn"),
+        "rolled_back_at": format_timestamp(entry["promoted_at"]),
+        "recorded_at": _timestamp(recorded_at) or now_timestamp(),
+    }
+    errors = validator(ROLLBACK_SCHEMA_NAME).errors(record)
+    if errors:
+        raise InvalidInput(errors)
+    return record
+
+
+def rollback_summary(record: Mapping[str, Any]) -> str:
+    """The notification's text."""
+    return "\n".join(
+        [
+            f"textloop {record['model_type']}: rolled back from "
+            f"{record['previous_model_version']} to {record['model_version']}",
+            f"By: {record['operator']}",
+            f"Reason: {record['reason']}",
+            f"Audit record: {record['key']}",
+        ]
+    )

@@ -2,7 +2,8 @@
 share.
 
 The iteration state machine passes ``$.iteration`` to every step: an ``Iteration`` as JSON
-(``{iteration_id, execution_arn, started_at, model_type, mode, config, lock, new_items}``).
+(``{iteration_id, execution_arn, started_at, model_type, mode, config, lock, new_items,
+trigger}``).
 
 ``config`` is an ``IterationConfig``. ``schemas/iteration-input.v1.json`` is the source of truth
 for the settings' names, types and ranges (a unit test keeps the fields below equal to its
@@ -28,9 +29,10 @@ from textloop.domain.datasets.rules import ValidationRules
 from textloop.domain.errors import InvalidIterationInput
 from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.hashing import text_key
-from textloop.domain.names import Mode, ModelType
+from textloop.domain.names import Mode, ModelType, Trigger
 from textloop.domain.promotion import GateConfig
 from textloop.domain.selection import SelectionConfig
+from textloop.domain.timestamps import format_timestamp
 from textloop.domain.validation import FieldError, validator
 
 ITERATION_INPUT = "iteration-input.v1"
@@ -149,6 +151,11 @@ class IterationInput:
 
     model_type: str
     config: IterationConfig
+    # What started the iteration (``names.Trigger``); absent from the input: by hand. None
+    # only in the record of an input too broken to say.
+    trigger: str | None = Trigger.MANUAL.value
+    # The operator whose token started it (the iterations API); None for the schedule or by hand.
+    started_by: str | None = None
 
     @property
     def mode(self) -> str | None:
@@ -171,6 +178,8 @@ class IterationInput:
         return cls(
             model_type=data.get("model_type", DEFAULT_MODEL_TYPE),
             config=dataclasses.replace(deployment, **(data.get("config") or {})),
+            trigger=data.get("trigger", Trigger.MANUAL.value),
+            started_by=data.get("started_by"),
         )
 
 
@@ -186,6 +195,9 @@ class Iteration:
     config: IterationConfig
     lock: Mapping[str, Any]
     new_items: Mapping[str, Any] | None = None
+    # None: an execution that started before the trigger was recorded.
+    trigger: str | None = None
+    started_by: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Iteration:
@@ -198,6 +210,8 @@ class Iteration:
             config=IterationConfig.from_dict(data["config"]),
             lock=data.get("lock") or {},
             new_items=data.get("new_items"),
+            trigger=data.get("trigger"),
+            started_by=data.get("started_by"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +224,8 @@ class Iteration:
             "config": self.config.to_dict(),
             "lock": dict(self.lock),
             "new_items": None if self.new_items is None else dict(self.new_items),
+            "trigger": self.trigger,
+            "started_by": self.started_by,
         }
 
     @property
@@ -243,6 +259,45 @@ class Iteration:
     def candidate_version(self, dataset_version: str) -> str:
         """The candidate's model version (``model_version_for``)."""
         return model_version_for(self.iteration_id, dataset_version)
+
+
+def unprepared_iteration(
+    *,
+    iteration_id: str,
+    execution_arn: str,
+    started_at: str,
+    data: Any,
+    deployment: IterationConfig,
+) -> Iteration:
+    """The iteration as far as it is known when Prepare failed, for its audit record: the
+    input's model type, settings and trigger when the input is valid; otherwise the default
+    model type, the ``deployment`` settings and whichever trigger the input names, if a known
+    one (the record keeps the input as given beside them). No lock, no new items."""
+    try:
+        parsed = IterationInput.parse(data, deployment)
+    except InvalidIterationInput:
+        raw = data if isinstance(data, Mapping) else {}
+        model_type, trigger = raw.get("model_type"), raw.get("trigger")
+        started_by = raw.get("started_by")
+        parsed = IterationInput(
+            model_type=model_type
+            if isinstance(model_type, str) and model_type in ModelType.__members__
+            else DEFAULT_MODEL_TYPE,
+            config=deployment,
+            trigger=trigger if isinstance(trigger, str) and trigger in set(Trigger) else None,
+            started_by=started_by if isinstance(started_by, str) else None,
+        )
+    return Iteration(
+        iteration_id=iteration_id,
+        execution_arn=execution_arn,
+        started_at=format_timestamp(started_at),
+        model_type=parsed.model_type,
+        mode=parsed.mode,
+        config=parsed.config,
+        lock={},
+        trigger=parsed.trigger,
+        started_by=parsed.started_by,
+    )
 
 
 def model_version_for(iteration_id: str, dataset_version: str) -> str:

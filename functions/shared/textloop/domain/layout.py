@@ -13,7 +13,8 @@ prefixes, and each function's IAM policy is scoped to the ones it touches):
 ``annotations/``  versions of the annotation pool and the current version per model type
 ``datasets/``     the imported seed data, the frozen split's state, and each data set version
 ``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output
-``audit/``        one record per iteration, with the documents the decision rests on
+``audit/``        one record per iteration, with the documents the decision rests on, and one
+                  per rollback of the active model
 
 Every object is written once (the bucket is versioned); the few that move on purpose (the pool's
 current pointer, the split state, review tasks re-issued with a new task token) say so where
@@ -262,6 +263,18 @@ def test_predictions_prefix(model_version: str, dataset_version: str) -> str:
 def audit_key(iteration_id: str) -> str:
     """``audit/iterations/<iteration_id>.json``: one stable key per iteration."""
     return f"{AUDIT_PREFIX}iterations/{_iteration(iteration_id)}.json"
+
+
+# Registry event ids (rollbacks: ``rollback-<hash>``) become part of a key.
+EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def rollback_audit_key(model_type: str, event_id: str) -> str:
+    """``audit/rollbacks/<model type>/<event id>.json``: one record per rollback, keyed by its
+    registry event, so a retried request lands on the same key."""
+    if not EVENT_ID.match(event_id):
+        raise ValueError(f"event_id must match {EVENT_ID.pattern}, got {event_id!r}")
+    return f"{AUDIT_PREFIX}rollbacks/{ModelType(model_type).value}/{event_id}.json"
 
 
 def iteration_document_key(iteration_id: str, name: str) -> str:

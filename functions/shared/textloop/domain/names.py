@@ -35,6 +35,15 @@ class Reason(StrEnum):
     REVIEW_REQUESTED = "review_requested"
 
 
+class Trigger(StrEnum):
+    """What started an iteration (the audit record says it): the EventBridge schedule, the
+    iterations API, or someone calling StartExecution directly (console, CLI)."""
+
+    SCHEDULE = "schedule"
+    API = "api"
+    MANUAL = "manual"
+
+
 class Backend(StrEnum):
     LOCAL = "local"
     COMPREHEND = "comprehend"

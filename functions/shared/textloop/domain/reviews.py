@@ -87,7 +87,10 @@ def build_task(
     created_at: str | datetime,
     deadline: str | datetime,
     review_backend: str,
+    execution_arn: str | None = None,
 ) -> dict[str, Any]:
+    """The review task of one batch. ``execution_arn``: the iteration's execution, which the
+    completion path asks whether it still waits before storing answers."""
     items = [
         {
             "item_id": item["id"],
@@ -110,6 +113,7 @@ def build_task(
         "deadline": format_timestamp(deadline),
         "review_backend": review_backend,
         "task_token": task_token,
+        "execution_arn": execution_arn,
     }
 
 

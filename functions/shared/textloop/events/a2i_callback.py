@@ -9,12 +9,15 @@ batches.
   ``Textloop.HumanLoopStopped``; the state machine returns the batch's items to the pool.
 
 Events arrive at least once: a repeat finds the stored answers and changes nothing, and a token
-Step Functions no longer waits on is logged, not raised. Events for loops that are not textloop
+Step Functions no longer waits on is logged, not raised. A completion for a batch whose iteration
+no longer waits (deadline passed, execution stopped or failed) stores nothing and is logged and
+returned as late (metric LateReviewAnswers). Events for loops that are not textloop
 batches (another flow definition in the account) are ignored.
 
 Environment: DATA_LAKE_BUCKET, A2I_FLOW_DEFINITION_ARN (events of other flows are ignored).
-AWS: s3:GetObject (reviews/* and the flow definition's output prefix), s3:PutObject (reviews/*),
-states:SendTaskSuccess, states:SendTaskFailure.
+AWS: s3:GetObject (reviews/* and the flow definition's output prefix), s3:PutObject,
+s3:DeleteObject (reviews/*), states:SendTaskSuccess, states:SendTaskFailure,
+states:DescribeExecution (the iteration's executions).
 """
 
 from __future__ import annotations
@@ -85,10 +88,12 @@ def completed(ctx: Stack, batch_id: str, output_uri: str) -> dict[str, Any]:
         ctx.logger.warning("no textloop batch of this name; ignored", extra={"loop": batch_id})
         return {"batch_id": batch_id, "status": "ignored"}
     except BatchClosed as exc:
-        # Expired, or already answered differently: the iteration moved on; keep the event out
-        # of the retry/DLQ path, it will never succeed.
+        # Expired, its iteration stopped or failed, or already answered differently: the
+        # iteration moved on and nothing was stored; keep the event out of the retry/DLQ path,
+        # it will never succeed.
+        ctx.count("LateReviewAnswers")
         ctx.logger.warning(str(exc), extra={"batch_id": batch_id, "status": exc.status})
-        return {"batch_id": batch_id, "status": exc.status, "refused": str(exc)}
+        return {"batch_id": batch_id, "status": exc.status, "refused": str(exc), "late": True}
     except InvalidInput as exc:
         # The worker template answered something that does not fit the batch: the loop cannot
         # complete the review; fail its token so the iteration goes on without it.

@@ -34,6 +34,8 @@ ITERATION = {
         "mode": {"enum": ["MULTI_CLASS", "MULTI_LABEL", None]},
         "config": {"type": "object"},
         "lock": {"type": "object"},
+        "trigger": {"enum": ["schedule", "api", "manual", None]},
+        "started_by": {"type": ["string", "null"]},
     },
 }
 BATCH = {

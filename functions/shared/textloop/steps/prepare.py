@@ -78,6 +78,8 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         config=config,
         lock=lock.to_dict(),
         new_items=new_items,
+        trigger=parsed.trigger,
+        started_by=parsed.started_by,
     ).to_dict()
 
 

@@ -1,21 +1,25 @@
-"""RecordNoOp, RecordDecision, RecordFailure: the iteration's audit record.
+"""RecordNoOp, RecordDecision, RecordFailure, RecordPrepareFailure: the iteration's audit record.
 
 ``outcome`` (set by the state machine): ``NO_OP`` (not enough new feedback; record status
 NO_DECISION, the reason in ``inputs``), ``DECIDED`` (PROMOTED, REJECTED, or REFUSED by the
 gate; a promotion a person declined is REJECTED), ``FAILED`` (with the failing step, error and
 cause; ``progress`` is the state machine's whole state, from which the record takes whatever
-steps completed). The record (``audit.build_audit_record``, validated against its schema) is
-written once to ``layout.audit_key``; a retried step returns the stored one.
+steps completed). RecordPrepareFailure sends ``execution`` (the execution's name, ARN, start
+and input) instead of ``iteration``: Prepare failed, so there is none; the record then holds
+the iteration as far as the input tells it (``iteration.unprepared_iteration``), the input as
+given, and the failure in Prepare. The record (``audit.build_audit_record``, validated against
+its schema) is written once to ``layout.audit_key``; a retried step returns the stored one.
 
 Returns ``{key, status, outcome, summary}``; ``summary`` is the notification's text.
 
-Environment: DATA_LAKE_BUCKET.
+Environment: DATA_LAKE_BUCKET, ITERATION_DEFAULTS (a failed Prepare's record shows them).
 AWS: s3:GetObject (reviews/*, annotations/*, datasets/*, models/*, audit/*),
 s3:PutObject (audit/*).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,14 +33,40 @@ from textloop.domain.audit import (
     summary_of,
     validate_audit_record,
 )
-from textloop.domain.iteration import Iteration
+from textloop.domain.errors import InvalidIterationInput
+from textloop.domain.iteration import Iteration, IterationConfig, unprepared_iteration
 from textloop.steps.payloads import ITERATION, step_schema
 
+_STRING = {"type": "string", "minLength": 1}
+EXECUTION = {
+    "type": "object",
+    "required": ["execution_arn", "iteration_id", "started_at"],
+    "properties": {
+        "execution_arn": _STRING,
+        "iteration_id": _STRING,
+        "started_at": _STRING,
+    },
+}
+# The execution input as the record keeps it: whole when small, else its JSON cut here.
+MAX_INPUT_CHARS = 4096
+
 EVENT = {
-    **step_schema(iteration=ITERATION, outcome={"enum": ["NO_OP", "DECIDED", "FAILED"]}),
+    **step_schema(
+        optional={"iteration": ITERATION, "execution": EXECUTION},
+        outcome={"enum": ["NO_OP", "DECIDED", "FAILED"]},
+    ),
     "allOf": [
         {
-            "if": {"properties": {"outcome": {"const": "FAILED"}}},
+            "$comment": "only a failed Prepare has no iteration; it sends the execution instead",
+            "if": {"required": ["execution"]},
+            "then": {"properties": {"outcome": {"const": "FAILED"}}, "required": ["failure"]},
+            "else": {"required": ["iteration"]},
+        },
+        {
+            "if": {
+                "properties": {"outcome": {"const": "FAILED"}},
+                "not": {"required": ["execution"]},
+            },
             "then": {"required": ["failure", "progress"]},
         },
         {
@@ -48,8 +78,12 @@ EVENT = {
 
 
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
-    key = layout.audit_key(Iteration.from_dict(event["iteration"]).iteration_id)
-    record = record_for(ctx, event)
+    if "execution" in event:
+        iteration_id, record = prepare_failure_record(ctx, event)
+    else:
+        iteration_id = Iteration.from_dict(event["iteration"]).iteration_id
+        record = record_for(ctx, event)
+    key = layout.audit_key(iteration_id)
     validate_audit_record(record)
     if not ctx.lake.put_json(key, record, once=True):
         record = ctx.lake.get_json(key)
@@ -73,6 +107,8 @@ def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         "outcome": outcome,
         "config": it.config.to_dict(),
         "new_items": None if it.new_items is None else dict(it.new_items),
+        "trigger": it.trigger,
+        "started_by": it.started_by,
     }
     if event.get("reason"):
         inputs["reason"] = event["reason"]
@@ -123,6 +159,56 @@ def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         failure=failure,
         status=record_status(outcome, decision, event.get("promotion")),
     )
+
+
+def prepare_failure_record(ctx: Stack, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(iteration id, audit record)`` of an execution whose Prepare step failed: nothing else
+    ran, so the record is the iteration as far as its input tells, the input, and the error."""
+    execution, raw = event["execution"], event["failure"]
+    try:
+        deployment = ctx.iteration_defaults
+    except InvalidIterationInput:
+        # ITERATION_DEFAULTS itself is what Prepare refused: show the built-in settings.
+        deployment = IterationConfig()
+    it = unprepared_iteration(
+        iteration_id=execution["iteration_id"],
+        execution_arn=execution["execution_arn"],
+        started_at=execution["started_at"],
+        data=execution.get("input"),
+        deployment=deployment,
+    )
+    inputs: dict[str, Any] = {
+        "outcome": "FAILED",
+        "config": it.config.to_dict(),
+        "new_items": None,
+        "trigger": it.trigger,
+        "started_by": it.started_by,
+        **_as_given(execution.get("input")),
+    }
+    record = build_audit_record(
+        iteration_id=it.iteration_id,
+        execution_arn=it.execution_arn,
+        started_at=it.started_at,
+        finished_at=datetime.now(UTC),
+        model_type=it.model_type,
+        mode=it.mode,
+        inputs=inputs,
+        failure=failure_info("Prepare", raw.get("Error"), raw.get("Cause")),
+        status="FAILED",
+    )
+    return it.iteration_id, record
+
+
+def _as_given(value: Any) -> dict[str, Any]:
+    """``{"input": value}``, or its JSON cut to ``MAX_INPUT_CHARS`` with ``input_truncated``: a
+    rejected input can be anything up to Step Functions' 256 KiB."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return {"input": None, "input_truncated": True}
+    if len(text) <= MAX_INPUT_CHARS:
+        return {"input": value}
+    return {"input": text[:MAX_INPUT_CHARS], "input_truncated": True}
 
 
 def _document(ctx: Stack, key: str | None) -> Any:

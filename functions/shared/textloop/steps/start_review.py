@@ -51,6 +51,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         created_at=now,
         deadline=now + timedelta(seconds=it.config.review_timeout_seconds),
         review_backend=backend,
+        execution_arn=it.execution_arn,
     )
     key = ctx.reviews.put_task(task)
     result = {"batch_id": batch_id, "task_key": key, "review_backend": backend}

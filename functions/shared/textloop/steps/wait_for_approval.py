@@ -33,6 +33,8 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     key = layout.approval_key(it.iteration_id)
     request = {
         "iteration_id": it.iteration_id,
+        # The approvals API asks Step Functions whether this execution still waits.
+        "execution_arn": it.execution_arn,
         "model_type": it.model_type,
         "candidate_model_version": decision.get("candidate_model_version"),
         "active_model_version": decision.get("active_model_version"),
