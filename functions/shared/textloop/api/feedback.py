@@ -4,8 +4,12 @@ The record's id is a content hash and the write is conditional, so a retried req
 and answers the same id (202 ``{feedback_id, duplicate}``). The application id comes from the
 caller's API key, not the body; 400 names the field at fault, 413 a text over the size limit.
 
-Environment: DATA_LAKE_BUCKET.
-AWS: s3:PutObject (feedback/*).
+The model version must be one that served (the active one or one the registry history names)
+and the labels ones that model knows (``adapters.model_catalog``).
+
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.
+AWS: s3:PutObject (feedback/*), ssm:GetParameter (the pointer), dynamodb:Query (registry
+history), s3:GetObject (models/*: a version's labels).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def submit_feedback() -> Response:
     request, errors = feedback.parse_feedback_request(
         raw_body(app), application_id=event.request_context.identity.api_key_id, now=now
     )
+    if not errors:
+        errors = stack.models.feedback_errors(request)
     if errors:
         stack.count("FeedbackRejected")
         raise InvalidInput(errors)

@@ -18,6 +18,7 @@ AWS: states:StartExecution, states:ListExecutions (the state machine), states:De
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from textloop.adapters.clients import error_code
 from textloop.adapters.stack import Stack
-from textloop.api.http import HttpError, ctx, json_body, json_response, raw_body, resolver
+from textloop.api.http import HttpError, ctx, json_body, json_response, resolver
 from textloop.domain import layout
 from textloop.domain.iteration import IterationInput
 from textloop.domain.validation import InvalidInput
@@ -73,7 +74,9 @@ def start() -> Response:
         response = stack.clients.get("stepfunctions").start_execution(
             stateMachineArn=stack.required("STATE_MACHINE_ARN"),
             name=name,
-            input=raw_body(app) or "{}",
+            # The parsed body, not the raw one: API Gateway hands a base64-encoded body over as
+            # bytes, and the state machine must get the same JSON this API just validated.
+            input=json.dumps(data),
         )
     except Exception:
         stack.registry.release(model_type, holder=execution_arn)
@@ -105,7 +108,7 @@ def list_iterations() -> Response:
 @app.get("/iterations/<iteration_id>")
 def get_iteration(iteration_id: str) -> Response:
     stack = ctx(app)
-    if not layout.ITERATION_ID.match(iteration_id):
+    if not layout.ITERATION_ID.fullmatch(iteration_id):
         raise HttpError(404, f"no iteration {iteration_id!r}")
     try:
         described = stack.clients.get("stepfunctions").describe_execution(

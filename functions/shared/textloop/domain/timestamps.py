@@ -23,7 +23,11 @@ def parse_timestamp(value: str | datetime) -> datetime:
         moment = datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {value!s} has no UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is a valid RFC 3339 string past datetime's range in UTC.
+        raise ValueError(f"timestamp {value!s} is out of range") from None
 
 
 def format_timestamp(value: str | datetime) -> str:

@@ -7,8 +7,13 @@ upload's bucket, key and version, and writes are conditional, so a re-delivered 
 nothing. A key outside ``layout.FEEDBACK_UPLOAD_LAYOUT`` is not dropped silently either: its
 errors object says why.
 
-Environment: DATA_LAKE_BUCKET, CLASSIFIER_MODE (the mode lines are checked against).
-AWS: s3:GetObject (uploads/*), s3:PutObject (feedback/*, uploads/errors/*).
+Corrections are checked against the active model's label set (``adapters.model_catalog``); a
+line naming another label is rejected by line number, the others go on.
+
+Environment: DATA_LAKE_BUCKET, CLASSIFIER_MODE (the mode lines are checked against),
+ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.
+AWS: s3:GetObject (uploads/*, models/*), s3:PutObject (feedback/*, uploads/errors/*),
+ssm:GetParameter (the pointer), dynamodb:Query (registry history).
 """
 
 from __future__ import annotations
@@ -107,6 +112,8 @@ def process_upload(
         created_at=datetime.now(UTC),
         etag=etag,
         version_id=version_id,
+        # Read once per file: corrections must name labels the active model knows.
+        known_labels=ctx.models.facts(model_type).labels,
     )
     get = {"Bucket": bucket, "Key": key}
     if version_id:
