@@ -411,6 +411,16 @@ class BatchReader:
                 else:
                     yield BatchError(None, None, (FieldError(name, "is not allowed"),))
                     _skip_value(events, event)
+        except UnicodeDecodeError:
+            # Invalid UTF-8 bytes, or a \\u escape of a lone surrogate (yajl writes it as
+            # CESU-8 bytes that ijson then cannot decode): the parser cannot resume after it.
+            where = f" after item {index}" if index >= 0 else ""
+            yield _fatal(
+                "$",
+                f"is not valid UTF-8 (or escapes a lone surrogate){where}; "
+                "the rest of the file is unread",
+            )
+            return
         except ijson.JSONError as exc:
             where = f" after item {index}" if index >= 0 else ""
             # yajl's message quotes the file around the fault: keep its first line only.

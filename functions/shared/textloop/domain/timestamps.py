@@ -33,7 +33,8 @@ def parse_timestamp(value: str | datetime) -> datetime:
 def format_timestamp(value: str | datetime) -> str:
     """``value`` in the project's spelling (see the module docstring)."""
     moment = parse_timestamp(value)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime("%Y"): glibc writes year 999 as "999", not fixed width.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def now_timestamp() -> str:
