@@ -7,12 +7,14 @@ import json
 
 import pytest
 
+from tests.support.events import rest_event
 from tests.support.hostile import (
     DEEP,
     VERY_DEEP,
     ZERO_WIDTH,
     call,
     fields,
+    invoke,
     nested,
     with_raw,
     with_repeated_key,
@@ -91,3 +93,11 @@ def test_a_valid_body_sent_base64_is_classified(deployed):  # noqa: F811
     status, answer = call("textloop-classify", "/classify", raw=json.dumps(GOOD).encode())
     assert status == 200, answer
     assert answer["predicted_labels"] == ["Sports"]
+
+
+def test_a_body_flagged_base64_that_is_not_base64_is_400(deployed):  # noqa: F811
+    event = rest_event("/classify", "POST", "{not: base64}")
+    event["isBase64Encoded"] = True
+    response = invoke(NAME, event)
+    assert response["statusCode"] == 400, response
+    assert fields(json.loads(response["body"])) == ["body"]

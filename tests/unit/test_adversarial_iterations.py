@@ -52,6 +52,14 @@ def executions(stack) -> list[dict]:
         ({**GOOD, "config": {"review_budget": 1.5}}, "config.review_budget", "must be an integer"),
         ({**GOOD, "config": {"review_budget": True}}, "config.review_budget", "must be an integer"),
         ({**GOOD, "config": {"review_budget": -1}}, "config.review_budget", "must be >= 0"),
+        # JSON Schema calls 5.0 an integer; the Select step did not (202, then FAILED).
+        ({**GOOD, "config": {"review_budget": 5.0}}, "config.review_budget", "must be an integer"),
+        (
+            {**GOOD, "config": {"review_timeout_seconds": 60.0}},
+            "config.review_timeout_seconds",
+            "must be an integer",
+        ),
+        ({**GOOD, "config": {"min_new_items": 10**300}}, "config.min_new_items", "must be <="),
         ({**GOOD, "trigger": "schedule\u0000"}, "trigger", ""),
     ],
 )
