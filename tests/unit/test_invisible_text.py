@@ -53,3 +53,17 @@ def test_format_characters_do_not_make_another_text():
     assert text_key("pay\u00adment due") == text_key("payment due")
     # Entity recognisers keep the exact string: offsets count every code point.
     assert text_key("a\u200bb", "ENTITY_RECOGNIZER") != text_key("ab", "ENTITY_RECOGNIZER")
+
+
+def test_selection_skips_an_invisible_only_text_stored_before_intake_refused_it():
+    from textloop.domain.selection import select_for_review
+
+    from .test_selection import record
+
+    records = [
+        record(1, "a real text", {"World": 0.5, "Sports": 0.5}),
+        record(2, "\u200b\u2060\ufeff", {"World": 0.5, "Sports": 0.5}),
+    ]
+    selection = select_for_review(records, {"budget": 10})
+    assert selection.item_ids == [f"{1:064x}"]
+    assert selection.skipped == [{"id": f"{2:064x}", "reason": "no id or no text"}]
