@@ -94,6 +94,7 @@ def test_csv_short_rows_bad_bytes_and_unknown_labels_are_errors_of_their_row(dep
         b"Label bytes,Wor\xffld,u-4\r\n"  # 8
         b"Only text\r\n"  # 9
         b"The striker scored twice,Sports,u-5\r\n"  # 10
+        b"Hidden joiner,World,u\xe2\x80\x8d6\r\n"  # 11: "u\u200d6" looks like "u6"
     )
     report = upload("uploads/feedback/DOCUMENT_CLASSIFIER/desk/hostile.csv", body)
     found = errors_by_position(report, "line")
@@ -110,6 +111,7 @@ def test_csv_short_rows_bad_bytes_and_unknown_labels_are_errors_of_their_row(dep
         7: [("text", "must not be empty or whitespace only")],
         8: [("corrected_labels[0]", "must be valid UTF-8 (invalid code point at character 3)")],
         9: [("$", "has 1 fields; the header has 3")],
+        11: [("user_id", "must not contain invisible or control characters (character 1)")],
     }
     assert sorted(r["origin"]["line"] for r in stored_records()) == [2, 10]
 

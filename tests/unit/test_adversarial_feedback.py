@@ -88,6 +88,9 @@ TABLE = "textloop-test-registry"
         # Invisible-only text and names.
         ({**GOOD, "text": ZERO_WIDTH}, "text", "must not be empty"),
         ({**GOOD, "submitter": {"user_id": "\u200b"}}, "submitter.user_id", "must not be empty"),
+        # Control and zero-width characters inside a name: two ids that look alike.
+        ({**GOOD, "submitter": {"user_id": "u-1\u0000"}}, "submitter.user_id", "must not contain"),
+        ({**GOOD, "submitter": {"user_id": "u\u200b-1"}}, "submitter.user_id", "must not contain"),
         # Labels outside the model's label set, predicted or corrected.
         ({**GOOD, "corrected_labels": ["Sport"]}, "corrected_labels[0]", "is not a label of"),
         (

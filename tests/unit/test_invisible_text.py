@@ -67,3 +67,18 @@ def test_selection_skips_an_invisible_only_text_stored_before_intake_refused_it(
     selection = select_for_review(records, {"budget": 10})
     assert selection.item_ids == [f"{1:064x}"]
     assert selection.skipped == [{"id": f"{2:064x}", "reason": "no id or no text"}]
+
+
+@pytest.mark.parametrize(
+    ("name", "position"),
+    [("a\u200bb", 1), ("u\x00", 1), ("tab\there", 3), ("rtl\u202eevil", 3), ("nb\u00a0sp", 2)],
+)
+def test_names_must_not_hide_invisible_or_control_characters(name, position):
+    assert [e.as_tuple() for e in check_string(name, "user_id")] == [
+        ("user_id", f"must not contain invisible or control characters (character {position})")
+    ]
+
+
+@pytest.mark.parametrize("name", ["alice", "Zo\u00eb", "\u674e\u96f7", "first last", "a.b@c-d_e"])
+def test_ordinary_names_pass(name):
+    assert check_string(name, "user_id") == []

@@ -411,7 +411,9 @@ def check_text(
 
 
 def check_string(value: Any, field: str) -> list[FieldError]:
-    """A short string field (a name, an id, a label): valid UTF-8 and not blank."""
+    """A short string field (a name, an id, a label): valid UTF-8, not blank, and nothing in it
+    that prints as nothing (controls, zero-width and other format characters: two ids that
+    look the same must be the same id)."""
     if not isinstance(value, str):
         return [FieldError(field, "must be a string")]
     if not value.isascii():
@@ -421,6 +423,13 @@ def check_string(value: Any, field: str) -> list[FieldError]:
             return [FieldError(field, _surrogate_message(exc))]
     if is_blank(value):
         return [FieldError(field, _BLANK)]
+    if not value.isprintable():
+        # isprintable is False for controls, format characters and separators other than
+        # the ASCII space: exactly what must not hide inside a name.
+        at = next(i for i, ch in enumerate(value) if not ch.isprintable())
+        return [
+            FieldError(field, f"must not contain invisible or control characters (character {at})")
+        ]
     return []
 
 
