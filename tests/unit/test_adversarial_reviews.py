@@ -3,6 +3,7 @@ ids that are not ids answered 404, never a 5xx, nothing stored."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -95,6 +96,11 @@ GOOD = {
         ),
         ({**GOOD, "reviewer_id": 7}, "reviewer_id", "must be a string"),
         ({**GOOD, "reviewer_id": "r" * 257}, "reviewer_id", "must be at most 256"),
+        (
+            {**GOOD, "answers": [{"item_id": "i" * 100_000, "labels": ["Business"]}]},
+            "answers[0].item_id",
+            "must be at most 256",
+        ),
         ("[]", "$", "must be an object"),
         (
             {**GOOD, "answers": [{"item_id": "item-1", "labels": ["Business"]}] * 1001},
@@ -140,3 +146,16 @@ def test_the_good_answers_are_still_taken(review_api):
     assert status == 200, answer
     assert answer["answered"] == 2
     assert len(stored_answers()) == 1
+
+
+def test_a_huge_array_of_objects_is_refused_in_linear_time(review_api):
+    # jsonschema's uniqueItems compared 30,000 unhashable items pairwise: minutes of Lambda.
+    labels = [{"label": i} for i in range(30_000)]
+    body = {**GOOD, "answers": [{"item_id": "item-1", "labels": labels}]}
+    started = time.monotonic()
+    status, answer = call(NAME, f"/reviews/{BATCH}/answers", body=body)
+    assert time.monotonic() - started < 30
+    assert status == 400, answer
+    assert answer["errors_truncated"] is True
+    assert all(f.startswith("answers[0].labels") for f in fields(answer))
+    assert stored_answers() == []
