@@ -10,6 +10,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from tests.support import REPO
+from tests.support.iteration_stack import settle_executions
 from tests.support.lambdas import InProcessLambdas
 from textloop_ops import localstack
 from textloop_ops.terraform import local_stack
@@ -64,7 +65,10 @@ def aws():
 def lambdas(aws, monkeypatch) -> InProcessLambdas:
     runner = InProcessLambdas()
     runner.install(monkeypatch)
-    return runner
+    yield runner
+    # moto runs executions in threads that outlive the test, and after the reset their steps
+    # call the next test's mock: a Prepare that had not run yet would take that test's lock.
+    settle_executions()
 
 
 @pytest.fixture(scope="session")

@@ -243,3 +243,24 @@ def deploy_iteration_stack(
     )["stateMachineArn"]
     assert arn == env["STATE_MACHINE_ARN"]
     return IterationStack(lambdas, arn, topic_arn, queue_url, env)
+
+
+def settle_executions(timeout: float = 30) -> None:
+    """Wait until every running execution of this mock is past its Prepare state (or ended):
+    the ones still waiting on a task token never take a lock again."""
+    sfn = boto3.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        running = sfn.list_executions(
+            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+        )["executions"]
+        for execution in running:
+            while time.monotonic() < deadline and not _past_prepare(sfn, execution["executionArn"]):
+                time.sleep(0.1)
+
+
+def _past_prepare(sfn, execution_arn: str) -> bool:
+    if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+        return True
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    return any(e.get("stateExitedEventDetails", {}).get("name") == "Prepare" for e in events)

@@ -7,8 +7,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from textloop_ops.data import DATA_DIR, MissingData, require
+
+# Property-based tests (test_properties.py) run the same examples on every machine: no example
+# database, derandomized, no deadline (a loaded CI runner is not a failure).
+settings.register_profile(
+    "textloop",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+settings.load_profile("textloop")
 
 JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 

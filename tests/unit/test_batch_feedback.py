@@ -247,8 +247,9 @@ def test_csv_with_multiline_quoted_text_reports_the_first_line_of_each_row():
         b'"Elections,\nheld\nagain",World,frank\r\n'  # 6-8
         b",World,\r\n"  # 9
         b"Too,many,fields,here\r\n"  # 10
-        b"Blank label,Business||World\r\n"  # 11
+        b"Blank label,Business||World,\r\n"  # 11
         b"No label to review,,\r\n"  # 12
+        b"Too few fields,World\r\n"  # 13
     )
     records, errors = outcome(parse(data, "uploads/f.csv"))
     assert [
@@ -264,6 +265,7 @@ def test_csv_with_multiline_quoted_text_reports_the_first_line_of_each_row():
         9: [("text", "must not be empty or whitespace only")],
         10: [("$", "has 4 fields; the header has 3")],
         11: [("corrected_labels", "contains an empty label (labels are joined by '|')")],
+        13: [("$", "has 2 fields; the header has 3")],
     }
 
 

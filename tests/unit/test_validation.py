@@ -186,10 +186,15 @@ def test_parse_json_body_errors(body, field, start):
     assert errors[0].message.startswith(start)
 
 
-def test_parse_json_body_keeps_lone_surrogates_for_check_text():
+def test_parse_json_body_rejects_lone_surrogates_naming_the_field_as_check_text_does():
+    # Issue 11: a lone surrogate in any field (not only text) failed later with a 5xx, so the
+    # parser rejects it; check_text still says the same for a str built some other way.
     value, errors = parse_json_body('{"text": "x\\ud800"}')
-    assert errors == []
-    assert check_text(value["text"])[0].message.startswith("must be valid UTF-8")
+    assert value is None
+    assert [e.as_tuple() for e in errors] == [
+        ("text", "must be valid UTF-8 (invalid code point at character 1)")
+    ]
+    assert check_text("x\ud800")[0].message == errors[0].message
 
 
 def test_every_unexpected_property_is_named_even_with_quotes_in_names():

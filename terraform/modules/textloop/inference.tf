@@ -3,6 +3,38 @@
 ################################################################################
 
 locals {
+  # Feedback is checked against the model versions that served and their labels
+  # (textloop.adapters.model_catalog): the pointer, the registry history, models/*/ documents.
+  model_facts_environment = {
+    ACTIVE_MODEL_PARAMETER_PREFIX = local.active_model_parameter_prefix
+    REGISTRY_TABLE                = aws_dynamodb_table.registry.name
+  }
+  model_facts_read = [
+    local.pointer_read,
+    {
+      sid       = "ReadModelLabels"
+      actions   = ["s3:GetObject"]
+      resources = [local.lake_objects["models"]]
+    },
+    {
+      sid       = "ReadModelHistory"
+      actions   = ["dynamodb:Query"]
+      resources = [aws_dynamodb_table.registry.arn]
+    },
+    {
+      sid       = "DecryptModelHistory"
+      actions   = ["kms:Decrypt"]
+      resources = [aws_kms_key.this.arn]
+      conditions = [
+        {
+          test     = "StringEquals"
+          variable = "kms:ViaService"
+          values   = ["dynamodb.${local.region}.amazonaws.com"]
+        },
+      ]
+    },
+  ]
+
   inference_function_specs = {
     classify = {
       description = "POST /classify: label(s) and confidence from the active model; low confidence becomes implicit feedback"
@@ -36,17 +68,17 @@ locals {
     feedback = {
       description = "POST /feedback: likes, dislikes and corrections from users"
       timeout     = 10
-      environment = {
+      environment = merge(local.model_facts_environment, {
         CLIENT_APPLICATIONS = local.client_applications_json
-      }
-      policy_statements = [
+      })
+      policy_statements = concat([
         {
           sid       = "WriteExplicitFeedback"
           actions   = ["s3:PutObject"]
           resources = [local.lake_objects["feedback"]]
         },
         local.lake_kms_read_write,
-      ]
+      ], local.model_facts_read)
     }
 
     batch_feedback = {
@@ -54,11 +86,11 @@ locals {
       memory_size = 512
       # A 1 GB file at ~30,000 lines/s takes minutes; S3 retries the event on failure.
       timeout = 900
-      environment = {
+      environment = merge(local.model_facts_environment, {
         CLASSIFIER_MODE     = var.classifier_mode
         CLIENT_APPLICATIONS = local.client_applications_json
-      }
-      policy_statements = [
+      })
+      policy_statements = concat([
         {
           sid       = "ReadUploads"
           actions   = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -75,7 +107,7 @@ locals {
           resources = [local.lake_objects["feedback"]]
         },
         local.lake_kms_read_write,
-      ]
+      ], local.model_facts_read)
     }
   }
 }

@@ -77,7 +77,7 @@ class ReviewStore:
         return key
 
     def index(self, batch_id: str) -> dict[str, Any] | None:
-        if not batch_id or "/" in batch_id:
+        if not isinstance(batch_id, str) or not layout.BATCH_ID.fullmatch(batch_id):
             return None
         return self.lake.get_json(layout.review_index_key(batch_id))
 

@@ -48,6 +48,7 @@ from textloop.adapters.clients import Clients
 from textloop.adapters.comprehend_endpoint import client_config
 from textloop.adapters.feedback_writer import S3FeedbackWriter
 from textloop.adapters.lake import DataLake
+from textloop.adapters.model_catalog import ModelCatalog
 from textloop.adapters.pool_store import PoolStore
 from textloop.adapters.registry import Registry
 from textloop.adapters.reviews_store import ReviewStore
@@ -135,6 +136,19 @@ class Stack:
         from textloop.adapters.people import verifier_from_env
 
         return verifier_from_env(self.env, self.clients)
+
+    @cached_property
+    def models(self) -> ModelCatalog:
+        """Model versions and label sets that feedback is checked against (cached per
+        instance; the registry is read only when the function has the table)."""
+        table = self.setting("REGISTRY_TABLE")
+        return ModelCatalog(
+            pointer_store=self.pointer_store,
+            s3_client=self.clients.get("s3"),
+            bucket=self.required("DATA_LAKE_BUCKET"),
+            registry=Registry(self.clients.get("dynamodb"), table) if table else None,
+            logger=self.logger,
+        )
 
     @cached_property
     def tokens(self) -> TaskTokens:

@@ -66,7 +66,7 @@ def approve(iteration_id: str) -> Response:
         raise InvalidInput(errors)
     request = (
         stack.lake.get_json(layout.approval_key(iteration_id))
-        if layout.ITERATION_ID.match(iteration_id)
+        if layout.ITERATION_ID.fullmatch(iteration_id)
         else None
     )
     if request is None:

@@ -7,8 +7,12 @@ caller's API key, not the body: 403 when the key belongs to no client applicatio
 application's trust: an untrusted application's correction is reviewed before it reaches the
 annotation pool. 400 names the field at fault, 413 a text over the size limit.
 
-Environment: DATA_LAKE_BUCKET, CLIENT_APPLICATIONS.
-AWS: s3:PutObject (feedback/*).
+The model version must be one that served (the active one or one the registry history names)
+and the labels ones that model knows (``adapters.model_catalog``).
+
+Environment: DATA_LAKE_BUCKET, CLIENT_APPLICATIONS, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.
+AWS: s3:PutObject (feedback/*), ssm:GetParameter (the pointer), dynamodb:Query (registry
+history), s3:GetObject (models/*: a version's labels).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ def submit_feedback() -> Response:
     request, errors = feedback.parse_feedback_request(
         raw_body(app), application_id=caller.application_id, now=now
     )
+    if not errors:
+        errors = stack.models.feedback_errors(request)
     if errors:
         stack.count("FeedbackRejected")
         raise InvalidInput(errors)

@@ -28,7 +28,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from textloop.domain.applications import Application
 from textloop.domain.backends import BackendThrottled, BackendUnavailable
 from textloop.domain.identity import Forbidden, Principal, Unauthenticated, bearer_token
-from textloop.domain.validation import InvalidInput, error_body, http_status, parse_json_body
+from textloop.domain.validation import (
+    FieldError,
+    InvalidInput,
+    error_body,
+    http_status,
+    parse_json_body,
+)
 
 if TYPE_CHECKING:
     from textloop.adapters.stack import Stack
@@ -118,7 +124,10 @@ def raw_body(app: APIGatewayRestResolver) -> str | bytes | None:
     reported, not silently replaced)."""
     event = app.current_event
     if event.is_base64_encoded and event.body is not None:
-        return base64.b64decode(event.body)
+        try:
+            return base64.b64decode(event.body, validate=True)
+        except ValueError:  # binascii.Error: a direct invoke, API Gateway always encodes right
+            raise InvalidInput([FieldError("body", "is not valid base64")]) from None
     return event.body
 
 

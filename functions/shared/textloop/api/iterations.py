@@ -95,6 +95,8 @@ def start() -> Response:
         response = stack.clients.get("stepfunctions").start_execution(
             stateMachineArn=stack.required("STATE_MACHINE_ARN"),
             name=name,
+            # The parsed body, not the raw one: API Gateway hands a base64-encoded body over as
+            # bytes, and the state machine must get the same JSON this API just validated.
             input=json.dumps(data),
         )
     except Exception:
@@ -129,7 +131,7 @@ def list_iterations() -> Response:
 def get_iteration(iteration_id: str) -> Response:
     stack = ctx(app)
     person(app, OPERATORS)
-    if not layout.ITERATION_ID.match(iteration_id):
+    if not layout.ITERATION_ID.fullmatch(iteration_id):
         raise HttpError(404, f"no iteration {iteration_id!r}")
     try:
         described = stack.clients.get("stepfunctions").describe_execution(

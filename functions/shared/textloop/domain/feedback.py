@@ -43,6 +43,7 @@ from textloop.domain.validation import (
     FEEDBACK_REQUEST,
     FieldError,
     InvalidInput,
+    check_string,
     check_text,
     parse_json_object,
     request_errors,
@@ -465,6 +466,9 @@ def parse_feedback_request(
         return None, errors
     data.setdefault("model_type", ModelType.DOCUMENT_CLASSIFIER.value)
     text = data["text"]
+    # The identity pattern lets a zero-width space through as a name; nobody can be that.
+    for name, value in data["submitter"].items():
+        errors += check_string(value, f"submitter.{name}")
     if data["model_type"] == ModelType.ENTITY_RECOGNIZER:
         errors += check_spans(data["prediction"]["entities"], text, "prediction.entities")
     if "corrected_labels" in data:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +35,15 @@ from textloop.domain import layout
 from textloop.domain.feedback import FeedbackRecord, build_batch_record, check_corrected_labels
 from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES, LABEL_DELIMITER, ModelType
 from textloop.domain.timestamps import format_timestamp
-from textloop.domain.validation import BATCH_FEEDBACK_LINE, FieldError, check_text, validator
+from textloop.domain.validation import (
+    BATCH_FEEDBACK_LINE,
+    MAX_JSON_DEPTH,
+    FieldError,
+    check_string,
+    check_text,
+    loads,
+    validator,
+)
 
 FORMAT_JSON = "json"
 FORMAT_JSONL = "jsonl"
@@ -198,6 +205,17 @@ class BatchReader:
         text = data["text"]
         errors = check_text(text, max_bytes=ctx.max_text_bytes)
         corrected = data.get("corrected_labels")
+        # The schema's patterns cannot see lone surrogates (a CSV cell of bad bytes) or
+        # invisible-only names; a record holding one could not be encoded.
+        for name in ("user_id", "application_id"):
+            if name in data:
+                errors += check_string(data[name], name)
+        if corrected is not None:
+            for i, label in enumerate(corrected):
+                if isinstance(label, str):
+                    errors += check_string(label, f"corrected_labels[{i}]")
+        if errors:
+            return BatchError(line, item_index, tuple(errors))
         if corrected is not None:
             errors += check_corrected_labels(
                 corrected,
@@ -264,18 +282,15 @@ class BatchReader:
             if not raw or raw.isspace():
                 continue
             try:
-                data = json.loads(raw)
+                raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 yield BatchError(
                     line_no, None, (FieldError("$", f"is not valid UTF-8 (byte {exc.start})"),)
                 )
                 continue
-            except json.JSONDecodeError as exc:
-                yield BatchError(
-                    line_no,
-                    None,
-                    (FieldError("$", f"is not valid JSON ({exc.msg} at column {exc.colno})"),),
-                )
+            data, errors = loads(raw, field="$")
+            if errors:
+                yield BatchError(line_no, None, tuple(errors))
                 continue
             if not isinstance(data, dict):
                 yield BatchError(line_no, None, (FieldError("$", "must be a JSON object"),))
@@ -336,7 +351,9 @@ class BatchReader:
                 continue
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            if len(row) > width:
+            if len(row) != width:
+                # A short row is as wrong as a long one: its cells would land in the wrong
+                # columns' places, or a correction silently become a review request.
                 yield BatchError(
                     start,
                     None,
@@ -344,7 +361,7 @@ class BatchReader:
                 )
                 continue
             data: dict[str, Any] = {}
-            for name, cell in zip(columns, row, strict=False):
+            for name, cell in zip(columns, row, strict=True):
                 if name == "text":
                     data["text"] = cell
                 elif cell.strip():
@@ -373,53 +390,67 @@ class BatchReader:
         import ijson  # only this format needs it; keeps the other paths importable without
 
         index = -1
-        saw_sentences = False
-        builder: Any = None
+        seen_keys: set[str] = set()
         try:
-            events = ijson.parse(_without_bom(self._stream), use_float=True)
+            # basic_parse, not parse: parse builds a prefix string per event, which for deeply
+            # nested input is quadratic work before any check can run.
+            events = ijson.basic_parse(_without_bom(self._stream), use_float=True)
             first = next(events, None)
-            if first is None or first[1] != "start_map":
+            if first is None or first[0] != "start_map":
                 yield _fatal("$", 'must be a JSON object with a "sentences" array')
                 return
-            for prefix, event, value in events:
-                if builder is not None:
-                    builder.event(event, value)
-                    if prefix == "sentences.item" and event in ("end_map", "end_array"):
-                        index += 1
-                        yield self._json_item(builder.value, index)
-                        builder = None
+            for event, key in events:
+                if event == "end_map":
+                    break
+                event, value = next(events)
+                name = _printable(key)
+                if key in seen_keys:
+                    yield BatchError(None, None, (FieldError(name, "is given more than once"),))
+                    _skip_value(events, event)
                     continue
-                if prefix == "sentences.item":
-                    if event in ("start_map", "start_array"):
-                        builder = ijson.ObjectBuilder()
-                        builder.event(event, value)
-                    else:
+                seen_keys.add(key)
+                if key == "sentences":
+                    if event != "start_array":
+                        yield _fatal("sentences", "must be an array")
+                        return
+                    for item in _array_items(events):
                         index += 1
-                        yield self._json_item(value, index)
-                elif prefix == "" and event == "map_key":
-                    if value not in JSON_TOP_LEVEL_KEYS:
-                        yield BatchError(None, None, (FieldError(value, "is not allowed"),))
-                elif prefix == "classifier" and event not in ("end_map", "end_array"):
+                        yield self._json_item(item, index)
+                elif key == "classifier":
                     if event == "string":
                         self.declared_model = value
-                    elif not prefix.startswith("classifier."):
+                    else:
                         yield BatchError(
                             None, None, (FieldError("classifier", "must be a string"),)
                         )
-                elif prefix == "sentences":
-                    if event == "start_array":
-                        saw_sentences = True
-                    elif event != "end_array":
-                        yield _fatal("sentences", "must be an array")
-                        return
+                        _skip_value(events, event)
+                else:
+                    yield BatchError(None, None, (FieldError(name, "is not allowed"),))
+                    _skip_value(events, event)
+        except UnicodeDecodeError:
+            # Invalid UTF-8 bytes, or a \\u escape of a lone surrogate (yajl writes it as
+            # CESU-8 bytes that ijson then cannot decode): the parser cannot resume after it.
+            where = f" after item {index}" if index >= 0 else ""
+            yield _fatal(
+                "$",
+                f"is not valid UTF-8 (or escapes a lone surrogate){where}; "
+                "the rest of the file is unread",
+            )
+            return
         except ijson.JSONError as exc:
             where = f" after item {index}" if index >= 0 else ""
-            yield _fatal("$", f"is not valid JSON{where} ({exc}); the rest of the file is unread")
+            # yajl's message quotes the file around the fault: keep its first line only.
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            yield _fatal(
+                "$", f"is not valid JSON{where} ({reason}); the rest of the file is unread"
+            )
             return
-        if not saw_sentences:
+        if "sentences" not in seen_keys:
             yield BatchError(None, None, (FieldError("sentences", "is required"),), fatal=True)
 
     def _json_item(self, value: Any, index: int) -> BatchItem:
+        if isinstance(value, _Invalid):
+            return BatchError(None, index, value.errors)
         if isinstance(value, str):
             return self._item({"text": value}, None, index)
         if isinstance(value, dict):
@@ -427,6 +458,109 @@ class BatchReader:
         return BatchError(
             None, index, (FieldError(f"sentences[{index}]", "must be a string or an object"),)
         )
+
+
+# One item of a JSON file is a text and a few labels: far fewer values than this. A bigger one
+# (a huge array) is skipped unbuilt, so memory stays bounded.
+MAX_ITEM_VALUES = 10_000
+_OPEN = frozenset({"start_map", "start_array"})
+_CLOSE = frozenset({"end_map", "end_array"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Invalid:
+    """An item of a JSON file rejected while it was read (too deep, too big, repeated keys)."""
+
+    errors: tuple[FieldError, ...]
+
+
+def _skip_value(events: Iterator[tuple[str, Any]], first: str) -> None:
+    """Consume the rest of a value whose first event was ``first``, building nothing."""
+    depth = 1 if first in _OPEN else 0
+    while depth:
+        event, _ = next(events)
+        if event in _OPEN:
+            depth += 1
+        elif event in _CLOSE:
+            depth -= 1
+
+
+def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """The items of the array whose ``start_array`` was just read, each built with bounds:
+    nesting up to ``MAX_JSON_DEPTH``, at most ``MAX_ITEM_VALUES`` values, no repeated keys;
+    an item breaking them comes out as ``_Invalid``."""
+    for event, value in events:
+        if event == "end_array":
+            return
+        if event not in _OPEN:
+            yield value
+            continue
+        yield _build(events, event)
+
+
+def _build(events: Iterator[tuple[str, Any]], first: str) -> Any:
+    root: Any = {} if first == "start_map" else []
+    # (container, key path from the item) per open container; keys of maps are tracked so a
+    # repeated one is named.
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(root, ())]
+    pending_key: Any = None
+    problem: FieldError | None = None
+    count = 1
+    depth = 1
+    for event, value in events:
+        count += 1
+        if event in _CLOSE:
+            depth -= 1
+            if problem is None:
+                stack.pop()
+            if depth == 0:
+                break
+            continue
+        if event in _OPEN:
+            depth += 1
+        if problem is not None:
+            continue
+        container, path = stack[-1]
+        if event == "map_key":
+            if value in container:
+                problem = FieldError(_field_name((*path, value)), "is given more than once")
+            pending_key = value
+            continue
+        if count > MAX_ITEM_VALUES:
+            problem = FieldError(_field_name(path), f"holds more than {MAX_ITEM_VALUES} values")
+            continue
+        if depth > MAX_JSON_DEPTH:
+            problem = FieldError(
+                _field_name(path[:1]), f"is nested deeper than {MAX_JSON_DEPTH} levels"
+            )
+            continue
+        item: Any = {} if event == "start_map" else [] if event == "start_array" else value
+        if isinstance(container, dict):
+            container[pending_key] = item
+            where = (*path, pending_key)
+        else:
+            where = (*path, len(container))
+            container.append(item)
+        if event in _OPEN:
+            stack.append((item, where))
+    if problem is not None:
+        return _Invalid((problem,))
+    return root
+
+
+def _field_name(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + _printable(part)
+    return out or "$"
+
+
+def _printable(name: Any) -> str:
+    # A key with a lone surrogate cannot be written as is into the UTF-8 errors object.
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _Prefixed:

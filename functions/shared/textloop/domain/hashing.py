@@ -15,6 +15,16 @@ from typing import Any
 from textloop.domain.names import ModelType
 
 _WHITESPACE = re.compile(r"\s+")
+# Unicode's format characters (category Cf, Unicode 15.1 as in Python 3.13; a unit test checks
+# the set against unicodedata): zero-width space and joiners, word joiner, BOM, bidi controls,
+# soft hyphen. They draw nothing, so "te\u200bst" must not pass for another text than "test"
+# (a test-set text slipped into training, a duplicate dodging dedupe).
+FORMAT_CHARACTERS = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
 # One encoder for the process: json.dumps with options builds a new encoder on every call,
 # which is a third of the batch path's cost per line.
 _CANONICAL_ENCODER = json.JSONEncoder(
@@ -36,10 +46,10 @@ def normalise_text(text: str) -> str:
     """The form under which two texts count as the same text (pool keys, dedupe, test/train).
 
     NFKC folds compatibility characters (full-width letters, ligatures, non-breaking spaces),
-    casefold is Unicode-aware lower-casing, and whitespace runs collapse: none of these changes
-    what a person would label the text.
+    casefold is Unicode-aware lower-casing, format characters (zero-width, bidi controls) go,
+    and whitespace runs collapse: none of these changes what a person would label the text.
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = FORMAT_CHARACTERS.sub("", unicodedata.normalize("NFKC", text).casefold())
     return _WHITESPACE.sub(" ", folded).strip()
 
 

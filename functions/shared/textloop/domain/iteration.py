@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from textloop.domain.annotations import PoolVersion
@@ -33,7 +34,7 @@ from textloop.domain.names import Mode, ModelType, Trigger
 from textloop.domain.promotion import GateConfig
 from textloop.domain.selection import SelectionConfig
 from textloop.domain.timestamps import format_timestamp
-from textloop.domain.validation import FieldError, validator
+from textloop.domain.validation import FieldError, load_schema, validator
 
 ITERATION_INPUT = "iteration-input.v1"
 DEFAULT_MODEL_TYPE = ModelType.DOCUMENT_CLASSIFIER.value
@@ -129,6 +130,19 @@ class IterationConfig:
 DEFAULTS: dict[str, Any] = IterationConfig().to_dict()
 
 
+@cache
+def _integer_settings() -> frozenset[str]:
+    """The settings the input schema types as integers (directly, by $ref or in a oneOf)."""
+    definitions = load_schema(ITERATION_INPUT)["$defs"]
+
+    def integral(spec: Mapping[str, Any]) -> bool:
+        if "$ref" in spec:
+            spec = definitions[spec["$ref"].rsplit("/", 1)[-1]]
+        return spec.get("type") == "integer" or any(integral(s) for s in spec.get("oneOf", ()))
+
+    return frozenset(n for n, spec in definitions["config"]["properties"].items() if integral(spec))
+
+
 def describe(errors: Iterable[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
@@ -166,7 +180,19 @@ class IterationInput:
     @staticmethod
     def errors(data: Any) -> list[FieldError]:
         """Field errors of an input (the HTTP API answers 400 with them)."""
-        return validator(ITERATION_INPUT).errors({} if data is None else data)
+        data = {} if data is None else data
+        errors = validator(ITERATION_INPUT).errors(data)
+        config = data.get("config") if isinstance(data, dict) else None
+        if isinstance(config, dict):
+            # JSON Schema counts 5.0 as an integer; SelectionConfig refuses a budget of 5.0 in a
+            # step, after the API answered 202.
+            named = {e.field for e in errors}
+            errors += [
+                FieldError(f"config.{name}", "must be an integer (5, not 5.0)")
+                for name in sorted(_integer_settings())
+                if isinstance(config.get(name), float) and f"config.{name}" not in named
+            ]
+        return errors
 
     @classmethod
     def parse(cls, data: Any, deployment: IterationConfig) -> IterationInput:

@@ -57,6 +57,10 @@ MODEL_ARTEFACT_NAME = "model.joblib"
 # Step Functions execution names: 1-80 of letters, digits, '-' and '_'. The iteration id is
 # the execution name and becomes part of keys, so nothing else is allowed.
 ITERATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+# Review batch ids (selection.batch_id: 63 characters of [a-z0-9-], also A2I human-loop names)
+# arrive in URL paths and events: anything else (``..``, ``/``, %-escapes, 1,000 characters
+# that S3 would refuse as a key) names no batch.
+BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 
 
 # --------------------------------------------------------------------------- feedback/
@@ -137,7 +141,7 @@ def upload_errors_key(upload_key: str) -> str:
 
 
 def _iteration(iteration_id: str) -> str:
-    if not isinstance(iteration_id, str) or not ITERATION_ID.match(iteration_id):
+    if not isinstance(iteration_id, str) or not ITERATION_ID.fullmatch(iteration_id):
         raise ValueError(
             f"iteration_id must match {ITERATION_ID.pattern} (a Step Functions execution name), "
             f"got {iteration_id!r}"

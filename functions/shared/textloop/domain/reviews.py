@@ -29,7 +29,7 @@ from textloop.domain.annotations import Answer
 from textloop.domain.hashing import content_hash
 from textloop.domain.names import Mode
 from textloop.domain.timestamps import format_timestamp
-from textloop.domain.validation import FieldError, InvalidInput, validator
+from textloop.domain.validation import FieldError, InvalidInput, loads, validator
 
 REVIEW_SUBMISSION = "review-submission.v1"
 TASK_SCHEMA_VERSION = 1
@@ -257,31 +257,55 @@ def completion_output(document: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def submissions_from_a2i_output(output: Mapping[str, Any]) -> list[Submission]:
-    """One submission per worker of an A2I output.json (``humanAnswers[].answerContent``)."""
+def submissions_from_a2i_output(output: Any) -> list[Submission]:
+    """One submission per worker of an A2I output.json (``humanAnswers[].answerContent``).
+
+    The output is written by a worker's browser: every level may hold the wrong type, and
+    ``InvalidInput`` names where."""
+    if not isinstance(output, Mapping):
+        raise InvalidInput([FieldError("$", "must be an object")])
+    humans = output.get("humanAnswers") or []
+    if not isinstance(humans, list):
+        raise InvalidInput([FieldError("humanAnswers", "must be an array")])
     submissions = []
-    for index, human in enumerate(output.get("humanAnswers") or []):
-        content = human.get("answerContent") or {}
-        if isinstance(content, str):
-            content = json.loads(content)
-        worker = human.get("workerId") or (human.get("workerMetadata") or {}).get(
-            "identityData", {}
-        ).get("sub")
-        answers = content.get("answers")
-        if isinstance(answers, str):
-            # A crowd-form submits its fields as strings: the worker templates in
-            # terraform/modules/textloop/templates/ put the answers list in one hidden field.
-            try:
-                answers = json.loads(answers)
-            except ValueError:
-                raise InvalidInput(
-                    [FieldError(f"humanAnswers[{index}].answerContent.answers", "is not JSON")]
-                ) from None
+    for index, human in enumerate(humans):
+        where = f"humanAnswers[{index}]"
+        if not isinstance(human, Mapping):
+            raise InvalidInput([FieldError(where, "must be an object")])
+        content = _json_field(human.get("answerContent") or {}, f"{where}.answerContent")
+        if not isinstance(content, Mapping):
+            raise InvalidInput([FieldError(f"{where}.answerContent", "must be an object")])
+        metadata = human.get("workerMetadata")
+        identity = metadata.get("identityData") if isinstance(metadata, Mapping) else None
+        worker = human.get("workerId") or (
+            identity.get("sub") if isinstance(identity, Mapping) else None
+        )
+        # A crowd-form submits its fields as strings: the worker templates in
+        # terraform/modules/textloop/templates/ put the answers list in one hidden field.
+        answers = _json_field(content.get("answers"), f"{where}.answerContent.answers")
         body = {"reviewer_id": worker or "", "answers": answers}
-        submissions.append(parse_submission(body, field_prefix=f"humanAnswers[{index}]"))
+        submissions.append(parse_submission(body, field_prefix=where))
     if not submissions:
         raise InvalidInput([FieldError("humanAnswers", "must have at least 1 item(s)")])
     return submissions
+
+
+def _json_field(value: Any, field: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    parsed, errors = loads(value, field=field)
+    if errors:
+        raise InvalidInput(
+            [
+                e
+                if e.field == field
+                else FieldError(
+                    field + ("" if e.field.startswith("[") else ".") + e.field, e.message
+                )
+                for e in errors
+            ]
+        )
+    return parsed
 
 
 __all__ = [

@@ -56,6 +56,7 @@ from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.hashing import normalise_text, text_key
 from textloop.domain.names import Mode, ModelType
 from textloop.domain.thresholds import Thresholds
+from textloop.domain.validation import is_blank
 
 STRATEGIES = ("margin", "entropy")
 # A2I human-loop names: ^[a-z0-9](-*[a-z0-9])*$, at most 63 characters; batch ids double as them.
@@ -305,7 +306,8 @@ def select_for_review(
     for record in ordered:
         if record.skips_review:
             continue
-        if not record.id or not record.text.strip():
+        # is_blank: a record stored before invisible-only text was refused at intake.
+        if not record.id or is_blank(record.text):
             skipped.append({"id": record.id, "reason": "no id or no text"})
             continue
         key = _key_of(record)

@@ -23,13 +23,18 @@ def parse_timestamp(value: str | datetime) -> datetime:
         moment = datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {value!s} has no UTC offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is a valid RFC 3339 string past datetime's range in UTC.
+        raise ValueError(f"timestamp {value!s} is out of range") from None
 
 
 def format_timestamp(value: str | datetime) -> str:
     """``value`` in the project's spelling (see the module docstring)."""
     moment = parse_timestamp(value)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime("%Y"): glibc writes year 999 as "999", not fixed width.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def now_timestamp() -> str:

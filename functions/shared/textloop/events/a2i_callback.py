@@ -22,7 +22,6 @@ states:DescribeExecution (the iteration's executions).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
@@ -30,8 +29,8 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from textloop.adapters.a2i import split_s3_uri
 from textloop.adapters.reviews_store import BatchClosed, BatchNotFound, complete_batch
 from textloop.adapters.stack import Stack
-from textloop.domain import reviews
-from textloop.domain.validation import InvalidInput
+from textloop.domain import layout, reviews
+from textloop.domain.validation import InvalidInput, loads
 
 EVENT = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -66,8 +65,12 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     batch_id, status = detail["humanLoopName"], detail["humanLoopStatus"]
     expected_flow = ctx.setting("A2I_FLOW_DEFINITION_ARN")
     if expected_flow and detail["flowDefinitionArn"] != expected_flow:
-        ctx.logger.info("event of another flow definition ignored", extra={"loop": batch_id})
-        return {"batch_id": batch_id, "status": "ignored"}
+        return _foreign(ctx, batch_id, "event of another flow definition ignored")
+    # Every loop of the account reaches this function: one that is not a textloop batch with
+    # an A2I review is logged and ignored, never raised (a raise would retry it into the DLQ).
+    task = _our_task(ctx, batch_id)
+    if task is None:
+        return _foreign(ctx, batch_id, "no textloop A2I review batch of this name; ignored")
     if status == "Completed":
         if "humanLoopOutput" not in detail:
             raise ValueError("a Completed A2I event must carry humanLoopOutput.outputS3Uri")
@@ -78,10 +81,30 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     return {"batch_id": batch_id, "status": "ignored"}
 
 
+def _our_task(ctx: Stack, loop_name: Any) -> dict[str, Any] | None:
+    if not isinstance(loop_name, str) or not layout.BATCH_ID.fullmatch(loop_name):
+        return None
+    try:
+        task = ctx.reviews.task(loop_name)
+    except BatchNotFound:
+        return None
+    return task if task.get("review_backend") == "a2i" else None
+
+
+def _foreign(ctx: Stack, loop_name: Any, message: str) -> dict[str, Any]:
+    ctx.count("A2IForeignLoopIgnored")
+    # The name is not ours to trust: logged as its repr, cut short.
+    ctx.logger.info(message, extra={"loop": repr(loop_name)[:100]})
+    return {"batch_id": loop_name, "status": "ignored"}
+
+
 def completed(ctx: Stack, batch_id: str, output_uri: str) -> dict[str, Any]:
     try:
         bucket, key = split_s3_uri(output_uri)
-        output = json.loads(ctx.clients.get("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        body = ctx.clients.get("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        output, errors = loads(body, field="output.json")
+        if errors:
+            raise InvalidInput(errors)
         submissions = reviews.submissions_from_a2i_output(output)
         result = complete_batch(ctx.reviews, ctx.tokens, batch_id, submissions, source="a2i")
     except BatchNotFound:
@@ -98,7 +121,7 @@ def completed(ctx: Stack, batch_id: str, output_uri: str) -> dict[str, Any]:
         # The worker template answered something that does not fit the batch: the loop cannot
         # complete the review; fail its token so the iteration goes on without it.
         task = ctx.reviews.task(batch_id)
-        ctx.tokens.fail(task["task_token"], "Textloop.HumanLoopInvalidAnswers", str(exc))
+        ctx.tokens.fail(task["task_token"], "Textloop.HumanLoopInvalidAnswers", str(exc)[:1000])
         ctx.logger.error("A2I answers rejected", extra={"batch_id": batch_id, "error": str(exc)})
         return {"batch_id": batch_id, "status": "rejected", "errors": str(exc)}
     ctx.count("ReviewBatchesAnswered")

@@ -13,9 +13,13 @@ rejected); each application's upload role may write only under its own prefixes 
 Its trust goes on every record: an untrusted application's corrections are reviewed before
 they reach the annotation pool.
 
+Corrections are checked against the active model's label set (``adapters.model_catalog``); a
+line naming another label is rejected by line number, the others go on.
+
 Environment: DATA_LAKE_BUCKET, CLASSIFIER_MODE (the mode lines are checked against),
-CLIENT_APPLICATIONS.
-AWS: s3:GetObject (uploads/*), s3:PutObject (feedback/*, uploads/errors/*).
+CLIENT_APPLICATIONS, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.
+AWS: s3:GetObject (uploads/*, models/*), s3:PutObject (feedback/*, uploads/errors/*),
+ssm:GetParameter (the pointer), dynamodb:Query (registry history).
 """
 
 from __future__ import annotations
@@ -125,6 +129,8 @@ def process_upload(
         etag=etag,
         version_id=version_id,
         trusted=uploader.trusted,
+        # Read once per file: corrections must name labels the active model knows.
+        known_labels=ctx.models.facts(model_type).labels,
     )
     get = {"Bucket": bucket, "Key": key}
     if version_id:
