@@ -30,8 +30,33 @@ RUNTIME_SIDS = {"WriteOwnLogs", "XRayWrite", "SendToDeadLetterQueue", "UseFuncti
 NOT_DRIVEN_FUNCTIONS = {
     "a2i_callback": "A2I is not in LocalStack's free edition; tests/unit drives it with Stubber",
 }
-# (function key, action) allowed by a role but not exercised here, and why.
-NOT_DRIVEN: dict[tuple[str, str], str] = {}
+# (function key, action) allowed by a role but not exercised here, and why (with the unit test
+# that drives the call with moto, where there is one).
+_EXPIRY = (
+    "a review batch expires unanswered "
+    "(test_unanswered_review_times_out_and_its_items_come_back)"
+)
+_WITHDRAWN = (
+    "an answer stored as the wait ended is withdrawn "
+    "(test_answers_stored_as_the_wait_ends_are_withdrawn_unless_it_still_runs)"
+)
+_CONTENDED = (
+    "another execution holds the lock "
+    "(test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change_nothing)"
+)
+NOT_DRIVEN: dict[tuple[str, str], str] = {
+    ("iterations", "dynamodb:DeleteItem"): "StartExecution fails after the lock was taken "
+    "(not driven anywhere: neither moto nor LocalStack fails it on demand)",
+    ("prepare", "dynamodb:GetItem"): _CONTENDED,
+    ("prepare", "states:DescribeExecution"): _CONTENDED,
+    ("reviews", "s3:DeleteObject"): _WITHDRAWN,
+    ("approvals", "s3:DeleteObject"): _WITHDRAWN,
+    ("return_to_pool", "s3:GetObject"): _EXPIRY,
+    ("return_to_pool", "s3:PutObject"): _EXPIRY,
+    ("return_to_pool", "s3:ListBucket"): _EXPIRY,
+    ("batch_feedback", "s3:GetObject"): "an S3 event without a versionId (re-driven by hand); "
+    "the data lake is versioned, so S3 sends one",
+}
 
 
 def _with_list_for_reads(needs):

@@ -281,11 +281,15 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
                 "review_batch_size": 15,
                 "random_share": 0.2,
                 "per_label_tolerance": 0.1,
+                # A person signs the promotion: approvers only, the token's name recorded.
+                "manual_approval": True,
             },
         },
         expect=202,
     ).json()
     iteration_id = started["iteration_id"]
+    listed = api("GET", "/iterations", expect=200).json()["iterations"]
+    assert iteration_id in [i["iteration_id"] for i in listed]
 
     # Only one iteration at a time per model.
     refused = api("POST", "/iterations", {"model_type": "DOCUMENT_CLASSIFIER"}, expect=409)
@@ -319,6 +323,20 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
         time.sleep(2)
     assert answered > 0, "the iteration never offered a review batch"
 
+    decision = {"approved": True, "approver": "forged-approver", "comment": "integration"}
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        response = api("POST", f"/approvals/{iteration_id}", decision, caller="approver")
+        if response.status_code != 404:  # 404: the iteration does not wait for approval yet
+            break
+        time.sleep(2)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"iteration_id": iteration_id, "approved": True, "duplicate": False}
+    # A reviewer cannot sign, and the same answer again changes nothing.
+    api("POST", f"/approvals/{iteration_id}", decision, caller="reviewer", expect=403)
+    again = api("POST", f"/approvals/{iteration_id}", decision, caller="approver", expect=200)
+    assert again.json()["duplicate"] is True
+
     result = wait_for_iteration(api, iteration_id)
     assert result["status"] == "SUCCEEDED", result
     audit = result["audit"]
@@ -327,6 +345,9 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
     # never the name the body claimed.
     assert REVIEWER in audit["reviewers"]
     assert "forged-reviewer" not in json.dumps(audit)
+    assert audit["inputs"]["approval"]["approver"] == "integration-approver"
+    assert "forged-approver" not in json.dumps(audit)
+    assert audit["inputs"]["started_by"] == "integration-operator"
     by_reviewer = [i for i in audit["reviewed_items"] if REVIEWER in i["reviewer_ids"]]
     assert len(by_reviewer) == answered
     assert (
