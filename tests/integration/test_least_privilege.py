@@ -33,8 +33,7 @@ NOT_DRIVEN_FUNCTIONS = {
 # (function key, action) allowed by a role but not exercised here, and why (with the unit test
 # that drives the call with moto, where there is one).
 _EXPIRY = (
-    "a review batch expires unanswered "
-    "(test_unanswered_review_times_out_and_its_items_come_back)"
+    "a review batch expires unanswered (test_unanswered_review_times_out_and_its_items_come_back)"
 )
 _WITHDRAWN = (
     "an answer stored as the wait ended is withdrawn "
