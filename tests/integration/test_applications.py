@@ -58,34 +58,6 @@ def test_every_application_has_its_own_key_and_usage_plan(stack, aws_client):
     assert apps["support-desk"]["trusted"] is True and apps["partner"]["trusted"] is False
 
 
-def test_two_applications_keys_give_records_of_their_own_application(stack, aws_client):
-    bucket = stack["data_lake_bucket"]
-    text = f"{FEEDBACK['text']} ({time.time_ns()})"
-    ids = {}
-    for app_id in ("partner", "support-desk"):
-        response = post(stack, "feedback", {**FEEDBACK, "text": text}, stack["api_keys"][app_id])
-        assert response.status_code == 202, response.text
-        ids[app_id] = response.json()["feedback_id"]
-    assert ids["partner"] != ids["support-desk"]
-    s3 = aws_client("s3")
-    keys = lake_objects(aws_client, bucket, "feedback/model_version=never-served-1/")
-    records = {}
-    for key in keys:
-        record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        if record["id"] in ids.values():
-            records[record["submitter"]["application_id"]] = record
-    assert set(records) == {"partner", "support-desk"}
-    assert records["partner"]["trusted"] is False
-    assert records["support-desk"]["trusted"] is True
-    assert records["partner"]["submitter"]["user_id"] == "analyst-7"
-
-    # A key cannot speak for another application.
-    spoofed = {**FEEDBACK, "submitter": {"user_id": "x", "application_id": "support-desk"}}
-    response = post(stack, "feedback", spoofed, stack["api_keys"]["partner"])
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "submitter.application_id"
-
-
 def test_each_upload_role_may_write_only_under_its_own_prefixes(stack, aws_client):
     iam = aws_client("iam")
     bucket_arn = f"arn:aws:s3:::{stack['data_lake_bucket']}"

@@ -20,6 +20,7 @@ import pytest
 import requests
 from textloop.domain.identity import TokenIssuer
 
+from tests.integration.test_applications import FEEDBACK, lake_objects, post
 from tests.support import DATA, people
 
 SEED_ROWS = 400
@@ -239,6 +240,37 @@ def test_feedback_api_records_a_correction_once(seeded, api):
     assert again == {"feedback_id": first["feedback_id"], "duplicate": True}
     bad = api("POST", "/feedback", {**body, "reason": "meh"}, expect=400)
     assert "reason" in bad.text
+
+
+def test_two_applications_keys_give_records_of_their_own_application(seeded, stack, aws_client):
+    # Feedback must name a model that served (the bootstrap's), so this runs after it.
+    bucket = stack["data_lake_bucket"]
+    version = seeded.get("pointer", seeded)["model_version"]
+    feedback = {**FEEDBACK, "model_version": version}
+    text = f"{FEEDBACK['text']} ({time.time_ns()})"
+    ids = {}
+    for app_id in ("partner", "support-desk"):
+        response = post(stack, "feedback", {**feedback, "text": text}, stack["api_keys"][app_id])
+        assert response.status_code == 202, response.text
+        ids[app_id] = response.json()["feedback_id"]
+    assert ids["partner"] != ids["support-desk"]
+    s3 = aws_client("s3")
+    keys = lake_objects(aws_client, bucket, f"feedback/model_version={version}/")
+    records = {}
+    for key in keys:
+        record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if record["id"] in ids.values():
+            records[record["submitter"]["application_id"]] = record
+    assert set(records) == {"partner", "support-desk"}
+    assert records["partner"]["trusted"] is False
+    assert records["support-desk"]["trusted"] is True
+    assert records["partner"]["submitter"]["user_id"] == "analyst-7"
+
+    # A key cannot speak for another application.
+    spoofed = {**feedback, "submitter": {"user_id": "x", "application_id": "support-desk"}}
+    response = post(stack, "feedback", spoofed, stack["api_keys"]["partner"])
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "submitter.application_id"
 
 
 def test_batch_file_with_bad_lines_is_processed_line_by_line(seeded, stack, aws_client, ag_news):

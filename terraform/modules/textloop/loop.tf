@@ -288,8 +288,8 @@ locals {
       description = "Iteration step: stores the approval task token and asks a person to sign"
       environment = local.loop_environment
       policy_statements = [
-        local.list_lake,
-        { sid = "ApprovalTasks", actions = local.s3.rw, resources = [local.lake_objects["reviews"]] },
+        # Writes the request (overwriting: a retried step stores its new token); reads nothing.
+        { sid = "ApprovalTasks", actions = local.s3.write, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         { sid = "Notify", actions = ["sns:Publish"], resources = [aws_sns_topic.notifications.arn] },
         { sid = "EncryptNotifications", actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [aws_kms_key.this.arn], conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = ["sns.${local.region}.amazonaws.com"] }] },
