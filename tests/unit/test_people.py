@@ -440,3 +440,46 @@ def test_a_submission_is_the_verified_reviewers_whatever_the_body_says():
     with pytest.raises(InvalidInput) as caught:
         reviews.parse_submission({**body, "reviewer_id": "   "})
     assert caught.value.errors[0].field == "reviewer_id"
+
+
+def test_rotated_cognito_keys_are_fetched_again_but_not_on_every_unknown_key_id():
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+    from textloop.adapters.people import KEY_REFRESH_SECONDS, cognito_verifier
+
+    old, new = (RSAKey.generate_key(2048, parameters={"kid": kid}) for kid in ("old", "new"))
+    published = [old]
+    fetched = []
+
+    def fetch(url):
+        fetched.append(url)
+        return {"keys": [k.as_dict(private=False) for k in published]}
+
+    now = [1_700_000_000.0]
+    verifier = cognito_verifier(
+        "eu-west-1", "eu-west-1_pool", "client-1", fetch=fetch, clock=lambda: now[0]
+    )
+    issuer = verifier.issuer
+
+    def token(key):
+        claims = {
+            "iss": issuer.issuer,
+            "aud": "client-1",
+            "token_use": "id",
+            "cognito:username": "ana",
+            "cognito:groups": ["reviewers"],
+            "iat": int(now[0]),
+            "exp": int(now[0]) + 3600,
+        }
+        return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+    assert verifier.verify(token(old)).id == "ana"
+    published.append(new)  # Cognito rotates: tokens signed with the new key appear
+    # Just fetched: an unknown key id does not fetch again yet (made-up ids cost nothing).
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token(new))
+    assert len(fetched) == 1
+    now[0] += KEY_REFRESH_SECONDS
+    assert verifier.verify(token(new)).id == "ana"
+    assert verifier.verify(token(old)).id == "ana"
+    assert len(fetched) == 2

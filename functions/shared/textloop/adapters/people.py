@@ -5,7 +5,9 @@ then ``domain.identity.principal_from_claims``):
 
 * **Cognito** (AWS): the user pool's signing keys are its JWKS at
   ``https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json``, fetched once per
-  Lambda instance (``fetch_jwks`` is a parameter so tests hand in moto's keys).
+  Lambda instance (``fetch_jwks`` is a parameter so tests hand in moto's keys), and again when a
+  token names a key id the set lacks (Cognito rotated its keys), at most every
+  ``KEY_REFRESH_SECONDS`` so tokens with made-up key ids cannot make every request fetch.
 * **Local** (LocalStack): an asymmetric KMS key (RSA_2048, SIGN_VERIFY) the stack creates. The
   Lambda reads its public key once per instance (kms:GetPublicKey); only holders of kms:Sign on
   that key (the operator, through ``mint_local_token``) can issue tokens.
@@ -37,6 +39,7 @@ KMS_SIGNING_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
 # A JWT far longer than any Cognito token is refused before it is parsed.
 MAX_TOKEN_CHARS = 16_384
 JWKS_TIMEOUT_SECONDS = 5
+KEY_REFRESH_SECONDS = 300
 
 Key = KeySet | RSAKey
 
@@ -67,25 +70,48 @@ class TokenVerifier:
         self.issuer = issuer
         self._load_key = load_key
         self._key: Key | None = None
+        self._loaded_at = 0.0
         self._lock = threading.Lock()
         self._clock = clock
 
-    def key(self) -> Key:
+    def key(self, kid: str | None = None) -> Key:
+        """The verification key(s); a key set is reloaded when it lacks ``kid`` and was loaded
+        at least ``KEY_REFRESH_SECONDS`` ago."""
         with self._lock:
-            if self._key is None:
+            now = self._clock()
+            rotated = (
+                isinstance(self._key, KeySet)
+                and kid is not None
+                and kid not in {k.kid for k in self._key.keys}
+                and now - self._loaded_at >= KEY_REFRESH_SECONDS
+            )
+            if self._key is None or rotated:
                 self._key = self._load_key()
+                self._loaded_at = now
             return self._key
 
     def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("token too long")
         try:
-            decoded = jwt.decode(token, self.key(), algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, self.key(_key_id(token)), algorithms=[ALGORITHM])
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError):
             # The library's message may quote parts of the token: only the kind of failure is
             # kept.
             raise Unauthenticated("token signature or format is not valid") from None
         return principal_from_claims(decoded.claims, self.issuer, now=self._clock())
+
+
+def _key_id(token: str) -> str | None:
+    """The ``kid`` of a JWT's header, or None when the header says none or is not readable (the
+    signature check then refuses the token)."""
+    try:
+        segment = token.split(".", 1)[0]
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, UnicodeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def cognito_verifier(
