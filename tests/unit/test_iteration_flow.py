@@ -1007,6 +1007,11 @@ def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
     tasks = stack.wait_for_tasks("it-failed")
     assert len(tasks) == 2
 
+    # Nobody is offered work whose answers would be refused.
+    status, listed = stack.api("reviews", "/reviews")
+    assert status == 200 and [b["iteration_id"] for b in listed["reviews"]] == []
+    status, shown = stack.api("reviews", f"/reviews/{tasks[0]['batch_id']}")
+    assert status == 200 and shown["status"] == "failed"
     for task in tasks:
         status, body = stack.answer(task, truth.get)
         assert status == 409, body

@@ -3,9 +3,10 @@ bearer token (``api.http.person``, group ``reviewers``): 401 without a valid one
 the group.
 
 * ``GET /reviews``: open batches (``batch_id``, ``iteration_id``, ``items``, ``created_at``,
-  ``deadline``), oldest first.
+  ``deadline``), oldest first; only those whose iteration still waits (its execution RUNNING).
 * ``GET /reviews/{batch_id}``: the batch task with its items, suggestions and options (never the
-  task token) and its status.
+  task token) and its status (``pending``, ``answered``, ``expired``, or how its iteration ended:
+  ``failed``, ``stopped``...).
 * ``POST /reviews/{batch_id}/answers`` ``{"answers": [{"item_id", "labels"}]}``: the answers
   are recorded as the token's person's; a ``reviewer_id`` in the body is ignored (logged as
   ignored, never trusted). 200 ``{batch_id, status, answered, duplicate}``; 400 naming the
@@ -27,7 +28,13 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.event_handler import Response
 
-from textloop.adapters.reviews_store import BatchClosed, BatchNotFound, complete_batch
+from textloop.adapters.reviews_store import (
+    BatchClosed,
+    BatchNotFound,
+    closed_state,
+    complete_batch,
+)
+from textloop.adapters.stack import Stack
 from textloop.api.http import ctx, json_body, json_response, person, resolver
 from textloop.domain import reviews
 from textloop.domain.identity import REVIEWERS
@@ -49,17 +56,38 @@ def batch_closed(exc: BatchClosed) -> Response:
 @app.get("/reviews")
 def list_reviews() -> Response:
     person(app, REVIEWERS)
-    pending = ctx(app).reviews.pending(datetime.now(UTC))
+    stack = ctx(app)
+    # Open by their own records, and their iteration still waits: a reviewer never gets work
+    # whose answers would be refused. One DescribeExecution per iteration, not per batch.
+    waiting: dict[str, bool] = {}
+    pending = []
+    for batch in stack.reviews.pending(datetime.now(UTC)):
+        iteration_id = batch["iteration_id"]
+        if iteration_id not in waiting:
+            waiting[iteration_id] = _waiting_status(stack, stack.reviews.task(batch["batch_id"]))
+        if waiting[iteration_id] == "pending":
+            pending.append(batch)
     return json_response(200, {"reviews": pending, "count": len(pending)})
 
 
 @app.get("/reviews/<batch_id>")
 def get_review(batch_id: str) -> Response:
     person(app, REVIEWERS)
-    store = ctx(app).reviews
-    task = store.task(batch_id)
-    status = store.status(task["iteration_id"], batch_id)
+    stack = ctx(app)
+    task = stack.reviews.task(batch_id)
+    status = stack.reviews.status(task["iteration_id"], batch_id)
+    if status == "pending":
+        status = _waiting_status(stack, task)
     return json_response(200, {**reviews.public_task(task), "status": status})
+
+
+def _waiting_status(stack: Stack, task: dict) -> str:
+    """``pending`` while the task's execution runs, else how it ended (``failed``,
+    ``stopped``...). Tasks stored before executions were recorded in them count as waiting."""
+    if not task.get("execution_arn"):
+        return "pending"
+    status = stack.tokens.execution_status(task["execution_arn"])
+    return "pending" if status == "RUNNING" else closed_state(status)
 
 
 @app.post("/reviews/<batch_id>/answers")
