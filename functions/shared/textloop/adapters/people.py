@@ -27,7 +27,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
@@ -103,14 +103,12 @@ class TokenVerifier:
 
 
 def _key_id(token: str) -> str | None:
-    """The ``kid`` of a JWT's header, or None when the header says none or is not readable (the
+    """The ``kid`` of a JWT's header, or None when the header names none or is not readable (the
     signature check then refuses the token)."""
     try:
-        segment = token.split(".", 1)[0]
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, UnicodeError):
+        kid = jws.extract_compact(token.encode()).headers().get("kid")
+    except (JoseError, ValueError, TypeError, UnicodeError):
         return None
-    kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
 
 
