@@ -20,8 +20,8 @@ import pytest
 import requests
 from textloop.domain.identity import TokenIssuer
 
-from tests.integration.test_applications import FEEDBACK, lake_objects, post
 from tests.support import DATA, people
+from tests.support.client_api import FEEDBACK, lake_objects, post
 
 SEED_ROWS = 400
 TRAFFIC_ROWS = 160
