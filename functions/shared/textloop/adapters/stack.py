@@ -19,10 +19,12 @@ Environment variables (set by Terraform):
 * ``CLASSIFIER_MODE``: the mode batch feedback files are checked against (``MULTI_CLASS``).
 * ``CLIENT_APPLICATIONS``: JSON, the client applications by API key id, with their trust
   (``domain.applications``; classify, feedback and batch feedback).
-* ``COMPREHEND_DATA_ACCESS_ROLE_ARN``, ``COMPREHEND_ENDPOINT_ARN`` (optional),
+* ``COMPREHEND_DATA_ACCESS_ROLE_ARN``, ``COMPREHEND_CLASSIFIER_ENDPOINT_ARN`` and
+  ``COMPREHEND_RECOGNIZER_ENDPOINT_ARN`` (optional, one endpoint per model type),
   ``COMPREHEND_ENDPOINT_INFERENCE_UNITS`` (1), ``COMPREHEND_CLASSIFIER_NAME`` (default
-  ``textloop-document-classifier``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the
-  Comprehend back-end.
+  ``textloop-document-classifier``), ``COMPREHEND_RECOGNIZER_NAME`` (default
+  ``textloop-entity-recognizer``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the Comprehend
+  back-end (``adapters.comprehend_training.MODEL_NAME_SETTINGS``, ``ENDPOINT_SETTINGS``).
 * ``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` (AWS), or ``PEOPLE_TOKEN_KEY_ID``,
   ``PEOPLE_TOKEN_ISSUER`` and ``PEOPLE_TOKEN_AUDIENCE`` (local): who issues people's bearer
   tokens (``adapters.people``; the people APIs only).
