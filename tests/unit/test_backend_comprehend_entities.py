@@ -793,3 +793,76 @@ def test_promotion_moves_the_recognizer_endpoint_and_rollback_moves_it_back(lamb
     (audit_key,) = stack.keys("audit/rollbacks/ENTITY_RECOGNIZER/")
     audit = stack.get_json(audit_key)
     assert audit["recognizer_arn"] == version_arn(v1) and audit["classifier_arn"] is None
+
+
+# --------------------------------------------------------------------------- Evaluate's inputs
+
+
+def test_evaluate_reads_a_recognizer_s_job_output_and_an_endpoint_s_answers(ctx):
+    from textloop.steps.evaluate import predictions_of
+
+    texts = ["Amazon S3 and AWS Lambda", "nothing here"]
+    uri = output_uri("ner-v2", "job-1")
+    ctx.lake.put_bytes(
+        ctx.lake.key_of(uri),
+        archive(
+            [
+                output_line("test.txt", 1, texts[1], []),
+                output_line(
+                    "test.txt", 0, texts[0], [(0, 9, "SERVICE", 0.98), (14, 24, "SERVICE", 0.61)]
+                ),
+            ]
+        ),
+        "application/gzip",
+    )
+    batch = {
+        "kind": "batch_job",
+        "backend": "comprehend",
+        "model_type": "ENTITY_RECOGNIZER",
+        "model_version": "ner-v2",
+        "output_uri": uri,
+        "status": "COMPLETED",
+    }
+    predictions, thresholds = predictions_of(ctx, batch, texts, None)
+    assert [[(e.begin_offset, e.end_offset) for e in p.entities] for p in predictions] == [
+        [(0, 9), (14, 24)],
+        [],
+    ]
+    assert thresholds is None
+
+    client = comprehend_client()
+    stubber = Stubber(client)
+    # Shape: `aws comprehend detect-entities` Output (see the real-time test above).
+    for text, entities in zip(
+        texts,
+        [
+            [
+                {
+                    "Score": 0.9,
+                    "Type": "SERVICE",
+                    "Text": "Amazon S3",
+                    "BeginOffset": 0,
+                    "EndOffset": 9,
+                }
+            ],
+            [],
+        ],
+        strict=True,
+    ):
+        stubber.add_response(
+            "detect_entities", {"Entities": entities}, {"Text": text, "EndpointArn": ENDPOINT}
+        )
+    endpoint = {
+        "kind": "endpoint",
+        "backend": "comprehend",
+        "model_type": "ENTITY_RECOGNIZER",
+        "model_version": "ner-active",
+        "endpoint_arn": ENDPOINT,
+        "thresholds": {"default": 0.9},
+        "status": "COMPLETED",
+    }
+    with stubber, clients.override("comprehend", client):
+        predictions, thresholds = predictions_of(ctx, endpoint, texts, None)
+        stubber.assert_no_pending_responses()
+    assert [len(p.entities) for p in predictions] == [1, 0]
+    assert predictions[0].model_version == "ner-active" and thresholds == {"default": 0.9}
