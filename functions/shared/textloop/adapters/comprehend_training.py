@@ -20,13 +20,10 @@ from textloop.adapters.clients import error_code
 from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
 
 # DescribeDocumentClassifier / DescribeEntityRecognizer statuses (the same enum in botocore's
-# model), mapped to what the state machine's Choice understands. The API spells the warning
-# status TRAINED_WITH_WARNING (singular); the plural is kept for records written before.
-_DONE = {
-    "TRAINED": "TRAINED",
-    "TRAINED_WITH_WARNING": "TRAINED",
-    "TRAINED_WITH_WARNINGS": "TRAINED",
-}
+# model), mapped to what the state machine's Choice understands. The warning status is spelled
+# TRAINED_WITH_WARNING (singular) by the API; this map said TRAINED_WITH_WARNINGS before, so a
+# classifier trained with a warning was polled until training_max_polls ran out.
+_DONE = {"TRAINED": "TRAINED", "TRAINED_WITH_WARNING": "TRAINED"}
 _FAILED = {"IN_ERROR": "IN_ERROR", "STOPPED": "STOPPED", "DELETING": "IN_ERROR"}
 
 
