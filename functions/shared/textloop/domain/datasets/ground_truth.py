@@ -15,8 +15,12 @@ each line (the attribute whose value holds ``annotations``), never assumed, so m
 several jobs concatenated still read. A line whose labelling failed carries only
 ``<job>-metadata.failure-reason``; it is reported like any other bad line.
 
-Offsets are taken as Python ``str`` indexes, end exclusive (what Comprehend's BeginOffset and
-EndOffset are for text in the Basic Multilingual Plane). Every line is checked on its own and
+Offsets are taken as Python ``str`` indexes (code points), end exclusive: the
+``crowd-entity-annotation`` element documents ``startOffset``/``endOffset`` as "unicode
+offsets" (SageMaker Developer Guide, crowd-entity-annotation, ``initial-value``), and
+Comprehend's ``Entity.BeginOffset``/``EndOffset`` count "UTF-8 code points" (API reference,
+``Entity``). A job whose offsets counted UTF-16 units would shift spans after a character
+outside the Basic Multilingual Plane; nothing here can tell, so such text is taken as written. Every line is checked on its own and
 its problems name the manifest's own fields (``<job>.annotations.entities[1].endOffset``) and
 the line number, so one bad line never hides the others and never stops the good ones.
 """
