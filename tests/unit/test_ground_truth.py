@@ -247,6 +247,10 @@ def test_the_rules_report_reads_as_a_list_of_what_to_fix():
     ]
     report = validate_documents(too_many, model_type="ENTITY_RECOGNIZER", check_counts=False)
     assert [p.detail for p in report.problems] == ["26 entity types; the limit is 25"]
+    unannotated = [{"text": "nothing here", "entities": []}] * 3
+    report = validate_documents(unannotated, model_type="ENTITY_RECOGNIZER", check_counts=False)
+    assert [p.rule for p in report.problems] == ["no-entity-types"]
+    assert "1 to 25 entity types" in report.render()
 
 
 # ---------------------------------------------------------------------- the seed layout

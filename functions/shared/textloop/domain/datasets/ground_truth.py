@@ -20,9 +20,11 @@ Offsets are taken as Python ``str`` indexes (code points), end exclusive: the
 offsets" (SageMaker Developer Guide, crowd-entity-annotation, ``initial-value``), and
 Comprehend's ``Entity.BeginOffset``/``EndOffset`` count "UTF-8 code points" (API reference,
 ``Entity``). A job whose offsets counted UTF-16 units would shift spans after a character
-outside the Basic Multilingual Plane; nothing here can tell, so such text is taken as written. Every line is checked on its own and
-its problems name the manifest's own fields (``<job>.annotations.entities[1].endOffset``) and
-the line number, so one bad line never hides the others and never stops the good ones.
+outside the Basic Multilingual Plane; nothing here can tell, so such text is taken as written.
+
+Every line is checked on its own and its problems name the manifest's own fields
+(``<job>.annotations.entities[1].endOffset``) and the line number, so one bad line never hides
+the others and never stops the good ones.
 """
 
 from __future__ import annotations

@@ -343,6 +343,12 @@ def _validate_entities(
                 {"type": kind},
             )
     limit = rules.max_labels or COMPREHEND_MAX_LABELS[ModelType.ENTITY_RECOGNIZER]
+    if not per_type:
+        problems.add(
+            "no-entity-types",
+            f"no document annotates an entity; a recogniser is trained on 1 to {limit} entity "
+            "types",
+        )
     if len(per_type) > limit:
         problems.add(
             "too-many-labels",
