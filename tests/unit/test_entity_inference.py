@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from textloop.adapters.active_model import (
     ActiveModelPointer,
     ActiveModelPointerStore,
     ActiveModelProvider,
     pointer_parameter_name,
 )
+from textloop.adapters.comprehend_endpoint import ComprehendBackend, client_config
 from textloop.domain import feedback, inference
 from textloop.domain.backends import ModelBackend
 from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES
@@ -183,3 +185,54 @@ def test_the_serving_provider_resolves_an_entity_models_thresholds(aws):
         "per_label": {"VERSION": 0.7, "SERVICE": 0.8},
         "band": 0.1,
     }
+
+
+def test_detection_on_a_comprehend_endpoint_routes_the_doubtful_text(now):
+    arn = "arn:aws:comprehend:us-east-1:123456789012:entity-recognizer-endpoint/services"
+    client = boto3.client("comprehend", region_name="us-east-1", config=client_config())
+    text = "Release: Amazon GameLift on 2019-04-25"
+    with Stubber(client) as stub:
+        # DetectEntities' response: Entities[] of Score, Type, Text, BeginOffset, EndOffset
+        # (Amazon Comprehend API Reference, DetectEntities "Response Syntax" and the Entity
+        # data type, https://docs.aws.amazon.com/comprehend/latest/APIReference/API_Entity.html).
+        stub.add_response(
+            "detect_entities",
+            {
+                "Entities": [
+                    {
+                        "Score": 0.9731,
+                        "Type": "SERVICE",
+                        "Text": "Amazon GameLift",
+                        "BeginOffset": 9,
+                        "EndOffset": 24,
+                    },
+                    {
+                        "Score": 0.8114,
+                        "Type": "VERSION",
+                        "Text": "2019-04-25",
+                        "BeginOffset": 28,
+                        "EndOffset": 38,
+                    },
+                ]
+            },
+            {"Text": text, "EndpointArn": arn},
+        )
+        backend = ComprehendBackend(
+            client,
+            endpoint_arn=arn,
+            model_type="ENTITY_RECOGNIZER",
+            mode=None,
+            model_version="ner-3",
+        )
+        outcome = inference.classify(
+            text, backend, resolve_thresholds(model_type="ENTITY_RECOGNIZER"), now=now
+        )
+    # 0.81 is below the entity default 0.9 (it would pass a classifier's 0.5).
+    assert outcome.decision.routed and outcome.decision.uncertain == ("VERSION",)
+    answer = inference.classify_response(outcome)
+    assert [(e["begin_offset"], e["end_offset"], e["type"]) for e in answer["entities"]] == [
+        (9, 24, "SERVICE"),
+        (28, 38, "VERSION"),
+    ]
+    assert text[9:24] == "Amazon GameLift" and text[28:38] == "2019-04-25"
+    assert feedback.validate_record(outcome.record) == []
