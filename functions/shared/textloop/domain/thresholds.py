@@ -12,7 +12,10 @@ The rule, per model type (``t(l)`` is the threshold of label ``l``, ``b`` the ba
 
 Thresholds come from the active model's metadata (per label), are overridden by the
 active-model pointer's ``thresholds`` and then by an explicit override (e.g. an environment
-variable); labels without a threshold use ``default`` (0.5).
+variable); labels without a threshold use ``default``: 0.5 for document classifiers, 0.9 for
+entity recognisers (``default_thresholds``). An override is either one set for every model type
+(``{"default": 0.6}``) or one set per model type (``{"ENTITY_RECOGNIZER": {"per_label":
+{"VERSION": 0.95}}}``), see ``override_for``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from textloop.domain.names import (
+    DEFAULT_ENTITY_THRESHOLD,
     DEFAULT_THRESHOLD,
     DEFAULT_UNCERTAINTY_BAND,
     Mode,
@@ -70,20 +74,43 @@ class Thresholds:
         )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Thresholds:
-        return cls().overridden(data)
+    def from_dict(
+        cls, data: Mapping[str, Any] | None, *, model_type: str | None = None
+    ) -> Thresholds:
+        """``data`` over the model type's defaults (``default_thresholds``): a model that writes
+        its thresholds into its metadata writes 0.9 as an entity recogniser's default, not 0.5."""
+        return default_thresholds(model_type).overridden(data)
 
 
-def resolve_thresholds(*layers: Mapping[str, Any] | None) -> Thresholds:
-    """Apply layers in order, later winning: model metadata, pointer, explicit override."""
-    result = Thresholds()
+def default_thresholds(model_type: str | None = None) -> Thresholds:
+    """The thresholds before any layer: ``default`` 0.5, or 0.9 for an entity recogniser."""
+    if model_type == ModelType.ENTITY_RECOGNIZER:
+        return Thresholds(default=DEFAULT_ENTITY_THRESHOLD)
+    return Thresholds()
+
+
+def resolve_thresholds(
+    *layers: Mapping[str, Any] | None, model_type: str | None = None
+) -> Thresholds:
+    """Apply layers in order, later winning: model metadata, pointer, explicit override; on top
+    of the model type's ``default_thresholds``."""
+    result = default_thresholds(model_type)
     for layer in layers:
         result = result.overridden(layer)
     return result
 
 
+def override_for(override: Mapping[str, Any] | None, model_type: str) -> Mapping[str, Any] | None:
+    """The part of a parsed override that applies to ``model_type``: its own section when the
+    override is keyed by model type, else the whole (one set for every model type)."""
+    if not override or not _per_model_type(override):
+        return override or None
+    return override.get(ModelType(model_type).value) or None
+
+
 def parse_override(value: str | None) -> dict[str, Any] | None:
-    """Parse a JSON override such as ``{"default": 0.6, "per_label": {"World": 0.7}}``.
+    """Parse a JSON override such as ``{"default": 0.6, "per_label": {"World": 0.7}}``, or one
+    per model type: ``{"ENTITY_RECOGNIZER": {"default": 0.8}, "DOCUMENT_CLASSIFIER": {...}}``.
 
     Meant for an environment variable; raises ``ValueError`` so a bad setting fails the cold
     start loudly instead of silently routing nothing.
@@ -93,8 +120,23 @@ def parse_override(value: str | None) -> dict[str, Any] | None:
     data = json.loads(value)
     if not isinstance(data, dict):
         raise ValueError("threshold override must be a JSON object")
+    if _per_model_type(data):
+        unknown = set(data) - {m.value for m in ModelType}
+        if unknown:
+            raise ValueError(
+                f"a threshold override keyed by model type cannot also hold {sorted(unknown)}"
+            )
+        for model_type, section in data.items():
+            if not isinstance(section, dict):
+                raise ValueError(f"threshold override {model_type} must be a JSON object")
+            default_thresholds(model_type).overridden(section)  # validates
+        return data
     Thresholds().overridden(data)  # validates
     return data
+
+
+def _per_model_type(override: Mapping[str, Any]) -> bool:
+    return any(key in {m.value for m in ModelType} for key in override)
 
 
 @dataclass(frozen=True, slots=True)
