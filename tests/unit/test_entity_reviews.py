@@ -314,6 +314,7 @@ def stored(batch_id):
 
 @pytest.fixture
 def review_api(lambdas):
+    """The entity batches stored, the review API and the A2I callback deployed."""
     create_bucket(BUCKET)
     store = ReviewStore(DataLake(boto3.client("s3"), BUCKET))
     now = datetime.now(UTC)
@@ -327,6 +328,7 @@ def review_api(lambdas):
         "a2i_callback",
         {**env, "A2I_FLOW_DEFINITION_ARN": FLOW, "A2I_ENTITY_FLOW_DEFINITION_ARN": ENTITY_FLOW},
     )
+    return lambdas
 
 
 ANSWERS = {
@@ -511,3 +513,80 @@ def test_the_a2i_callback_completes_an_entity_batch_once(review_api):
     }
     again = invoke(CALLBACK, event)
     assert again["duplicate"] is True and stored(A2I_BATCH) == document
+
+
+def test_start_review_opens_an_entity_batch_in_the_entity_flow(review_api):
+    from botocore.stub import Stubber
+    from textloop.adapters import clients
+    from textloop.domain import iteration, layout
+
+    batch = {
+        "batch_id": "it-ner-0002-0123456789ab",
+        "index": 2,
+        "items": [selected_item("item-1", TEXT_1, [span(0, 9, "SERVICE", 0.97)])],
+    }
+    lake = DataLake(boto3.client("s3"), BUCKET)
+    lake.put_json(layout.selection_key("it-ner"), {"options": TYPES, "batches": [batch]})
+    deploy_function(
+        review_api,
+        "textloop-entity-start-review",
+        "start_review",
+        {
+            "DATA_LAKE_BUCKET": BUCKET,
+            "STAGE": "test",
+            "REVIEW_BACKEND": "a2i",
+            "A2I_FLOW_DEFINITION_ARN": FLOW,
+            "A2I_ENTITY_FLOW_DEFINITION_ARN": ENTITY_FLOW,
+        },
+    )
+    it = {
+        "iteration_id": "it-ner",
+        "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:m:it-ner",
+        "started_at": "2025-11-23T02:27:03.324Z",
+        "model_type": RECOGNIZER,
+        "mode": None,
+        "config": dict(iteration.DEFAULTS),
+        "lock": {"acquired": True},
+    }
+    a2i = boto3.client("sagemaker-a2i-runtime")
+    stubber = Stubber(a2i)
+    # StartHumanLoop's response: HumanLoopArn (Augmented AI API reference, StartHumanLoop).
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{batch['batch_id']}"
+    expected = reviews.build_task(
+        batch=batch,
+        iteration_id="it-ner",
+        model_type=RECOGNIZER,
+        mode=None,
+        options=TYPES,
+        task_token="t",
+        created_at=NOW,
+        deadline=NOW,
+        review_backend="a2i",
+    )
+    stubber.add_response(
+        "start_human_loop",
+        {"HumanLoopArn": arn},
+        {
+            "HumanLoopName": batch["batch_id"],
+            "FlowDefinitionArn": ENTITY_FLOW,
+            "HumanLoopInput": {"InputContent": reviews.a2i_input_content(expected)},
+        },
+    )
+    with stubber, clients.override("sagemaker-a2i-runtime", a2i):
+        result = invoke(
+            "textloop-entity-start-review",
+            {
+                "batch": {"batch_id": batch["batch_id"], "index": 2, "items": 1},
+                "iteration": it,
+                "task_token": "t",
+            },
+        )
+    stubber.assert_no_pending_responses()
+    assert result["human_loop"] == {
+        "human_loop_name": batch["batch_id"],
+        "started": True,
+        "arn": arn,
+    }
+    stored_task = ReviewStore(lake).task(batch["batch_id"])
+    assert stored_task["entity_types"] == TYPES
+    assert stored_task["items"][0]["suggestion"]["entities"] == [span(0, 9, "SERVICE", 0.97)]

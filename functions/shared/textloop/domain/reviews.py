@@ -245,7 +245,9 @@ def a2i_entity_input(task: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "batch_id": task["batch_id"],
         "model_type": task["model_type"],
-        "text": "".join(text_parts),
+        # A browser turns CR and CR LF into LF as it parses the page: that would move every
+        # later offset. A space keeps the length (the worker sees a blank instead of a CR).
+        "text": "".join(text_parts).replace("\r", " "),
         "items": items,
         "labels": [{"label": t, "shortDisplayName": t[:4]} for t in types],
         "initial_value": initial,
