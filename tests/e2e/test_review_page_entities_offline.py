@@ -4,12 +4,20 @@ scores; the reviewer removes one, changes a type, adds one by selecting text wit
 pressing a number key, and the API receives exactly those spans."""
 
 import json
+import os
+from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.e2e.test_review_page_offline import fake_token
 from textloop_ops.review_server import ReviewServer
 
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = (
+    REPO / "reports" / "figures" / "review-page-entities.png"
+    if os.environ.get("TEXTLOOP_UPDATE_SCREENSHOT") == "1"
+    else REPO / "build" / "e2e" / "review-page-entities.png"
+)
 TYPES = ["SERVICE", "VERSION"]
 TEXTS = [
     "Amazon S3 now supports Glacier Deep Archive.",
@@ -154,6 +162,8 @@ def test_spans_are_removed_retyped_added_by_selection_and_submitted(page):
         expect(first).to_be_focused()
         page.keyboard.press("Tab")
         expect(marks(page).nth(1)).to_be_focused()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
         page.keyboard.press("Delete")
         expect(marks(page)).to_have_text(["Amazon S3", "Glacier Deep Archive"])
         # The focus moved on to the next span: a number key changes its type.
