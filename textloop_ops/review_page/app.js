@@ -448,6 +448,7 @@
   function renderOptions(item, answer) {
     const box = $("options");
     box.replaceChildren();
+    box.setAttribute("aria-label", "Labels");
     const scores = (item.suggestion && item.suggestion.scores) || {};
     const chosen = isMulti() ? state.picks : new Set(answer || []);
     const proposed = new Set(suggested(item));
