@@ -207,3 +207,61 @@ def test_spans_are_removed_retyped_added_by_selection_and_submitted(page):
             ]
         }
     ]
+
+
+def test_keyboard_alone_accepts_selects_words_and_types_them(page):
+    api = FakeEntityReviewApi()
+    with ReviewServer(api) as server:
+        page.goto(server.url)
+        page.locator("#token-input").fill(api.token)
+        page.keyboard.press("Enter")
+        expect(page.locator(".queue-item")).to_have_count(1)
+        page.keyboard.press("1")
+        expect(marks(page)).to_have_count(3)
+        page.keyboard.press("a")  # the model's three spans, as proposed
+        expect(page.locator("#progress")).to_have_text(f"2 / {len(TEXTS)}")
+
+        # "s" selects the first word no entity covers; → skips the words an entity covers.
+        page.keyboard.press("s")
+        pending = page.locator("#item-text mark.pending")
+        expect(pending).to_have_text("Upgrade")
+        expect(page.locator("#toast")).to_contain_text("Selected “Upgrade”")
+        for word in ["to", "on", "AWS"]:
+            page.keyboard.press("ArrowRight")
+            expect(pending).to_have_text(word)
+        page.keyboard.press("Shift+ArrowRight")
+        expect(pending).to_have_text("AWS Lambda")  # the full stop after it stays out
+        page.keyboard.press("Shift+ArrowRight")
+        expect(pending).to_have_text("AWS Lambda today")
+        page.keyboard.press("Shift+ArrowLeft")
+        expect(pending).to_have_text("AWS Lambda")
+        page.keyboard.press("1")
+        expect(marks(page)).to_have_text(["Python 3.13", "AWS Lambda"])
+        # Escape drops a selection without leaving the batch.
+        page.keyboard.press("s")
+        expect(pending).to_have_count(1)
+        page.keyboard.press("Escape")
+        expect(pending).to_have_count(0)
+        expect(page.locator("#batch-view")).to_be_visible()
+        page.keyboard.press("Enter")
+        expect(page.locator("#progress")).to_have_text(f"3 / {len(TEXTS)}")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#toast")).to_contain_text("Submitted 3 answers")
+
+    assert api.posted == [
+        {
+            "answers": [
+                {
+                    "item_id": "i0",
+                    "entities": [
+                        span(0, 9, "SERVICE"),
+                        span(14, 22, "VERSION"),
+                        span(23, 43, "VERSION"),
+                    ],
+                },
+                {"item_id": "i1", "entities": [span(13, 24, "VERSION"), span(28, 38, "SERVICE")]},
+                {"item_id": "i2", "entities": []},
+            ]
+        }
+    ]

@@ -645,6 +645,7 @@
     });
     const rows = [
       ["select", "mark text with the mouse, then 1–9 for its type"],
+      ["s", "select a word by keyboard (←/→ move it, Shift+→/← grow or shrink it), then 1–9"],
       ["Tab", "next entity (or click one)"], ["1–9", "change the focused entity's type"],
       ["Delete", "remove the focused entity"], ["Enter", "confirm this text's entities"],
       ["a", "accept the model's entities"], ["→ / j", "next item"], ["← / k", "previous item"],
@@ -694,6 +695,77 @@
     renderBatch();
     selection.removeAllRanges();
     $("item").focus();
+  }
+
+  // Words, for selecting by keyboard: [begin, end] in code points. A word starts and ends on a
+  // letter or digit and may hold . _ ' - inside ("3.13", "X-Ray"), so "Lambda." ends before
+  // its full stop.
+  function words(text) {
+    const joined = text.join("");
+    const found = [];
+    for (const m of joined.matchAll(/[\p{L}\p{N}](?:[\p{L}\p{N}._'-]*[\p{L}\p{N}])?/gu)) {
+      const begin = chars(joined.slice(0, m.index)).length;
+      found.push([begin, begin + chars(m[0]).length]);
+    }
+    return found;
+  }
+
+  function freeOf(spans, begin, end) {
+    return !spans.some((s) => overlaps(s, { begin_offset: begin, end_offset: end }));
+  }
+
+  function announcePending(item) {
+    const words = chars(item.text).slice(state.pending.begin_offset, state.pending.end_offset);
+    toast(`Selected “${words.join("")}”: press 1–${Math.min(entityTypes().length,
+      MAX_KEYED_OPTIONS)} for its type.`);
+  }
+
+  // "s": the first word no entity covers, after the focused entity (else from the start).
+  function selectByKeyboard() {
+    const item = current();
+    const spans = workingSpans(item);
+    const from = state.focused !== null && spans[state.focused]
+      ? spans[state.focused].end_offset : 0;
+    const free = words(chars(item.text)).filter(([b, e]) => freeOf(spans, b, e));
+    const word = free.find(([b]) => b >= from) || free[0];
+    if (!word) {
+      toast("Every word of this text is in an entity already.");
+      return;
+    }
+    state.pending = { begin_offset: word[0], end_offset: word[1] };
+    renderBatch();
+    $("item").focus();
+    announcePending(item);
+  }
+
+  // ←/→ move the keyboard selection to the previous/next free word; with Shift, → adds the
+  // next word and ← drops the last one.
+  function movePending(delta, grow) {
+    const item = current();
+    const spans = workingSpans(item);
+    const all = words(chars(item.text));
+    const { begin_offset: begin, end_offset: end } = state.pending;
+    if (grow && delta > 0) {
+      const next = all.find(([b]) => b >= end);
+      if (!next || !freeOf(spans, begin, next[1])) {
+        toast("An entity or the end of the text is in the way.");
+        return;
+      }
+      state.pending = { begin_offset: begin, end_offset: next[1] };
+    } else if (grow) {
+      const inside = all.filter(([b, e]) => b >= begin && e <= end);
+      if (inside.length < 2) return;
+      state.pending = { begin_offset: begin, end_offset: inside[inside.length - 2][1] };
+    } else {
+      const free = all.filter(([b, e]) => freeOf(spans, b, e));
+      const word = delta > 0 ? free.find(([b]) => b >= end)
+        : [...free].reverse().find(([, e]) => e <= begin);
+      if (!word) return;
+      state.pending = { begin_offset: word[0], end_offset: word[1] };
+    }
+    renderBatch();
+    $("item").focus();
+    announcePending(item);
   }
 
   function applyType(i) {
@@ -924,6 +996,16 @@
     if (isEntity() && current()) {
       if (key === "Delete" || key === "Backspace") {
         removeFocused();
+        event.preventDefault();
+        return;
+      }
+      if (key === "s") {
+        selectByKeyboard();
+        event.preventDefault();
+        return;
+      }
+      if (state.pending && (key === "ArrowRight" || key === "ArrowLeft")) {
+        movePending(key === "ArrowRight" ? 1 : -1, event.shiftKey);
         event.preventDefault();
         return;
       }
