@@ -446,15 +446,20 @@ def test_a2i_spans_go_back_to_their_items():
             {"endOffset": second + 22, "label": "VERSION", "startOffset": second + 11},
             {"endOffset": 9, "label": "SERVICE", "startOffset": 0},
             {"endOffset": second + 36, "label": "SERVICE", "startOffset": second + 26},
+            # A highlight that caught the blank line before the text: the words it covers.
+            {"endOffset": second + 7, "label": "SERVICE", "startOffset": second - 1},
         ]
     )
     (submission,) = reviews.submissions_from_a2i_output(output, entity_task(A2I_BATCH))
     assert submission.reviewer_id == "a12b3cdefg4h5i67"
     assert submission.to_dict()["answers"] == [
         {"item_id": "item-1", "entities": [span(0, 9, "SERVICE")]},
-        {"item_id": "item-2", "entities": [span(11, 22, "VERSION"), span(26, 36, "SERVICE")]},
+        {
+            "item_id": "item-2",
+            "entities": [span(0, 7, "SERVICE"), span(11, 22, "VERSION"), span(26, 36, "SERVICE")],
+        },
     ]
-    assert TEXT_2[26:36] == "AWS Lambda"
+    assert TEXT_2[26:36] == "AWS Lambda" and TEXT_2[0:7] == "Upgrade"
 
 
 @pytest.mark.parametrize(

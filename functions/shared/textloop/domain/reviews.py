@@ -516,7 +516,8 @@ def _entity_answers_from_a2i(
         entities = []  # nothing highlighted: no entity in any text
     if not isinstance(entities, list):
         raise InvalidInput([FieldError(f"{field}.entities", "must be an array")])
-    placed = a2i_entity_input(task)["items"]
+    shown = a2i_entity_input(task)
+    placed, joined = shown["items"], shown["text"]
     answers: dict[str, list[dict[str, Any]]] = {i["item_id"]: [] for i in placed}
     errors: list[FieldError] = []
     for n, entity in enumerate(entities):
@@ -538,6 +539,11 @@ def _entity_answers_from_a2i(
         if bad:
             errors += bad
             continue
+        # A highlight that caught the blank line between two texts is the words it covers.
+        while start < end and start < len(joined) and joined[start].isspace():
+            start += 1
+        while end > start and end <= len(joined) and joined[end - 1].isspace():
+            end -= 1
         home = next(
             (i for i in placed if i["begin_offset"] <= start and end <= i["end_offset"]), None
         )
