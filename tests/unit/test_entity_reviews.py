@@ -437,6 +437,10 @@ def test_the_a2i_entity_input_joins_the_texts_and_moves_the_spans():
         {"label": "SERVICE", "shortDisplayName": "SERV"},
         {"label": "VERSION", "shortDisplayName": "VERS"},
     ]
+    # A type the batch does not offer is not pre-filled (the widget knows only its labels).
+    task = entity_task()
+    task["items"][1]["suggestion"]["entities"].append(span(26, 36, "PRODUCT"))
+    assert reviews.a2i_entity_input(task)["initial_value"] == content["initial_value"]
 
 
 def test_a2i_spans_go_back_to_their_items():

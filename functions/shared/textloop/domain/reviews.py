@@ -214,6 +214,7 @@ def a2i_entity_input(task: Mapping[str, Any]) -> dict[str, Any]:
     ``initial_value`` (``label``, ``startOffset``, ``endOffset``: the element's documented
     shape) and the entity types as its ``labels``. The items keep their suggestions, so the
     template can show each span's score."""
+    types = list(task.get("entity_types") or task["options"])
     text_parts, items, initial = [], [], []
     at = 0
     for index, item in enumerate(task["items"]):
@@ -238,10 +239,12 @@ def a2i_entity_input(task: Mapping[str, Any]) -> dict[str, Any]:
                 "startOffset": at + e["begin_offset"],
                 "endOffset": at + e["end_offset"],
             }
+            # The widget's initial value may only use its labels (a client's correction could
+            # name a type the batch does not offer: the worker sees it listed, not pre-filled).
             for e in proposed
+            if e["type"] in types
         ]
         at += len(item["text"])
-    types = list(task.get("entity_types") or task["options"])
     return {
         "batch_id": task["batch_id"],
         "model_type": task["model_type"],
