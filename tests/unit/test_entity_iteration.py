@@ -200,3 +200,55 @@ def test_a_second_iteration_on_the_same_data_ties_and_keeps_the_active_recognise
     assert decision["outcome"] == "reject" and decision["delta"] == 0
     assert "not enough" in decision["reason"]
     assert pointer()["model_version"] == first["training"]["model_version"]
+
+
+def test_the_artefact_store_and_the_active_model_load_by_model_type(aws, gold):
+    """One store, one key per version: the metadata's model_type picks the loader, and a
+    pointer naming the wrong model type is refused before the model serves."""
+    from textloop.adapters.active_model import (
+        ActiveModelPointer,
+        ActiveModelPointerStore,
+        ActiveModelProvider,
+        backend_loader,
+        pointer_parameter_name,
+    )
+    from textloop.adapters.artefacts import ModelArtefactStore
+    from textloop.domain import entity_model
+    from textloop.domain.backends import BackendUnavailable
+    from textloop.domain.entity_model import EntityBackend, EntityModel
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    model = entity_model.fit(gold[:40], model_version="ner-store-1")
+    store = ModelArtefactStore(s3, BUCKET)
+    uri = store.put("ner-store-1", entity_model.save(model), model.metadata)
+    loaded = store.load_local_model(uri)
+    assert isinstance(loaded, EntityModel) and loaded.data == model.data
+    assert store.get_metadata("ner-store-1")["model_type"] == "ENTITY_RECOGNIZER"
+
+    entity_pointer = ActiveModelPointer(
+        model_version="ner-store-1",
+        backend="local",
+        model_type="ENTITY_RECOGNIZER",
+        artefact_uri=uri,
+    )
+    pointers = ActiveModelPointerStore(
+        ssm, pointer_parameter_name(PREFIX, "ENTITY_RECOGNIZER"), max_age_seconds=0
+    )
+    pointers.put(entity_pointer)
+    active = ActiveModelProvider(pointers, backend_loader(artefact_store=store)).current()
+    assert isinstance(active.backend, EntityBackend)
+    assert active.thresholds.default == 0.9  # the recogniser's metadata
+    [prediction] = active.backend.predict(["Amazon Sumerian Service Update on 2019-04-26"])
+    assert prediction.entities and prediction.model_version == "ner-store-1"
+
+    misfiled = ActiveModelPointer(
+        model_version="ner-store-1",
+        backend="local",
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        artefact_uri=uri,
+    )
+    with pytest.raises(BackendUnavailable, match="holds model type ENTITY_RECOGNIZER"):
+        backend_loader(artefact_store=store)(misfiled)

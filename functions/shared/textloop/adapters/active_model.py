@@ -205,8 +205,8 @@ def backend_loader(
                 )
             if backend.model_type != pointer.model_type:
                 raise BackendUnavailable(
-                    f"{pointer.artefact_uri} holds a {backend.model_type}, "
-                    f"the pointer is for a {pointer.model_type}"
+                    f"{pointer.artefact_uri} holds model type {backend.model_type}, "
+                    f"the pointer is for {pointer.model_type}"
                 )
             return backend
         if pointer.backend == Backend.COMPREHEND:
