@@ -85,6 +85,24 @@ def test_a_gold_span_cutting_a_word_takes_the_whole_token():
     assert tags[:3] == ["B-SERVICE", "I-SERVICE", "O"]
 
 
+def test_sentence_punctuation_at_a_span_end_is_not_learnt_but_brackets_are():
+    text = "Service improvements for Amazon Sumerian. Deep Learning AMI (Ubuntu) Version 150"
+    tokens = entity_model.tokenize(text)
+    gold = [(25, 41, "SERVICE"), (42, 68, "SERVICE")]  # "Amazon Sumerian." and "...(Ubuntu)"
+    tags = entity_model.bio_tags(tokens, gold)
+    spans = entity_model.spans_of(tokens, tags, [1.0] * len(tokens))
+    assert [text[s.begin_offset : s.end_offset] for s in spans] == [
+        "Amazon Sumerian",
+        "Deep Learning AMI (Ubuntu)",
+    ]
+    # A span that is nothing but punctuation keeps its one token.
+    assert entity_model.bio_tags(entity_model.tokenize("a . b"), [(2, 3, "X")]) == [
+        "O",
+        "B-X",
+        "O",
+    ]
+
+
 def test_stray_inside_tags_start_a_span():
     tokens = entity_model.tokenize("a b c d")
     spans = entity_model.spans_of(

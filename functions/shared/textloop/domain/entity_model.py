@@ -8,7 +8,9 @@
   them; an all-capitals word before a plural ``s`` splits (``AMI`` ``s``): annotators mark
   "Deep Learning AMI" inside "AMIs".
 * Tags: BIO per entity type. A token belongs to a gold span when it overlaps it at all
-  (annotators leave trailing blanks or cut a word short; the model learns the whole token).
+  (annotators leave trailing blanks or cut a word short; the model learns the whole token),
+  except a full stop, comma, semicolon or colon at either end of the span (annotators include
+  a sentence's full stop now and then; the model learns the name without it).
 * Features of a token (``token_features``): the lowercased word, its shape (``Xxxx``, ``dd``),
   short shape, 2-4 character prefixes and suffixes, capitalisation, digits, punctuation, and
   the same few facts of the two words either side (BOS/EOS at the ends).
@@ -64,6 +66,7 @@ HYPERPARAMETERS: dict[str, Any] = {
     "feature.possible_transitions": True,
 }
 OUTSIDE = "O"
+_SENTENCE_PUNCTUATION = frozenset(".,;:")
 # The header of a crfsuite model file (crfsuite's model.c: FILEMAGIC "lCRF").
 _CRFSUITE_MAGIC = b"lCRF"
 _CRFSUITE_HEADER = struct.Struct("<4sI4s9I")
@@ -167,6 +170,12 @@ def bio_tags(tokens: Sequence[Token], entities: Iterable[Any]) -> list[str]:
             for i, t in enumerate(tokens)
             if t.begin < end and t.end > begin and tags[i] == OUTSIDE
         ]
+        # Sentence punctuation at either end is annotation noise, not part of a name: gold has
+        # "Amazon Sumerian." 6 times and "Amazon Sumerian" 22 times. Brackets stay: "(Ubuntu)".
+        while len(inside) > 1 and tokens[inside[-1]].text in _SENTENCE_PUNCTUATION:
+            inside.pop()
+        while len(inside) > 1 and tokens[inside[0]].text in _SENTENCE_PUNCTUATION:
+            inside.pop(0)
         for n, i in enumerate(inside):
             tags[i] = f"{'B' if n == 0 else 'I'}-{kind}"
     return tags
