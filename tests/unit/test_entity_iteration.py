@@ -115,7 +115,7 @@ def test_first_entity_iteration_trains_scores_and_promotes_the_crf(lambdas, gold
     assert evaluation["test_set_hash"] == dataset["test_set_hash"]
     assert evaluation["n"] == dataset["counts"]["test"]
     assert set(evaluation["per_label"]) == {"SERVICE", "VERSION"}
-    # The held-out figures of the README (0.79-0.88 micro F1) on another split.
+    # The held-out figures of the README (0.77-0.88 micro F1) on another split.
     assert evaluation["MicroF1Score"] >= 0.7
     assert evaluation["predictions"] == {"kind": "in_process", "backend": "local"}
     decision = output["evaluation"]["decision"]

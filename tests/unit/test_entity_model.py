@@ -115,7 +115,7 @@ def test_stray_inside_tags_start_a_span():
 
 
 def test_held_out_entity_f1(held_out):
-    # Measured 0.79-0.88 micro F1 over seeds (README "Entity recognisers: the local model");
+    # Measured 0.77-0.88 micro F1 over seeds (README "Entity recognisers: the local model");
     # well below that means the features or the span decoding broke.
     model, _, test = held_out
     backend = entity_model.EntityBackend(model)
