@@ -27,7 +27,7 @@ NER_MANIFEST = NER / "groundtruth" / "output.manifest"
 NEEDED = {
     "demo": (AG_NEWS,),
     "test": (AG_NEWS, AG_NEWS_SAMPLE_BATCH, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS, NER_MANIFEST),
-    "bench": (AG_NEWS, JIGSAW),
+    "bench": (AG_NEWS, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS),
 }
 
 
