@@ -27,7 +27,7 @@ from textloop.domain.evaluation import METRIC_NAMES
 from textloop.domain.names import Mode
 from textloop.domain.timestamps import parse_timestamp
 
-TRAINED_STATUSES = ("TRAINED", "TRAINED_WITH_WARNINGS")
+TRAINED_STATUSES = ("TRAINED", "TRAINED_WITH_WARNING")
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def plan_rollback(
 
     ``history``: the model registry's entries ``{model_version, promoted_at, metrics, status?}``.
     ``target_model_version=None`` picks the version promoted last before the current one. The
-    target must exist, must have been trained (``status`` TRAINED / TRAINED_WITH_WARNINGS when
+    target must exist, must have been trained (``status`` TRAINED / TRAINED_WITH_WARNING (as the Comprehend API spells it) when
     given, and evaluation metrics recorded). Rolling back to the model that is already active
     returns ``changed: False`` (a retried step must not fail).
     """
