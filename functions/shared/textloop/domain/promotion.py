@@ -232,9 +232,9 @@ def plan_rollback(
 
     ``history``: the model registry's entries ``{model_version, promoted_at, metrics, status?}``.
     ``target_model_version=None`` picks the version promoted last before the current one. The
-    target must exist, must have been trained (``status`` TRAINED / TRAINED_WITH_WARNING (as the Comprehend API spells it) when
-    given, and evaluation metrics recorded). Rolling back to the model that is already active
-    returns ``changed: False`` (a retried step must not fail).
+    target must exist, must have been trained (``status`` TRAINED / TRAINED_WITH_WARNING, as
+    Comprehend spells it, when given, and evaluation metrics recorded). Rolling back to the
+    model that is already active returns ``changed: False`` (a retried step must not fail).
     """
     entries = {str(e.get("model_version")): e for e in history if e.get("model_version")}
     if target_model_version is None:
