@@ -179,7 +179,10 @@ class ActiveModelProvider:
             self.loads += 1
             metadata_thresholds = getattr(backend, "thresholds", None)
             thresholds = resolve_thresholds(
-                metadata_thresholds, pointer.thresholds, self.threshold_override
+                metadata_thresholds,
+                pointer.thresholds,
+                self.threshold_override,
+                model_type=pointer.model_type,
             )
             self._active = ActiveModel(pointer, version, backend, thresholds)
             return self._active

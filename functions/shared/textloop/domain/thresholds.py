@@ -12,7 +12,9 @@ The rule, per model type (``t(l)`` is the threshold of label ``l``, ``b`` the ba
 
 Thresholds come from the active model's metadata (per label), are overridden by the
 active-model pointer's ``thresholds`` and then by an explicit override (e.g. an environment
-variable); labels without a threshold use ``default`` (0.5).
+variable); labels without a threshold use ``default``: 0.5 for classifiers, 0.9 for entity
+recognisers (``default_thresholds``; one stack serves both, so the default follows the pointer's
+model type, and an override may have a section per model type: ``parse_override``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from types import MappingProxyType
 from typing import Any
 
 from textloop.domain.names import (
+    DEFAULT_ENTITY_THRESHOLD,
     DEFAULT_THRESHOLD,
     DEFAULT_UNCERTAINTY_BAND,
     Mode,
@@ -74,26 +77,53 @@ class Thresholds:
         return cls().overridden(data)
 
 
-def resolve_thresholds(*layers: Mapping[str, Any] | None) -> Thresholds:
-    """Apply layers in order, later winning: model metadata, pointer, explicit override."""
-    result = Thresholds()
+def default_thresholds(model_type: str | None = None) -> Thresholds:
+    """The thresholds before any layer: ``default`` 0.9 for entity recognisers, else 0.5."""
+    if model_type == ModelType.ENTITY_RECOGNIZER:
+        return Thresholds(default=DEFAULT_ENTITY_THRESHOLD)
+    return Thresholds()
+
+
+def resolve_thresholds(
+    *layers: Mapping[str, Any] | None, model_type: str | None = None
+) -> Thresholds:
+    """Apply layers in order, later winning: model metadata, pointer, explicit override; over
+    ``default_thresholds(model_type)``."""
+    result = default_thresholds(model_type)
     for layer in layers:
         result = result.overridden(layer)
     return result
 
 
-def parse_override(value: str | None) -> dict[str, Any] | None:
+def parse_override(value: str | None, model_type: str | None = None) -> dict[str, Any] | None:
     """Parse a JSON override such as ``{"default": 0.6, "per_label": {"World": 0.7}}``.
 
-    Meant for an environment variable; raises ``ValueError`` so a bad setting fails the cold
-    start loudly instead of silently routing nothing.
+    A key named after a model type holds settings for that type only, over the others:
+    ``{"default": 0.6, "ENTITY_RECOGNIZER": {"default": 0.95}}`` is 0.6 for classifiers and
+    0.95 for recognisers. ``model_type`` None: the common settings. Meant for an environment
+    variable; raises ``ValueError`` (every section checked, whichever is asked for) so a bad
+    setting fails the cold start loudly instead of silently routing nothing.
     """
     if value is None or not value.strip():
         return None
     data = json.loads(value)
     if not isinstance(data, dict):
         raise ValueError("threshold override must be a JSON object")
+    sections = {k: data.pop(k) for k in list(data) if k in ModelType.__members__}
     Thresholds().overridden(data)  # validates
+    for name, section in sections.items():
+        if not isinstance(section, dict):
+            raise ValueError(f"threshold override {name} must be a JSON object")
+        Thresholds().overridden(section)
+    section = sections.get(model_type) if model_type else None
+    if section:
+        data = {
+            **data,
+            **section,
+            "per_label": {**(data.get("per_label") or {}), **(section.get("per_label") or {})},
+        }
+        if not data["per_label"]:
+            del data["per_label"]
     return data
 
 
