@@ -26,7 +26,7 @@ NER_ANNOTATIONS = NER / "comprehend" / "annotations.csv"
 NEEDED = {
     "demo": (AG_NEWS,),
     "test": (AG_NEWS, AG_NEWS_SAMPLE_BATCH, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS),
-    "bench": (AG_NEWS, JIGSAW),
+    "bench": (AG_NEWS, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS),
 }
 
 

@@ -81,6 +81,27 @@ AGREEMENT_CASES = [
         {"model_version": "v1", "backend": "local", "model_type": "ENTITY_RECOGNIZER"},
         False,
     ),
+    (
+        "active-model-pointer.v1",
+        {
+            "model_version": "v1",
+            "backend": "local",
+            "model_type": "ENTITY_RECOGNIZER",
+            "artefact_uri": "s3://lake-bucket/models/v1/model.joblib",
+        },
+        True,
+    ),
+    (
+        "active-model-pointer.v1",
+        {
+            "model_version": "v1",
+            "backend": "local",
+            "model_type": "ENTITY_RECOGNIZER",
+            "mode": "MULTI_CLASS",
+            "artefact_uri": "s3://lake-bucket/models/v1/model.joblib",
+        },
+        False,
+    ),
 ]
 
 

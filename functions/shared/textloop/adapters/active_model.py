@@ -200,15 +200,18 @@ def backend_loader(
         if pointer.backend == Backend.LOCAL:
             if artefact_store is None:
                 raise BackendUnavailable("the local back-end needs an artefact store")
-            from textloop.domain.local_model import LocalBackend
-
-            model = artefact_store.load_local_model(pointer.artefact_uri)
-            if model.model_version != pointer.model_version:
+            backend = artefact_store.load_local_backend(pointer.artefact_uri)
+            if backend.model_version != pointer.model_version:
                 raise BackendUnavailable(
-                    f"{pointer.artefact_uri} holds {model.model_version}, "
+                    f"{pointer.artefact_uri} holds {backend.model_version}, "
                     f"the pointer says {pointer.model_version}"
                 )
-            return LocalBackend(model)
+            if backend.model_type != pointer.model_type:
+                raise BackendUnavailable(
+                    f"{pointer.artefact_uri} holds model type {backend.model_type}, "
+                    f"the pointer is for {pointer.model_type}"
+                )
+            return backend
         if pointer.backend == Backend.COMPREHEND:
             if comprehend_client is None:
                 raise BackendUnavailable("the comprehend back-end needs a Comprehend client")

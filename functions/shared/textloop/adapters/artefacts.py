@@ -1,4 +1,8 @@
-"""Model artefacts in S3: ``layout.artefact_key`` (the joblib bytes) and ``layout.metadata_key``.
+"""Model artefacts in S3: ``layout.artefact_key`` (the model's bytes) and ``layout.metadata_key``.
+
+One key for every local model: a document classifier's bytes are joblib's
+(``domain/local_model.py``), an entity recogniser's crfsuite's model file
+(``domain/entity_model.py``); ``metadata["model_type"]`` says which loader reads them.
 
 A model version is written once (conditional puts): retraining makes a new version, it never
 replaces one, so the pointer's history and the audit records keep meaning what they said.
@@ -12,7 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from textloop.domain.backends import ModelBackend
 from textloop.domain.layout import artefact_key, metadata_key, model_version_of_artefact
+from textloop.domain.names import ModelType
 
 
 class ArtefactStoreError(RuntimeError):
@@ -84,7 +90,25 @@ class ModelArtefactStore:
         return version
 
     def load_local_model(self, artefact_uri: str) -> Any:
+        """A ``local_model.LocalModel`` or an ``entity_model.EntityModel``, by the metadata's
+        model_type (written by the Train step, checked against the sha256 before loading)."""
+        artefact, metadata = self.get(self.model_version_of(artefact_uri))
+        if metadata.get("model_type") == ModelType.ENTITY_RECOGNIZER:
+            from textloop.domain import entity_model
+
+            return entity_model.load(artefact, metadata)
         from textloop.domain import local_model
 
-        artefact, metadata = self.get(self.model_version_of(artefact_uri))
         return local_model.load(artefact, metadata)
+
+    def load_local_backend(self, artefact_uri: str) -> ModelBackend:
+        """The ``ModelBackend`` over the local model an artefact_uri names (``LocalBackend``
+        for classifiers, ``EntityBackend`` for entity recognisers)."""
+        model = self.load_local_model(artefact_uri)
+        if model.metadata.get("model_type") == ModelType.ENTITY_RECOGNIZER:
+            from textloop.domain.entity_model import EntityBackend
+
+            return EntityBackend(model)
+        from textloop.domain.local_model import LocalBackend
+
+        return LocalBackend(model)

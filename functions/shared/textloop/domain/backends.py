@@ -1,6 +1,7 @@
 """The model back-end interface: what inference, selection and evaluation need from a model.
 
-Two back-ends implement it: ``local_model.LocalBackend`` (scikit-learn, in process) and
+It is implemented in process by ``local_model.LocalBackend`` (scikit-learn, document classifiers)
+and ``entity_model.EntityBackend`` (a CRF, entity recognisers), and by
 ``adapters.comprehend_endpoint.ComprehendBackend`` (an Amazon Comprehend endpoint).
 """
 

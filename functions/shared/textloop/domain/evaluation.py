@@ -30,7 +30,14 @@ has none; labels whose scores do not separate keep theirs. A curve is drawn from
 alone, so it is the same whether or not the thresholds were tuned.
 
 Entity recognisers (``evaluate_entities``): a predicted span counts only if begin, end and type
-all match a true span (exact match).
+all match a true span (exact match, CoNLL's rule). The counting is scikit-learn's
+``precision_recall_fscore_support`` over spans paired by offsets, not seqeval or nervaluate:
+seqeval scores BIO tag sequences, which a Comprehend model does not give (it answers character
+offsets) and which would tie the metric to one tokenisation; nervaluate's "strict" schema counts
+exactly the same true and false positives on spans, and scikit-learn is already in the layer
+and computes the per-type and micro figures the gate and the figures read, in the classifier
+result's shape. A span with the right offsets and the wrong type is one false negative of the
+true type and one false positive of the predicted type.
 """
 
 from __future__ import annotations

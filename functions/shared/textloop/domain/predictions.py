@@ -15,8 +15,11 @@ from typing import Any
 from textloop.domain.names import ModelType
 
 
-def span_tuple(span: Mapping[str, Any] | Sequence[Any]) -> tuple[int, int, str]:
-    """``(begin_offset, end_offset, type)`` from a span dict or a 3-item sequence."""
+def span_tuple(span: Mapping[str, Any] | Sequence[Any] | EntitySpan) -> tuple[int, int, str]:
+    """``(begin_offset, end_offset, type)`` from a span dict, an ``EntitySpan`` or a 3-item
+    sequence."""
+    if isinstance(span, EntitySpan):
+        return (span.begin_offset, span.end_offset, span.type)
     if isinstance(span, Mapping):
         return (int(span["begin_offset"]), int(span["end_offset"]), str(span["type"]))
     begin, end, kind = span

@@ -7,7 +7,8 @@ Gate rules, all on evaluations made by ``evaluation`` (the candidate and the act
 2. No active model yet: promote iff the candidate's metric reaches ``min_absolute``.
 3. Otherwise promote iff the candidate beats the active model on the metric by at least
    ``min_improvement`` (and by more than nothing: a tie is not worth a deployment) AND no label
-   regresses: per-label F1 may drop by at most ``per_label_tolerance``. Labels with no support
+   regresses: per-label F1 (entity recognisers: per entity type) may drop by at most
+   ``per_label_tolerance``. Labels with no support
    in the test set are not judged (their F1 is 0 for both by definition). A label the active
    model scored that the candidate does not know regresses to 0.
 

@@ -19,7 +19,7 @@ from typing import Any
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.datasets.build import build_datasets
-from textloop.domain.datasets.formats import parse_classifier_csv
+from textloop.domain.datasets.formats import DOCUMENT_FILES, parse_classifier_csv
 from textloop.domain.errors import DatasetInvalid
 from textloop.domain.iteration import Iteration
 from textloop.steps.payloads import ITERATION, POOL, step_schema
@@ -60,11 +60,13 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         "labels": len(build.manifest["labels"]),
     }
     ctx.logger.info("data set built", extra={"dataset_version": version, "counts": counts})
+    # Entity recognisers: the documents files (train.txt, test.txt), annotations beside them.
+    files = DOCUMENT_FILES[it.model_type]
     return {
         "dataset_version": version,
         "manifest_key": manifest_key,
-        "train_uri": ctx.lake.uri(layout.dataset_key(version, "train.csv")),
-        "test_uri": ctx.lake.uri(layout.dataset_key(version, "test.csv")),
+        "train_uri": ctx.lake.uri(layout.dataset_key(version, files["train"])),
+        "test_uri": ctx.lake.uri(layout.dataset_key(version, files["test"])),
         "test_set_hash": build.test_set_hash,
         "counts": counts,
     }

@@ -13,6 +13,12 @@ job id) and its figures (``figures``): ``confusion-matrix.png`` and, multi-label
 ``precision-recall.png`` with the chosen thresholds, beside it (``active-*.png`` for the active
 model).
 
+Entity recognisers: test.txt + test-annotations.csv, both models' spans scored by
+``evaluation.evaluate_entities`` (exact span and type, per type and micro; scikit-learn's
+counting over paired span sets, see its docstring), the gate as above with
+``per_label_tolerance`` applied per entity type (default metric MicroF1Score), and one figure,
+``entity-f1.png`` (per-type F1, candidate beside active), beside the candidate's evaluation.
+
 Environment: DATA_LAKE_BUCKET.
 AWS: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*, audit/*),
 comprehend:ClassifyDocument (only for an active Comprehend endpoint without a batch job).
@@ -25,11 +31,11 @@ from typing import Any
 
 from textloop.adapters.stack import Stack
 from textloop.domain import figures, layout, test_predictions
-from textloop.domain.datasets.formats import parse_classifier_csv
-from textloop.domain.evaluation import evaluate
+from textloop.domain.datasets.formats import parse_classifier_csv, read_entity_part
+from textloop.domain.evaluation import evaluate, evaluate_entities
 from textloop.domain.iteration import Iteration
 from textloop.domain.names import ModelType
-from textloop.domain.predictions import Prediction
+from textloop.domain.predictions import Prediction, span_tuple
 from textloop.domain.promotion import decide
 from textloop.steps.payloads import DATASET, ITERATION, TEST_PREDICTIONS, TRAINING, step_schema
 
@@ -53,6 +59,8 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     if jobs["candidate"]["model_version"] != training["model_version"]:
         raise ValueError("test_predictions.jobs.candidate is not this iteration's candidate")
 
+    if it.model_type == ModelType.ENTITY_RECOGNIZER:
+        return evaluate_entity_recognisers(ctx, it, dataset, training, jobs)
     text = ctx.lake.get_text(ctx.lake.key_of(dataset["test_uri"]))
     if text is None:
         raise LookupError(f"{dataset['test_uri']} is missing")
@@ -81,11 +89,68 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         )
         ctx.lake.put_json(active_key, active)
 
+    return gate(ctx, it, candidate, candidate_key, active, active_key)
+
+
+def gate(
+    ctx: Stack,
+    it: Iteration,
+    candidate: dict[str, Any],
+    candidate_key: str,
+    active: dict[str, Any] | None,
+    active_key: str | None,
+) -> dict[str, Any]:
     decision = decide(candidate, active, it.gate)
     ctx.lake.put_json(layout.iteration_document_key(it.iteration_id, "decision.json"), decision)
     ctx.count("CandidatePromotable", decision["promote"])
     ctx.logger.info("candidate evaluated", extra={"decision": decision["reason"]})
     return {"candidate_key": candidate_key, "active_key": active_key, "decision": decision}
+
+
+def evaluate_entity_recognisers(
+    ctx: Stack,
+    it: Iteration,
+    dataset: dict[str, Any],
+    training: dict[str, Any],
+    jobs: dict[str, Any],
+) -> dict[str, Any]:
+    """Entity recognisers: both models' spans on the frozen test documents, scored by
+    ``evaluate_entities`` (exact span and type, per type and micro), one per-type F1 figure
+    (candidate beside active) stored beside the candidate's evaluation and named in both."""
+    documents = read_entity_part(ctx.lake.get_text, dataset["dataset_version"], "test")
+    types = sorted({span_tuple(s)[2] for d in documents for s in d["entities"]})
+    evaluations: dict[str, dict[str, Any]] = {}
+    for role, job in jobs.items():
+        if job is None:
+            continue
+        predictions, _ = predictions_of(ctx, job, [d["text"] for d in documents], None)
+        result = evaluate_entities(
+            [d["entities"] for d in documents],
+            [p.entities for p in predictions],
+            types=types,
+            test_set_hash=dataset["test_set_hash"],
+            model_version=job["model_version"],
+        )
+        result["dataset_version"] = dataset["dataset_version"]
+        result["predictions"] = {
+            k: job[k] for k in ("kind", "backend", "job_id", "job_arn", "output_uri") if job.get(k)
+        }
+        evaluations[role] = result
+    candidate, active = evaluations["candidate"], evaluations.get("active")
+    figure_key = layout.model_key(training["model_version"], "entity-f1.png")
+    title = f"candidate {candidate['model_version']} · test set {dataset['dataset_version']}"
+    ctx.lake.put_bytes(
+        figure_key, figures.entity_f1_png(candidate, active, title=title), "image/png"
+    )
+    candidate_key = layout.evaluation_key(training["model_version"])
+    candidate["figures"] = {"entity_f1": figure_key}
+    ctx.lake.put_json(candidate_key, candidate)
+    active_key = None
+    if active is not None:
+        active_key = layout.iteration_document_key(it.iteration_id, "active-evaluation.json")
+        active["figures"] = {"entity_f1": figure_key}
+        ctx.lake.put_json(active_key, active)
+    return gate(ctx, it, candidate, candidate_key, active, active_key)
 
 
 def evaluate_job(
@@ -108,13 +173,11 @@ def evaluate_job(
 
 
 def predictions_of(
-    ctx: Stack, job: dict[str, Any], texts: list[str], mode: str
+    ctx: Stack, job: dict[str, Any], texts: list[str], mode: str | None
 ) -> tuple[list[Prediction], Any]:
     """``(predictions, starting thresholds)`` of one model for the test documents."""
     if job["kind"] == "in_process":
-        from textloop.domain.local_model import LocalBackend
-
-        backend = LocalBackend(ctx.artefacts.load_local_model(job["artefact_uri"]))
+        backend = ctx.artefacts.load_local_backend(job["artefact_uri"])
         if backend.model_version != job["model_version"]:
             raise LookupError(
                 f"{job['artefact_uri']} holds {backend.model_version}, not {job['model_version']}"

@@ -3,7 +3,8 @@ of this iteration's test set, so Evaluate can score both on the same documents.
 
 For each model it decides how its predictions are made, and starts what must be started:
 
-* a local model (scikit-learn): ``in_process``: Evaluate loads the artefact and predicts;
+* a local model (scikit-learn classifier or CRF entity recogniser; the artefact's metadata
+  says which): ``in_process``: Evaluate loads the artefact and predicts;
 * a Comprehend classifier version (the candidate, or the active model behind its endpoint when
   a data access role is configured): ``batch_job``: StartDocumentClassificationJob over the
   data set's ``test-documents.txt`` (one document per line), output under

@@ -18,11 +18,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from textloop.domain.datasets.rules import Problems, snippet
 from textloop.domain.hashing import text_key
+from textloop.domain.layout import dataset_key
 from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
 from textloop.domain.predictions import span_dict, span_tuple
 
@@ -36,6 +37,14 @@ FILES = {
         "test-annotations.csv",
     ),
 }
+
+# The file a data set's ``train_uri``/``test_uri`` names, per model type (the entity
+# annotations sit beside their documents file: ``ENTITY_ANNOTATIONS_OF``).
+DOCUMENT_FILES = {
+    ModelType.DOCUMENT_CLASSIFIER.value: {"train": "train.csv", "test": "test.csv"},
+    ModelType.ENTITY_RECOGNIZER.value: {"train": "train.txt", "test": "test.txt"},
+}
+ENTITY_ANNOTATIONS_OF = {"train.txt": "train-annotations.csv", "test.txt": "test-annotations.csv"}
 
 
 # --------------------------------------------------------------------------- parsers
@@ -170,6 +179,20 @@ def parse_entity_files(
         }
         for number, text in enumerate(texts)
     ]
+
+
+def read_entity_part(
+    read: Callable[[str], str | None], dataset_version: str, part: str
+) -> list[dict[str, Any]]:
+    """The entity documents of one part (``train`` or ``test``) of a built data set: its
+    documents file and annotations CSV, read with ``read(key)`` (None: missing)."""
+    documents_name = DOCUMENT_FILES[ModelType.ENTITY_RECOGNIZER.value][part]
+    names = (documents_name, ENTITY_ANNOTATIONS_OF[documents_name])
+    contents = [read(dataset_key(dataset_version, name)) for name in names]
+    for name, content in zip(names, contents, strict=True):
+        if content is None:
+            raise LookupError(f"{dataset_key(dataset_version, name)} is missing")
+    return parse_entity_files(contents[0] or "", contents[1] or "", documents_name)
 
 
 # --------------------------------------------------------------------------- writers
