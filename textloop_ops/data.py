@@ -21,11 +21,12 @@ JIGSAW = DATA_DIR / "jigsaw_toxic" / "train.csv"
 NER = DATA_DIR / "aws_service_ner"
 NER_DOCUMENTS = NER / "comprehend" / "train.csv"
 NER_ANNOTATIONS = NER / "comprehend" / "annotations.csv"
+NER_MANIFEST = NER / "groundtruth" / "output.manifest"
 
 # What each entry point reads; checked before it starts.
 NEEDED = {
     "demo": (AG_NEWS,),
-    "test": (AG_NEWS, AG_NEWS_SAMPLE_BATCH, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS),
+    "test": (AG_NEWS, AG_NEWS_SAMPLE_BATCH, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS, NER_MANIFEST),
     "bench": (AG_NEWS, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS),
 }
 

@@ -66,7 +66,7 @@ def test_a_bad_model_type_section_fails_loudly(raw, message):
         deployment_config(raw)
 
 
-def test_entity_thresholds_default_to_0_9_and_overrides_have_sections():
+def test_entity_thresholds_default_to_0_9():
     assert default_thresholds(DOC).default == 0.5
     assert default_thresholds(NER).default == 0.9
     assert resolve_thresholds(None, model_type=NER).for_label("SERVICE") == 0.9
@@ -74,21 +74,6 @@ def test_entity_thresholds_default_to_0_9_and_overrides_have_sections():
     assert resolve_thresholds({"per_label": {"SERVICE": 0.8}}, model_type=NER).for_label(
         "SERVICE"
     ) == (0.8)
-
-    raw = json.dumps(
-        {"default": 0.6, "per_label": {"World": 0.7}, NER: {"per_label": {"VERSION": 0.95}}}
-    )
-    assert parse_override(raw, DOC) == {"default": 0.6, "per_label": {"World": 0.7}}
-    assert parse_override(raw, NER) == {
-        "default": 0.6,
-        "per_label": {"World": 0.7, "VERSION": 0.95},
-    }
-    assert parse_override(json.dumps({NER: {"default": 0.95}}), DOC) == {}
-    # A bad section fails the cold start of either type.
-    with pytest.raises(ValueError):
-        parse_override(json.dumps({NER: {"default": 2}}), DOC)
-    with pytest.raises(ValueError):
-        parse_override(json.dumps({NER: [0.9]}), NER)
 
 
 def test_a_recognisers_entity_scored_0_85_is_routed_a_classifiers_label_is_not():
@@ -157,7 +142,7 @@ def test_each_model_type_serves_its_own_active_model(aws):
         store = ActiveModelPointerStore(ssm, pointer_parameter_name("/textloop/test", model_type))
         store.put(pointer)
         providers[model_type] = ActiveModelProvider(
-            store, loader, threshold_override=parse_override('{"default": 0.6}', model_type)
+            store, loader, threshold_override=parse_override('{"default": 0.6}')
         )
     doc, ner = providers[DOC].current(), providers[NER].current()
     assert (doc.pointer.model_version, ner.pointer.model_version) == ("doc-v1", "ner-v1")

@@ -154,7 +154,10 @@ def test_records_without_scores_are_the_most_uncertain():
             },
         }
     )
-    assert uncertainty_of(scored).measure_value == pytest.approx(0.05)
+    # The least confident entity (SERVICE at 0.45), whatever the types' thresholds.
+    assert uncertainty_of(scored).measure == "least_confidence"
+    assert uncertainty_of(scored).measure_value == pytest.approx(0.45)
+    assert uncertainty_of(scored).value == pytest.approx(0.55)
 
 
 def test_trusted_corrections_go_to_the_pool_and_everything_else_is_a_candidate():

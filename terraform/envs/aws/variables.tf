@@ -83,7 +83,7 @@ variable "review_backend" {
 }
 
 variable "threshold_override" {
-  description = "Confidence thresholds that win over the model's, e.g. { default = 0.6, ENTITY_RECOGNIZER = { default = 0.95 } } (a model type's key: that type's own); null keeps the model's."
+  description = "Confidence thresholds that win over the model's, e.g. { default = 0.6 }, or per model type: { ENTITY_RECOGNIZER = { default = 0.8 } }; null keeps the model's."
   type        = any
   default     = null
 }

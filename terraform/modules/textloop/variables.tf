@@ -227,7 +227,7 @@ variable "comprehend_endpoint_inference_units" {
 }
 
 variable "threshold_override" {
-  description = "Confidence thresholds that win over the active model's, e.g. { default = 0.6, per_label = { World = 0.7 } }. A prediction below its threshold becomes implicit feedback. A key named after a model type holds that type's own, e.g. { default = 0.6, ENTITY_RECOGNIZER = { default = 0.95 } }. Null: the model's own (default 0.5; 0.9 for entity recognisers)."
+  description = "Confidence thresholds that win over the active model's, e.g. { default = 0.6, per_label = { World = 0.7 } } for every model type, or one set per model type: { ENTITY_RECOGNIZER = { per_label = { VERSION = 0.95 } } }. A prediction below its threshold (an entity recogniser's: any entity below its type's) becomes implicit feedback. Null: the model's own (default 0.5; entity recognisers 0.9)."
   type        = any
   default     = null
 }

@@ -26,7 +26,7 @@ from textloop.adapters.clients import error_code
 from textloop.adapters.registry import Registry
 from textloop.domain.backends import BackendUnavailable, ModelBackend
 from textloop.domain.names import Backend, ModelType
-from textloop.domain.thresholds import Thresholds, resolve_thresholds
+from textloop.domain.thresholds import Thresholds, override_for, resolve_thresholds
 from textloop.domain.timestamps import format_timestamp
 from textloop.domain.validation import InvalidInput, parse_json_body, validator
 
@@ -148,8 +148,9 @@ class ActiveModelProvider:
     """The loaded model for one pointer, reloaded when the pointer moves.
 
     ``loader(pointer)`` builds the back-end (see ``backend_loader``). ``threshold_override``
-    (e.g. parsed from an environment variable with ``thresholds.parse_override``) wins over the
-    pointer's thresholds, which win over the model metadata's.
+    (e.g. parsed from an environment variable with ``thresholds.parse_override``; a section per
+    model type applies to its own) wins over the pointer's thresholds, which win over the model
+    metadata's, which win over the model type's defaults (``thresholds.default_thresholds``).
     """
 
     def __init__(
@@ -181,7 +182,7 @@ class ActiveModelProvider:
             thresholds = resolve_thresholds(
                 metadata_thresholds,
                 pointer.thresholds,
-                self.threshold_override,
+                override_for(self.threshold_override, pointer.model_type),
                 model_type=pointer.model_type,
             )
             self._active = ActiveModel(pointer, version, backend, thresholds)

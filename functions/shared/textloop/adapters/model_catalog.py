@@ -89,11 +89,10 @@ class ModelCatalog:
         if model_version in self._labels:
             return self._labels[model_version]
         for key in (layout.metadata_key(model_version), layout.evaluation_key(model_version)):
-            document = self._get_json(key)
-            labels = document.get("labels") if isinstance(document, Mapping) else None
-            if isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels):
-                self._labels[model_version] = frozenset(labels)
-                return self._labels[model_version]
+            labels = model_facts.labels_in(self._get_json(key))
+            if labels is not None:
+                self._labels[model_version] = labels
+                return labels
         return None
 
     def feedback_errors(self, request: Mapping[str, Any]) -> list[FieldError]:

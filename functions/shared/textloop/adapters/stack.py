@@ -10,8 +10,8 @@ Environment variables (set by Terraform):
 * ``DATA_LAKE_BUCKET``: the data lake bucket.
 * ``ACTIVE_MODEL_PARAMETER_PREFIX``: SSM prefix of the active-model pointers.
 * ``ACTIVE_MODEL_MAX_AGE_SECONDS``: how long the classify path trusts a pointer it read (30).
-* ``THRESHOLD_OVERRIDE``: JSON thresholds that win over the model's (classify only); a key
-  named after a model type holds that type's own (``thresholds.parse_override``).
+* ``THRESHOLD_OVERRIDE``: JSON thresholds that win over the model's (classify only): one set
+  for every model type, or one per model type (``thresholds.override_for``).
 * ``REGISTRY_TABLE``: the DynamoDB registry table (lock and model history).
 * ``ITERATION_DEFAULTS``: JSON settings over ``IterationConfig``'s defaults; a key named after a
   model type holds that type's own settings (``iteration.deployment_config``).
@@ -21,10 +21,12 @@ Environment variables (set by Terraform):
 * ``CLASSIFIER_MODE``: the mode batch feedback files are checked against (``MULTI_CLASS``).
 * ``CLIENT_APPLICATIONS``: JSON, the client applications by API key id, with their trust
   (``domain.applications``; classify, feedback and batch feedback).
-* ``COMPREHEND_DATA_ACCESS_ROLE_ARN``, ``COMPREHEND_ENDPOINT_ARN`` (optional),
+* ``COMPREHEND_DATA_ACCESS_ROLE_ARN``, ``COMPREHEND_CLASSIFIER_ENDPOINT_ARN`` and
+  ``COMPREHEND_RECOGNIZER_ENDPOINT_ARN`` (optional, one endpoint per model type),
   ``COMPREHEND_ENDPOINT_INFERENCE_UNITS`` (1), ``COMPREHEND_CLASSIFIER_NAME`` (default
-  ``textloop-document-classifier``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the
-  Comprehend back-end.
+  ``textloop-document-classifier``), ``COMPREHEND_RECOGNIZER_NAME`` (default
+  ``textloop-entity-recognizer``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the Comprehend
+  back-end (``adapters.comprehend_training.MODEL_NAME_SETTINGS``, ``ENDPOINT_SETTINGS``).
 * ``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` (AWS), or ``PEOPLE_TOKEN_KEY_ID``,
   ``PEOPLE_TOKEN_ISSUER`` and ``PEOPLE_TOKEN_AUDIENCE`` (local): who issues people's bearer
   tokens (``adapters.people``; the people APIs only).
@@ -197,6 +199,6 @@ class Stack:
             self._providers[model_type] = ActiveModelProvider(
                 store,
                 loader,
-                threshold_override=parse_override(self.setting("THRESHOLD_OVERRIDE"), model_type),
+                threshold_override=parse_override(self.setting("THRESHOLD_OVERRIDE")),
             )
         return self._providers[model_type]

@@ -313,6 +313,9 @@ def check_spans(spans: Sequence[Mapping[str, Any]], text: str, field: str) -> li
     errors: list[FieldError] = []
     length = len(text)
     for i, span in enumerate(spans):
+        # The schema's type pattern lets a zero-width or control character through: two types
+        # that print alike would become two entity types.
+        errors += check_string(span["type"], f"{field}[{i}].type")
         begin, end = span["begin_offset"], span["end_offset"]
         if end <= begin:
             errors.append(

@@ -11,6 +11,10 @@ Formats, chosen by the key's suffix (``.gz`` may follow any of them):
   text"), ``user_id``, ``application_id``. Other columns reject the file (a misspelt
   ``label`` column would otherwise silently drop every label). Quoted fields may span lines;
   errors carry the row's first physical line. Document classifiers only (spans need JSON).
+* ``.manifest``: a SageMaker Ground Truth NER output manifest (``datasets.ground_truth``), one
+  labelled text per line: each line becomes a correction whose spans are the line's entities
+  (none: "no entity in this text"). Entity recognisers only. Errors carry the physical line
+  number and name the manifest's own fields (``<job>.annotations.entities[0].endOffset``).
 * ``.json``: the seed's format ``{"classifier": "<name>", "sentences": [...]}``; an item is a
   bare string (a text sent for review) or an object shaped like a JSON Lines line. Parsed
   incrementally with ijson; errors carry the item index (ijson reports no line numbers).
@@ -32,6 +36,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from textloop.domain import layout
+from textloop.domain.datasets.ground_truth import parse_manifest_line
 from textloop.domain.feedback import FeedbackRecord, build_batch_record, check_corrected_labels
 from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES, LABEL_DELIMITER, ModelType
 from textloop.domain.timestamps import format_timestamp
@@ -48,11 +53,13 @@ from textloop.domain.validation import (
 FORMAT_JSON = "json"
 FORMAT_JSONL = "jsonl"
 FORMAT_CSV = "csv"
+FORMAT_MANIFEST = "manifest"
 _SUFFIXES = {
     ".jsonl": FORMAT_JSONL,
     ".ndjson": FORMAT_JSONL,
     ".json": FORMAT_JSON,
     ".csv": FORMAT_CSV,
+    ".manifest": FORMAT_MANIFEST,
 }
 
 CSV_COLUMNS = ("text", "corrected_labels", "user_id", "application_id")
@@ -139,7 +146,8 @@ def detect_format(key: str) -> tuple[str, bool]:
         if lowered.endswith(suffix):
             return fmt, gzipped
     raise UnsupportedFormat(
-        f"cannot tell the format of {key!r}: use .jsonl, .ndjson, .json or .csv (optionally .gz)"
+        f"cannot tell the format of {key!r}: use .jsonl, .ndjson, .json, .csv or .manifest "
+        "(optionally .gz)"
     )
 
 
@@ -194,6 +202,8 @@ class BatchReader:
             return self._iter_csv()
         if self.format == FORMAT_JSON:
             return self._iter_json()
+        if self.format == FORMAT_MANIFEST:
+            return self._iter_manifest()
         raise UnsupportedFormat(self.format)
 
     # -- shared item handling
@@ -296,6 +306,46 @@ class BatchReader:
                 yield BatchError(line_no, None, (FieldError("$", "must be a JSON object"),))
                 continue
             yield self._item(data, line_no, None)
+
+    # -- Ground Truth output manifests
+
+    def _iter_manifest(self) -> Iterator[BatchItem]:
+        ctx = self.context
+        if ctx.model_type != ModelType.ENTITY_RECOGNIZER:
+            yield _fatal(
+                "$",
+                "Ground Truth manifests hold entity spans: upload them under "
+                f"{layout.FEEDBACK_UPLOADS_PREFIX}{ModelType.ENTITY_RECOGNIZER.value}/",
+            )
+            return
+        for line_no, raw in _iter_lines(self._stream, MAX_LINE_BYTES):
+            if raw is None:
+                yield BatchError(
+                    line_no, None, (FieldError("$", f"line is longer than {MAX_LINE_BYTES} bytes"),)
+                )
+                continue
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw or raw.isspace():
+                continue
+            entry = parse_manifest_line(
+                raw,
+                line=line_no,
+                name=ctx.key,
+                known_types=ctx.known_labels,
+                max_text_bytes=ctx.max_text_bytes,
+            )
+            if entry.document is None:
+                yield BatchError(line_no, None, entry.errors)
+                continue
+            document = entry.document
+            yield self._item(
+                {"text": document["text"], "corrected_labels": list(document["entities"])},
+                line_no,
+                None,
+            )
 
     # -- CSV
 

@@ -91,7 +91,9 @@ def classify_response(outcome: ClassifyOutcome) -> dict[str, Any]:
     """The POST /classify answer. ``model_type``, ``mode``, ``model_version`` and
     ``prediction`` have the names and shapes of the feedback record, so a client echoes them
     unchanged in POST /feedback. ``predicted_labels``: the labels assigned under the
-    thresholds (see thresholds.route); ``feedback_id``: the implicit record's id, if routed."""
+    thresholds (see thresholds.route; an entity recogniser's: the types it found);
+    ``entities`` (entity recognisers): ``[{begin_offset, end_offset, type, score}]`` by offset;
+    ``feedback_id``: the implicit record's id, if routed."""
     p = outcome.prediction
     body: dict[str, Any] = {
         "model_type": p.model_type,
@@ -101,6 +103,10 @@ def classify_response(outcome: ClassifyOutcome) -> dict[str, Any]:
     }
     if p.mode is not None:
         body["mode"] = p.mode
+    if p.model_type == ModelType.ENTITY_RECOGNIZER:
+        # The spans with offsets, types and scores, at the top for clients that only read them
+        # (the same list as prediction.entities, which a client echoes in POST /feedback).
+        body["entities"] = [e.to_dict() for e in p.entities]
     if outcome.record is not None:
         body["feedback_id"] = outcome.record.id
     return body

@@ -207,9 +207,38 @@ def current_pool_key(model_type: str) -> str:
 # --------------------------------------------------------------------------- datasets/
 
 
+# The seed data set of each model type, in Comprehend's training format, as file name -> the
+# name of the object under ``datasets/seed/<model type>/``. An entity recogniser's seed is two
+# files: the documents (one per line) and the annotations CSV whose ``File`` column names the
+# documents file as ``SEED_ENTITY_DOCUMENTS`` (the import writes it so).
+SEED_CLASSIFIER_FILE = "train.csv"
+SEED_ENTITY_DOCUMENTS = "train.txt"
+SEED_ENTITY_ANNOTATIONS = "train-annotations.csv"
+_SEED_FILES = {
+    ModelType.DOCUMENT_CLASSIFIER: (SEED_CLASSIFIER_FILE,),
+    ModelType.ENTITY_RECOGNIZER: (SEED_ENTITY_DOCUMENTS, SEED_ENTITY_ANNOTATIONS),
+}
+
+
 def seed_key(model_type: str) -> str:
-    """The original training data of a model type (Comprehend CSV), imported by the CLI."""
-    return f"{DATASETS_PREFIX}seed/{ModelType(model_type).value}/train.csv"
+    """The original training data of a model type, imported by the CLI: the Comprehend CSV of a
+    classifier, the documents file of an entity recogniser (its annotations:
+    ``seed_annotations_key``)."""
+    return seed_keys(model_type)[_SEED_FILES[ModelType(model_type)][0]]
+
+
+def seed_annotations_key(model_type: str) -> str:
+    """The annotations CSV of an entity recogniser's seed (``File,Line,Begin Offset,End
+    Offset,Type``, ``File`` being ``SEED_ENTITY_DOCUMENTS``); classifiers have none."""
+    if ModelType(model_type) != ModelType.ENTITY_RECOGNIZER:
+        raise ValueError(f"{model_type} seed data has no annotations file")
+    return seed_keys(model_type)[SEED_ENTITY_ANNOTATIONS]
+
+
+def seed_keys(model_type: str) -> dict[str, str]:
+    """Every object of a model type's seed data set: file name -> key."""
+    kind = ModelType(model_type)
+    return {name: f"{DATASETS_PREFIX}seed/{kind.value}/{name}" for name in _SEED_FILES[kind]}
 
 
 def split_state_key(model_type: str) -> str:

@@ -34,6 +34,19 @@ class ModelFacts:
     known_versions: frozenset[str]
 
 
+def labels_in(document: Any) -> frozenset[str] | None:
+    """The labels a model document (``metadata.json``, ``evaluation.json``) names: ``labels``
+    (a classifier's classes, or an entity recogniser's types when written there), else
+    ``entity_types``; None when it names none."""
+    if not isinstance(document, Mapping):
+        return None
+    for name in ("labels", "entity_types"):
+        labels = document.get(name)
+        if isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels):
+            return frozenset(labels)
+    return None
+
+
 def version_errors(
     version: Any, facts: ModelFacts, *, field: str = "model_version"
 ) -> list[FieldError]:

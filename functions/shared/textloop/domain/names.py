@@ -61,6 +61,8 @@ COMPREHEND_REALTIME_MAX_TEXT_BYTES = 10_000
 DEFAULT_MAX_TEXT_BYTES = COMPREHEND_REALTIME_MAX_TEXT_BYTES
 
 DEFAULT_THRESHOLD = 0.5
-# Entity recognisers: a document goes to review when any entity's confidence is below this.
+# An entity recogniser's scores are per span and mostly high (a sequence model is sure of most
+# tokens it tags): below 0.9 a span is doubtful enough for a person to look at. Per type, and
+# per deployment (THRESHOLD_OVERRIDE), it can be set otherwise.
 DEFAULT_ENTITY_THRESHOLD = 0.9
 DEFAULT_UNCERTAINTY_BAND = 0.1

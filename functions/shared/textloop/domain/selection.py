@@ -18,11 +18,22 @@ Rules, in order:
      scores (a missing second score counts as 0).
    * MULTI_CLASS, strategy ``entropy``: Shannon entropy of the scores divided by its maximum
      (when the scores sum to less than 1, the rest counts as one more outcome).
-   * MULTI_LABEL and ENTITY_RECOGNIZER: ``1 - min |s - t|`` over labels (entities), ``t`` the
-     label's threshold: the closer any decision is to its threshold, the more uncertain. The
-     strategy setting does not apply: there is no distribution to take a margin of.
-   * No score at all (a text sent for review without a prediction, an entity prediction that
-     found nothing): 1.0. Nothing says the model is sure, and a person asked for it.
+   * MULTI_LABEL: ``1 - min |s - t|`` over labels, ``t`` the label's threshold: the closer any
+     decision is to its threshold, the more uncertain. The strategy setting does not apply:
+     there is no distribution to take a margin of.
+   * ENTITY_RECOGNIZER: least confidence, ``1 - min s`` over the predicted entities: a text is
+     as doubtful as its least confident span (one wrong span makes the whole text's answer
+     wrong; an average would let many sure spans hide it). The raw score, not its distance
+     from the type's threshold: routing already used the thresholds, and ranking by the score
+     itself keeps types with strict thresholds from crowding out the rest.
+   * An entity prediction that found nothing: 1.0 (measure ``no_entity``). Least confidence
+     cannot see a missed entity, and such a text is a candidate only because a person asked
+     for it (a review request, an untrusted correction) or because re-scoring found nothing
+     where the model that served had proposed a doubtful span: either way the model's "no
+     entity here" is the answer most worth checking. (Implicit feedback never brings texts
+     where the model found nothing: there is no score to route on.)
+   * No score at all (a text sent for review without a prediction): 1.0. Nothing says the
+     model is sure, and a person asked for it.
 
 4. Ordered by uncertainty (ties: by id, so the order never depends on input order).
 5. Near-duplicates are removed: the same normalised text (``hashing.normalise_text``), or a
@@ -125,7 +136,7 @@ class SelectionConfig:
 @dataclass(frozen=True)
 class Uncertainty:
     value: float
-    measure: str  # margin | entropy | threshold_distance | none
+    measure: str  # margin | entropy | threshold_distance | least_confidence | no_entity | none
     measure_value: float | None
 
 
@@ -242,12 +253,7 @@ def uncertainty_of(
     prediction = record.prediction
     thresholds = Thresholds.from_dict(record.thresholds)
     if record.model_type == ModelType.ENTITY_RECOGNIZER:
-        pairs = [
-            (e.score, thresholds.for_label(e.type))
-            for e in (prediction.entities if prediction else None) or ()
-            if e.score is not None
-        ]
-        return _threshold_distance(pairs)
+        return _least_confidence(prediction)
     scores = prediction.scores() if prediction else {}
     if not scores:
         return Uncertainty(1.0, "none", None)
@@ -266,6 +272,16 @@ def uncertainty_of(
         return Uncertainty(min(1.0, entropy / maximum), "entropy", entropy)
     margin = ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0)
     return Uncertainty(1.0 - margin, "margin", margin)
+
+
+def _least_confidence(prediction: Any) -> Uncertainty:
+    if prediction is None:
+        return Uncertainty(1.0, "none", None)
+    scores = [float(e.score) for e in prediction.entities or () if e.score is not None]
+    if not scores:
+        return Uncertainty(1.0, "no_entity", None)
+    least = min(scores)
+    return Uncertainty(1.0 - least, "least_confidence", least)
 
 
 def _threshold_distance(pairs: Sequence[tuple[float, float]]) -> Uncertainty:

@@ -12,9 +12,10 @@ The rule, per model type (``t(l)`` is the threshold of label ``l``, ``b`` the ba
 
 Thresholds come from the active model's metadata (per label), are overridden by the
 active-model pointer's ``thresholds`` and then by an explicit override (e.g. an environment
-variable); labels without a threshold use ``default``: 0.5 for classifiers, 0.9 for entity
-recognisers (``default_thresholds``; one stack serves both, so the default follows the pointer's
-model type, and an override may have a section per model type: ``parse_override``).
+variable); labels without a threshold use ``default``: 0.5 for document classifiers, 0.9 for
+entity recognisers (``default_thresholds``). An override is either one set for every model type
+(``{"default": 0.6}``) or one set per model type (``{"ENTITY_RECOGNIZER": {"per_label":
+{"VERSION": 0.95}}}``), see ``override_for``.
 """
 
 from __future__ import annotations
@@ -73,12 +74,16 @@ class Thresholds:
         )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Thresholds:
-        return cls().overridden(data)
+    def from_dict(
+        cls, data: Mapping[str, Any] | None, *, model_type: str | None = None
+    ) -> Thresholds:
+        """``data`` over the model type's defaults (``default_thresholds``): a model that writes
+        its thresholds into its metadata writes 0.9 as an entity recogniser's default, not 0.5."""
+        return default_thresholds(model_type).overridden(data)
 
 
 def default_thresholds(model_type: str | None = None) -> Thresholds:
-    """The thresholds before any layer: ``default`` 0.9 for entity recognisers, else 0.5."""
+    """The thresholds before any layer: ``default`` 0.5, or 0.9 for an entity recogniser."""
     if model_type == ModelType.ENTITY_RECOGNIZER:
         return Thresholds(default=DEFAULT_ENTITY_THRESHOLD)
     return Thresholds()
@@ -87,44 +92,51 @@ def default_thresholds(model_type: str | None = None) -> Thresholds:
 def resolve_thresholds(
     *layers: Mapping[str, Any] | None, model_type: str | None = None
 ) -> Thresholds:
-    """Apply layers in order, later winning: model metadata, pointer, explicit override; over
-    ``default_thresholds(model_type)``."""
+    """Apply layers in order, later winning: model metadata, pointer, explicit override; on top
+    of the model type's ``default_thresholds``."""
     result = default_thresholds(model_type)
     for layer in layers:
         result = result.overridden(layer)
     return result
 
 
-def parse_override(value: str | None, model_type: str | None = None) -> dict[str, Any] | None:
-    """Parse a JSON override such as ``{"default": 0.6, "per_label": {"World": 0.7}}``.
+def override_for(override: Mapping[str, Any] | None, model_type: str) -> Mapping[str, Any] | None:
+    """The part of a parsed override that applies to ``model_type``: its own section when the
+    override is keyed by model type, else the whole (one set for every model type)."""
+    if not override or not _per_model_type(override):
+        return override or None
+    return override.get(ModelType(model_type).value) or None
 
-    A key named after a model type holds settings for that type only, over the others:
-    ``{"default": 0.6, "ENTITY_RECOGNIZER": {"default": 0.95}}`` is 0.6 for classifiers and
-    0.95 for recognisers. ``model_type`` None: the common settings. Meant for an environment
-    variable; raises ``ValueError`` (every section checked, whichever is asked for) so a bad
-    setting fails the cold start loudly instead of silently routing nothing.
+
+def parse_override(value: str | None) -> dict[str, Any] | None:
+    """Parse a JSON override such as ``{"default": 0.6, "per_label": {"World": 0.7}}``, or one
+    per model type: ``{"ENTITY_RECOGNIZER": {"default": 0.8}, "DOCUMENT_CLASSIFIER": {...}}``.
+
+    Meant for an environment variable; raises ``ValueError`` so a bad setting fails the cold
+    start loudly instead of silently routing nothing.
     """
     if value is None or not value.strip():
         return None
     data = json.loads(value)
     if not isinstance(data, dict):
         raise ValueError("threshold override must be a JSON object")
-    sections = {k: data.pop(k) for k in list(data) if k in ModelType.__members__}
+    if _per_model_type(data):
+        unknown = set(data) - {m.value for m in ModelType}
+        if unknown:
+            raise ValueError(
+                f"a threshold override keyed by model type cannot also hold {sorted(unknown)}"
+            )
+        for model_type, section in data.items():
+            if not isinstance(section, dict):
+                raise ValueError(f"threshold override {model_type} must be a JSON object")
+            default_thresholds(model_type).overridden(section)  # validates
+        return data
     Thresholds().overridden(data)  # validates
-    for name, section in sections.items():
-        if not isinstance(section, dict):
-            raise ValueError(f"threshold override {name} must be a JSON object")
-        Thresholds().overridden(section)
-    section = sections.get(model_type) if model_type else None
-    if section:
-        data = {
-            **data,
-            **section,
-            "per_label": {**(data.get("per_label") or {}), **(section.get("per_label") or {})},
-        }
-        if not data["per_label"]:
-            del data["per_label"]
     return data
+
+
+def _per_model_type(override: Mapping[str, Any]) -> bool:
+    return any(key in {m.value for m in ModelType} for key in override)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ Its trust goes on every record: an untrusted application's corrections are revie
 they reach the annotation pool.
 
 Corrections are checked against the active model's label set (``adapters.model_catalog``); a
-line naming another label is rejected by line number, the others go on.
+line naming another label is rejected by line number, the others go on. Entity recognisers also
+take SageMaker Ground Truth NER output manifests (``<file>.manifest``): each line is a
+correction with the line's spans (``feedback_files``).
 
 Environment: DATA_LAKE_BUCKET, CLASSIFIER_MODE (the mode lines are checked against),
 CLIENT_APPLICATIONS, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE.

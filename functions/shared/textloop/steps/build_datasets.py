@@ -1,7 +1,8 @@
 """BuildDatasets: train and test sets in Comprehend's CSV format from the seed data and the
 annotation pool, with the test set frozen across iterations (``datasets.build``).
 
-Inputs: the seed data (``layout.seed_key``: the original labelled data, imported by the CLI),
+Inputs: the seed data (``layout.seed_keys``, read by ``datasets.seed.seed_documents``: the
+original labelled data, imported by the CLI),
 the pool version of this iteration and the previous build's split (``layout.split_state_key``).
 Outputs, each written once under ``layout.dataset_key(<dataset_version>, ...)``: ``train.csv``,
 ``test.csv`` and ``manifest.json``; then the new split state. A data set that breaks a
@@ -19,7 +20,8 @@ from typing import Any
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.datasets.build import build_datasets
-from textloop.domain.datasets.formats import DOCUMENT_FILES, parse_classifier_csv
+from textloop.domain.datasets.formats import DOCUMENT_FILES
+from textloop.domain.datasets.seed import seed_documents
 from textloop.domain.errors import DatasetInvalid
 from textloop.domain.iteration import Iteration
 from textloop.steps.payloads import ITERATION, POOL, step_schema
@@ -29,8 +31,7 @@ EVENT = step_schema(iteration=ITERATION, pool=POOL)
 
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     it = Iteration.from_dict(event["iteration"])
-    seed_text = ctx.lake.get_text(layout.seed_key(it.model_type))
-    seed = parse_classifier_csv(seed_text, it.mode, name="seed train.csv") if seed_text else []
+    seed = seed_documents(it.model_type, it.mode, ctx.lake.get_text)
     pool_version = event["pool"]["pool_version"]
     pool = ctx.pools.get(pool_version) if pool_version else None
     state_key = layout.split_state_key(it.model_type)

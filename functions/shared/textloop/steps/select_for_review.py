@@ -29,7 +29,7 @@ from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.annotations import PoolVersion, answer_from_feedback
 from textloop.domain.backends import BackendError, ModelBackend
-from textloop.domain.datasets.formats import parse_classifier_csv
+from textloop.domain.datasets import seed as seed_data
 from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.iteration import Iteration, settled
 from textloop.domain.selection import review_batches, select_for_review
@@ -108,20 +108,21 @@ def rescored(records: list[FeedbackRecord], backend: ModelBackend | None) -> lis
 
 
 def seed_documents(ctx: Stack, model_type: str, mode: str | None) -> list[dict[str, Any]]:
-    """The imported seed data (``layout.seed_key``), parsed; [] without."""
-    seed = ctx.lake.get_text(layout.seed_key(model_type))
-    return parse_classifier_csv(seed, mode, name="seed train.csv") if seed else []
+    """The imported seed data (``layout.seed_keys``), parsed; [] without."""
+    return seed_data.seed_documents(model_type, mode, ctx.lake.get_text)
 
 
 def label_options(
     pool: PoolVersion | None, backend: ModelBackend | None, seed: list[dict[str, Any]]
 ) -> list[str]:
-    """The labels a reviewer may choose: every label of the seed data, the pool and the model."""
-    labels: set[str] = set()
-    for document in seed:
-        labels.update(document["labels"])
+    """The labels a reviewer may choose (entity types for an entity recogniser): every label of
+    the seed data, the pool and the model."""
+    labels: set[str] = set(seed_data.seed_labels(seed))
     if pool is not None:
         labels.update(lb for a in pool.annotations for lb in a.labels)
+        labels.update(span[2] for a in pool.annotations for span in a.entities)
     if backend is not None:
-        labels.update(getattr(getattr(backend, "model", None), "labels", []) or [])
+        model = getattr(backend, "model", None)
+        for name in ("labels", "entity_types"):
+            labels.update(getattr(model, name, None) or [])
     return sorted(lb for lb in labels if lb)

@@ -30,6 +30,13 @@ COMPREHEND_MAX_LABELS = {
 }
 COMPREHEND_MIN_DOCS_PER_LABEL = {Mode.MULTI_CLASS.value: 50, Mode.MULTI_LABEL.value: 10}
 COMPREHEND_MAX_LABEL_LENGTH = 5000
+# Plain-text annotations (the documents + annotations CSV format, and what a Ground Truth
+# manifest is converted to): "provide at least three annotated input documents and at least 25
+# annotations per entity" (Amazon Comprehend Developer Guide, "Annotations", section "Minimum
+# number of annotations", https://docs.aws.amazon.com/comprehend/latest/dg/cer-annotation.html,
+# checked 2026-12). PDF annotations need 250 documents and 100 per entity; textloop trains on
+# plain text only. The same page asks a given test set for at least one annotation of every
+# entity type of the request.
 COMPREHEND_MIN_ANNOTATIONS_PER_ENTITY_TYPE = 25
 COMPREHEND_MIN_ENTITY_DOCUMENTS = 3
 COMPREHEND_MAX_ENTITY_DOCUMENT_BYTES = 5000
@@ -336,6 +343,12 @@ def _validate_entities(
                 {"type": kind},
             )
     limit = rules.max_labels or COMPREHEND_MAX_LABELS[ModelType.ENTITY_RECOGNIZER]
+    if not per_type:
+        problems.add(
+            "no-entity-types",
+            f"no document annotates an entity; a recogniser is trained on 1 to {limit} entity "
+            "types",
+        )
     if len(per_type) > limit:
         problems.add(
             "too-many-labels",
@@ -343,11 +356,15 @@ def _validate_entities(
             count=len(per_type),
         )
     if check_counts:
-        if len(documents) < rules.min_entity_documents:
+        # Comprehend counts annotated documents: a document without any span teaches only
+        # what is not an entity.
+        annotated = sum(1 for d in documents if d.get("entities"))
+        if annotated < rules.min_entity_documents:
             problems.add(
                 "too-few-documents",
-                f"an entity recogniser needs at least {rules.min_entity_documents} documents",
-                {"documents": len(documents)},
+                f"an entity recogniser needs at least {rules.min_entity_documents} annotated "
+                "documents",
+                {"documents": len(documents), "annotated": annotated},
             )
         minimum = rules.min_annotations_per_entity_type
         for kind in sorted(per_type, key=lambda k: (per_type[k], k)):
