@@ -142,7 +142,8 @@ def parse_config(config_json: str | None, settings: Sequence[str]) -> dict[str, 
 
 
 def read_answers(path: Path) -> list[dict[str, Any]]:
-    """Answers from ``{"answers": [...]}`` or JSON Lines of ``{item_id, labels}``."""
+    """Answers from ``{"answers": [...]}`` or JSON Lines of ``{item_id, labels}`` (an entity
+    recogniser's: ``{item_id, entities: [{begin_offset, end_offset, type}]}``)."""
     try:
         content = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -172,9 +173,14 @@ def read_answers(path: Path) -> list[dict[str, Any]]:
             except ValueError as exc:
                 raise CommandError(f"{path}:{number}: not JSON: {exc}", EXIT_USAGE) from exc
     for number, answer in enumerate(answers, start=1):
-        if not isinstance(answer, dict) or "item_id" not in answer or "labels" not in answer:
+        if (
+            not isinstance(answer, dict)
+            or "item_id" not in answer
+            or not ("labels" in answer or "entities" in answer)
+        ):
             raise CommandError(
-                f"{path}: answer {number} must be an object with item_id and labels", EXIT_USAGE
+                f"{path}: answer {number} must be an object with item_id and labels (or entities)",
+                EXIT_USAGE,
             )
     return answers
 
@@ -887,7 +893,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_reviews_answer,
         "post a batch's answers (completes its task)",
         'Post answers for a batch. FILE holds {"answers": [{"item_id", "labels": [...]}]} or '
-        "JSON Lines of {item_id, labels}. Unanswered items go back to the pool. Exit 2 when the "
+        "JSON Lines of {item_id, labels}; for an entity recogniser's batch entities: "
+        "[{begin_offset, end_offset, type}] instead of labels ([] for no entities). "
+        "Unanswered items go back to the pool. Exit 2 when the "
         "API names a bad field, 4 when the batch was answered differently or expired.",
     )
     answer.add_argument("batch_id")

@@ -158,6 +158,12 @@ def test_read_answers_accepts_an_object_or_json_lines(tmp_path):
     lines.write_text('{"item_id": "i1", "labels": ["A"]}\n\n{"item_id": "i2", "labels": []}\n')
     assert cli.read_answers(whole) == [{"item_id": "i1", "labels": ["A"]}]
     assert [a["item_id"] for a in cli.read_answers(lines)] == ["i1", "i2"]
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text(
+        '{"item_id": "i1", "entities": [{"begin_offset": 0, "end_offset": 9, "type": "SERVICE"}]}'
+        '\n{"item_id": "i2", "entities": []}\n'
+    )
+    assert [a["entities"] for a in cli.read_answers(spans)][1] == []
 
 
 @pytest.mark.parametrize(

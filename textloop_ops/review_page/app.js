@@ -28,8 +28,14 @@
     queue: [],
     batch: null, // the task from GET /reviews/{batch_id}
     index: 0, // items.length means "the end card" (summary + submit)
-    answers: {}, // item_id -> [labels]
+    answers: {}, // item_id -> [labels], or for an entity batch [{begin_offset, end_offset, type}]
     picks: null, // MULTI_LABEL: the working selection of the current item (a Set)
+    // Entity batches: the current item's spans being edited ({begin_offset, end_offset, type,
+    // score?}; offsets in code points, as the API counts them), the text selected with the
+    // mouse and waiting for its type ({begin, end}), and which span has the focus.
+    working: null,
+    pending: null,
+    focused: null,
     busy: false,
     advanceTimer: null,
   };
@@ -214,6 +220,8 @@
 
   const pct = (value) => `${Math.round(Number(value) * 100)}%`;
   const isMulti = () => state.batch && state.batch.mode === "MULTI_LABEL";
+  const isEntity = () => state.batch && state.batch.model_type === "ENTITY_RECOGNIZER";
+  const entityTypes = () => (state.batch.entity_types || state.batch.options || []);
   const items = () => (state.batch ? state.batch.items : []);
   const current = () => items()[state.index];
   const answeredCount = () => items().filter((i) => state.answers[i.item_id]).length;
@@ -316,6 +324,7 @@
       const firstOpen = task.items.findIndex((i) => !state.answers[i.item_id]);
       state.index = firstOpen === -1 ? task.items.length : firstOpen;
       state.picks = null;
+      resetWorking();
       showView("batch");
       renderBatch();
       $("item").focus();
@@ -327,6 +336,10 @@
   }
 
   function renderLegend() {
+    if (isEntity()) {
+      renderEntityLegend();
+      return;
+    }
     const rows = isMulti()
       ? [["1–9", "toggle a label"], ["Enter", "confirm the selected labels"],
         ["a", "accept the suggestion"]]
@@ -376,6 +389,11 @@
       return;
     }
     const answer = state.answers[item.item_id];
+    $("item-text").classList.remove("entity-text");
+    if (isEntity()) {
+      renderEntityItem(item, answer);
+      return;
+    }
     if (isMulti() && state.picks === null) {
       state.picks = new Set(answer || suggested(item));
     }
@@ -430,6 +448,7 @@
   function renderOptions(item, answer) {
     const box = $("options");
     box.replaceChildren();
+    box.setAttribute("aria-label", "Labels");
     const scores = (item.suggestion && item.suggestion.scores) || {};
     const chosen = isMulti() ? state.picks : new Set(answer || []);
     const proposed = new Set(suggested(item));
@@ -461,6 +480,7 @@
     const status = $("item-status");
     status.textContent = answered === total ? "Complete" : `${total - answered} unanswered`;
     status.className = `status ${answered === total ? "done" : "open"}`;
+    $("item-text").classList.remove("entity-text");
     $("item-text").textContent = answered === total
       ? `All ${total} items are answered. Press Enter to submit the batch.`
       : `${answered} of ${total} items are answered. Press Enter to submit them, or go back ` +
@@ -472,6 +492,325 @@
     accept.replaceChildren(document.createTextNode("Submit batch "), el("kbd", "", "Enter"));
   }
 
+
+  // ------------------------------------------------------------------ entity batches
+
+  // Offsets: the API counts code points (Python string indexes); JavaScript strings count
+  // UTF-16 units. Everything here works on arrays of code points, and a selection's UTF-16
+  // position is converted once.
+  const chars = (text) => Array.from(text);
+  const bySpan = (a, b) => a.begin_offset - b.begin_offset || a.end_offset - b.end_offset;
+  const plainSpan = (s) => ({ begin_offset: s.begin_offset, end_offset: s.end_offset, type: s.type });
+  const overlaps = (a, b) => a.begin_offset < b.end_offset && b.begin_offset < a.end_offset;
+
+  function proposedSpans(item) {
+    return ((item.suggestion && item.suggestion.entities) || []).map((s) => ({ ...s }));
+  }
+
+  function resetWorking() {
+    state.working = null;
+    state.pending = null;
+    state.focused = null;
+  }
+
+  function workingSpans(item) {
+    if (state.working === null) {
+      const answered = state.answers[item.item_id];
+      // What the reviewer answered before, else what the model (or a correction) proposed,
+      // with its scores.
+      state.working = (answered ? answered.map((s) => ({ ...s })) : proposedSpans(item))
+        .sort(bySpan);
+    }
+    return state.working;
+  }
+
+  function typeIndex(type) {
+    return entityTypes().indexOf(type);
+  }
+
+  function spanLabel(item, span) {
+    const text = chars(item.text).slice(span.begin_offset, span.end_offset).join("");
+    const score = typeof span.score === "number" ? `, model ${pct(span.score)} confident` : "";
+    return `“${text}”: ${span.type}${score}`;
+  }
+
+  function renderEntityItem(item, answer) {
+    $("item-position").textContent = `Item ${state.index + 1} of ${items().length}`;
+    const status = $("item-status");
+    status.textContent = answer
+      ? `Answered: ${answer.length ? `${answer.length} entit${answer.length === 1 ? "y" : "ies"}`
+        : "no entities"}`
+      : "Not answered";
+    status.className = `status ${answer ? "done" : "open"}`;
+    renderEntityText(item);
+    renderEntitySuggestion(item);
+    renderTypeButtons();
+    const accept = $("accept");
+    accept.hidden = false;
+    accept.disabled = false;
+    accept.replaceChildren(document.createTextNode("Confirm entities "), el("kbd", "", "Enter"));
+  }
+
+  // The text with its spans as focusable marks. A mark's type and score are drawn by CSS
+  // (::after, from data-tag): they are not part of the text, so a selection's offsets are.
+  function renderEntityText(item) {
+    const box = $("item-text");
+    box.replaceChildren();
+    box.classList.add("entity-text");
+    const text = chars(item.text);
+    const spans = workingSpans(item);
+    const marks = spans.map((span, index) => ({ span, index }));
+    if (state.pending) marks.push({ span: { ...state.pending, pending: true }, index: -1 });
+    marks.sort((a, b) => bySpan(a.span, b.span));
+    let at = 0;
+    for (const { span, index } of marks) {
+      if (span.begin_offset > at) box.append(text.slice(at, span.begin_offset).join(""));
+      const words = text.slice(span.begin_offset, span.end_offset).join("");
+      if (span.pending) {
+        const mark = el("mark", "pending", words);
+        mark.dataset.tag = `1–${Math.min(entityTypes().length, MAX_KEYED_OPTIONS)}?`;
+        box.append(mark);
+      } else {
+        const mark = el("mark", `entity t${typeIndex(span.type) % 8}`, words);
+        mark.tabIndex = 0;
+        mark.dataset.index = String(index);
+        mark.dataset.type = span.type;
+        mark.dataset.tag = typeof span.score === "number"
+          ? `${span.type} ${pct(span.score)}` : span.type;
+        if (typeof span.score === "number") mark.dataset.score = pct(span.score);
+        mark.setAttribute("role", "button");
+        mark.setAttribute("aria-label", `${spanLabel(item, span)}. Number keys change its ` +
+          "type, Delete removes it.");
+        mark.addEventListener("click", () => mark.focus());
+        box.append(mark);
+      }
+      at = span.end_offset;
+    }
+    if (at < text.length) box.append(text.slice(at).join(""));
+  }
+
+  function renderEntitySuggestion(item) {
+    const box = $("suggestion");
+    box.replaceChildren();
+    const s = item.suggestion;
+    if (!s) {
+      box.append(el("span", "muted", "The model made no suggestion: mark the entities, if any."));
+      return;
+    }
+    const n = (s.entities || []).length;
+    const what = n ? `${n} entit${n === 1 ? "y" : "ies"}` : "no entity";
+    if (s.from === "correction") {
+      box.append(
+        el("span", "muted", `Correction from ${s.submitted_by || "a client"} proposes`),
+        el("strong", "suggested-label", what),
+        el("span", "muted", "check them against the text"),
+      );
+      return;
+    }
+    box.append(el("span", "muted", "Model proposes"), el("strong", "suggested-label", what));
+    if (typeof s.confidence === "number") {
+      const level = s.confidence >= 0.8 ? "high" : s.confidence >= 0.5 ? "mid" : "low";
+      box.append(el("span", `confidence ${level}`, `least confident ${pct(s.confidence)}`));
+    }
+  }
+
+  // The types as buttons too (the mouse path): one applies to the selection or focused span.
+  function renderTypeButtons() {
+    const box = $("options");
+    box.replaceChildren();
+    box.setAttribute("aria-label", "Entity types");
+    entityTypes().forEach((type, i) => {
+      const button = el("button", `option type-option t${i % 8}`);
+      button.type = "button";
+      button.dataset.label = type;
+      button.append(el("kbd", "", i < MAX_KEYED_OPTIONS ? String(i + 1) : "·"));
+      button.append(el("span", "option-label", type));
+      // Keep the text selection and the focused span: the click applies to them.
+      button.addEventListener("mousedown", (event) => event.preventDefault());
+      button.addEventListener("click", () => applyType(i));
+      box.append(button);
+    });
+  }
+
+  function renderEntityLegend() {
+    const legend = $("legend");
+    legend.replaceChildren();
+    entityTypes().forEach((type, i) => {
+      if (i >= MAX_KEYED_OPTIONS) return;
+      const dt = el("dt");
+      dt.append(el("kbd", "", String(i + 1)));
+      const dd = el("dd");
+      dd.append(el("span", `swatch t${i % 8}`), document.createTextNode(type));
+      legend.append(dt, dd);
+    });
+    const rows = [
+      ["select", "mark text with the mouse, then 1–9 for its type"],
+      ["s", "select a word by keyboard (←/→ move it, Shift+→/← grow or shrink it), then 1–9"],
+      ["Tab", "next entity (or click one)"], ["1–9", "change the focused entity's type"],
+      ["Delete", "remove the focused entity"], ["Enter", "confirm this text's entities"],
+      ["a", "accept the model's entities"], ["→ / j", "next item"], ["← / k", "previous item"],
+      ["u", "clear this answer"], ["Ctrl+Enter", "submit the batch"], ["Esc", "back to the queue"],
+    ];
+    for (const [keys, what] of rows) {
+      const dt = el("dt");
+      keys.split(" / ").forEach((k, i) => {
+        if (i) dt.append(document.createTextNode(" "));
+        dt.append(el("kbd", "", k));
+      });
+      legend.append(dt, el("dd", "", what));
+    }
+  }
+
+  // Where a selection point lies in the item's text, in code points (null: outside it).
+  function textOffset(box, node, offset) {
+    if (!box.contains(node)) return null;
+    const range = document.createRange();
+    range.setStart(box, 0);
+    range.setEnd(node, offset);
+    return chars(range.toString()).length;
+  }
+
+  function onTextSelected() {
+    const item = current();
+    if (!isEntity() || !item) return;
+    const selection = window.getSelection();
+    if (!selection || selection.isCollapsed || !selection.rangeCount) return;
+    const box = $("item-text");
+    const range = selection.getRangeAt(0);
+    let begin = textOffset(box, range.startContainer, range.startOffset);
+    let end = textOffset(box, range.endContainer, range.endOffset);
+    if (begin === null || end === null) return;
+    const text = chars(item.text);
+    // A drag usually catches a blank at either end: an entity starts and ends on a character.
+    while (begin < end && /\s/u.test(text[begin])) begin += 1;
+    while (end > begin && /\s/u.test(text[end - 1])) end -= 1;
+    if (end <= begin) return;
+    const wanted = { begin_offset: begin, end_offset: end };
+    const clash = workingSpans(item).find((s) => overlaps(s, wanted));
+    if (clash) {
+      toast(`That overlaps ${spanLabel(item, clash)}: remove or change that one instead.`);
+      return;
+    }
+    state.pending = wanted;
+    renderBatch();
+    selection.removeAllRanges();
+    $("item").focus();
+  }
+
+  // Words, for selecting by keyboard: [begin, end] in code points. A word starts and ends on a
+  // letter or digit and may hold . _ ' - inside ("3.13", "X-Ray"), so "Lambda." ends before
+  // its full stop.
+  function words(text) {
+    const joined = text.join("");
+    const found = [];
+    for (const m of joined.matchAll(/[\p{L}\p{N}](?:[\p{L}\p{N}._'-]*[\p{L}\p{N}])?/gu)) {
+      const begin = chars(joined.slice(0, m.index)).length;
+      found.push([begin, begin + chars(m[0]).length]);
+    }
+    return found;
+  }
+
+  function freeOf(spans, begin, end) {
+    return !spans.some((s) => overlaps(s, { begin_offset: begin, end_offset: end }));
+  }
+
+  function announcePending(item) {
+    const words = chars(item.text).slice(state.pending.begin_offset, state.pending.end_offset);
+    toast(`Selected “${words.join("")}”: press 1–${Math.min(entityTypes().length,
+      MAX_KEYED_OPTIONS)} for its type.`);
+  }
+
+  // "s": the first word no entity covers, after the focused entity (else from the start).
+  function selectByKeyboard() {
+    const item = current();
+    const spans = workingSpans(item);
+    const from = state.focused !== null && spans[state.focused]
+      ? spans[state.focused].end_offset : 0;
+    const free = words(chars(item.text)).filter(([b, e]) => freeOf(spans, b, e));
+    const word = free.find(([b]) => b >= from) || free[0];
+    if (!word) {
+      toast("Every word of this text is in an entity already.");
+      return;
+    }
+    state.pending = { begin_offset: word[0], end_offset: word[1] };
+    renderBatch();
+    $("item").focus();
+    announcePending(item);
+  }
+
+  // ←/→ move the keyboard selection to the previous/next free word; with Shift, → adds the
+  // next word and ← drops the last one.
+  function movePending(delta, grow) {
+    const item = current();
+    const spans = workingSpans(item);
+    const all = words(chars(item.text));
+    const { begin_offset: begin, end_offset: end } = state.pending;
+    if (grow && delta > 0) {
+      const next = all.find(([b]) => b >= end);
+      if (!next || !freeOf(spans, begin, next[1])) {
+        toast("An entity or the end of the text is in the way.");
+        return;
+      }
+      state.pending = { begin_offset: begin, end_offset: next[1] };
+    } else if (grow) {
+      const inside = all.filter(([b, e]) => b >= begin && e <= end);
+      if (inside.length < 2) return;
+      state.pending = { begin_offset: begin, end_offset: inside[inside.length - 2][1] };
+    } else {
+      const free = all.filter(([b, e]) => freeOf(spans, b, e));
+      const word = delta > 0 ? free.find(([b]) => b >= end)
+        : [...free].reverse().find(([, e]) => e <= begin);
+      if (!word) return;
+      state.pending = { begin_offset: word[0], end_offset: word[1] };
+    }
+    renderBatch();
+    $("item").focus();
+    announcePending(item);
+  }
+
+  function applyType(i) {
+    const item = current();
+    const type = entityTypes()[i];
+    if (!item || type === undefined) return;
+    const spans = workingSpans(item);
+    if (state.pending) {
+      spans.push({ ...state.pending, type });
+      spans.sort(bySpan);
+      const added = spans.findIndex((s) => s.begin_offset === state.pending.begin_offset);
+      state.pending = null;
+      refocus(added);
+      return;
+    }
+    if (state.focused !== null && spans[state.focused]) {
+      // The reviewer's type replaces the model's: its score no longer applies.
+      spans[state.focused] = plainSpan({ ...spans[state.focused], type });
+      refocus(state.focused);
+      return;
+    }
+    toast("Select some text (or focus an entity) first, then press its type's number.");
+  }
+
+  function removeFocused() {
+    const spans = state.working;
+    if (state.focused === null || !spans || !spans[state.focused]) {
+      toast("Focus an entity first (Tab, or click it), then Delete removes it.");
+      return;
+    }
+    spans.splice(state.focused, 1);
+    refocus(Math.min(state.focused, spans.length - 1));
+  }
+
+  // Re-render and put the focus back on span ``index`` (the card when there is none).
+  function refocus(index) {
+    renderBatch();
+    const mark = index >= 0 && document.querySelector(`#item-text mark[data-index="${index}"]`);
+    if (mark) mark.focus();
+    else {
+      state.focused = null;
+      $("item").focus();
+    }
+  }
+
   // ------------------------------------------------------------------ answering
 
   function go(delta) {
@@ -480,6 +819,7 @@
     if (next === state.index) return;
     state.index = next;
     state.picks = null;
+    resetWorking();
     saveDraft();
     renderBatch();
     $("item").focus();
@@ -488,7 +828,11 @@
   function answer(labels, advance = true) {
     const item = current();
     if (!item) return;
-    state.answers[item.item_id] = [...labels];
+    // Entity answers are spans, stored without the model's scores (the API takes none).
+    state.answers[item.item_id] = isEntity()
+      ? labels.map(plainSpan).sort(bySpan)
+      : [...labels];
+    resetWorking();
     saveDraft();
     renderBatch();
     if (advance) {
@@ -499,6 +843,10 @@
   }
 
   function chooseOption(i) {
+    if (isEntity()) {
+      applyType(i);
+      return;
+    }
     const item = current();
     const label = state.batch && state.batch.options[i];
     if (!item || label === undefined) return;
@@ -515,11 +863,12 @@
     const item = current();
     if (!item) return;
     if (!item.suggestion) {
-      toast("No suggestion for this text: choose a label with 1–9.");
+      toast(isEntity() ? "No suggestion for this text: mark its entities, then Enter."
+        : "No suggestion for this text: choose a label with 1–9.");
       return;
     }
     state.picks = null;
-    answer(suggested(item));
+    answer(isEntity() ? proposedSpans(item) : suggested(item));
   }
 
   function confirm() {
@@ -528,7 +877,9 @@
       submit();
       return;
     }
-    if (isMulti()) {
+    if (isEntity()) {
+      answer(state.working || []);
+    } else if (isMulti()) {
       answer([...state.picks].sort());
     } else if (state.answers[item.item_id]) {
       go(1); // already answered: Enter keeps the answer and moves on
@@ -542,6 +893,7 @@
     if (!item) return;
     delete state.answers[item.item_id];
     state.picks = null;
+    resetWorking();
     saveDraft();
     renderBatch();
   }
@@ -561,8 +913,9 @@
     const ordered = items().filter((i) => state.answers[i.item_id])
       .sort((a, b) => (a.item_id < b.item_id ? -1 : a.item_id > b.item_id ? 1 : 0));
     // No reviewer id: the API records the token's person.
+    const kind = isEntity() ? "entities" : "labels";
     const body = {
-      answers: ordered.map((i) => ({ item_id: i.item_id, labels: state.answers[i.item_id] })),
+      answers: ordered.map((i) => ({ item_id: i.item_id, [kind]: state.answers[i.item_id] })),
     };
     const batchId = state.batch.batch_id;
     state.busy = true;
@@ -640,6 +993,29 @@
       if (key === "Enter") { submit(); event.preventDefault(); }
       return;
     }
+    if (isEntity() && current()) {
+      if (key === "Delete" || key === "Backspace") {
+        removeFocused();
+        event.preventDefault();
+        return;
+      }
+      if (key === "s") {
+        selectByKeyboard();
+        event.preventDefault();
+        return;
+      }
+      if (state.pending && (key === "ArrowRight" || key === "ArrowLeft")) {
+        movePending(key === "ArrowRight" ? 1 : -1, event.shiftKey);
+        event.preventDefault();
+        return;
+      }
+      if (key === "Escape" && state.pending) {
+        state.pending = null;
+        renderBatch();
+        event.preventDefault();
+        return;
+      }
+    }
     // A focused button would also "click" on Enter; handle Enter here, once, instead.
     if (key === "Enter") confirm();
     else if (key === "a") acceptSuggestion();
@@ -660,8 +1036,17 @@
     $("back").addEventListener("click", backToQueue);
     $("prev").addEventListener("click", () => go(-1));
     $("next").addEventListener("click", () => go(1));
-    $("accept").addEventListener("click", () => (isMulti() || !current() ? confirm()
-      : acceptSuggestion()));
+    $("accept").addEventListener("click", () => (isMulti() || isEntity() || !current()
+      ? confirm() : acceptSuggestion()));
+    $("item-text").addEventListener("mouseup", onTextSelected);
+    $("item-text").addEventListener("focusin", (event) => {
+      const mark = event.target.closest && event.target.closest("mark.entity");
+      state.focused = mark ? Number(mark.dataset.index) : null;
+    });
+    $("item-text").addEventListener("focusout", (event) => {
+      const next = event.relatedTarget;
+      if (!next || !next.closest || !next.closest("#item-text mark.entity")) state.focused = null;
+    });
     $("submit").addEventListener("click", submit);
     $("alert-close").addEventListener("click", clearError);
     $("reviewer").addEventListener("click", () => askSignIn());

@@ -21,6 +21,23 @@ locals {
   comprehend_endpoint_arns = local.comprehend_endpoint_arn == null ? [] : [local.comprehend_endpoint_arn]
 
   a2i_output_prefix = "${module.data_lake.prefixes["reviews"]}a2i-output/"
+  # One worker template (human task UI) and flow definition per model type: a flow definition
+  # has one task UI, and an entity batch needs crowd-entity-annotation, which is a widget of its
+  # own (it may not sit in a crowd-form with the classifier's questions).
+  a2i_reviews = local.use_a2i ? {
+    DOCUMENT_CLASSIFIER = {
+      template    = var.classifier_mode == "MULTI_LABEL" ? "multi-label" : "single-label"
+      flow        = "review"
+      title       = "Review text labels"
+      description = "Confirm or correct the label(s) the model suggested for each text."
+    }
+    ENTITY_RECOGNIZER = {
+      template    = "entity"
+      flow        = "entity-review"
+      title       = "Review entities in texts"
+      description = "Confirm, correct, add or remove the entities the model highlighted in the texts."
+    }
+  } : {}
 
   loop_environment = {
     ACTIVE_MODEL_PARAMETER_PREFIX       = local.active_model_parameter_prefix
@@ -28,7 +45,8 @@ locals {
     NOTIFICATIONS_TOPIC_ARN             = aws_sns_topic.notifications.arn
     ITERATION_DEFAULTS                  = jsonencode(merge(var.iteration_defaults, { model_backend = var.model_backend, classifier_mode = var.classifier_mode }))
     REVIEW_BACKEND                      = var.review_backend
-    A2I_FLOW_DEFINITION_ARN             = local.use_a2i ? aws_sagemaker_flow_definition.review[0].arn : ""
+    A2I_FLOW_DEFINITION_ARN             = local.use_a2i ? aws_sagemaker_flow_definition.review["DOCUMENT_CLASSIFIER"].arn : ""
+    A2I_ENTITY_FLOW_DEFINITION_ARN      = local.use_a2i ? aws_sagemaker_flow_definition.review["ENTITY_RECOGNIZER"].arn : ""
     COMPREHEND_DATA_ACCESS_ROLE_ARN     = local.use_comprehend ? aws_iam_role.comprehend[0].arn : ""
     COMPREHEND_ENDPOINT_ARN             = local.comprehend_endpoint_arn == null ? "" : local.comprehend_endpoint_arn
     COMPREHEND_ENDPOINT_INFERENCE_UNITS = tostring(var.comprehend_endpoint_inference_units)
@@ -156,7 +174,7 @@ locals {
         for statement in [{
           sid       = "StartHumanLoops"
           actions   = ["sagemaker:StartHumanLoop", "sagemaker:DescribeHumanLoop"]
-          resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:human-loop/*", one(aws_sagemaker_flow_definition.review[*].arn)]
+          resources = concat(["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:human-loop/*"], [for flow in aws_sagemaker_flow_definition.review : flow.arn])
         }] : statement if local.use_a2i
       ])
     }
@@ -551,30 +569,37 @@ resource "aws_iam_role_policy" "a2i" {
   })
 }
 
+# Worker templates: templates/<template>.liquid.html, rendered in tests/unit/test_worker_templates.py
+# against the input domain/reviews.py builds for A2I.
 resource "aws_sagemaker_human_task_ui" "review" {
-  count = local.use_a2i ? 1 : 0
+  for_each = local.a2i_reviews
 
-  human_task_ui_name = "${local.name}-${var.classifier_mode == "MULTI_LABEL" ? "multi-label" : "single-label"}"
+  human_task_ui_name = "${local.name}-${each.value.template}"
 
   ui_template {
-    content = file("${path.module}/templates/${var.classifier_mode == "MULTI_LABEL" ? "multi-label" : "single-label"}.liquid.html")
+    content = file("${path.module}/templates/${each.value.template}.liquid.html")
   }
 
   tags = local.tags
 }
 
-resource "aws_sagemaker_flow_definition" "review" {
-  count = local.use_a2i ? 1 : 0
+moved {
+  from = aws_sagemaker_human_task_ui.review[0]
+  to   = aws_sagemaker_human_task_ui.review["DOCUMENT_CLASSIFIER"]
+}
 
-  flow_definition_name = "${local.name}-review"
+resource "aws_sagemaker_flow_definition" "review" {
+  for_each = local.a2i_reviews
+
+  flow_definition_name = "${local.name}-${each.value.flow}"
   role_arn             = aws_iam_role.a2i[0].arn
 
   human_loop_config {
-    human_task_ui_arn                     = aws_sagemaker_human_task_ui.review[0].arn
+    human_task_ui_arn                     = aws_sagemaker_human_task_ui.review[each.key].arn
     task_availability_lifetime_in_seconds = var.a2i_task_availability_seconds
     task_count                            = 1
-    task_description                      = "Confirm or correct the label(s) the model suggested for each text."
-    task_title                            = "Review text labels"
+    task_description                      = each.value.description
+    task_title                            = each.value.title
     workteam_arn                          = var.a2i_workteam_arn
   }
 
@@ -593,6 +618,11 @@ resource "aws_sagemaker_flow_definition" "review" {
   }
 }
 
+moved {
+  from = aws_sagemaker_flow_definition.review[0]
+  to   = aws_sagemaker_flow_definition.review["DOCUMENT_CLASSIFIER"]
+}
+
 resource "aws_cloudwatch_event_rule" "a2i_status" {
   count = local.use_a2i ? 1 : 0
 
@@ -602,7 +632,7 @@ resource "aws_cloudwatch_event_rule" "a2i_status" {
     source        = ["aws.sagemaker"]
     "detail-type" = ["SageMaker A2I HumanLoop Status Change"]
     detail = {
-      flowDefinitionArn = [aws_sagemaker_flow_definition.review[0].arn]
+      flowDefinitionArn = [for flow in aws_sagemaker_flow_definition.review : flow.arn]
       humanLoopStatus   = ["Completed", "Failed", "Stopped"]
     }
   })

@@ -6,14 +6,17 @@ the group.
   ``deadline``), oldest first; only those whose iteration still waits (its execution RUNNING).
 * ``GET /reviews/{batch_id}``: the batch task with its items, suggestions and options (never the
   task token) and its status (``pending``, ``answered``, ``expired``, or how its iteration ended:
-  ``failed``, ``stopped``...).
-* ``POST /reviews/{batch_id}/answers`` ``{"answers": [{"item_id", "labels"}]}``: the answers
-  are recorded as the token's person's; a ``reviewer_id`` in the body is ignored (logged as
-  ignored, never trusted). 200 ``{batch_id, status, answered, duplicate}``; 400 naming the
-  field; 404 unknown batch; 409 ``{message, batch_id, status}`` when the iteration no longer
-  waits on the batch (``expired``, or the execution's status: ``stopped``, ``failed``, ...) or
-  it was already answered with other answers (``answered``); nothing is stored then. Sending the
-  same answers again is a 200 duplicate that changes nothing.
+  ``failed``, ``stopped``...). An entity recogniser's batch also has ``entity_types``, and each
+  item's suggestion is the model's spans with scores (``domain.reviews``).
+* ``POST /reviews/{batch_id}/answers`` ``{"answers": [{"item_id", "labels"}]}``, for an entity
+  recogniser ``{"answers": [{"item_id", "entities": [{begin_offset, end_offset, type}]}]}``
+  (``[]``: no entities; a bad span is a 400 naming it, ``answers[1].entities[0].end_offset``):
+  the answers are recorded as the token's person's; a ``reviewer_id`` in the body is ignored
+  (logged as ignored, never trusted). 200 ``{batch_id, status, answered, duplicate}``; 400
+  naming the field; 404 unknown batch; 409 ``{message, batch_id, status}`` when the iteration no
+  longer waits on the batch (``expired``, or the execution's status: ``stopped``, ``failed``,
+  ...) or it was already answered with other answers (``answered``); nothing is stored then.
+  Sending the same answers again is a 200 duplicate that changes nothing.
 
 Environment: DATA_LAKE_BUCKET and the people token issuer (``adapters.people``).
 AWS: s3:ListBucket (reviews/index/), s3:GetObject (reviews/*), s3:PutObject, s3:DeleteObject

@@ -15,12 +15,21 @@ Merge rule, per text:
 2. An answer delivered twice (same ``answer_id``, a content hash) counts once.
 3. One vote per reviewer per text: a reviewer's latest answer replaces their earlier ones (they
    changed their mind; they do not get two votes).
-4. The label set with the most votes wins (a label set is compared as a set: order and
-   duplicates do not matter; for entity recognisers the set of spans). A tie goes to the label set
-   of the latest answer among the tied sets ("latest" = greatest ``answered_at``, then greatest
-   ``answer_id`` so that two answers in the same millisecond still resolve deterministically).
+4. Document classifiers: the label set with the most votes wins (a label set is compared as a
+   set: order and duplicates do not matter). A tie goes to the label set of the latest answer
+   among the tied sets ("latest" = greatest ``answered_at``, then greatest ``answer_id`` so that
+   two answers in the same millisecond still resolve deterministically).
+   Entity recognisers: majority *per span*. A span (exact begin, end and type) is kept when more
+   voters included it than left it out; at exactly half, when the latest voter's answer has it.
+   Voting per span, not per span set, keeps what most reviewers agree on when they disagree on
+   something else in the same text (two of three marking "S3" but only one also marking
+   "Glacier" gives "S3"), where a span-set vote would need two identical answers. The kept spans
+   never overlap: two overlapping spans cannot both be in more than half of the answers (no
+   answer holds both), nor can a majority span overlap one of the latest answer's.
+   ``decided_by``: ``single`` (one voter), ``unanimous`` (every voter gave the same set),
+   ``tie-latest`` (some label set or span decided by the latest answer), else ``majority``.
 5. The merged annotation keeps every reviewer id, every item id and the vote count of every
-   label set, so the audit can show how a label was decided.
+   label set (span set), so the audit can show how a label was decided.
 
 Review answers and explicit corrections weigh the same: both are a person's statement.
 """
@@ -141,7 +150,9 @@ class Answer:
             answer_id=str(data.get("answer_id") or ""),
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, model_type: str | None = None) -> dict[str, Any]:
+        """``model_type``: an entity answer with no spans ("no entities in this text") is
+        written as ``entities: []``; without it, only spans tell the two kinds apart."""
         out: dict[str, Any] = {
             "answer_id": self.answer_id,
             "item_id": self.item_id,
@@ -149,7 +160,7 @@ class Answer:
             "answered_at": self.answered_at,
             "source": self.source,
         }
-        if self.entities:
+        if self.entities or model_type == ModelType.ENTITY_RECOGNIZER:
             out["entities"] = [span_dict(s) for s in self.entities]
         else:
             out["labels"] = list(self.labels)
@@ -234,7 +245,7 @@ class Annotation:
         out["reviewer_ids"] = self.reviewer_ids
         out["item_ids"] = self.item_ids
         out["updated_at"] = self.updated_at
-        out["answers"] = [a.to_dict() for a in self.answers]
+        out["answers"] = [a.to_dict(model_type) for a in self.answers]
         return out
 
 
@@ -419,18 +430,22 @@ def _build(model_type: str, answers: Iterable[Answer]) -> tuple[Annotation, ...]
             latest_for_choice[answer.choice] = max(
                 latest_for_choice.get(answer.choice, ("", "")), _latest_key(answer)
             )
-        top = max(counts.values())
-        tied = [choice for choice, n in counts.items() if n == top]
-        winner = max(tied, key=lambda c: latest_for_choice[c])
+        entity = model_type == ModelType.ENTITY_RECOGNIZER
+        if entity:
+            winner, tie = _spans_by_majority(voters)
+        else:
+            top = max(counts.values())
+            tied = [choice for choice, n in counts.items() if n == top]
+            winner = max(tied, key=lambda c: latest_for_choice[c])
+            tie = len(tied) > 1
         if len(voters) == 1:
             decided_by = "single"
-        elif len(tied) > 1:
-            decided_by = "tie-latest"
         elif len(counts) == 1:
             decided_by = "unanimous"
+        elif tie:
+            decided_by = "tie-latest"
         else:
             decided_by = "majority"
-        entity = model_type == ModelType.ENTITY_RECOGNIZER
         votes = tuple(
             sorted(counts.items(), key=lambda cv: (-cv[1], json.dumps(cv[0], ensure_ascii=False)))
         )
@@ -447,6 +462,22 @@ def _build(model_type: str, answers: Iterable[Answer]) -> tuple[Annotation, ...]
             )
         )
     return tuple(result)
+
+
+def _spans_by_majority(voters: list[Answer]) -> tuple[tuple[tuple[int, int, str], ...], bool]:
+    """Rule 4 for entity recognisers: the spans more than half of the voters gave, and at
+    exactly half those of the latest voter; and whether such a tie decided any span."""
+    latest = max(voters, key=_latest_key)
+    per_span = Counter(span for answer in voters for span in set(answer.entities))
+    kept, tie = [], False
+    for span, n in per_span.items():
+        if 2 * n > len(voters):
+            kept.append(span)
+        elif 2 * n == len(voters):
+            tie = True
+            if span in latest.entities:
+                kept.append(span)
+    return tuple(sorted(kept)), tie
 
 
 def annotations_as_documents(pool: PoolVersion) -> list[dict[str, Any]]:

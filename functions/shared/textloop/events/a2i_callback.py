@@ -2,9 +2,11 @@
 batches.
 
 * ``Completed``: the loop's output.json (``humanLoopOutput.outputS3Uri``) is read, each worker's
-  ``answerContent`` (``{"answers": [{"item_id", "labels"}]}``, see ``reviews``) becomes one
-  submission with the ``workerId`` as reviewer, and the batch is completed like a review-API
-  submission (stored once, then SendTaskSuccess).
+  ``answerContent`` (``{"answers": [{"item_id", "labels"}]}`` from the classifier templates;
+  ``{"crowd-entity-annotation": {"entities": [{"startOffset", "endOffset", "label"}]}}`` from
+  the entity template, see ``reviews.submissions_from_a2i_output``) becomes one submission with
+  the ``workerId`` as reviewer, and the batch is completed like a review-API submission (stored
+  once, then SendTaskSuccess).
 * ``Failed`` / ``Stopped``: SendTaskFailure with ``Textloop.HumanLoopFailed`` /
   ``Textloop.HumanLoopStopped``; the state machine returns the batch's items to the pool.
 
@@ -14,7 +16,8 @@ no longer waits (deadline passed, execution stopped or failed) stores nothing an
 returned as late (metric LateReviewAnswers). Events for loops that are not textloop
 batches (another flow definition in the account) are ignored.
 
-Environment: DATA_LAKE_BUCKET, A2I_FLOW_DEFINITION_ARN (events of other flows are ignored).
+Environment: DATA_LAKE_BUCKET, A2I_FLOW_DEFINITION_ARN and A2I_ENTITY_FLOW_DEFINITION_ARN (the
+classifier's and the entity recogniser's flows; events of other flows are ignored).
 AWS: s3:GetObject (reviews/* and the flow definition's output prefix), s3:PutObject,
 s3:DeleteObject (reviews/*), states:SendTaskSuccess, states:SendTaskFailure,
 states:DescribeExecution (the iteration's executions).
@@ -63,8 +66,10 @@ def correlation_id(event: dict[str, Any]) -> str:
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     detail = EventBridgeEvent(event).detail
     batch_id, status = detail["humanLoopName"], detail["humanLoopStatus"]
-    expected_flow = ctx.setting("A2I_FLOW_DEFINITION_ARN")
-    if expected_flow and detail["flowDefinitionArn"] != expected_flow:
+    ours = {
+        ctx.setting(name) for name in ("A2I_FLOW_DEFINITION_ARN", "A2I_ENTITY_FLOW_DEFINITION_ARN")
+    } - {None, ""}
+    if ours and detail["flowDefinitionArn"] not in ours:
         return _foreign(ctx, batch_id, "event of another flow definition ignored")
     # Every loop of the account reaches this function: one that is not a textloop batch with
     # an A2I review is logged and ignored, never raised (a raise would retry it into the DLQ).
@@ -74,7 +79,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     if status == "Completed":
         if "humanLoopOutput" not in detail:
             raise ValueError("a Completed A2I event must carry humanLoopOutput.outputS3Uri")
-        return completed(ctx, batch_id, detail["humanLoopOutput"]["outputS3Uri"])
+        return completed(ctx, batch_id, detail["humanLoopOutput"]["outputS3Uri"], task)
     if status in FAILURE_ERRORS:
         return ended_without_answers(ctx, batch_id, status)
     ctx.logger.info("status not acted on", extra={"status": status})
@@ -98,14 +103,18 @@ def _foreign(ctx: Stack, loop_name: Any, message: str) -> dict[str, Any]:
     return {"batch_id": loop_name, "status": "ignored"}
 
 
-def completed(ctx: Stack, batch_id: str, output_uri: str) -> dict[str, Any]:
+def completed(
+    ctx: Stack, batch_id: str, output_uri: str, task: dict[str, Any] | None = None
+) -> dict[str, Any]:
     try:
+        task = task if task is not None else ctx.reviews.task(batch_id)
         bucket, key = split_s3_uri(output_uri)
         body = ctx.clients.get("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         output, errors = loads(body, field="output.json")
         if errors:
             raise InvalidInput(errors)
-        submissions = reviews.submissions_from_a2i_output(output)
+        # The task says how to read the answers (an entity batch's spans go back to its items).
+        submissions = reviews.submissions_from_a2i_output(output, task)
         result = complete_batch(ctx.reviews, ctx.tokens, batch_id, submissions, source="a2i")
     except BatchNotFound:
         ctx.logger.warning("no textloop batch of this name; ignored", extra={"loop": batch_id})

@@ -2,7 +2,8 @@
 
 Answers are the review answers of every batch the Map reports ``answered`` plus the explicit
 corrections SelectForReview set aside. ``annotations.merge_answers`` applies the merge rule
-(majority per text, then latest); a version is stored once under its content hash and becomes
+(classifiers: majority per text, then latest; entity recognisers: majority per span, a tie to
+the latest answer); a version is stored once under its content hash and becomes
 the model type's current pool. The step's result is stored too (``layout.merge_result_key``): a
 retried step returns it unchanged instead of merging onto the pool it just published.
 

@@ -5,7 +5,11 @@ and its answers complete the token. ``REVIEW_BACKEND=a2i``: also StartHumanLoop,
 batch; the A2I callback completes the token when the loop finishes. The step's own return value
 is ignored by Step Functions: the iteration waits for the token.
 
-Environment: DATA_LAKE_BUCKET, REVIEW_BACKEND (local | a2i), A2I_FLOW_DEFINITION_ARN (a2i).
+An entity recogniser's batch goes to its own flow definition (A2I_ENTITY_FLOW_DEFINITION_ARN),
+whose worker template is ``crowd-entity-annotation``: a task UI belongs to a flow definition.
+
+Environment: DATA_LAKE_BUCKET, REVIEW_BACKEND (local | a2i), A2I_FLOW_DEFINITION_ARN (a2i,
+document classifiers), A2I_ENTITY_FLOW_DEFINITION_ARN (a2i, entity recognisers).
 AWS: s3:GetObject (reviews/*), s3:PutObject (reviews/*), sagemaker:StartHumanLoop (a2i; the
 IAM action of the sagemaker-a2i-runtime API, on the flow definition ARN).
 """
@@ -56,10 +60,13 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     key = ctx.reviews.put_task(task)
     result = {"batch_id": batch_id, "task_key": key, "review_backend": backend}
     if backend == "a2i":
+        flow = (
+            "A2I_ENTITY_FLOW_DEFINITION_ARN"
+            if reviews.is_entity_task(task)
+            else "A2I_FLOW_DEFINITION_ARN"
+        )
         result["human_loop"] = HumanLoops(ctx.clients.get("sagemaker-a2i-runtime")).start(
-            batch_id,
-            ctx.required("A2I_FLOW_DEFINITION_ARN"),
-            reviews.a2i_input_content(task),
+            batch_id, ctx.required(flow), reviews.a2i_input_content(task)
         )
     ctx.count("ReviewItemsOpened", len(task["items"]))
     ctx.logger.info("review opened", extra=result)
