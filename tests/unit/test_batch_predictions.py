@@ -202,7 +202,7 @@ def test_adapter_starts_idempotently_and_maps_statuses():
     jobs = ComprehendTestPredictions(client)
     with stubber:
         arguments = {
-            "classifier_arn": CLASSIFIER,
+            "model_arn": CLASSIFIER,
             "model_version": "v2",
             "dataset_version": "ds1",
             "input_uri": "s3://lake/datasets/ds1/test-documents.txt",

@@ -341,7 +341,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
         pointer_parameter_name,
     )
 
-    stack = comprehend_stack(lambdas, ag_news_rows, COMPREHEND_ENDPOINT_ARN=ENDPOINT)
+    stack = comprehend_stack(lambdas, ag_news_rows, COMPREHEND_CLASSIFIER_ENDPOINT_ARN=ENDPOINT)
     ActiveModelPointerStore(
         boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
     ).put(

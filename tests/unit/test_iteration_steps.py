@@ -234,7 +234,7 @@ def test_rollback_points_back_through_the_models_api(lambdas, ag_news_rows, ag_n
                 mode="MULTI_CLASS",
                 artefact_uri=uri,
             ),
-            classifier_arn=None,
+            model_arn=None,
             metrics={"F1Score": 0.8 - n / 10},
             reason="test",
             iteration_id=f"it-{n}",

@@ -19,7 +19,8 @@ module "textloop" {
   review_backend                      = var.review_backend
   a2i_workteam_arn                    = var.a2i_workteam_arn
   people_sign_in                      = var.people_sign_in
-  comprehend_endpoint_arn             = var.comprehend_endpoint_arn
+  comprehend_classifier_endpoint_arn  = var.comprehend_classifier_endpoint_arn
+  comprehend_recognizer_endpoint_arn  = var.comprehend_recognizer_endpoint_arn
   comprehend_endpoint_inference_units = var.comprehend_endpoint_inference_units
   threshold_override                  = var.threshold_override
   iteration_defaults                  = var.iteration_defaults

@@ -65,7 +65,7 @@ variable "force_destroy" {
 }
 
 variable "model_backend" {
-  description = "\"comprehend\" (Amazon Comprehend custom classifiers: trained by CreateDocumentClassifier, evaluated by batch classification jobs, served by an endpoint the first promotion creates) or \"local\" (scikit-learn artefacts in the data lake, served by the classify function)."
+  description = "\"comprehend\" (Amazon Comprehend custom classifiers and entity recognisers: trained by CreateDocumentClassifier / CreateEntityRecognizer, evaluated by batch classification / entity detection jobs, served by an endpoint per model type the first promotion creates) or \"local\" (scikit-learn artefacts in the data lake, served by the classify function)."
   type        = string
   default     = "comprehend"
 }
@@ -120,8 +120,14 @@ variable "a2i_workteam_arn" {
   default     = null
 }
 
-variable "comprehend_endpoint_arn" {
-  description = "Comprehend endpoint serving the active model (model_backend = \"comprehend\"); PromoteCandidate updates it. Null: the endpoint <name>-classifier, created by the first promotion."
+variable "comprehend_classifier_endpoint_arn" {
+  description = "Comprehend endpoint serving the active document classifier (model_backend = \"comprehend\"); PromoteCandidate updates it. Null: the endpoint <name>-classifier, created by the first promotion."
+  type        = string
+  default     = null
+}
+
+variable "comprehend_recognizer_endpoint_arn" {
+  description = "Comprehend endpoint serving the active entity recogniser (model_backend = \"comprehend\"); PromoteCandidate updates it. Null: the endpoint <name>-recognizer, created by the first promotion."
   type        = string
   default     = null
 }

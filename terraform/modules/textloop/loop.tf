@@ -13,12 +13,16 @@ locals {
   use_a2i        = var.review_backend == "a2i"
   use_comprehend = var.model_backend == "comprehend"
 
-  # Without a given endpoint, the Comprehend back-end names its own; the first promotion
-  # creates it (an endpoint needs a trained model, so it cannot exist before the first one).
-  comprehend_endpoint_arn = var.comprehend_endpoint_arn != null ? var.comprehend_endpoint_arn : (
+  # Without a given endpoint, the Comprehend back-end names its own, one per model type; the
+  # first promotion creates it (an endpoint needs a trained model, so it cannot exist before the
+  # first one).
+  comprehend_classifier_endpoint_arn = var.comprehend_classifier_endpoint_arn != null ? var.comprehend_classifier_endpoint_arn : (
     local.use_comprehend ? "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier-endpoint/${local.name}-classifier" : null
   )
-  comprehend_endpoint_arns = local.comprehend_endpoint_arn == null ? [] : [local.comprehend_endpoint_arn]
+  comprehend_recognizer_endpoint_arn = var.comprehend_recognizer_endpoint_arn != null ? var.comprehend_recognizer_endpoint_arn : (
+    local.use_comprehend ? "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer-endpoint/${local.name}-recognizer" : null
+  )
+  comprehend_endpoint_arns = compact([local.comprehend_classifier_endpoint_arn, local.comprehend_recognizer_endpoint_arn])
 
   a2i_output_prefix = "${module.data_lake.prefixes["reviews"]}a2i-output/"
   # One worker template (human task UI) and flow definition per model type: a flow definition
@@ -48,9 +52,11 @@ locals {
     A2I_FLOW_DEFINITION_ARN             = local.use_a2i ? aws_sagemaker_flow_definition.review["DOCUMENT_CLASSIFIER"].arn : ""
     A2I_ENTITY_FLOW_DEFINITION_ARN      = local.use_a2i ? aws_sagemaker_flow_definition.review["ENTITY_RECOGNIZER"].arn : ""
     COMPREHEND_DATA_ACCESS_ROLE_ARN     = local.use_comprehend ? aws_iam_role.comprehend[0].arn : ""
-    COMPREHEND_ENDPOINT_ARN             = local.comprehend_endpoint_arn == null ? "" : local.comprehend_endpoint_arn
+    COMPREHEND_CLASSIFIER_ENDPOINT_ARN  = local.comprehend_classifier_endpoint_arn == null ? "" : local.comprehend_classifier_endpoint_arn
+    COMPREHEND_RECOGNIZER_ENDPOINT_ARN  = local.comprehend_recognizer_endpoint_arn == null ? "" : local.comprehend_recognizer_endpoint_arn
     COMPREHEND_ENDPOINT_INFERENCE_UNITS = tostring(var.comprehend_endpoint_inference_units)
     COMPREHEND_CLASSIFIER_NAME          = "${local.name}-classifier"
+    COMPREHEND_RECOGNIZER_NAME          = "${local.name}-recognizer"
     STATE_MACHINE_ARN                   = local.iteration_state_machine_arn
   }
 
@@ -99,12 +105,20 @@ locals {
     { sid = "WithdrawLateAnswers", actions = ["s3:DeleteObject"], resources = [local.lake_objects["reviews"]] },
   ]
   # Optional statements are filtered lists: HCL cannot choose between tuples of other shapes.
+  # Each real-time call on its own model type's endpoint only.
   comprehend_classify = [
-    for statement in [{
-      sid       = "ClassifyWithComprehendEndpoints"
-      actions   = ["comprehend:ClassifyDocument", "comprehend:DetectEntities"]
-      resources = local.comprehend_endpoint_arns
-    }] : statement if length(local.comprehend_endpoint_arns) > 0
+    for statement in [
+      {
+        sid       = "ClassifyWithComprehendEndpoint"
+        actions   = ["comprehend:ClassifyDocument"]
+        resources = compact([local.comprehend_classifier_endpoint_arn])
+      },
+      {
+        sid       = "DetectEntitiesWithComprehendEndpoint"
+        actions   = ["comprehend:DetectEntities"]
+        resources = compact([local.comprehend_recognizer_endpoint_arn])
+      },
+    ] : statement if length(statement.resources) > 0
   ]
   pass_comprehend_role = {
     sid       = "PassComprehendDataRole"
@@ -115,13 +129,16 @@ locals {
     ]
   }
   comprehend_classifier_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/${local.name}-classifier"
-  # The endpoint and the classifier versions it may be pointed at (the models API's rollback
-  # may name any earlier version).
+  comprehend_recognizer_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/${local.name}-recognizer"
+  comprehend_jobs           = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}"
+  # The endpoints and the model versions they may be pointed at (the models API's rollback
+  # may name any earlier version); Comprehend itself refuses a classifier on a recogniser's
+  # endpoint and the other way round.
   comprehend_update_endpoint = [
     for statement in [{
       sid       = "UpdateComprehendEndpoints"
       actions   = ["comprehend:UpdateEndpoint", "comprehend:CreateEndpoint", "comprehend:DescribeEndpoint"]
-      resources = concat(local.comprehend_endpoint_arns, ["${local.comprehend_classifier_arn}/version/*"])
+      resources = concat(local.comprehend_endpoint_arns, ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"])
     }] : statement if length(local.comprehend_endpoint_arns) > 0
   ]
 
@@ -216,7 +233,7 @@ locals {
     }
 
     train = {
-      description = "Iteration step: trains a candidate (scikit-learn here, or CreateDocumentClassifier)"
+      description = "Iteration step: trains a candidate (scikit-learn here, or CreateDocumentClassifier / CreateEntityRecognizer)"
       memory_size = 2048
       timeout     = 900
       environment = local.loop_environment
@@ -228,6 +245,7 @@ locals {
         ], [
         for statement in [
           { sid = "TrainWithComprehend", actions = ["comprehend:CreateDocumentClassifier", "comprehend:ListDocumentClassifiers", "comprehend:TagResource"], resources = ["${local.comprehend_classifier_arn}", "${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/*"] },
+          { sid = "TrainRecognizersWithComprehend", actions = ["comprehend:CreateEntityRecognizer", "comprehend:ListEntityRecognizers"], resources = ["${local.comprehend_recognizer_arn}", "${local.comprehend_recognizer_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/*"] },
           local.pass_comprehend_role,
         ] : statement if local.use_comprehend
       ])
@@ -240,14 +258,14 @@ locals {
       policy_statements = [
         for statement in [{
           sid       = "DescribeComprehendTraining"
-          actions   = ["comprehend:DescribeDocumentClassifier"]
-          resources = ["${local.comprehend_classifier_arn}/version/*"]
+          actions   = ["comprehend:DescribeDocumentClassifier", "comprehend:DescribeEntityRecognizer"]
+          resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"]
         }] : statement if local.use_comprehend
       ]
     }
 
     predict_test_set = {
-      description = "Iteration step: arranges both models' predictions for the test set (Comprehend batch classification jobs)"
+      description = "Iteration step: arranges both models' predictions for the test set (Comprehend batch classification or entity detection jobs)"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment
@@ -262,12 +280,17 @@ locals {
           {
             sid       = "PredictWithComprehend"
             actions   = ["comprehend:StartDocumentClassificationJob"]
-            resources = ["${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
+            resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_jobs}:document-classification-job/*"]
+          },
+          {
+            sid       = "DetectEntitiesWithComprehendJobs"
+            actions   = ["comprehend:StartEntitiesDetectionJob"]
+            resources = ["${local.comprehend_recognizer_arn}/version/*", "${local.comprehend_jobs}:entities-detection-job/*"]
           },
           local.pass_comprehend_role,
         ] : statement if local.use_comprehend
         ], [
-        # Which classifier version the active endpoint serves, to predict with it in batch.
+        # Which model version the active endpoint serves, to predict with it in batch.
         for statement in [{
           sid       = "DescribeActiveEndpoint"
           actions   = ["comprehend:DescribeEndpoint"]
@@ -283,8 +306,8 @@ locals {
       policy_statements = [
         for statement in [{
           sid       = "DescribeComprehendPredictions"
-          actions   = ["comprehend:DescribeDocumentClassificationJob"]
-          resources = ["arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classification-job/*"]
+          actions   = ["comprehend:DescribeDocumentClassificationJob", "comprehend:DescribeEntitiesDetectionJob"]
+          resources = ["${local.comprehend_jobs}:document-classification-job/*", "${local.comprehend_jobs}:entities-detection-job/*"]
         }] : statement if local.use_comprehend
       ]
     }

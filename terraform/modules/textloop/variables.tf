@@ -188,7 +188,7 @@ variable "state_machine_include_execution_data" {
 ################################################################################
 
 variable "model_backend" {
-  description = "Where models are trained and served: \"local\" (scikit-learn artefacts in the data lake, served by the classify function) or \"comprehend\" (Amazon Comprehend custom classifiers)."
+  description = "Where models are trained and served: \"local\" (scikit-learn artefacts in the data lake, served by the classify function) or \"comprehend\" (Amazon Comprehend custom classifiers and entity recognisers)."
   type        = string
   default     = "local"
 
@@ -209,8 +209,14 @@ variable "classifier_mode" {
   }
 }
 
-variable "comprehend_endpoint_arn" {
-  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active model; PromoteCandidate updates it. Null: with model_backend = \"comprehend\", the endpoint <name>-classifier, created by the first promotion; with the local back-end, none."
+variable "comprehend_classifier_endpoint_arn" {
+  description = "ARN of the Comprehend endpoint (or flywheel endpoint) that serves the active document classifier; PromoteCandidate updates it. Null: with model_backend = \"comprehend\", the endpoint <name>-classifier, created by the first promotion; with the local back-end, none."
+  type        = string
+  default     = null
+}
+
+variable "comprehend_recognizer_endpoint_arn" {
+  description = "ARN of the Comprehend endpoint that serves the active entity recogniser (an entity-recognizer-endpoint); PromoteCandidate updates it. Null: with model_backend = \"comprehend\", the endpoint <name>-recognizer, created by the first promotion; with the local back-end, none."
   type        = string
   default     = null
 }

@@ -247,23 +247,26 @@ def move_pointer(
     event_id: str,
     kind: str,
     pointer: ActiveModelPointer,
-    classifier_arn: str | None,
+    model_arn: str | None,
     metrics: Mapping[str, Any] | None,
     reason: str,
     iteration_id: str | None,
     now: datetime | None = None,
     inference_units: int = 1,
 ) -> dict[str, Any]:
-    """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback)."""
+    """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback).
+
+    ``model_arn``: the Comprehend classifier or recogniser version the pointer's endpoint must
+    serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``."""
     done = registry.event(pointer.model_type, event_id)
     if done is not None:
         return {**_result(done), "changed": False}
     now = now or datetime.now(UTC)
     previous = pointer_store.current()
     pointer = replace(pointer, promoted_at=format_timestamp(now))
-    if pointer.endpoint_arn and classifier_arn:
+    if pointer.endpoint_arn and model_arn:
         serve_with_endpoint(
-            comprehend, pointer.endpoint_arn, classifier_arn, inference_units=inference_units
+            comprehend, pointer.endpoint_arn, model_arn, inference_units=inference_units
         )
     version = pointer_store.put(pointer)
     entry = {
@@ -274,7 +277,7 @@ def move_pointer(
         "promoted_at": pointer.promoted_at,
         "pointer": pointer.to_dict(),
         "pointer_version": version,
-        "classifier_arn": classifier_arn,
+        MODEL_ARN_FIELDS[ModelType(pointer.model_type).value]: model_arn,
         "metrics": dict(metrics) if metrics else None,
         "thresholds": dict(pointer.thresholds) if pointer.thresholds else None,
         "status": "TRAINED",
@@ -286,23 +289,37 @@ def move_pointer(
     return {**_result(entry), "changed": True}
 
 
+# The registry row's name for the Comprehend model version a promotion served, per model type
+# (Comprehend's own: DocumentClassifierArn, EntityRecognizerArn).
+MODEL_ARN_FIELDS = {
+    ModelType.DOCUMENT_CLASSIFIER.value: "classifier_arn",
+    ModelType.ENTITY_RECOGNIZER.value: "recognizer_arn",
+}
+
+
+def registry_model_arn(entry: Mapping[str, Any]) -> str | None:
+    """The Comprehend model version a registry row's promotion served (None: a local model)."""
+    return entry.get("classifier_arn") or entry.get("recognizer_arn")
+
+
 def serve_with_endpoint(
-    comprehend: Any, endpoint_arn: str, classifier_arn: str, *, inference_units: int = 1
+    comprehend: Any, endpoint_arn: str, model_arn: str, *, inference_units: int = 1
 ) -> str:
-    """Make the Comprehend endpoint serve ``classifier_arn``: UpdateEndpoint, or CreateEndpoint
+    """Make the Comprehend endpoint serve ``model_arn`` (a classifier or recogniser version,
+    the endpoint's kind must match): UpdateEndpoint, or CreateEndpoint
     (``inference_units``) when it does not exist yet, the first promotion of a deployment
     (an endpoint needs a trained model, so Terraform cannot create it before the first one).
     Returns ``updated`` or ``created``. The endpoint answers 503 until it is IN_SERVICE."""
     try:
-        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=classifier_arn)
+        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=model_arn)
         return "updated"
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
-    token = hashlib.sha256(f"{endpoint_arn}\n{classifier_arn}".encode()).hexdigest()[:64]
+    token = hashlib.sha256(f"{endpoint_arn}\n{model_arn}".encode()).hexdigest()[:64]
     comprehend.create_endpoint(
         EndpointName=endpoint_arn.rsplit("/", 1)[-1],
-        ModelArn=classifier_arn,
+        ModelArn=model_arn,
         DesiredInferenceUnits=inference_units,
         ClientRequestToken=token,
     )

@@ -1,4 +1,6 @@
-"""Amazon Comprehend batch classification jobs over a test set (StartDocumentClassificationJob).
+"""Amazon Comprehend batch jobs over a test set: StartDocumentClassificationJob for a classifier
+version, StartEntitiesDetectionJob for a recogniser version (``model_type`` says which; the
+job's output is parsed by ``domain.test_predictions``).
 
 ``ClientRequestToken`` is derived from the model version and the data set version: a retried
 start returns the job already started instead of paying for a second one.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textloop.domain.names import ModelType
 from textloop.domain.test_predictions import job_name, request_token
 
 # DescribeDocumentClassificationJob statuses, mapped to what the state machine's Choice knows.
@@ -22,26 +25,41 @@ class ComprehendTestPredictions:
     def start(
         self,
         *,
-        classifier_arn: str,
+        model_arn: str,
         model_version: str,
         dataset_version: str,
         input_uri: str,
         output_uri: str,
         role_arn: str,
+        model_type: str = ModelType.DOCUMENT_CLASSIFIER.value,
+        language_code: str = "en",
     ) -> dict[str, Any]:
-        response = self.client.start_document_classification_job(
-            JobName=job_name(model_version, dataset_version),
-            DocumentClassifierArn=classifier_arn,
-            InputDataConfig={"S3Uri": input_uri, "InputFormat": "ONE_DOC_PER_LINE"},
-            OutputDataConfig={"S3Uri": output_uri},
-            DataAccessRoleArn=role_arn,
-            ClientRequestToken=request_token(model_version, dataset_version),
-        )
+        """Start the job of ``model_arn`` (a classifier or recogniser version) over the test
+        documents at ``input_uri`` (one per line)."""
+        common = {
+            "JobName": job_name(model_version, dataset_version),
+            "InputDataConfig": {"S3Uri": input_uri, "InputFormat": "ONE_DOC_PER_LINE"},
+            "OutputDataConfig": {"S3Uri": output_uri},
+            "DataAccessRoleArn": role_arn,
+            "ClientRequestToken": request_token(model_version, dataset_version),
+        }
+        if model_type == ModelType.ENTITY_RECOGNIZER:
+            # Required by the API; with a custom recogniser it must be the model's language.
+            response = self.client.start_entities_detection_job(
+                **common, EntityRecognizerArn=model_arn, LanguageCode=language_code
+            )
+            arn_field = "recognizer_arn"
+        else:
+            response = self.client.start_document_classification_job(
+                **common, DocumentClassifierArn=model_arn
+            )
+            arn_field = "classifier_arn"
         return {
             "kind": "batch_job",
             "backend": "comprehend",
+            "model_type": ModelType(model_type).value,
             "model_version": model_version,
-            "classifier_arn": classifier_arn,
+            arn_field: model_arn,
             "job_id": response["JobId"],
             "job_arn": response.get("JobArn"),
             "status": _status(response.get("JobStatus") or "SUBMITTED"),
@@ -51,9 +69,14 @@ class ComprehendTestPredictions:
     def describe(self, job: dict[str, Any]) -> dict[str, Any]:
         """``job`` updated: status COMPLETED (with ``output_uri``, the output.tar.gz), FAILED
         (with Comprehend's ``message``), or the running status as Comprehend says it."""
-        props = self.client.describe_document_classification_job(JobId=job["job_id"])[
-            "DocumentClassificationJobProperties"
-        ]
+        if job.get("model_type") == ModelType.ENTITY_RECOGNIZER:
+            props = self.client.describe_entities_detection_job(JobId=job["job_id"])[
+                "EntitiesDetectionJobProperties"
+            ]
+        else:
+            props = self.client.describe_document_classification_job(JobId=job["job_id"])[
+                "DocumentClassificationJobProperties"
+            ]
         raw = props["JobStatus"]
         out = {**job, "status": _status(raw), "comprehend_status": raw}
         if props.get("Message"):
@@ -72,7 +95,7 @@ class ComprehendTestPredictions:
         }
 
     def endpoint_model_arn(self, endpoint_arn: str) -> str:
-        """The classifier version an endpoint serves now."""
+        """The model version (classifier or recogniser) an endpoint serves now."""
         props = self.client.describe_endpoint(EndpointArn=endpoint_arn)["EndpointProperties"]
         return props["ModelArn"]
 

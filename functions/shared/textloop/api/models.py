@@ -30,7 +30,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from textloop.adapters.active_model import ActiveModelPointer, move_pointer
+from textloop.adapters.active_model import ActiveModelPointer, move_pointer, registry_model_arn
 from textloop.adapters.stack import Stack
 from textloop.api.http import HttpError, ctx, json_body, json_response, person, resolver
 from textloop.domain import layout
@@ -113,11 +113,11 @@ def rollback() -> Response:
     result = move_pointer(
         registry=stack.registry,
         pointer_store=store,
-        comprehend=stack.clients.get("comprehend") if target.get("classifier_arn") else None,
+        comprehend=stack.clients.get("comprehend") if registry_model_arn(target) else None,
         event_id=event_id,
         kind="rollback",
         pointer=pointer,
-        classifier_arn=target.get("classifier_arn"),
+        model_arn=registry_model_arn(target),
         metrics=target.get("metrics"),
         reason=plan["reason"],
         iteration_id=None,

@@ -429,6 +429,8 @@ def build_rollback_record(
         "rolled_back_at": format_timestamp(entry["promoted_at"]),
         "recorded_at": _timestamp(recorded_at) or now_timestamp(),
     }
+    if entry.get("recognizer_arn"):
+        record["recognizer_arn"] = entry["recognizer_arn"]
     errors = validator(ROLLBACK_SCHEMA_NAME).errors(record)
     if errors:
         raise InvalidInput(errors)

@@ -12,6 +12,15 @@ own line breaks become spaces (``documents_text``); everything else is kept. The
 [...]}`` (multi-label). ``parse_output`` turns it back into one ``Prediction`` per document and
 refuses an output that does not answer every document exactly once: a metric computed over a
 silently shorter test set would not be comparable with the other model's.
+
+An entity recogniser's job (StartEntitiesDetectionJob) writes, per input line, ``{"File",
+"Line", "Entities": [{"BeginOffset", "EndOffset", "Score", "Text", "Type"}, ...]}``: the layout
+of AWS's "Outputs for asynchronous analysis jobs" page for custom entity recognition
+(https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html, "Outputs for text
+inputs", checked 2026-12). ``parse_entity_output`` reads it with the same rule: every document
+answered exactly once, or the evaluation does not happen. That page does not name the file
+inside ``output.tar.gz`` (classification jobs name theirs ``predictions.jsonl``), so
+``output_lines`` reads every regular file of the archive.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from textloop.domain.names import Mode, ModelType
-from textloop.domain.predictions import LabelScore, Prediction
+from textloop.domain.predictions import EntitySpan, LabelScore, Prediction
 
 # Job names: Comprehend allows [\p{L}\p{Z}\p{N}_.:/=+\-%@]{1,256}.
 _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:=+\-%@]+")
@@ -67,6 +76,92 @@ def prediction_lines(archive: bytes) -> list[str]:
     return lines
 
 
+def output_lines(archive: bytes) -> list[str]:
+    """The non-blank lines of every regular file of ``output.tar.gz``, members by name."""
+    lines: list[str] = []
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name):
+            handle = tar.extractfile(member)
+            if handle is not None:
+                text = handle.read().decode("utf-8")
+                lines += [line for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def parse_entity_output(
+    lines: Sequence[str],
+    *,
+    texts: Sequence[str],
+    model_version: str,
+) -> list[Prediction]:
+    """One entity ``Prediction`` per test document (``texts``, in test-set order).
+
+    A line without ``Entities`` (e.g. ``ErrorCode`` and ``ErrorMessage`` for a document the job
+    could not read), a span outside its document, a line answered twice or not at all: each is
+    reported with its output line number, and the whole output is refused.
+    """
+    n_documents = len(texts)
+    by_line: dict[int, Prediction] = {}
+    problems: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        try:
+            record = json.loads(raw)
+            index = int(record["Line"])
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"output line {number}: not an entity prediction ({exc!s})")
+            continue
+        items = record.get("Entities")
+        if not isinstance(items, list):
+            error = record.get("ErrorCode") or "no Entities"
+            detail = f": {record['ErrorMessage']}" if record.get("ErrorMessage") else ""
+            problems.append(f"output line {number}: Line {index} failed ({error}{detail})")
+            continue
+        if not 0 <= index < n_documents:
+            problems.append(f"output line {number}: Line {index} is outside the test set")
+            continue
+        if index in by_line:
+            problems.append(f"output line {number}: Line {index} answered twice")
+            continue
+        try:
+            entities = tuple(
+                EntitySpan(
+                    int(e["BeginOffset"]), int(e["EndOffset"]), str(e["Type"]), float(e["Score"])
+                )
+                for e in items
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"output line {number}: not an entity prediction ({exc!s})")
+            continue
+        length = len(texts[index])
+        outside = [e for e in entities if not 0 <= e.begin_offset < e.end_offset <= length]
+        if outside:
+            problems.append(
+                f"output line {number}: Line {index} has spans outside its {length} characters"
+                f" ({outside[0].begin_offset}-{outside[0].end_offset})"
+            )
+            continue
+        by_line[index] = Prediction(
+            model_type=ModelType.ENTITY_RECOGNIZER.value,
+            model_version=model_version,
+            mode=None,
+            entities=entities,
+        )
+    _raise_if_incomplete(problems, by_line, n_documents, model_version)
+    return [by_line[i] for i in range(n_documents)]
+
+
+def _raise_if_incomplete(
+    problems: list[str], by_line: dict[int, Prediction], n_documents: int, model_version: str
+) -> None:
+    missing = [i for i in range(n_documents) if i not in by_line]
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        problems.append(f"{len(missing)} test documents have no prediction (Line {shown}{more})")
+    if problems:
+        raise PredictionOutputError(f"predictions of {model_version}: " + "; ".join(problems[:20]))
+
+
 def parse_output(
     lines: Sequence[str], *, n_documents: int, mode: str, model_version: str
 ) -> list[Prediction]:
@@ -96,13 +191,7 @@ def parse_output(
                 mode=Mode(mode).value,
                 labels=labels,
             )
-    missing = [i for i in range(n_documents) if i not in by_line]
-    if missing:
-        shown = ", ".join(str(i) for i in missing[:10])
-        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-        problems.append(f"{len(missing)} test documents have no prediction (Line {shown}{more})")
-    if problems:
-        raise PredictionOutputError(f"predictions of {model_version}: " + "; ".join(problems[:20]))
+    _raise_if_incomplete(problems, by_line, n_documents, model_version)
     return [by_line[i] for i in range(n_documents)]
 
 

@@ -5,7 +5,8 @@ bounded by ``test_predictions_max_polls``. Status: COMPLETED when every job is, 
 failed (Comprehend's message kept in the job), else RUNNING.
 
 Environment: none beyond the defaults.
-AWS: comprehend:DescribeDocumentClassificationJob.
+AWS: comprehend:DescribeDocumentClassificationJob (classifiers) or
+comprehend:DescribeEntitiesDetectionJob (entity recognisers).
 """
 
 from __future__ import annotations

@@ -183,10 +183,17 @@ def predictions_of(
                 f"{job['artefact_uri']} holds {backend.model_version}, not {job['model_version']}"
             )
         return backend.predict(texts), job.get("thresholds") or backend.thresholds
+    entity = job.get("model_type") == ModelType.ENTITY_RECOGNIZER
     if job["kind"] == "batch_job":
         archive = ctx.lake.get_bytes(ctx.lake.key_of(job["output_uri"]))
         if archive is None:
             raise LookupError(f"{job['output_uri']} is missing")
+        if entity:
+            return test_predictions.parse_entity_output(
+                test_predictions.output_lines(archive),
+                texts=texts,
+                model_version=job["model_version"],
+            ), job.get("thresholds")
         predictions = test_predictions.parse_output(
             test_predictions.prediction_lines(archive),
             n_documents=len(texts),
@@ -199,8 +206,8 @@ def predictions_of(
     backend = ComprehendBackend(
         ctx.comprehend,
         endpoint_arn=job["endpoint_arn"],
-        model_type=ModelType.DOCUMENT_CLASSIFIER.value,
-        mode=mode,
+        model_type=job.get("model_type", ModelType.DOCUMENT_CLASSIFIER.value),
+        mode=None if entity else mode,
         model_version=job["model_version"],
     )
     return backend.predict(texts), job.get("thresholds")

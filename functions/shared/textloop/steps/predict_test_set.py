@@ -9,17 +9,20 @@ For each model it decides how its predictions are made, and starts what must be 
   a data access role is configured): ``batch_job``: StartDocumentClassificationJob over the
   data set's ``test-documents.txt`` (one document per line), output under
   ``layout.test_predictions_prefix``; DescribeTestPredictions polls it;
+* a Comprehend entity recogniser version: ``batch_job`` too, StartEntitiesDetectionJob over the
+  data set's test documents file itself (already one document per line, the file the
+  annotations' offsets refer to);
 * an active Comprehend endpoint without a data access role (a deployment that went back to the
-  local back-end): ``endpoint``: Evaluate calls ClassifyDocument per document.
+  local back-end): ``endpoint``: Evaluate calls ClassifyDocument (DetectEntities) per document.
 
 The active model is fixed here, with its version and thresholds: Evaluate scores exactly the
 models named in ``test_predictions.jobs``, even if someone rolls the pointer back meanwhile.
 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX; comprehend:
-COMPREHEND_DATA_ACCESS_ROLE_ARN.
+COMPREHEND_DATA_ACCESS_ROLE_ARN, COMPREHEND_LANGUAGE_CODE (entity jobs; default en).
 AWS: s3:GetObject (datasets/*), s3:PutObject (datasets/*), ssm:GetParameter (the pointer);
-comprehend: comprehend:StartDocumentClassificationJob, comprehend:DescribeEndpoint (the active
-endpoint), iam:PassRole on the data access role.
+comprehend: comprehend:StartDocumentClassificationJob or comprehend:StartEntitiesDetectionJob,
+comprehend:DescribeEndpoint (the active endpoint), iam:PassRole on the data access role.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from __future__ import annotations
 from typing import Any
 
 from textloop.adapters.comprehend_predictions import ComprehendTestPredictions
+from textloop.adapters.comprehend_training import model_arn
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.datasets.formats import parse_classifier_csv
 from textloop.domain.errors import EvaluationUnsupported
 from textloop.domain.iteration import Iteration
+from textloop.domain.names import ModelType
 from textloop.domain.test_predictions import documents_text, jobs_summary, progress
 from textloop.steps.payloads import DATASET, ITERATION, TRAINING, step_schema
 
@@ -74,7 +79,7 @@ def candidate_job(
             "status": "COMPLETED",
         }
     if job.get("backend") == "comprehend":
-        return start_job(ctx, it, dataset, training["model_version"], job["classifier_arn"])
+        return start_job(ctx, it, dataset, training["model_version"], model_arn(job))
     raise EvaluationUnsupported(f"unknown training back-end {job.get('backend')!r}")
 
 
@@ -96,29 +101,43 @@ def active_job(ctx: Stack, it: Iteration, dataset: dict[str, Any]) -> dict[str, 
         return {
             "kind": "endpoint",
             "backend": "comprehend",
+            "model_type": it.model_type,
             "model_version": pointer.model_version,
             "endpoint_arn": pointer.endpoint_arn,
             "thresholds": thresholds,
             "status": "COMPLETED",
         }
-    classifier_arn = _comprehend(ctx).endpoint_model_arn(pointer.endpoint_arn)
-    job = start_job(ctx, it, dataset, pointer.model_version, classifier_arn)
+    served = _comprehend(ctx).endpoint_model_arn(pointer.endpoint_arn)
+    job = start_job(ctx, it, dataset, pointer.model_version, served)
     return {**job, "endpoint_arn": pointer.endpoint_arn, "thresholds": thresholds}
 
 
 def start_job(
-    ctx: Stack, it: Iteration, dataset: dict[str, Any], model_version: str, classifier_arn: str
+    ctx: Stack, it: Iteration, dataset: dict[str, Any], model_version: str, arn: str
 ) -> dict[str, Any]:
+    """The batch job of the Comprehend model version ``arn`` over the test documents."""
+    entity = it.model_type == ModelType.ENTITY_RECOGNIZER
     return _comprehend(ctx).start(
-        classifier_arn=classifier_arn,
+        model_arn=arn,
+        model_type=it.model_type,
         model_version=model_version,
         dataset_version=dataset["dataset_version"],
-        input_uri=input_uri(ctx, it, dataset),
+        input_uri=entity_input_uri(ctx, dataset) if entity else input_uri(ctx, it, dataset),
         output_uri=ctx.lake.uri(
             layout.test_predictions_prefix(model_version, dataset["dataset_version"])
         ),
         role_arn=ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN"),
+        language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en") or "en",
     )
+
+
+def entity_input_uri(ctx: Stack, dataset: dict[str, Any]) -> str:
+    """The entity data set's test documents file, as its manifest names it."""
+    manifest = ctx.lake.get_json(dataset["manifest_key"])
+    name = ((manifest or {}).get("test") or {}).get("file")
+    if not name:
+        raise LookupError(f"{dataset['manifest_key']} names no test documents file")
+    return ctx.lake.uri(layout.dataset_key(dataset["dataset_version"], name))
 
 
 def input_uri(ctx: Stack, it: Iteration, dataset: dict[str, Any]) -> str:

@@ -1,17 +1,19 @@
 """PromoteCandidate: make the candidate the active model.
 
 The pointer (SSM, ``<ACTIVE_MODEL_PARAMETER_PREFIX>/active-model/<model_type>``) moves to the
-candidate with the thresholds its evaluation tuned (MULTI_LABEL), the Comprehend endpoint is
-updated to the candidate's classifier when the back-end is Comprehend, and the registry records
+candidate with the thresholds its evaluation tuned (MULTI_LABEL), the model type's Comprehend
+endpoint is updated to the candidate's classifier or recogniser version when the back-end is
+Comprehend (UpdateEndpoint DesiredModelArn), and the registry records
 the promotion under the iteration id (``adapters.active_model.move_pointer``). A retried step
 finds that record and changes nothing.
 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
-COMPREHEND_ENDPOINT_ARN, COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint
-is created with that many inference units by the first promotion).
+COMPREHEND_CLASSIFIER_ENDPOINT_ARN or COMPREHEND_RECOGNIZER_ENDPOINT_ARN (by model type),
+COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint is created with that many
+inference units by the first promotion).
 AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
 dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
-comprehend:CreateEndpoint (on COMPREHEND_ENDPOINT_ARN; comprehend back-end only).
+comprehend:CreateEndpoint (on the model type's endpoint; comprehend back-end only).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from textloop.adapters.active_model import ActiveModelPointer, move_pointer
+from textloop.adapters.comprehend_training import ENDPOINT_SETTINGS, model_arn
 from textloop.adapters.stack import Stack
 from textloop.domain.evaluation import summary_metrics, threshold_values
 from textloop.domain.iteration import Iteration
@@ -49,25 +52,25 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
             artefact_uri=job["artefact_uri"],
             thresholds=thresholds,
         )
-        classifier_arn = None
+        served = None
     else:
         pointer = ActiveModelPointer(
             model_version=training["model_version"],
             backend="comprehend",
             model_type=it.model_type,
             mode=it.mode,
-            endpoint_arn=ctx.required("COMPREHEND_ENDPOINT_ARN"),
+            endpoint_arn=ctx.required(ENDPOINT_SETTINGS[it.model_type]),
             thresholds=thresholds,
         )
-        classifier_arn = job["classifier_arn"]
+        served = model_arn(job)
     result = move_pointer(
         registry=ctx.registry,
         pointer_store=ctx.pointer_store(it.model_type),
-        comprehend=ctx.clients.get("comprehend") if classifier_arn else None,
+        comprehend=ctx.clients.get("comprehend") if served else None,
         event_id=it.iteration_id,
         kind="promotion",
         pointer=pointer,
-        classifier_arn=classifier_arn,
+        model_arn=served,
         metrics=summary_metrics(candidate),
         reason=evaluation["decision"].get("reason") or "",
         iteration_id=it.iteration_id,

@@ -7,16 +7,20 @@
   (``ModelArtefactStore``); status TRAINED at once. A retried step finds the stored version and
   does not train again.
 * ``model_backend=comprehend``: CreateDocumentClassifier (VersionName = the model version,
-  COMPREHEND_CSV with the data set's train.csv and test.csv); status SUBMITTED, then the
-  DescribeTraining step polls.
+  COMPREHEND_CSV with the data set's train.csv and test.csv), or for an entity recogniser
+  CreateEntityRecognizer (COMPREHEND_CSV annotations: the data set's documents files and
+  annotations CSVs, train and frozen test, EntityTypes from its manifest); status SUBMITTED,
+  then the DescribeTraining step polls.
 
 The model version is derived from the iteration and the data set, so a retry names the same one.
 
 Environment: DATA_LAKE_BUCKET; comprehend: COMPREHEND_DATA_ACCESS_ROLE_ARN,
-COMPREHEND_CLASSIFIER_NAME (default textloop-document-classifier), COMPREHEND_LANGUAGE_CODE
-(default en).
+COMPREHEND_CLASSIFIER_NAME (default textloop-document-classifier), COMPREHEND_RECOGNIZER_NAME
+(default textloop-entity-recognizer), COMPREHEND_LANGUAGE_CODE (default en).
 AWS: local: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*). comprehend:
-comprehend:CreateDocumentClassifier, comprehend:ListDocumentClassifiers, iam:PassRole on
+comprehend:CreateDocumentClassifier, comprehend:ListDocumentClassifiers (classifiers),
+s3:GetObject (datasets/*, the manifest), comprehend:CreateEntityRecognizer,
+comprehend:ListEntityRecognizers (recognisers), iam:PassRole on
 COMPREHEND_DATA_ACCESS_ROLE_ARN (condition iam:PassedToService comprehend.amazonaws.com).
 """
 
@@ -24,7 +28,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from textloop.adapters.comprehend_training import ComprehendTraining
+from textloop.adapters.comprehend_training import (
+    ComprehendRecognizerTraining,
+    ComprehendTraining,
+    model_name,
+)
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.datasets.formats import parse_classifier_csv, read_entity_part
@@ -101,8 +109,11 @@ def train_local(
 def train_comprehend(
     ctx: Stack, it: Iteration, dataset: dict[str, Any], model_version: str
 ) -> dict[str, Any]:
+    if it.model_type == ModelType.ENTITY_RECOGNIZER:
+        job = train_comprehend_recognizer(ctx, dataset, model_version)
+        return {"model_version": model_version, "status": "SUBMITTED", "polls": 0, "job": job}
     job = ComprehendTraining(ctx.clients.get("comprehend")).start(
-        classifier_name=ctx.setting("COMPREHEND_CLASSIFIER_NAME", "textloop-document-classifier"),
+        classifier_name=model_name(ctx.setting, ModelType.DOCUMENT_CLASSIFIER),
         model_version=model_version,
         mode=it.mode,
         train_uri=dataset["train_uri"],
@@ -112,3 +123,32 @@ def train_comprehend(
         language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en"),
     )
     return {"model_version": model_version, "status": "SUBMITTED", "polls": 0, "job": job}
+
+
+def train_comprehend_recognizer(
+    ctx: Stack, dataset: dict[str, Any], model_version: str
+) -> dict[str, Any]:
+    """CreateEntityRecognizer on the data set's files, named by its manifest."""
+    manifest = ctx.lake.get_json(dataset["manifest_key"])
+    if manifest is None:
+        raise LookupError(f"{dataset['manifest_key']} is missing")
+    version = dataset["dataset_version"]
+
+    def uri(part: str, field: str) -> str | None:
+        name = (manifest.get(part) or {}).get(field)
+        return ctx.lake.uri(layout.dataset_key(version, name)) if name else None
+
+    documents, annotations = uri("train", "file"), uri("train", "annotations_file")
+    if documents is None or annotations is None:
+        raise ValueError(f"{dataset['manifest_key']} names no entity train files")
+    return ComprehendRecognizerTraining(ctx.clients.get("comprehend")).start(
+        recognizer_name=model_name(ctx.setting, ModelType.ENTITY_RECOGNIZER),
+        model_version=model_version,
+        entity_types=manifest["labels"],
+        documents_uri=documents,
+        annotations_uri=annotations,
+        test_documents_uri=uri("test", "file"),
+        test_annotations_uri=uri("test", "annotations_file"),
+        role_arn=ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN"),
+        language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en"),
+    )
