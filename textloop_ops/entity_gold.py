@@ -71,12 +71,13 @@ def split(documents: list[dict[str, Any]], *, held_out: int, seed: int) -> GoldS
 
 
 def manifest_of(documents: list[dict[str, Any]], path: Path = NER_MANIFEST) -> str:
-    """The lines of the manifest whose text is one of ``documents``' (a seed to import as the
-    Ground Truth job wrote it, not re-encoded)."""
-    texts = {d["text"] for d in documents}
-    lines = [
-        line
-        for line in path.read_text(encoding="utf-8").split("\n")
-        if line.strip() and json.loads(line).get("source") in texts
-    ]
-    return "\n".join(lines) + "\n"
+    """The manifest lines of ``documents``, as the Ground Truth job wrote them (not re-encoded):
+    the first line of each text, as ``gold_documents`` keeps it (one text of the manifest has 32
+    lines; imported whole, it would weigh 32 times in a seed of 25)."""
+    wanted = {d["text"] for d in documents}
+    lines: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        source = json.loads(line).get("source") if line.strip() else None
+        if source in wanted:
+            lines.setdefault(source, line)
+    return "\n".join(lines.values()) + "\n"
