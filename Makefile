@@ -32,8 +32,8 @@ setup: ## install everything (venvs, LocalStack, Terraform toolchain); idempoten
 data-demo data-test data-bench: data-%:
 	@python3 -m textloop_ops.data $*
 
-demo: data-demo setup deploy-local ## deploy to a local LocalStack and show it working
-	@$(PY) scripts/demo.py --state-dir $(STATE_DIR)
+demo: data-demo setup deploy-local ## deploy to a local LocalStack and show it working (MODEL=entities: the entity loop)
+	@$(PY) scripts/demo.py --state-dir $(STATE_DIR) $(if $(MODEL),--model $(MODEL))
 
 test: data-test lint unit emulator-test integration ## static checks, unit, emulator and LocalStack integration tests
 

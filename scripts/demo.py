@@ -1,4 +1,5 @@
-"""`make demo`: the whole loop on this machine, with a simulated reviewer.
+"""`make demo`: the whole loop on this machine, with a simulated reviewer
+(`make demo MODEL=entities`: the entity recogniser's loop, scripts/demo_entities.py).
 
 On the stack that `make deploy-local` put on LocalStack: a seed model is trained from a small
 slice of AG News by a bootstrap iteration; most of the rest goes through POST /classify as
@@ -121,16 +122,20 @@ def metric(evaluation: dict | None, name: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state-dir", type=Path, default=Path(".localstack"))
-    parser.add_argument("--seed-size", type=int, default=300)
-    parser.add_argument("--traffic", type=int, default=1500, help="texts sent through classify")
-    parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--budget", type=int, default=150, help="items reviewed per iteration")
+    parser.add_argument(
+        "--model",
+        choices=("classifier", "entities"),
+        default="classifier",
+        help="which loop: the AG News classifier, or the AWS-service entity recogniser",
+    )
+    parser.add_argument("--seed-size", type=int, help="seed documents (300; entities 25)")
+    parser.add_argument("--traffic", type=int, help="texts sent through classify (1500; all)")
+    parser.add_argument("--iterations", type=int, help="iterations (3)")
+    parser.add_argument("--budget", type=int, help="reviews per iteration (150; entities 10)")
     parser.add_argument("--error-rate", type=float, default=0.05, help="simulated mistakes")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    require(AG_NEWS)
 
-    rng = random.Random(args.seed)  # noqa: S311 - a reproducible simulation, not a secret
     endpoint = localstack.endpoint(args.state_dir)
     outputs = local_stack(args.state_dir).outputs()
     people = LocalPeople(
@@ -152,13 +157,36 @@ def main() -> int:
         aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed local account
     )
     artefacts = ModelArtefactStore(s3, outputs["data_lake_bucket"])
+    print(f"LocalStack on the host: {endpoint}\nREST API: {outputs['api_url']}\n")
+    if args.model == "entities":
+        import demo_entities  # scripts/ is this script's own directory, first on sys.path
+
+        session = {
+            "api": api,
+            "client": client,
+            "reviewer_api": reviewer_api,
+            "artefacts": artefacts,
+            "wait": wait,
+            "draw_curve": draw_curve,
+            "figures": REPO / "reports" / "figures",
+            "repo": REPO,
+        }
+        return demo_entities.run(args, session)
+    return classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs)
+
+
+def classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs) -> int:
+    for name, value in {"seed_size": 300, "traffic": 1500, "iterations": 3, "budget": 150}.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    require(AG_NEWS)
+    rng = random.Random(args.seed)  # noqa: S311 - a reproducible simulation, not a secret
     rows = load_ag_news()
     held_out, rows = rows[-HELD_OUT:], rows[:-HELD_OUT]
     truth = {text: label for label, text in rows}
     # AG News repeats some texts: a held-out text the stack has seen would flatter the curve.
     held_out = [(label, text) for label, text in held_out if text not in truth]
     seed_rows, traffic_rows = rows[: args.seed_size], rows[args.seed_size :]
-    print(f"LocalStack on the host: {endpoint}\nREST API: {outputs['api_url']}\n")
 
     curve: list[tuple[int, float]] = []
     status, active = api.request("GET", "/models/active", query={"model_type": MODEL_TYPE})
@@ -289,7 +317,14 @@ def save_confusion_matrix(s3, bucket: str, model_version: str) -> str | None:
     return f"{path.relative_to(REPO)} (s3://{bucket}/{key})"
 
 
-def draw_curve(points: list[tuple[int, float]], path: Path) -> Path:
+def draw_curve(
+    points: list[tuple[int, float]],
+    path: Path,
+    *,
+    xlabel: str = "human labels in this run (simulated reviewer)",
+    ylabel: str = "active model's accuracy, held-out texts",
+    title: str = "textloop demo: AG News",
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,9 +334,9 @@ def draw_curve(points: list[tuple[int, float]], path: Path) -> Path:
     xs, ys = zip(*points, strict=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(xs, ys, marker="o")
-    ax.set_xlabel("human labels in this run (simulated reviewer)")
-    ax.set_ylabel("active model's accuracy, held-out texts")
-    ax.set_title("textloop demo: AG News")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -19,6 +19,11 @@ from textloop_ops.terraform import local_stack
 # instead of starting LocalStack and applying Terraform for the session.
 EXISTING_STACK = os.environ.get("TEXTLOOP_TEST_STATE_DIR")
 SCHEDULE_EXPRESSION = "rate(1 minute)"
+# Terraform's iteration_schedules (HCL): a rule per model type, both disabled (see stack()).
+TEST_ITERATION_SCHEDULES = (
+    f'{{ DOCUMENT_CLASSIFIER = {{ expression = "{SCHEDULE_EXPRESSION}", enabled = false }},'
+    f' ENTITY_RECOGNIZER = {{ expression = "{SCHEDULE_EXPRESSION}", enabled = false }} }}'
+)
 
 # The client applications of the session's stack (Terraform's client_applications, as HCL).
 # The first by id, demo, is the stack's `api_key`; support-desk uploads the integration suite's
@@ -111,10 +116,10 @@ def stack(localstack_endpoint, tmp_path_factory) -> dict:
             "localstack_endpoint": localstack_endpoint,
             "python_executable": str(REPO / ".venv" / "bin" / "python"),
             "client_applications": TEST_CLIENT_APPLICATIONS,
-            # The schedule rule exists, disabled: tests/integration/test_schedule.py arms it
-            # for one run (an armed rule would start iterations under the other tests' feet).
-            "iteration_schedule_expression": SCHEDULE_EXPRESSION,
-            "iteration_schedule_enabled": "false",
+            # The schedule rules exist, disabled: tests/integration/test_schedule.py arms the
+            # classifier's for one run (an armed rule would start iterations under the other
+            # tests' feet).
+            "iteration_schedules": TEST_ITERATION_SCHEDULES,
         }
     )
     return tf.outputs()

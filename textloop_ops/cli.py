@@ -483,9 +483,11 @@ class HistoryReader:
 
 
 def cmd_iterations_list(args: argparse.Namespace) -> int:
-    data = _api(args).call("GET", "/iterations")
+    query = {"model_type": args.model_type} if args.model_type else None
+    data = _api(args).call("GET", "/iterations", query=query)
     rows = data.get("iterations", [])
-    args.output.table(rows, ["iteration_id", "status", "started_at", "stopped_at"], data)
+    columns = ["iteration_id", "model_type", "status", "started_at", "stopped_at"]
+    args.output.table(rows, columns, data)
     return EXIT_OK
 
 
@@ -853,7 +855,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop following after this long (exit 1; the iteration keeps running)",
     )
     start.add_argument("--poll-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
-    _add(its, "list", cmd_iterations_list, "recent iterations, newest first")
+    listing = _add(its, "list", cmd_iterations_list, "recent iterations, newest first")
+    listing.add_argument(
+        "--model-type", choices=MODEL_TYPES, help="only this model's (default: every model)"
+    )
     show = _add(its, "show", cmd_iterations_show, "status and audit record of one iteration")
     show.add_argument("iteration_id")
     approve = _add(

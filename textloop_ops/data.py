@@ -25,7 +25,7 @@ NER_MANIFEST = NER / "groundtruth" / "output.manifest"
 
 # What each entry point reads; checked before it starts.
 NEEDED = {
-    "demo": (AG_NEWS,),
+    "demo": (AG_NEWS, NER_MANIFEST),
     "test": (AG_NEWS, AG_NEWS_SAMPLE_BATCH, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS, NER_MANIFEST),
     "bench": (AG_NEWS, JIGSAW, NER_DOCUMENTS, NER_ANNOTATIONS),
 }

@@ -12,7 +12,6 @@ both models on the same frozen test set and promotes the candidate, which classi
 """
 
 import csv
-import io
 import json
 import time
 
@@ -21,7 +20,14 @@ import requests
 from textloop.domain.identity import TokenIssuer
 
 from tests.support import DATA, people
-from tests.support.client_api import FEEDBACK, lake_objects, post
+from tests.support.client_api import (
+    FEEDBACK,
+    REVIEWER,
+    bootstrap_classifier,
+    lake_objects,
+    post,
+    wait_for_iteration,
+)
 
 SEED_ROWS = 400
 TRAFFIC_ROWS = 160
@@ -34,87 +40,10 @@ def ag_news():
         return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
-REVIEWER = "simulated-reviewer"
-
-
-@pytest.fixture(scope="module")
-def tokens(stack, aws_client):
-    """One person per group, with tokens of the stack's own issuer (kms:Sign as the operator)."""
-    issuer = TokenIssuer(**stack["people_token_issuer"])
-    kms = aws_client("kms")
-
-    def mint(user, *groups):
-        return people.token(
-            stack["people_token_key_arn"], user, *groups, issuer=issuer, kms=kms, minutes=120
-        )
-
-    return {
-        "operator": mint("integration-operator", "operators"),
-        "reviewer": mint(REVIEWER, "reviewers"),
-        "approver": mint("integration-approver", "approvers"),
-    }
-
-
-# Who calls a route by default: a client application on client routes, else a person.
-_CALLER = {"classify": "client", "feedback": "client", "reviews": "reviewer"}
-
-
-@pytest.fixture(scope="module")
-def api(stack, tokens):
-    base = stack["api_url"]
-
-    def call(method, path, body=None, expect=None, timeout=120, caller="default"):
-        """``caller``: "client" (the API key), "operator", "reviewer", "approver", or None
-        (no credential); by default the route's own kind of caller."""
-        if caller == "default":
-            caller = _CALLER.get(path.lstrip("/").split("/")[0].split("?")[0], "operator")
-        headers = (
-            {"x-api-key": stack["api_key"]}
-            if caller == "client"
-            else people.bearer(tokens[caller])
-            if caller
-            else {}
-        )
-        response = requests.request(
-            method, f"{base}{path.lstrip('/')}", json=body, headers=headers, timeout=timeout
-        )
-        if expect is not None:
-            assert response.status_code == expect, (path, response.status_code, response.text)
-        return response
-
-    return call
-
-
-def wait_for_iteration(api, iteration_id, timeout=600):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api("GET", f"/iterations/{iteration_id}", expect=200).json()
-        if body["status"] != "RUNNING":
-            return body
-        time.sleep(2)
-    pytest.fail(f"iteration {iteration_id} still RUNNING after {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def seeded(stack, api, aws_client, ag_news):
     """The bootstrap iteration: no feedback yet, seed data only, trained and promoted."""
-    seed = io.StringIO()
-    csv.writer(seed, lineterminator="\n").writerows(ag_news[:SEED_ROWS])
-    aws_client("s3").put_object(
-        Bucket=stack["data_lake_bucket"],
-        Key="datasets/seed/DOCUMENT_CLASSIFIER/train.csv",
-        Body=seed.getvalue().encode(),
-    )
-    started = api(
-        "POST",
-        "/iterations",
-        {"model_type": "DOCUMENT_CLASSIFIER", "config": {"min_new_items": 0}},
-        expect=202,
-    ).json()
-    result = wait_for_iteration(api, started["iteration_id"])
-    assert result["status"] == "SUCCEEDED", result
-    active = api("GET", "/models/active?model_type=DOCUMENT_CLASSIFIER", expect=200).json()
-    return active
+    return bootstrap_classifier(stack, api, aws_client, ag_news[:SEED_ROWS])
 
 
 def test_bootstrap_iteration_promotes_the_first_model(seeded):

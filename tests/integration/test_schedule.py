@@ -1,13 +1,13 @@
 """The EventBridge schedule starts a real iteration on LocalStack, and its audit record says so.
 
-The session's stack carries the schedule rule and target exactly as Terraform makes them, with
-``iteration_schedule_expression = "rate(1 minute)"`` and the rule disabled
-(``iteration_schedule_enabled = false``, tests/conftest.py): an armed rule would start
-iterations that take the per-model lock while the other tests start theirs. This test enables
-the rule, waits for the iteration it starts, and disarms it again. It runs first in the session
-(tests/integration/conftest.py), so the data lake is empty and the scheduled iteration is a
-recorded no-op: the rule fired, the target's input passed Prepare, the lock was freed, and the
-audit record names the schedule as what started the iteration.
+The session's stack carries a schedule rule and target per model type exactly as Terraform makes
+them, from ``iteration_schedules`` with ``rate(1 minute)`` and ``enabled = false``
+(tests/conftest.py): an armed rule would start iterations that take the per-model lock while the
+other tests start theirs. This test enables the classifier's rule, waits for the iteration it
+starts, and disarms it again; the recogniser's rule is checked as deployed (its own input). It
+runs first in the session (tests/integration/conftest.py), so the data lake is empty and the
+scheduled iteration is a recorded no-op: the rule fired, the target's input passed Prepare, the
+lock was freed, and the audit record names the schedule as what started the iteration.
 
 LocalStack (2026.3) runs schedule rules from one loop that wakes about every 60 s, and arms a
 rule's job only when targets are put on an enabled rule; it ignores EnableRule/DisableRule
@@ -29,11 +29,22 @@ FIRST_RUN_TIMEOUT = 90
 ITERATION_TIMEOUT = 90
 
 
-def _rule_name(stack: dict) -> str:
-    # terraform/modules/textloop/loop.tf: "${local.name}-iteration-schedule"
+def _rule_name(stack: dict, short: str = "doc") -> str:
+    # terraform/modules/textloop/loop.tf: "${local.name}-iteration-schedule-<doc|ner>"
     return stack["state_machine_arn"].rsplit(":", 1)[-1].removesuffix("-iteration") + (
-        "-iteration-schedule"
+        f"-iteration-schedule-{short}"
     )
+
+
+def test_each_model_type_has_its_own_schedule(stack, aws_client):
+    events = aws_client("events")
+    for short, model_type in (("doc", "DOCUMENT_CLASSIFIER"), ("ner", "ENTITY_RECOGNIZER")):
+        rule = events.describe_rule(Name=_rule_name(stack, short))
+        assert rule["ScheduleExpression"] == SCHEDULE_EXPRESSION
+        assert rule["State"] == "DISABLED"
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert target["Arn"] == stack["state_machine_arn"]
+        assert json.loads(target["Input"]) == {"model_type": model_type, "trigger": "schedule"}
 
 
 @pytest.fixture
@@ -69,7 +80,10 @@ def test_the_schedule_starts_an_iteration_that_ends_audited(stack, aws_client, a
     rule, target = armed_schedule["rule"], armed_schedule["target"]
     assert events.describe_rule(Name=rule)["ScheduleExpression"] == SCHEDULE_EXPRESSION
     assert target["Arn"] == stack["state_machine_arn"]
-    assert json.loads(target["Input"])["trigger"] == "schedule"
+    assert json.loads(target["Input"]) == {
+        "model_type": "DOCUMENT_CLASSIFIER",
+        "trigger": "schedule",
+    }
 
     execution = _first_execution(
         sfn, stack["state_machine_arn"], armed_schedule["earlier"], FIRST_RUN_TIMEOUT

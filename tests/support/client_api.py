@@ -1,6 +1,16 @@
-"""Calling a deployed stack as a client application (its API key) in the integration tests."""
+"""Calling a deployed stack as a client application (its API key) and as people (the ``api``
+fixture of tests/integration/conftest.py) in the integration tests."""
 
+import csv
+import io
+import time
+
+import pytest
 import requests
+from textloop.domain import layout
+
+# The reviewer whose token answers reviews in the integration tests.
+REVIEWER = "simulated-reviewer"
 
 # A correction of a prediction; its model version names no model (tests that need one that
 # served set their own).
@@ -31,3 +41,35 @@ def lake_objects(aws_client, bucket, prefix):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for obj in page.get("Contents", [])
     ]
+
+
+def wait_for_iteration(api, iteration_id, timeout=600):
+    """``GET /iterations/{id}`` once the iteration stopped running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api("GET", f"/iterations/{iteration_id}", expect=200).json()
+        if body["status"] != "RUNNING":
+            return body
+        time.sleep(2)
+    pytest.fail(f"iteration {iteration_id} still RUNNING after {timeout} s")
+
+
+def bootstrap_classifier(stack, api, aws_client, rows):
+    """The classifier's bootstrap iteration: ``rows`` (``(label, text)``) as the seed, no
+    feedback yet; trained and promoted. Returns ``GET /models/active``'s body."""
+    seed = io.StringIO()
+    csv.writer(seed, lineterminator="\n").writerows(rows)
+    aws_client("s3").put_object(
+        Bucket=stack["data_lake_bucket"],
+        Key=layout.seed_key("DOCUMENT_CLASSIFIER"),
+        Body=seed.getvalue().encode(),
+    )
+    started = api(
+        "POST",
+        "/iterations",
+        {"model_type": "DOCUMENT_CLASSIFIER", "config": {"min_new_items": 0}},
+        expect=202,
+    ).json()
+    result = wait_for_iteration(api, started["iteration_id"])
+    assert result["status"] == "SUCCEEDED", result
+    return api("GET", "/models/active?model_type=DOCUMENT_CLASSIFIER", expect=200).json()

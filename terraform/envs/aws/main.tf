@@ -24,7 +24,6 @@ module "textloop" {
   comprehend_endpoint_inference_units = var.comprehend_endpoint_inference_units
   threshold_override                  = var.threshold_override
   iteration_defaults                  = var.iteration_defaults
-  iteration_schedule_expression       = var.iteration_schedule_expression
+  iteration_schedules                 = var.iteration_schedules
   client_applications                 = var.client_applications
-  iteration_schedule_enabled          = var.iteration_schedule_enabled
 }

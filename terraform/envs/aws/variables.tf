@@ -89,27 +89,29 @@ variable "threshold_override" {
 }
 
 variable "iteration_defaults" {
-  description = "Iteration settings (see modules/textloop: min_new_items, review_budget, review_batch_size, ...)."
+  description = "Iteration settings (see modules/textloop: min_new_items, review_budget, review_batch_size, ...); a model type's key holds that type's own, e.g. { ENTITY_RECOGNIZER = { review_budget = 30 } }."
   type        = any
   default     = {}
 }
 
-variable "iteration_schedule_expression" {
-  description = "EventBridge schedule that starts iterations, e.g. \"rate(1 day)\"; null: API only."
-  type        = string
-  default     = "rate(1 day)"
+variable "iteration_schedules" {
+  description = "Schedules that start iterations, one per model type: { <DOCUMENT_CLASSIFIER|ENTITY_RECOGNIZER> = { expression, enabled = true, description } }; a model type without one is started only through the API (see modules/textloop)."
+  type = map(object({
+    expression  = string
+    enabled     = optional(bool, true)
+    description = optional(string)
+  }))
+  # An hour apart: each model type has its own lock, but the reviewers are the same people.
+  default = {
+    DOCUMENT_CLASSIFIER = { expression = "cron(0 3 * * ? *)", description = "Daily iteration of the document classifier" }
+    ENTITY_RECOGNIZER   = { expression = "cron(0 4 * * ? *)", description = "Daily iteration of the entity recogniser" }
+  }
 }
 
 variable "people_sign_in" {
   description = "Who issues people's bearer tokens: \"cognito\" (a user pool this stack creates) or \"local\" (a KMS signing key; tokens minted by `textloop users token`)."
   type        = string
   default     = "cognito"
-}
-
-variable "iteration_schedule_enabled" {
-  description = "Whether the schedule rule is enabled (false keeps it, disabled)."
-  type        = bool
-  default     = true
 }
 
 variable "a2i_workteam_arn" {

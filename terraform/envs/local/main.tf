@@ -22,12 +22,11 @@ module "textloop" {
   active_model_max_age_seconds = 5
 
   # Amazon Comprehend and A2I are not in LocalStack: the embedded defaults run the whole loop.
-  model_backend                 = var.model_backend
-  classifier_mode               = var.classifier_mode
-  review_backend                = var.review_backend
-  threshold_override            = var.threshold_override
-  iteration_defaults            = var.iteration_defaults
-  iteration_schedule_expression = var.iteration_schedule_expression
-  client_applications           = var.client_applications
-  iteration_schedule_enabled    = var.iteration_schedule_enabled
+  model_backend       = var.model_backend
+  classifier_mode     = var.classifier_mode
+  review_backend      = var.review_backend
+  threshold_override  = var.threshold_override
+  iteration_defaults  = var.iteration_defaults
+  iteration_schedules = var.iteration_schedules
+  client_applications = var.client_applications
 }

@@ -69,15 +69,19 @@ variable "threshold_override" {
 }
 
 variable "iteration_defaults" {
-  description = "Iteration settings (see modules/textloop: min_new_items, review_budget, review_batch_size, ...)."
+  description = "Iteration settings (see modules/textloop: min_new_items, review_budget, review_batch_size, ...); a model type's key holds that type's own, e.g. { ENTITY_RECOGNIZER = { review_budget = 30 } }."
   type        = any
   default     = {}
 }
 
-variable "iteration_schedule_expression" {
-  description = "EventBridge schedule that starts iterations, e.g. \"rate(1 day)\"; null: API only."
-  type        = string
-  default     = null
+variable "iteration_schedules" {
+  description = "Schedules that start iterations, one per model type: { <DOCUMENT_CLASSIFIER|ENTITY_RECOGNIZER> = { expression, enabled = true, description } }; empty: API only (see modules/textloop)."
+  type = map(object({
+    expression  = string
+    enabled     = optional(bool, true)
+    description = optional(string)
+  }))
+  default = {}
 }
 
 variable "client_applications" {
@@ -92,8 +96,3 @@ variable "client_applications" {
   default = { demo = {} }
 }
 
-variable "iteration_schedule_enabled" {
-  description = "Whether the schedule rule is enabled (false keeps it, disabled)."
-  type        = bool
-  default     = true
-}

@@ -481,7 +481,8 @@ resource "aws_dynamodb_table" "registry" {
 }
 
 ################################################################################
-# Schedule: an EventBridge rule starts an iteration (a second start is refused by the lock)
+# Schedules: an EventBridge rule per model type starts its iterations (a second start of the
+# same model type is refused by its lock)
 ################################################################################
 
 data "aws_iam_policy_document" "schedule_assume" {
@@ -494,8 +495,13 @@ data "aws_iam_policy_document" "schedule_assume" {
   }
 }
 
+locals {
+  # One rule per model type; the short names are those of iteration ids (api/iterations.py).
+  schedule_short = { DOCUMENT_CLASSIFIER = "doc", ENTITY_RECOGNIZER = "ner" }
+}
+
 resource "aws_iam_role" "schedule" {
-  count = var.iteration_schedule_expression == null ? 0 : 1
+  count = length(var.iteration_schedules) == 0 ? 0 : 1
 
   name               = "${local.name}-iteration-schedule"
   assume_role_policy = data.aws_iam_policy_document.schedule_assume.json
@@ -504,7 +510,7 @@ resource "aws_iam_role" "schedule" {
 }
 
 resource "aws_iam_role_policy" "schedule" {
-  count = var.iteration_schedule_expression == null ? 0 : 1
+  count = length(var.iteration_schedules) == 0 ? 0 : 1
 
   name = "start-iterations"
   role = aws_iam_role.schedule[0].id
@@ -519,24 +525,25 @@ resource "aws_iam_role_policy" "schedule" {
 }
 
 resource "aws_cloudwatch_event_rule" "iteration_schedule" {
-  count = var.iteration_schedule_expression == null ? 0 : 1
+  for_each = var.iteration_schedules
 
-  name                = "${local.name}-iteration-schedule"
-  description         = "Starts an active-learning iteration"
-  schedule_expression = var.iteration_schedule_expression
-  state               = var.iteration_schedule_enabled ? "ENABLED" : "DISABLED"
+  name                = "${local.name}-iteration-schedule-${local.schedule_short[each.key]}"
+  description         = coalesce(each.value.description, "Starts an active-learning iteration of the ${each.key}")
+  schedule_expression = each.value.expression
+  state               = each.value.enabled ? "ENABLED" : "DISABLED"
 
   tags = local.tags
 }
 
 resource "aws_cloudwatch_event_target" "iteration_schedule" {
-  count = var.iteration_schedule_expression == null ? 0 : 1
+  for_each = var.iteration_schedules
 
-  rule     = aws_cloudwatch_event_rule.iteration_schedule[0].name
+  rule     = aws_cloudwatch_event_rule.iteration_schedule[each.key].name
   arn      = module.state_machine["iteration"].arn
   role_arn = aws_iam_role.schedule[0].arn
   # A valid iteration input (schemas/iteration-input.v1.json); the trigger goes into the audit.
-  input = jsonencode({ model_type = "DOCUMENT_CLASSIFIER", trigger = "schedule" })
+  # Each model type has its own lock, so the two schedules never refuse each other.
+  input = jsonencode({ model_type = each.key, trigger = "schedule" })
 }
 
 ################################################################################

@@ -255,7 +255,7 @@ variable "classify_reserved_concurrency" {
 ################################################################################
 
 variable "iteration_defaults" {
-  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, random_share_half_life (labels after which random_share halves; null keeps it constant), selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, test_predictions_poll_seconds, test_predictions_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. Checked against a schema when a function starts."
+  description = "Defaults of every iteration, overridable per execution input: min_new_items, review_budget, review_batch_size, random_share, random_share_half_life (labels after which random_share halves; null keeps it constant), selection_strategy (margin|entropy), near_duplicate_similarity, review_timeout_seconds, approval_timeout_seconds, training_poll_seconds, training_max_polls, test_predictions_poll_seconds, test_predictions_max_polls, promotion_metric, promotion_min_improvement, per_label_tolerance, promotion_min_absolute, manual_approval, test_share, min_docs_per_label. A key named after a model type holds settings for that type only, over the others, e.g. { review_budget = 50, ENTITY_RECOGNIZER = { review_budget = 30 } }. Checked against a schema when a function starts."
   type        = any
   default     = {}
 }
@@ -294,16 +294,24 @@ variable "a2i_task_availability_seconds" {
   default     = 86400
 }
 
-variable "iteration_schedule_expression" {
-  description = "EventBridge schedule expression that starts iterations, e.g. \"rate(1 day)\" or \"cron(0 3 * * ? *)\". Null: started only through the API."
-  type        = string
-  default     = null
-}
+variable "iteration_schedules" {
+  description = "EventBridge schedules that start iterations, one per model type (DOCUMENT_CLASSIFIER, ENTITY_RECOGNIZER): expression (e.g. \"rate(1 day)\" or \"cron(0 3 * * ? *)\"), enabled (default true; a disabled rule is kept, ready to be enabled) and an optional description. A model type without an entry is started only through the API."
+  type = map(object({
+    expression  = string
+    enabled     = optional(bool, true)
+    description = optional(string)
+  }))
+  default = {}
 
-variable "iteration_schedule_enabled" {
-  description = "Whether the schedule rule (when iteration_schedule_expression is set) is enabled; a disabled rule is kept, ready to be enabled."
-  type        = bool
-  default     = true
+  validation {
+    condition     = alltrue([for model_type in keys(var.iteration_schedules) : contains(["DOCUMENT_CLASSIFIER", "ENTITY_RECOGNIZER"], model_type)])
+    error_message = "iteration_schedules keys must be model types: DOCUMENT_CLASSIFIER or ENTITY_RECOGNIZER."
+  }
+
+  validation {
+    condition     = alltrue([for schedule in values(var.iteration_schedules) : can(regex("^(rate|cron)\\(.+\\)$", schedule.expression))])
+    error_message = "each iteration_schedules expression must be an EventBridge rate(...) or cron(...) expression."
+  }
 }
 
 variable "registry_deletion_protection" {

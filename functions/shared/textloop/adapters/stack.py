@@ -10,9 +10,11 @@ Environment variables (set by Terraform):
 * ``DATA_LAKE_BUCKET``: the data lake bucket.
 * ``ACTIVE_MODEL_PARAMETER_PREFIX``: SSM prefix of the active-model pointers.
 * ``ACTIVE_MODEL_MAX_AGE_SECONDS``: how long the classify path trusts a pointer it read (30).
-* ``THRESHOLD_OVERRIDE``: JSON thresholds that win over the model's (classify only).
+* ``THRESHOLD_OVERRIDE``: JSON thresholds that win over the model's (classify only): one set
+  for every model type, or one per model type (``thresholds.override_for``).
 * ``REGISTRY_TABLE``: the DynamoDB registry table (lock and model history).
-* ``ITERATION_DEFAULTS``: JSON settings over ``IterationConfig``'s defaults.
+* ``ITERATION_DEFAULTS``: JSON settings over ``IterationConfig``'s defaults; a key named after a
+  model type holds that type's own settings (``iteration.deployment_config``).
 * ``NOTIFICATIONS_TOPIC_ARN``: the SNS topic for approvals and results.
 * ``STATE_MACHINE_ARN``: the iteration state machine (the iterations API).
 * ``REVIEW_BACKEND``: ``local`` (review API) or ``a2i``; ``A2I_FLOW_DEFINITION_ARN`` with a2i.
@@ -61,7 +63,7 @@ from textloop.domain.thresholds import parse_override
 
 if TYPE_CHECKING:
     from textloop.adapters.people import TokenVerifier
-    from textloop.domain.iteration import IterationConfig
+    from textloop.domain.iteration import DeploymentDefaults
 
 
 class Stack:
@@ -85,8 +87,9 @@ class Stack:
         return value
 
     @cached_property
-    def iteration_defaults(self) -> IterationConfig:
-        """The deployment's iteration settings (``ITERATION_DEFAULTS`` over the defaults)."""
+    def iteration_defaults(self) -> DeploymentDefaults:
+        """The deployment's iteration settings per model type (``ITERATION_DEFAULTS`` over the
+        defaults)."""
         # Imported here: the iteration's rules pull in numpy and scikit-learn, which the
         # classify and feedback paths never need on their cold start.
         from textloop.domain.iteration import deployment_config

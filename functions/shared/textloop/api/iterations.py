@@ -8,12 +8,15 @@ logged with its id and recorded in its audit record (``inputs.started_by``).
   the field. The execution's input says ``"trigger": "api"`` (the audit record's
   ``inputs.trigger``) and ``"started_by"``: the token's operator; a body naming another
   trigger, or any ``started_by``, is a 400.
-* ``GET /iterations``: recent executions (``iteration_id``, ``status``, ``started_at``,
-  ``stopped_at``), newest first.
+* ``GET /iterations[?model_type=ENTITY_RECOGNIZER]``: recent executions (``iteration_id``,
+  ``model_type``, ``status``, ``started_at``, ``stopped_at``), newest first; of one model type
+  when asked (400 naming ``model_type`` for an unknown one). Classifiers and recognisers of one
+  stack share the state machine, each with its own lock, so their iterations may run at once.
 * ``GET /iterations/{iteration_id}``: status, and the audit record once written.
 
 Execution names (= iteration ids) are ``<model type short>-<UTC time>-<random>``: unique, and
-readable in the console and in S3 keys.
+readable in the console and in S3 keys. An execution named otherwise (the schedule's, or one
+started by hand) says its model type in its input, read with DescribeExecution.
 
 Environment: STATE_MACHINE_ARN, REGISTRY_TABLE, DATA_LAKE_BUCKET, ITERATION_DEFAULTS and the
 people token issuer (``adapters.people``).
@@ -44,12 +47,13 @@ from textloop.api.http import (
 )
 from textloop.domain import layout
 from textloop.domain.identity import OPERATORS
-from textloop.domain.iteration import IterationInput
-from textloop.domain.names import Trigger
+from textloop.domain.iteration import DEFAULT_MODEL_TYPE, IterationInput
+from textloop.domain.names import ModelType, Trigger
 from textloop.domain.validation import FieldError, InvalidInput
 
 app = resolver()
 _SHORT = {"DOCUMENT_CLASSIFIER": "doc", "ENTITY_RECOGNIZER": "ner"}
+_BY_SHORT = {short: model_type for model_type, short in _SHORT.items()}
 # The API takes the lock for an execution a moment before starting it: a holder that does not
 # exist yet is starting, unless the lock is older than this (the start itself failed).
 STARTING_GRACE_SECONDS = 300
@@ -110,21 +114,43 @@ def start() -> Response:
 def list_iterations() -> Response:
     stack = ctx(app)
     person(app, OPERATORS)
-    listed = stack.clients.get("stepfunctions").list_executions(
-        stateMachineArn=stack.required("STATE_MACHINE_ARN"), maxResults=50
-    )
-    items = [
-        {
-            "iteration_id": e["name"],
-            "execution_arn": e["executionArn"],
-            "status": e["status"],
-            "started_at": e["startDate"].isoformat(),
-            "stopped_at": e["stopDate"].isoformat() if e.get("stopDate") else None,
-        }
-        for e in listed.get("executions", [])
-    ]
+    wanted = app.current_event.get_query_string_value("model_type", None)
+    if wanted is not None and wanted not in ModelType.__members__:
+        raise InvalidInput([FieldError("model_type", "must be one of: " + ", ".join(ModelType))])
+    sfn = stack.clients.get("stepfunctions")
+    listed = sfn.list_executions(stateMachineArn=stack.required("STATE_MACHINE_ARN"), maxResults=50)
+    items = []
+    for e in listed.get("executions", []):
+        model_type = _model_type_of(sfn, e)
+        if wanted is not None and model_type != wanted:
+            continue
+        items.append(
+            {
+                "iteration_id": e["name"],
+                "model_type": model_type,
+                "execution_arn": e["executionArn"],
+                "status": e["status"],
+                "started_at": e["startDate"].isoformat(),
+                "stopped_at": e["stopDate"].isoformat() if e.get("stopDate") else None,
+            }
+        )
     items.sort(key=lambda e: e["started_at"], reverse=True)
     return json_response(200, {"iterations": items})
+
+
+def _model_type_of(sfn, execution: dict) -> str | None:
+    """The model type of a listed execution: from its name when this API named it, else from
+    its input (None when the input names no known one: Prepare refused it)."""
+    known = _BY_SHORT.get(execution["name"].split("-", 1)[0])
+    if known is not None:
+        return known
+    try:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        data = json.loads(described.get("input") or "{}")
+    except (ClientError, ValueError):
+        return None
+    model_type = data.get("model_type", DEFAULT_MODEL_TYPE) if isinstance(data, dict) else None
+    return model_type if model_type in ModelType.__members__ else None
 
 
 @app.get("/iterations/<iteration_id>")

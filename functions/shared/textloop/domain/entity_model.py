@@ -49,15 +49,20 @@ from typing import Any
 import pycrfsuite
 
 from textloop.domain.hashing import canonical_json
-from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES, Backend, ModelType
+from textloop.domain.names import (
+    DEFAULT_ENTITY_THRESHOLD,
+    DEFAULT_MAX_TEXT_BYTES,
+    Backend,
+    ModelType,
+)
 from textloop.domain.predictions import EntitySpan, Prediction, span_tuple
 from textloop.domain.thresholds import Thresholds
 from textloop.domain.timestamps import format_timestamp
 
 ARTEFACT_FORMAT = 1
-# What routes an entity to review by default: a CRF is over-confident on tokens it has seen,
-# so a type's spans below 0.9 are worth a person's look (the seed default of the issue).
-DEFAULT_ENTITY_THRESHOLD = 0.9
+# What routes an entity to review by default is names.DEFAULT_ENTITY_THRESHOLD (0.9, also the
+# classify path's default for recognisers): a CRF is over-confident on tokens it has seen, so a
+# type's spans below it are worth a person's look.
 HYPERPARAMETERS: dict[str, Any] = {
     "algorithm": "lbfgs",
     "c1": 0.05,

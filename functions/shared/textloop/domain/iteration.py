@@ -8,7 +8,8 @@ trigger}``).
 ``config`` is an ``IterationConfig``. ``schemas/iteration-input.v1.json`` is the source of truth
 for the settings' names, types and ranges (a unit test keeps the fields below equal to its
 properties); the defaults are the fields' defaults. Prepare builds it once, in one merge:
-defaults, then the deployment's ``ITERATION_DEFAULTS``, then the execution input's ``config``.
+defaults, then the deployment's ``ITERATION_DEFAULTS`` (its common settings, then its section for
+the iteration's model type), then the execution input's ``config``.
 Nothing else decides a setting, so the audit record's copy of it is the whole truth. Steps read
 the view they need: ``Iteration.selection``, ``.gate``, ``.datasets``.
 """
@@ -147,16 +148,49 @@ def describe(errors: Iterable[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
-def deployment_config(raw: str | None) -> IterationConfig:
+@dataclass(frozen=True)
+class DeploymentDefaults:
+    """The deployment's settings per model type: ``common`` for every type, then each type's
+    own section over it (``ITERATION_DEFAULTS``: ``{"review_budget": 50, "ENTITY_RECOGNIZER":
+    {"review_budget": 30}}``), so a classifier and a recogniser of one stack can differ."""
+
+    common: IterationConfig
+    by_model_type: Mapping[str, IterationConfig] = dataclasses.field(default_factory=dict)
+
+    def for_model_type(self, model_type: str) -> IterationConfig:
+        return self.by_model_type.get(model_type, self.common)
+
+
+def deployment_config(raw: str | None) -> DeploymentDefaults:
     """The deployment's defaults: ``IterationConfig``'s, overlaid with ``ITERATION_DEFAULTS``
-    (a JSON object of settings, from the environment)."""
+    (a JSON object of settings, from the environment; a key named after a model type holds
+    settings that win for that type only)."""
     try:
         settings: Any = json.loads(raw) if raw else {}
     except ValueError as exc:
         raise InvalidIterationInput(f"ITERATION_DEFAULTS is not JSON: {exc}") from None
     if not isinstance(settings, dict):
         raise InvalidIterationInput("ITERATION_DEFAULTS is invalid: must be a JSON object")
-    return IterationConfig().overridden(settings, source="ITERATION_DEFAULTS")
+    sections = {k: settings.pop(k) for k in list(settings) if k in ModelType.__members__}
+    common = IterationConfig().overridden(settings, source="ITERATION_DEFAULTS")
+    by_model_type = {}
+    for model_type, section in sections.items():
+        if not isinstance(section, dict):
+            raise InvalidIterationInput(
+                f"ITERATION_DEFAULTS is invalid: {model_type}: must be a JSON object"
+            )
+        by_model_type[model_type] = common.overridden(
+            section, source=f"ITERATION_DEFAULTS.{model_type}"
+        )
+    return DeploymentDefaults(common, by_model_type)
+
+
+def _for_model_type(
+    deployment: IterationConfig | DeploymentDefaults, model_type: str
+) -> IterationConfig:
+    if isinstance(deployment, DeploymentDefaults):
+        return deployment.for_model_type(model_type)
+    return deployment
 
 
 @dataclass(frozen=True)
@@ -195,15 +229,19 @@ class IterationInput:
         return errors
 
     @classmethod
-    def parse(cls, data: Any, deployment: IterationConfig) -> IterationInput:
-        """The input validated (unknown keys are named) and applied over ``deployment``."""
+    def parse(cls, data: Any, deployment: IterationConfig | DeploymentDefaults) -> IterationInput:
+        """The input validated (unknown keys are named) and applied over ``deployment`` (its
+        settings for the input's model type)."""
         data = {} if data is None else data
         errors = cls.errors(data)
         if errors:
             raise InvalidIterationInput(f"invalid iteration input: {describe(errors)}")
+        model_type = data.get("model_type", DEFAULT_MODEL_TYPE)
         return cls(
-            model_type=data.get("model_type", DEFAULT_MODEL_TYPE),
-            config=dataclasses.replace(deployment, **(data.get("config") or {})),
+            model_type=model_type,
+            config=dataclasses.replace(
+                _for_model_type(deployment, model_type), **(data.get("config") or {})
+            ),
             trigger=data.get("trigger", Trigger.MANUAL.value),
             started_by=data.get("started_by"),
         )
@@ -293,7 +331,7 @@ def unprepared_iteration(
     execution_arn: str,
     started_at: str,
     data: Any,
-    deployment: IterationConfig,
+    deployment: IterationConfig | DeploymentDefaults,
 ) -> Iteration:
     """The iteration as far as it is known when Prepare failed, for its audit record: the
     input's model type, settings and trigger when the input is valid; otherwise the default
@@ -305,11 +343,11 @@ def unprepared_iteration(
         raw = data if isinstance(data, Mapping) else {}
         model_type, trigger = raw.get("model_type"), raw.get("trigger")
         started_by = raw.get("started_by")
+        if not (isinstance(model_type, str) and model_type in ModelType.__members__):
+            model_type = DEFAULT_MODEL_TYPE
         parsed = IterationInput(
-            model_type=model_type
-            if isinstance(model_type, str) and model_type in ModelType.__members__
-            else DEFAULT_MODEL_TYPE,
-            config=deployment,
+            model_type=model_type,
+            config=_for_model_type(deployment, model_type),
             trigger=trigger if isinstance(trigger, str) and trigger in set(Trigger) else None,
             started_by=started_by if isinstance(started_by, str) else None,
         )
