@@ -655,7 +655,7 @@ def cmd_users_token(args: argparse.Namespace) -> int:
 
 def cmd_import_dataset(args: argparse.Namespace) -> int:
     from textloop.domain.datasets.rules import validate_documents
-    from textloop.domain.datasets.seed import seed_files, seed_labels
+    from textloop.domain.datasets.seed import distinct_documents, seed_files, seed_labels
 
     mode = args.mode if args.model_type == "DOCUMENT_CLASSIFIER" else None
     documents = load_dataset(
@@ -669,6 +669,13 @@ def cmd_import_dataset(args: argparse.Namespace) -> int:
         skip_invalid_lines=args.skip_invalid_lines,
         warn=lambda message: print(message, file=sys.stderr, flush=True),
     )
+    documents, repeats = distinct_documents(documents)
+    if repeats:
+        print(
+            f"{repeats} document(s) repeating an earlier one (same text and annotations) kept once",
+            file=sys.stderr,
+            flush=True,
+        )
     report = validate_documents(
         documents, model_type=args.model_type, mode=mode, subject=str(args.file)
     )
@@ -684,6 +691,7 @@ def cmd_import_dataset(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {
         "model_type": args.model_type,
         "documents": len(documents),
+        "repeats_dropped": repeats,
         "labels": labels,
         "keys": list(files),
         "key": next(iter(files)),

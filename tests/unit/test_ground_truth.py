@@ -16,7 +16,12 @@ from textloop.domain.datasets.ground_truth import (
     read_manifest,
 )
 from textloop.domain.datasets.rules import DatasetFormatError, validate_documents
-from textloop.domain.datasets.seed import seed_documents, seed_files, seed_labels
+from textloop.domain.datasets.seed import (
+    distinct_documents,
+    seed_documents,
+    seed_files,
+    seed_labels,
+)
 from textloop.steps import select_for_review
 
 from tests.unit.conftest import data_file
@@ -335,8 +340,11 @@ def test_import_dataset_reads_a_ground_truth_manifest(capsys):
     argv = ["--json", "import-dataset", str(path), "--format", "groundtruth"]
     assert _cli(*argv, "--model-type", "ENTITY_RECOGNIZER", "--dry-run") == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["documents"] == 202
-    assert summary["annotations"] == {"SERVICE": 351, "VERSION": 314}
+    # 202 lines; 33 repeat an earlier line exactly (one text is queued 32 times), 8 texts come
+    # back with other annotations and stay.
+    assert summary["documents"] == 169
+    assert summary["repeats_dropped"] == 33
+    assert summary["annotations"] == {"SERVICE": 319, "VERSION": 256}
     assert summary["keys"] == list(layout.seed_keys("ENTITY_RECOGNIZER").values())
     # The entity formats need the entity model type, and the reverse.
     assert _cli(*argv, "--dry-run") == cli.EXIT_USAGE
@@ -351,7 +359,10 @@ def test_import_dataset_reads_comprehend_entity_files(capsys):
     assert _cli(*base) == cli.EXIT_USAGE
     assert "needs --annotations" in capsys.readouterr().err
     assert _cli(*base, "--annotations", str(annotations)) == 0
-    assert "1182 documents, 2 entity types (SERVICE, VERSION)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    # 1,182 lines, 389 of them a repeat of an earlier line with the same annotations.
+    assert "793 documents, 2 entity types (SERVICE, VERSION)" in captured.out
+    assert "389 document(s) repeating an earlier one" in captured.err
     # Rows naming another documents file label nothing: Comprehend's minimums say so.
     assert _cli(*base, "--annotations", str(annotations), "--documents-name", "x.txt") == 2
     assert "needs at least 3 annotated documents" in capsys.readouterr().err
@@ -394,4 +405,19 @@ def test_import_dataset_writes_both_seed_objects(aws, monkeypatch, capsys):
     assert "s3://lake/datasets/seed/ENTITY_RECOGNIZER/train.txt" in capsys.readouterr().out
     ctx = Stack({"DATA_LAKE_BUCKET": bucket})
     seed = seed_documents("ENTITY_RECOGNIZER", None, ctx.lake.get_text)
-    assert len(seed) == 202 and seed_labels(seed) == ["SERVICE", "VERSION"]
+    assert len(seed) == 169 and seed_labels(seed) == ["SERVICE", "VERSION"]
+
+
+def test_distinct_documents_keeps_the_first_of_exact_repeats_only():
+    def ours(begin, end, kind="SERVICE"):
+        return {"begin_offset": begin, "end_offset": end, "type": kind}
+
+    a = {"text": "Amazon S3 2.0", "entities": [ours(0, 9), ours(10, 13, "VERSION")]}
+    same_spans_other_order = {"text": a["text"], "entities": list(reversed(a["entities"]))}
+    other_answer = {"text": a["text"], "entities": [ours(0, 9)]}
+    b = {"text": "AWS Lambda", "entities": []}
+    kept, repeats = distinct_documents([a, b, same_spans_other_order, other_answer, b])
+    assert kept == [a, b, other_answer]
+    assert repeats == 2
+    labelled = [{"text": "x", "labels": ["B", "A"]}, {"text": "x", "labels": ["A", "B"]}]
+    assert distinct_documents(labelled) == ([labelled[0]], 1)

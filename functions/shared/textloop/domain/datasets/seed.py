@@ -11,7 +11,7 @@ its label set to reviewers) and BuildDatasets (which trains on it) can never rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from textloop.domain import layout
@@ -22,6 +22,7 @@ from textloop.domain.datasets.formats import (
     write_entity_files,
 )
 from textloop.domain.datasets.rules import Problems
+from textloop.domain.hashing import canonical_json
 from textloop.domain.names import LABEL_DELIMITER, ModelType
 from textloop.domain.predictions import span_tuple
 
@@ -111,3 +112,27 @@ def seed_labels(documents: Iterable[Mapping[str, Any]]) -> list[str]:
     for document in documents:
         labels.update(document_labels(document))
     return sorted(label for label in labels if label)
+
+
+def distinct_documents(
+    documents: Sequence[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], int]:
+    """``(documents, repeats)``: each document that repeats an earlier one exactly (the same
+    text and the same labels or spans) kept once, in order, and how many were dropped.
+
+    Labelling tools export a text once per time it was queued (the sample Ground Truth manifest
+    holds one text 32 times); a seed with the copies would weigh that text 32-fold in a
+    Comprehend training job. A text repeated with other annotations is kept: which answer is
+    right is a person's call, and BuildDatasets reports such conflicts."""
+    seen: set[bytes] = set()
+    kept: list[Mapping[str, Any]] = []
+    for document in documents:
+        if "entities" in document:
+            answer: Any = sorted(span_tuple(s) for s in document["entities"])
+        else:
+            answer = sorted(document.get("labels") or ())
+        identity = canonical_json([document["text"], answer])
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(document)
+    return kept, len(documents) - len(kept)
