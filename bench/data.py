@@ -122,23 +122,3 @@ def load_jigsaw(data_dir: Path = DATA_DIR) -> Task:
 
 
 TASKS = {"ag_news": load_ag_news, "jigsaw_toxic": load_jigsaw}
-
-
-def load_aws_service_ner(data_dir: Path = DATA_DIR) -> list[dict]:
-    """The gold entity documents: the annotated lines of aws_service_ner/comprehend/train.csv,
-    one per text (``text_key`` of an entity document; first wins, as ``_dedupe``)."""
-    from textloop.domain.datasets.formats import parse_entity_files
-
-    folder = data_dir / "aws_service_ner" / "comprehend"
-    documents = parse_entity_files(
-        (folder / "train.csv").read_text(encoding="utf-8"),
-        (folder / "annotations.csv").read_text(encoding="utf-8"),
-        "train.csv",
-    )
-    seen: set[str] = set()
-    gold = []
-    for document in documents:
-        if document["entities"] and document["key"] not in seen:
-            seen.add(document["key"])
-            gold.append(document)
-    return gold

@@ -56,8 +56,8 @@ from textloop.domain.names import ModelType
 from textloop.domain.selection import SelectionConfig, select_for_review
 
 from bench import report
-from bench.data import load_aws_service_ner
 from bench.simulation import NEAR_DUPLICATE_SIMILARITY, RANDOM_SHARE, RANDOM_SHARE_HALF_LIFE
+from textloop_ops.entity_gold import comprehend_gold_documents
 
 TEST_SHARE = 0.25
 SPLIT_SEED = 20240601
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = list(range(2 if args.quick else args.seeds))
     iterations = 3 if args.quick else ITERATIONS
     started = time.perf_counter()
-    gold = load_aws_service_ner()
+    gold = comprehend_gold_documents()
     results: dict[str, Any] = {
         "gold_documents": len(gold),
         "gold_spans": sum(len(d["entities"]) for d in gold),

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textloop.domain.datasets.formats import parse_entity_files
 from textloop.domain.datasets.ground_truth import read_manifest
 from textloop.domain.hashing import text_key
 
-from textloop_ops.data import NER_MANIFEST, require
+from textloop_ops.data import NER_ANNOTATIONS, NER_DOCUMENTS, NER_MANIFEST, require
 
 MODEL_TYPE = "ENTITY_RECOGNIZER"
 
@@ -81,3 +82,22 @@ def manifest_of(documents: list[dict[str, Any]], path: Path = NER_MANIFEST) -> s
         if source in wanted:
             lines.setdefault(source, line)
     return "\n".join(lines.values()) + "\n"
+
+
+def comprehend_gold_documents() -> list[dict[str, Any]]:
+    """The annotated lines of ``comprehend/train.csv`` (``key``, ``text``, ``entities``), one per
+    text (``text_key``; first wins): the file repeats some annotated texts, and a text must not
+    be in training and test at once. The entity benchmark and the model's unit tests read it."""
+    require(NER_DOCUMENTS, NER_ANNOTATIONS)
+    documents = parse_entity_files(
+        NER_DOCUMENTS.read_text(encoding="utf-8"),
+        NER_ANNOTATIONS.read_text(encoding="utf-8"),
+        "train.csv",
+    )
+    seen: set[str] = set()
+    gold = []
+    for document in documents:
+        if document["entities"] and document["key"] not in seen:
+            seen.add(document["key"])
+            gold.append(document)
+    return gold
