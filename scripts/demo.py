@@ -22,6 +22,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -74,8 +75,10 @@ def wait(api: Api, iteration_id: str, answer=None, timeout: float = 900) -> dict
     raise TimeoutError(f"iteration {iteration_id} still running after {timeout} s")
 
 
-def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: random.Random):
-    labels = sorted(set(truth.values()))
+def simulated_reviewer(api: Api, answer_of: Callable[[dict], dict | None]):
+    """Answers the review batches of an iteration: ``answer_of(item)`` gives an item's answer
+    (its fields besides ``item_id``), or None for a text not from the data set, which a person
+    answers in the review page (and its batch is left to them)."""
     reviewed: list[int] = []
 
     def answer(iteration_id: str) -> None:
@@ -85,12 +88,9 @@ def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: 
             task = api.call("GET", f"/reviews/{batch['batch_id']}")
             answers = []
             for item in task["items"]:
-                label = truth.get(item["text"])
-                if label is None:
-                    continue  # not from the data set: a person answers it in the review page
-                if rng.random() < error_rate:
-                    label = rng.choice([other for other in labels if other != label])
-                answers.append({"item_id": item["item_id"], "labels": [label]})
+                fields = answer_of(item)
+                if fields is not None:
+                    answers.append({"item_id": item["item_id"], **fields})
             if len(answers) == len(task["items"]):
                 # No reviewer id: the API records the token's person (REVIEWER).
                 result = api.call(
@@ -100,6 +100,21 @@ def simulated_reviewer(api: Api, truth: dict[str, str], error_rate: float, rng: 
 
     answer.reviewed = reviewed
     return answer
+
+
+def label_answers(truth: dict[str, str], error_rate: float, rng: random.Random):
+    """A simulated reviewer's labels: the true one, another in ``error_rate`` of the items."""
+    labels = sorted(set(truth.values()))
+
+    def answer_of(item: dict) -> dict | None:
+        label = truth.get(item["text"])
+        if label is None:
+            return None
+        if rng.random() < error_rate:
+            label = rng.choice([other for other in labels if other != label])
+        return {"labels": [label]}
+
+    return answer_of
 
 
 def held_out_accuracy(
@@ -167,6 +182,8 @@ def main() -> int:
             "reviewer_api": reviewer_api,
             "artefacts": artefacts,
             "wait": wait,
+            "simulated_reviewer": simulated_reviewer,
+            "metric": metric,
             "draw_curve": draw_curve,
             "figures": REPO / "reports" / "figures",
             "repo": REPO,
@@ -248,7 +265,7 @@ def classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs) -> 
         "per_label_tolerance": 0.05,
     }
     for number in range(1, args.iterations + 1):
-        reviewer = simulated_reviewer(reviewer_api, truth, args.error_rate, rng)
+        reviewer = simulated_reviewer(reviewer_api, label_answers(truth, args.error_rate, rng))
         started = start_iteration(api, config)
         if "executionArn" not in started:
             # A re-run: the iteration the last run left for a person still waits. The simulated
