@@ -278,18 +278,25 @@ class BatchReader:
 
     # -- JSON Lines
 
-    def _iter_jsonl(self) -> Iterator[BatchItem]:
+    def _lines(self) -> Iterator[tuple[int, bytes | BatchError]]:
+        """The file's non-blank lines by number, without CR or the first line's BOM; a line
+        over ``MAX_LINE_BYTES`` comes as its error (JSON Lines and manifests alike)."""
         for line_no, raw in _iter_lines(self._stream, MAX_LINE_BYTES):
             if raw is None:
-                yield BatchError(
-                    line_no, None, (FieldError("$", f"line is longer than {MAX_LINE_BYTES} bytes"),)
-                )
+                too_long = FieldError("$", f"line is longer than {MAX_LINE_BYTES} bytes")
+                yield line_no, BatchError(line_no, None, (too_long,))
                 continue
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
-            if not raw or raw.isspace():
+            if raw and not raw.isspace():
+                yield line_no, raw
+
+    def _iter_jsonl(self) -> Iterator[BatchItem]:
+        for line_no, raw in self._lines():
+            if isinstance(raw, BatchError):
+                yield raw
                 continue
             try:
                 raw.decode("utf-8")
@@ -318,17 +325,9 @@ class BatchReader:
                 f"{layout.FEEDBACK_UPLOADS_PREFIX}{ModelType.ENTITY_RECOGNIZER.value}/",
             )
             return
-        for line_no, raw in _iter_lines(self._stream, MAX_LINE_BYTES):
-            if raw is None:
-                yield BatchError(
-                    line_no, None, (FieldError("$", f"line is longer than {MAX_LINE_BYTES} bytes"),)
-                )
-                continue
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw or raw.isspace():
+        for line_no, raw in self._lines():
+            if isinstance(raw, BatchError):
+                yield raw
                 continue
             entry = parse_manifest_line(
                 raw,
