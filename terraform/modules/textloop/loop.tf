@@ -45,6 +45,7 @@ locals {
 
   loop_environment = {
     ACTIVE_MODEL_PARAMETER_PREFIX       = local.active_model_parameter_prefix
+    STACK_NAME                          = local.name
     REGISTRY_TABLE                      = aws_dynamodb_table.registry.name
     NOTIFICATIONS_TOPIC_ARN             = aws_sns_topic.notifications.arn
     ITERATION_DEFAULTS                  = jsonencode(merge(var.iteration_defaults, { model_backend = var.model_backend, classifier_mode = var.classifier_mode }))

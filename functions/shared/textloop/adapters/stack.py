@@ -8,6 +8,8 @@ here (the classify path's loaded models) lives as long as the instance.
 Environment variables (set by Terraform):
 
 * ``DATA_LAKE_BUCKET``: the data lake bucket.
+* ``STACK_NAME``: the deployment's name (``<name_prefix>-<stage>``), the value of the
+  ``textloop:stack`` tag on every resource created at run time (``domain.resources``).
 * ``ACTIVE_MODEL_PARAMETER_PREFIX``: SSM prefix of the active-model pointers.
 * ``ACTIVE_MODEL_MAX_AGE_SECONDS``: how long the classify path trusts a pointer it read (30).
 * ``THRESHOLD_OVERRIDE``: JSON thresholds that win over the model's (classify only): one set
@@ -59,6 +61,7 @@ from textloop.adapters.reviews_store import ReviewStore
 from textloop.adapters.task_tokens import TaskTokens
 from textloop.domain.applications import Applications, parse_applications
 from textloop.domain.backends import ModelBackend
+from textloop.domain.resources import DEFAULT_STACK, run_time_tags
 from textloop.domain.thresholds import parse_override
 
 if TYPE_CHECKING:
@@ -85,6 +88,14 @@ class Stack:
         if not value:
             raise RuntimeError(f"environment variable {name} is not set")
         return value
+
+    @property
+    def stack_name(self) -> str:
+        return self.setting("STACK_NAME", DEFAULT_STACK) or DEFAULT_STACK
+
+    def resource_tags(self, model_type: str) -> list[dict[str, str]]:
+        """Tags for a resource this deployment creates at run time for ``model_type``."""
+        return run_time_tags(self.stack_name, model_type)
 
     @cached_property
     def iteration_defaults(self) -> DeploymentDefaults:

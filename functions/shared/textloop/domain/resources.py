@@ -1,0 +1,23 @@
+"""The AWS resources textloop creates at run time (Comprehend model versions, endpoints,
+flywheels and their data sets, batch jobs) and the tags that tie each one to its stack.
+
+Terraform tags what it creates itself; these resources appear later, made by the loop's
+Lambdas, so Terraform neither knows nor destroys them. The tags let ``textloop resources`` find
+every one of them by stack (listing, pruning old versions, removal before ``terraform
+destroy``) and let the bill be split by stack and model type.
+"""
+
+from __future__ import annotations
+
+STACK_TAG = "textloop:stack"
+MODEL_TYPE_TAG = "textloop:model-type"
+# The tag value when a deployment names no stack (unit tests, a hand-run function).
+DEFAULT_STACK = "textloop"
+
+
+def run_time_tags(stack: str, model_type: str) -> list[dict[str, str]]:
+    """The ``Tags`` parameter of a Comprehend create/start call: ``[{"Key", "Value"}]``."""
+    return [
+        {"Key": STACK_TAG, "Value": stack},
+        {"Key": MODEL_TYPE_TAG, "Value": str(model_type)},
+    ]
