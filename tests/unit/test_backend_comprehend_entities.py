@@ -11,10 +11,7 @@ fixtures. Each one copies the shape of AWS's published example, cited beside it;
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -43,6 +40,7 @@ from textloop.domain.test_predictions import (
 )
 from textloop.steps import describe_training, predict_test_set, promote_candidate, train
 
+from tests.support import aws_examples
 from tests.support.iteration_stack import BUCKET, PREFIX, TABLE, deploy_iteration_stack
 from tests.support.stack import create_registry_table
 
@@ -58,93 +56,77 @@ def version_arn(version: str) -> str:
 
 
 # --------------------------------------------------------------------------- fixtures (AWS)
+# AWS's published examples (tests/support/aws_examples.py, sources in tests/fixtures/aws/), with
+# only the ids, ARNs, names and statuses changed to line up with the requests the code makes.
 
 
-# Shape: the Output of `aws comprehend create-entity-recognizer`, AWS CLI examples
-# (https://github.com/aws/aws-cli/blob/develop/awscli/examples/comprehend/create-entity-recognizer.rst).
 def created(version: str) -> dict:
-    return {"EntityRecognizerArn": version_arn(version)}
+    return aws_examples.response(
+        "comprehend/create-entity-recognizer", EntityRecognizerArn=version_arn(version)
+    )
 
 
-# Shape: the Output of `aws comprehend describe-entity-recognizer` (AWS CLI examples,
-# awscli/examples/comprehend/describe-entity-recognizer.rst), with our annotations input instead
-# of the example's entity list. Status values and Message: the API reference's
-# EntityRecognizerProperties (https://docs.aws.amazon.com/comprehend/latest/APIReference/
-# API_EntityRecognizerProperties.html). AWS publishes no IN_ERROR example: the message texts
-# below are ours.
 def described(version: str, status: str, message: str | None = None) -> dict:
-    props = {
-        "EntityRecognizerArn": version_arn(version),
-        "LanguageCode": "en",
-        "Status": status,
-        "SubmitTime": datetime(2023, 6, 14, 20, 44, 59, tzinfo=UTC),
-        "InputDataConfig": {
-            "DataFormat": "COMPREHEND_CSV",
-            "EntityTypes": [{"Type": "SERVICE"}, {"Type": "VERSION"}],
-            "Documents": {
-                "S3Uri": f"s3://{BUCKET}/datasets/{DATASET_VERSION}/train.txt",
-                "InputFormat": "ONE_DOC_PER_LINE",
+    """The CLI's describe-entity-recognizer example for this version: our annotations input
+    instead of the example's entity list; an unfinished version has no end time or metrics.
+    Status values and Message: the API reference's EntityRecognizerProperties. AWS publishes
+    no IN_ERROR example: the message texts of the tests are ours."""
+    trained = status.startswith("TRAINED")
+    return aws_examples.response(
+        "comprehend/describe-entity-recognizer",
+        EntityRecognizerProperties={
+            "EntityRecognizerArn": version_arn(version),
+            "Status": status,
+            "InputDataConfig": {
+                "EntityTypes": [{"Type": "SERVICE"}, {"Type": "VERSION"}],
+                "Documents": {"S3Uri": f"s3://{BUCKET}/datasets/{DATASET_VERSION}/train.txt"},
+                "EntityList": aws_examples.DROP,
+                "Annotations": {
+                    "S3Uri": f"s3://{BUCKET}/datasets/{DATASET_VERSION}/train-annotations.csv"
+                },
             },
-            "Annotations": {
-                "S3Uri": f"s3://{BUCKET}/datasets/{DATASET_VERSION}/train-annotations.csv"
-            },
-        },
-        "DataAccessRoleArn": ROLE,
-        "VersionName": version,
-    }
-    if status.startswith("TRAINED"):
-        props["EndTime"] = datetime(2023, 6, 14, 20, 59, 19, tzinfo=UTC)
-        props["RecognizerMetadata"] = {
-            "NumberOfTrainedDocuments": 1814,
-            "NumberOfTestDocuments": 486,
-            "EvaluationMetrics": {"Precision": 100.0, "Recall": 100.0, "F1Score": 100.0},
-            "EntityTypes": [
-                {
-                    "Type": "SERVICE",
-                    "EvaluationMetrics": {"Precision": 100.0, "Recall": 100.0, "F1Score": 100.0},
-                    "NumberOfTrainMentions": 1520,
+            "DataAccessRoleArn": ROLE,
+            "VersionName": version,
+            **(
+                {}
+                if trained
+                else {
+                    "EndTime": aws_examples.DROP,
+                    "TrainingEndTime": aws_examples.DROP,
+                    "RecognizerMetadata": aws_examples.DROP,
                 }
-            ],
-        }
-    if message:
-        props["Message"] = message
-    return {"EntityRecognizerProperties": props}
-
-
-# Shape: the Output of `aws comprehend start-entities-detection-job`, Example 2 "To start a
-# custom entity detection job" (awscli/examples/comprehend/start-entities-detection-job.rst).
-def job_started(job_id: str) -> dict:
-    return {
-        "JobId": job_id,
-        "JobArn": f"arn:aws:comprehend:us-east-1:123456789012:entities-detection-job/{job_id}",
-        "JobStatus": "SUBMITTED",
-    }
-
-
-# Shape: the Output of `aws comprehend describe-entities-detection-job`
-# (awscli/examples/comprehend/describe-entities-detection-job.rst), with the recogniser's ARN
-# (DescribeEntitiesDetectionJob's EntitiesDetectionJobProperties.EntityRecognizerArn).
-def job_described(job_id: str, status: str, version: str, message: str | None = None) -> dict:
-    props = {
-        "JobId": job_id,
-        "JobArn": f"arn:aws:comprehend:us-east-1:123456789012:entities-detection-job/{job_id}",
-        "JobName": f"textloop-{version}-{DATASET_VERSION}",
-        "JobStatus": status,
-        "SubmitTime": datetime(2023, 6, 8, 21, 30, 15, tzinfo=UTC),
-        "EntityRecognizerArn": version_arn(version),
-        "InputDataConfig": {
-            "S3Uri": f"s3://{BUCKET}/datasets/{DATASET_VERSION}/test.txt",
-            "InputFormat": "ONE_DOC_PER_LINE",
+            ),
+            **({"Message": message} if message else {}),
         },
-        "OutputDataConfig": {"S3Uri": output_uri(version, job_id)},
-        "LanguageCode": "en",
-        "DataAccessRoleArn": ROLE,
-    }
-    if status == "COMPLETED":
-        props["EndTime"] = datetime(2023, 6, 8, 21, 40, 23, tzinfo=UTC)
-    if message:
-        props["Message"] = message
-    return {"EntitiesDetectionJobProperties": props}
+    )
+
+
+def job_started(job_id: str) -> dict:
+    return aws_examples.response(
+        "comprehend/start-entities-detection-job",
+        JobId=job_id,
+        JobArn=f"arn:aws:comprehend:us-east-1:123456789012:entities-detection-job/{job_id}",
+    )
+
+
+def job_described(job_id: str, status: str, version: str, message: str | None = None) -> dict:
+    """The CLI's describe-entities-detection-job example for this job, with the recogniser's
+    ARN (EntitiesDetectionJobProperties.EntityRecognizerArn, which the example leaves out)."""
+    return aws_examples.response(
+        "comprehend/describe-entities-detection-job",
+        EntitiesDetectionJobProperties={
+            "JobId": job_id,
+            "JobArn": f"arn:aws:comprehend:us-east-1:123456789012:entities-detection-job/{job_id}",
+            "JobName": f"textloop-{version}-{DATASET_VERSION}",
+            "JobStatus": status,
+            "EntityRecognizerArn": version_arn(version),
+            "InputDataConfig": {"S3Uri": f"s3://{BUCKET}/datasets/{DATASET_VERSION}/test.txt"},
+            "OutputDataConfig": {"S3Uri": output_uri(version, job_id)},
+            "DataAccessRoleArn": ROLE,
+            **({} if status == "COMPLETED" else {"EndTime": aws_examples.DROP}),
+            **({"Message": message} if message else {}),
+        },
+    )
 
 
 def output_uri(version: str, job_id: str) -> str:
@@ -153,26 +135,13 @@ def output_uri(version: str, job_id: str) -> str:
     return f"s3://{BUCKET}/{prefix}123456789012-NER-{job_id}/output/output.tar.gz"
 
 
-# Shape: one line per input line, {"File", "Line", "Entities": [{"BeginOffset", "EndOffset",
-# "Score", "Text", "Type"}]}, from "Outputs for asynchronous analysis jobs" (custom entity
-# recognition, https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html) and
-# the output.txt of the CLI's start-entities-detection-job Example 2.
 def output_line(file: str, line: int, text: str, spans: list[tuple[int, int, str, float]]) -> str:
-    entities = [
-        {"BeginOffset": b, "EndOffset": e, "Score": s, "Text": text[b:e], "Type": t}
-        for b, e, t, s in spans
-    ]
-    return json.dumps({"File": file, "Line": line, "Entities": entities})
+    """One line of the job's output.txt, as the CLI's custom entity detection example."""
+    return json.dumps(aws_examples.entity_output_record(line, text, spans, file=file))
 
 
-def archive(lines: list[str], name: str = "output") -> bytes:
-    body = "".join(line + "\n" for line in lines).encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
+def archive(lines: list[str], name: str = aws_examples.ENTITIES_MEMBER) -> bytes:
+    return aws_examples.output_archive(lines, name)
 
 
 # --------------------------------------------------------------------------- a data set
@@ -283,16 +252,16 @@ def test_train_creates_a_recognizer_version_and_a_retry_names_the_same_one(ctx, 
         f"Entity recognizer version {version} already exists",
         expected_params=expected,
     )
-    # Shape: `aws comprehend list-entity-recognizers` Output (AWS CLI examples,
-    # awscli/examples/comprehend/list-entity-recognizers.rst): an older version listed first.
+    # The CLI's list-entity-recognizers example, with this name's versions: an older one first.
     stubber.add_response(
         "list_entity_recognizers",
-        {
-            "EntityRecognizerPropertiesList": [
+        aws_examples.response(
+            "comprehend/list-entity-recognizers",
+            EntityRecognizerPropertiesList=[
                 described("it-ner-0-aaaaaaaaaa", "TRAINED")["EntityRecognizerProperties"],
                 described(version, "TRAINING")["EntityRecognizerProperties"],
-            ]
-        },
+            ],
+        ),
         {"Filter": {"RecognizerName": "textloop-recognizer"}},
     )
     event = {"iteration": it.to_dict(), "dataset": step_dataset(dataset)}
@@ -529,19 +498,17 @@ def test_candidate_and_active_recognizers_are_predicted_on_the_frozen_test_docum
     stubber.add_response(
         "start_entities_detection_job", job_started("job-cand"), expected(candidate)
     )
-    # Shape: `aws comprehend describe-endpoint` Output (AWS CLI examples,
-    # awscli/examples/comprehend/describe-endpoint.rst): the version the endpoint serves.
+    # The CLI's describe-endpoint example: the version the endpoint serves.
     stubber.add_response(
         "describe_endpoint",
-        {
-            "EndpointProperties": {
+        aws_examples.response(
+            "comprehend/describe-endpoint",
+            EndpointProperties={
                 "EndpointArn": ENDPOINT,
-                "Status": "IN_SERVICE",
                 "ModelArn": version_arn("ner-active"),
-                "DesiredInferenceUnits": 1,
-                "CurrentInferenceUnits": 1,
-            }
-        },
+                "DesiredModelArn": version_arn("ner-active"),
+            },
+        ),
         {"EndpointArn": ENDPOINT},
     )
     stubber.add_response(
@@ -669,12 +636,12 @@ def test_detect_entities_on_the_recognizer_endpoint_of_the_active_pointer():
     text = "Amazon Comprehend 2017-11-27 now reads entities"
     client = comprehend_client()
     stubber = Stubber(client)
-    # Shape: `aws comprehend detect-entities` Output (AWS CLI examples,
-    # awscli/examples/comprehend/detect-entities.rst): Score, Type, Text, BeginOffset, EndOffset.
+    # The CLI's detect-entities example, with a custom recogniser's types on our text.
     stubber.add_response(
         "detect_entities",
-        {
-            "Entities": [
+        aws_examples.response(
+            "comprehend/detect-entities",
+            Entities=[
                 {
                     "Score": 0.9994556307792664,
                     "Type": "SERVICE",
@@ -689,8 +656,8 @@ def test_detect_entities_on_the_recognizer_endpoint_of_the_active_pointer():
                     "BeginOffset": 18,
                     "EndOffset": 28,
                 },
-            ]
-        },
+            ],
+        ),
         {"Text": text, "EndpointArn": ENDPOINT},
     )
     pointer = ActiveModelPointer(
@@ -748,17 +715,13 @@ def test_promotion_moves_the_recognizer_endpoint_and_rollback_moves_it_back(lamb
     v1, v2 = first.candidate_version("ds-a"), second.candidate_version("ds-b")
     client = comprehend_client()
     stubber = Stubber(client)
-    # Shape: UpdateEndpoint's response is {"DesiredModelArn"?} (botocore's model; the AWS CLI
-    # example, awscli/examples/comprehend/update-endpoint.rst, "produces no output").
-    stubber.add_response(
-        "update_endpoint", {}, {"EndpointArn": ENDPOINT, "DesiredModelArn": version_arn(v1)}
-    )
-    stubber.add_response(
-        "update_endpoint", {}, {"EndpointArn": ENDPOINT, "DesiredModelArn": version_arn(v2)}
-    )
-    stubber.add_response(
-        "update_endpoint", {}, {"EndpointArn": ENDPOINT, "DesiredModelArn": version_arn(v1)}
-    )
+    # The CLI's update-endpoint example "produces no output".
+    for version in (v1, v2, v1):
+        stubber.add_response(
+            "update_endpoint",
+            aws_examples.response("comprehend/update-endpoint"),
+            {"EndpointArn": ENDPOINT, "DesiredModelArn": version_arn(version)},
+        )
     with stubber:
         assert promote(ctx, client, first, v1)["changed"] is True
         assert promote(ctx, client, first, v1)["changed"] is False  # a retry: no second call
@@ -832,7 +795,7 @@ def test_evaluate_reads_a_recognizer_s_job_output_and_an_endpoint_s_answers(ctx)
 
     client = comprehend_client()
     stubber = Stubber(client)
-    # Shape: `aws comprehend detect-entities` Output (see the real-time test above).
+    # The CLI's detect-entities example (see the real-time test above).
     for text, entities in zip(
         texts,
         [
@@ -850,7 +813,9 @@ def test_evaluate_reads_a_recognizer_s_job_output_and_an_endpoint_s_answers(ctx)
         strict=True,
     ):
         stubber.add_response(
-            "detect_entities", {"Entities": entities}, {"Text": text, "EndpointArn": ENDPOINT}
+            "detect_entities",
+            aws_examples.response("comprehend/detect-entities", Entities=entities),
+            {"Text": text, "EndpointArn": ENDPOINT},
         )
     endpoint = {
         "kind": "endpoint",
