@@ -20,6 +20,8 @@ from textloop.domain.backends import (
 )
 from textloop.domain.validation import InvalidInput
 
+from tests.support import aws_examples
+
 CLASSIFIER_ARN = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/news"
 # A flywheel's active endpoint is an ordinary classifier endpoint ARN.
 FLYWHEEL_ARN = "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/news-fw"
@@ -40,17 +42,18 @@ def backend(client, arn=CLASSIFIER_ARN, model_type="DOCUMENT_CLASSIFIER", mode="
 def test_multi_class_classes(comprehend):
     text = "Stocks rally as the Fed cuts rates"
     with Stubber(comprehend) as stub:
+        # The CLI's classify-document example, with this classifier's classes.
         stub.add_response(
             "classify_document",
-            {
-                "Classes": [
+            aws_examples.response(
+                "comprehend/classify-document",
+                Classes=[
                     {"Name": "World", "Score": 0.08},
                     {"Name": "Business", "Score": 0.89},
                     {"Name": "SciTech", "Score": 0.02},
                     {"Name": "Sports", "Score": 0.01},
                 ],
-                "DocumentMetadata": {"Pages": 1},
-            },
+            ),
             {"Text": text, "EndpointArn": FLYWHEEL_ARN},
         )
         (prediction,) = backend(comprehend, arn=FLYWHEEL_ARN).predict([text])
@@ -66,9 +69,15 @@ def test_multi_class_classes(comprehend):
 
 def test_multi_label_labels(comprehend):
     with Stubber(comprehend) as stub:
+        # A multi-label classifier answers Labels instead of Classes (ClassifyDocument's
+        # response in the API reference; the CLI page shows a multi-class one).
         stub.add_response(
             "classify_document",
-            {"Labels": [{"Name": "toxic", "Score": 0.62}, {"Name": "insult", "Score": 0.71}]},
+            aws_examples.response(
+                "comprehend/classify-document",
+                Classes=aws_examples.DROP,
+                Labels=[{"Name": "toxic", "Score": 0.62}, {"Name": "insult", "Score": 0.71}],
+            ),
             {"Text": "you fool", "EndpointArn": CLASSIFIER_ARN},
         )
         (prediction,) = backend(comprehend, mode="MULTI_LABEL").predict(["you fool"])
@@ -78,7 +87,12 @@ def test_multi_label_labels(comprehend):
 
 def test_a_multi_class_answer_to_a_multi_label_backend_is_a_configuration_error(comprehend):
     with Stubber(comprehend) as stub:
-        stub.add_response("classify_document", {"Classes": [{"Name": "A", "Score": 1.0}]})
+        stub.add_response(
+            "classify_document",
+            aws_examples.response(
+                "comprehend/classify-document", Classes=[{"Name": "A", "Score": 1.0}]
+            ),
+        )
         with pytest.raises(BackendError, match="without Labels"):
             backend(comprehend, mode="MULTI_LABEL").predict(["x"])
 
@@ -86,10 +100,12 @@ def test_a_multi_class_answer_to_a_multi_label_backend_is_a_configuration_error(
 def test_entities_without_language_code(comprehend):
     text = "Release: Amazon GameLift on 2019-04-25"
     with Stubber(comprehend) as stub:
+        # The CLI's detect-entities example, with a custom recogniser's types on our text.
         stub.add_response(
             "detect_entities",
-            {
-                "Entities": [
+            aws_examples.response(
+                "comprehend/detect-entities",
+                Entities=[
                     {
                         "Score": 0.41,
                         "Type": "VERSION",
@@ -104,8 +120,8 @@ def test_entities_without_language_code(comprehend):
                         "BeginOffset": 9,
                         "EndOffset": 24,
                     },
-                ]
-            },
+                ],
+            ),
             {"Text": text, "EndpointArn": RECOGNIZER_ARN},  # exact: no LanguageCode
         )
         (prediction,) = backend(
@@ -164,7 +180,9 @@ def test_throttling_then_success_is_retried_by_botocore():
         if len(sent) == 1:
             body = {"__type": "ThrottlingException", "Message": "Rate exceeded"}
             return AWSResponse(request.url, 400, headers, _Body(json.dumps(body).encode()))
-        body = {"Classes": [{"Name": "Sports", "Score": 0.93}, {"Name": "World", "Score": 0.07}]}
+        # On the wire: the CLI's classify-document example, with this classifier's classes.
+        body = aws_examples.example("comprehend/classify-document").copy()
+        body["Classes"] = [{"Name": "Sports", "Score": 0.93}, {"Name": "World", "Score": 0.07}]
         return AWSResponse(request.url, 200, headers, _Body(json.dumps(body).encode()))
 
     client.meta.events.register("before-send.comprehend.ClassifyDocument", respond)
