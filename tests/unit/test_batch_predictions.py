@@ -23,20 +23,22 @@ from textloop.domain.test_predictions import (
     request_token,
 )
 
+from tests.support import aws_examples
+
 CLASSIFIER = (
     "arn:aws:comprehend:us-east-1:123456789012:document-classifier/textloop-classifier/version/v2"
 )
 
 
-def output_archive(records: list[dict], name: str = "predictions.jsonl") -> bytes:
-    """An output.tar.gz as Comprehend writes it: one member holding JSON lines."""
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo(name)
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
+def output_archive(records: list[dict]) -> bytes:
+    """An output.tar.gz as Comprehend writes it: predictions.jsonl, one record per line."""
+    return aws_examples.output_archive(records, aws_examples.CLASSIFICATION_MEMBER)
+
+
+def record(line: int, classes: list[tuple[str, float]], key: str = "Classes") -> dict:
+    """One line of the job's output, as the published multi-class example (outputs-class-async)
+    with this test's line and classes (``key="Labels"`` for a multi-label classifier)."""
+    return aws_examples.classification_output_record(line, classes, key=key, file="f")
 
 
 def test_input_is_one_document_per_line_in_test_set_order(ag_news_rows):
@@ -67,14 +69,7 @@ def test_multi_class_output_round_trips_into_an_evaluation(ag_news_rows):
     for i, (label, _) in enumerate(rows):
         predicted = label if i % 5 else ("World" if label != "World" else "Sports")
         others = [c for c in ("World", "Sports", "Business", "SciTech") if c != predicted][:2]
-        records.append(
-            {
-                "File": "test-documents.txt",
-                "Line": str(i),
-                "Classes": [{"Name": predicted, "Score": 0.8}]
-                + [{"Name": o, "Score": 0.1} for o in others],
-            }
-        )
+        records.append(record(i, [(predicted, 0.8)] + [(o, 0.1) for o in others]))
     records.reverse()  # the job does not promise order
     predictions = parse_output(
         prediction_lines(output_archive(records)),
@@ -95,13 +90,9 @@ def test_multi_class_output_round_trips_into_an_evaluation(ag_news_rows):
 
 def test_multi_label_output_keeps_every_label_score():
     records = [
-        {"File": "f", "Line": "0", "Labels": [{"Name": "toxic", "Score": 0.91}]},
-        {"File": "f", "Line": "1", "Labels": []},
-        {
-            "File": "f",
-            "Line": "2",
-            "Labels": [{"Name": "insult", "Score": 0.6}, {"Name": "toxic", "Score": 0.7}],
-        },
+        record(0, [("toxic", 0.91)], key="Labels"),
+        record(1, [], key="Labels"),
+        record(2, [("insult", 0.6), ("toxic", 0.7)], key="Labels"),
     ]
     predictions = parse_output(
         prediction_lines(output_archive(records)),
@@ -114,12 +105,12 @@ def test_multi_label_output_keeps_every_label_score():
 
 
 def test_an_output_that_misses_or_repeats_documents_is_refused_with_the_lines():
-    good = {"File": "f", "Line": "0", "Classes": [{"Name": "World", "Score": 0.9}]}
+    good = record(0, [("World", 0.9)])
     lines = [
         json.dumps(good),
         json.dumps(good),
-        json.dumps({"File": "f", "Line": "7", "Classes": []}),
-        json.dumps({"File": "f", "Line": "1", "Labels": []}),
+        json.dumps(record(7, [])),
+        json.dumps(record(1, [], key="Labels")),
         "not json",
     ]
     with pytest.raises(PredictionOutputError) as error:
@@ -167,36 +158,50 @@ def test_adapter_starts_idempotently_and_maps_statuses():
         "DataAccessRoleArn": "arn:aws:iam::123456789012:role/data",
         "ClientRequestToken": request_token("v2", "ds1"),
     }
-    started = {"JobId": "job-1", "JobArn": "arn:job-1", "JobStatus": "SUBMITTED"}
+    job_arn = "arn:aws:comprehend:us-east-1:123456789012:document-classification-job/job-1"
+    # The CLI's start-document-classification-job example, for this job.
+    started = aws_examples.response(
+        "comprehend/start-document-classification-job", JobId="job-1", JobArn=job_arn
+    )
     stubber.add_response("start_document_classification_job", started, expected)
     stubber.add_response("start_document_classification_job", started, expected)
+
+    def described(status: str, **changes) -> dict:
+        """The CLI's describe-document-classification-job example, for this job."""
+        return aws_examples.response(
+            "comprehend/describe-document-classification-job",
+            DocumentClassificationJobProperties={
+                "JobId": "job-1",
+                "JobArn": job_arn,
+                "JobName": "textloop-v2-ds1",
+                "JobStatus": status,
+                "DocumentClassifierArn": CLASSIFIER,
+                "InputDataConfig": {"S3Uri": expected["InputDataConfig"]["S3Uri"]},
+                "DataAccessRoleArn": expected["DataAccessRoleArn"],
+                **changes,
+            },
+        )
+
+    # Comprehend names the output <output prefix><account>-CLN-<job id>/output/output.tar.gz.
+    output = "s3://lake/models/v2/test-predictions/ds1/123456789012-CLN-job-1/output/output.tar.gz"
+    running = {"EndTime": aws_examples.DROP, "OutputDataConfig": {"S3Uri": output}}
     stubber.add_response(
         "describe_document_classification_job",
-        {"DocumentClassificationJobProperties": {"JobId": "job-1", "JobStatus": "IN_PROGRESS"}},
+        described("IN_PROGRESS", **running),
         {"JobId": "job-1"},
     )
     stubber.add_response(
         "describe_document_classification_job",
-        {
-            "DocumentClassificationJobProperties": {
-                "JobId": "job-1",
-                "JobStatus": "COMPLETED",
-                "OutputDataConfig": {
-                    "S3Uri": "s3://lake/models/v2/test-predictions/ds1/1234-CLN-job-1/output/output.tar.gz"
-                },
-            }
-        },
+        described("COMPLETED", OutputDataConfig={"S3Uri": output}),
         {"JobId": "job-1"},
     )
     stubber.add_response(
         "describe_document_classification_job",
-        {
-            "DocumentClassificationJobProperties": {
-                "JobId": "job-1",
-                "JobStatus": "FAILED",
-                "Message": "AccessDenied on s3://lake/datasets/ds1/test-documents.txt",
-            }
-        },
+        described(
+            "FAILED",
+            OutputDataConfig={"S3Uri": output},
+            Message="AccessDenied on s3://lake/datasets/ds1/test-documents.txt",
+        ),
         {"JobId": "job-1"},
     )
     jobs = ComprehendTestPredictions(client)
@@ -242,9 +247,15 @@ def test_first_promotion_creates_the_endpoint_later_ones_update_it():
         "DesiredInferenceUnits": 2,
         "ClientRequestToken": ANY,
     }
-    stubber.add_response("create_endpoint", {"EndpointArn": endpoint}, created)
     stubber.add_response(
-        "update_endpoint", {}, {"EndpointArn": endpoint, "DesiredModelArn": CLASSIFIER}
+        "create_endpoint",
+        aws_examples.response("comprehend/create-endpoint", EndpointArn=endpoint),
+        created,
+    )
+    stubber.add_response(
+        "update_endpoint",
+        aws_examples.response("comprehend/update-endpoint"),
+        {"EndpointArn": endpoint, "DesiredModelArn": CLASSIFIER},
     )
     stubber.add_client_error(
         "update_endpoint",
