@@ -9,6 +9,7 @@ import json
 import boto3
 import pytest
 
+from tests.support import aws_examples
 from tests.support.iteration_data import put_feedback, put_seed
 from tests.support.iteration_stack import BUCKET, PREFIX, deploy_iteration_stack
 
@@ -205,12 +206,15 @@ def comprehend_stack(lambdas, ag_news_rows, **env: str):
 
 def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
     """CreateDocumentClassifier answered with ``classifier``, then one DescribeDocumentClassifier
-    answered with ``described`` (Status, Message)."""
+    answered with ``described`` (Status, Message): the CLI's examples of both, for ``classifier``
+    (a version that is not TRAINED has no end time or metrics yet)."""
     from botocore.stub import ANY
 
     stubber.add_response(
         "create_document_classifier",
-        {"DocumentClassifierArn": classifier},
+        aws_examples.response(
+            "comprehend/create-document-classifier", DocumentClassifierArn=classifier
+        ),
         {
             "DocumentClassifierName": "textloop-document-classifier",
             "VersionName": ANY,
@@ -222,9 +226,23 @@ def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
             "ClientRequestToken": ANY,
         },
     )
+    unfinished = {
+        key: aws_examples.DROP
+        for key in ("EndTime", "TrainingEndTime", "ClassifierMetadata")
+        if described["Status"] != "TRAINED"
+    }
     stubber.add_response(
         "describe_document_classifier",
-        {"DocumentClassifierProperties": {"DocumentClassifierArn": classifier, **described}},
+        aws_examples.response(
+            "comprehend/describe-document-classifier",
+            DocumentClassifierProperties={
+                "DocumentClassifierArn": classifier,
+                "DataAccessRoleArn": role,
+                "VersionName": classifier.rsplit("/", 1)[-1],
+                **unfinished,
+                **described,
+            },
+        ),
         {"DocumentClassifierArn": classifier},
     )
 
@@ -279,6 +297,33 @@ ACTIVE_CLASSIFIER = (
 )
 
 
+def job_started(job_id: str) -> dict:
+    """The CLI's start-document-classification-job example, for ``job_id``."""
+    return aws_examples.response(
+        "comprehend/start-document-classification-job",
+        JobId=job_id,
+        JobArn=f"arn:aws:comprehend:us-east-1:123456789012:document-classification-job/{job_id}",
+    )
+
+
+def job_described(job_id: str, status: str, classifier: str, **changes) -> dict:
+    """The CLI's describe-document-classification-job example, for ``job_id`` of
+    ``classifier``; a job that has not completed has no end time."""
+    return aws_examples.response(
+        "comprehend/describe-document-classification-job",
+        DocumentClassificationJobProperties={
+            "JobId": job_id,
+            "JobArn": f"arn:aws:comprehend:us-east-1:123456789012:document-classification-job/"
+            f"{job_id}",
+            "JobStatus": status,
+            "DocumentClassifierArn": classifier,
+            "DataAccessRoleArn": ROLE,
+            **({} if status == "COMPLETED" else {"EndTime": aws_examples.DROP}),
+            **changes,
+        },
+    )
+
+
 def lake_text(key: str) -> str:
     return boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
 
@@ -290,8 +335,6 @@ def simulate_comprehend_jobs(
     read the job's input from the lake and write ``output.tar.gz`` where the job's description
     will say. A classifier (named by ARN) answers the true label except on every n-th line.
     Returns the jobs' parameters, as they are started."""
-    import io
-    import tarfile
 
     started: list[dict] = []
 
@@ -306,23 +349,15 @@ def simulate_comprehend_jobs(
             label = label_of[text]
             if i % n == 0:
                 label = "World" if label != "World" else "Sports"
+            # The layout of the published multi-class output (outputs-class-async).
             lines.append(
-                json.dumps(
-                    {
-                        "File": "test-documents.txt",
-                        "Line": str(i),
-                        "Classes": [{"Name": label, "Score": 0.9}],
-                    }
+                aws_examples.classification_output_record(
+                    i, [(label, 0.9)], file="test-documents.txt"
                 )
             )
-        body = ("\n".join(lines) + "\n").encode()
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            info = tarfile.TarInfo("predictions.jsonl")
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+        archive = aws_examples.output_archive(lines, aws_examples.CLASSIFICATION_MEMBER)
         out_bucket, out_key = outputs[params["DocumentClassifierArn"]][5:].split("/", 1)
-        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive.getvalue())
+        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive)
 
     client.meta.events.register(
         "before-parameter-build.comprehend.StartDocumentClassificationJob", run_job
@@ -378,33 +413,36 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
     }
     stubber.add_response(
         "start_document_classification_job",
-        {"JobId": "job-candidate", "JobStatus": "SUBMITTED"},
+        job_started("job-candidate"),
         {**job, "DocumentClassifierArn": candidate},
     )
     stubber.add_response(
         "describe_endpoint",
-        {"EndpointProperties": {"EndpointArn": ENDPOINT, "ModelArn": ACTIVE_CLASSIFIER}},
+        aws_examples.response(
+            "comprehend/describe-endpoint",
+            EndpointProperties={
+                "EndpointArn": ENDPOINT,
+                "ModelArn": ACTIVE_CLASSIFIER,
+                "DesiredModelArn": ACTIVE_CLASSIFIER,
+            },
+        ),
         {"EndpointArn": ENDPOINT},
     )
     stubber.add_response(
         "start_document_classification_job",
-        {"JobId": "job-active", "JobStatus": "SUBMITTED"},
+        job_started("job-active"),
         {**job, "DocumentClassifierArn": ACTIVE_CLASSIFIER},
     )
     for job_id, arn in (("job-candidate", candidate), ("job-active", ACTIVE_CLASSIFIER)):
         stubber.add_response(
             "describe_document_classification_job",
-            {
-                "DocumentClassificationJobProperties": {
-                    "JobId": job_id,
-                    "JobStatus": "COMPLETED",
-                    "OutputDataConfig": {"S3Uri": outputs[arn]},
-                }
-            },
+            job_described(job_id, "COMPLETED", arn, OutputDataConfig={"S3Uri": outputs[arn]}),
             {"JobId": job_id},
         )
     stubber.add_response(
-        "update_endpoint", {}, {"EndpointArn": ENDPOINT, "DesiredModelArn": candidate}
+        "update_endpoint",
+        aws_examples.response("comprehend/update-endpoint"),
+        {"EndpointArn": ENDPOINT, "DesiredModelArn": candidate},
     )
     with stubber, clients.override("comprehend", comprehend):
         described = stack.wait(stack.start("it-comprehend"))
@@ -448,6 +486,8 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
         "kind": "batch_job",
         "backend": "comprehend",
         "job_id": "job-candidate",
+        # StartDocumentClassificationJob answers the job's ARN too (the published example).
+        "job_arn": job_started("job-candidate")["JobArn"],
         "output_uri": outputs[candidate],
     }
     assert output["evaluation"]["decision"]["promote"] is True
@@ -484,7 +524,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
     stub_training(stubber, candidate, ROLE, {"Status": "TRAINED"})
     stubber.add_response(
         "start_document_classification_job",
-        {"JobId": "job-1", "JobStatus": "SUBMITTED"},
+        job_started("job-1"),
         {
             "JobName": ANY,
             "DocumentClassifierArn": candidate,
@@ -496,18 +536,12 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
     )
     stubber.add_response(
         "describe_document_classification_job",
-        {"DocumentClassificationJobProperties": {"JobId": "job-1", "JobStatus": "IN_PROGRESS"}},
+        job_described("job-1", "IN_PROGRESS", candidate),
         {"JobId": "job-1"},
     )
     stubber.add_response(
         "describe_document_classification_job",
-        {
-            "DocumentClassificationJobProperties": {
-                "JobId": "job-1",
-                "JobStatus": "FAILED",
-                "Message": "Access denied to the output location",
-            }
-        },
+        job_described("job-1", "FAILED", candidate, Message="Access denied to the output location"),
         {"JobId": "job-1"},
     )
     with stubber, clients.override("comprehend", comprehend):
@@ -592,6 +626,7 @@ def test_a2i_review_completes_once_however_often_the_event_arrives(
 ):
     from botocore.stub import ANY, Stubber
     from textloop.adapters import clients
+    from textloop.domain import reviews
 
     flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/textloop-review"
     stack = seeded(
@@ -604,7 +639,10 @@ def test_a2i_review_completes_once_however_often_the_event_arrives(
     stubber = Stubber(a2i)
     stubber.add_response(
         "start_human_loop",
-        {"HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/x"},
+        aws_examples.response(
+            "sagemaker-a2i-runtime/start-human-loop",
+            HumanLoopArn="arn:aws:sagemaker:us-east-1:123456789012:human-loop/x",
+        ),
         {"HumanLoopName": ANY, "FlowDefinitionArn": flow, "HumanLoopInput": ANY},
     )
     with stubber, clients.override("sagemaker-a2i-runtime", a2i):
@@ -614,47 +652,20 @@ def test_a2i_review_completes_once_however_often_the_event_arrives(
         stack.wait_for(lambda: _no_pending(stubber), "StartHumanLoop")
     loop = task["batch_id"]
     output_key = f"a2i-output/textloop-review/2025/11/23/02/27/03/{loop}/output.json"
-    output = {
-        "flowDefinitionArn": flow,
-        "humanLoopName": loop,
-        "inputContent": {},
-        "humanAnswers": [
-            {
-                "acceptanceTime": "2025-11-23T02:30:00.000Z",
-                "submissionTime": "2025-11-23T02:31:00.000Z",
-                "timeSpentInSeconds": 60.0,
-                "workerId": "a1b2c3d4e5f6",
-                "workerMetadata": {"identityData": {"sub": "a1b2c3d4e5f6"}},
-                "answerContent": {
-                    "answers": [
-                        {"item_id": i["item_id"], "labels": [truth[i["text"]]]}
-                        for i in task["items"]
-                    ]
-                },
-            }
-        ],
-    }
+    # The published output.json of a custom task (a2i-output-data.html): this loop, the input
+    # it was started with, the classifier template's answers field.
+    answers = [{"item_id": i["item_id"], "labels": [truth[i["text"]]]} for i in task["items"]]
+    output = aws_examples.a2i_output(
+        aws_examples.human_answer(aws_examples.answers_field(answers), worker_id="a1b2c3d4e5f6"),
+        loop=loop,
+        flow_definition_arn=flow,
+        input_content=json.loads(reviews.a2i_input_content(task)),
+    )
     boto3.client("s3").put_object(Bucket=BUCKET, Key=output_key, Body=json.dumps(output))
-    event = {
-        "version": "0",
-        "id": "5f1c2c4b-0000-0000-0000-000000000000",
-        "detail-type": "SageMaker A2I HumanLoop Status Change",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "time": "2025-11-23T02:31:05Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{loop}"],
-        "detail": {
-            "creationTime": "2025-11-23T02:29:00.000Z",
-            "failureReason": "",
-            "failureCode": "",
-            "humanLoopName": loop,
-            "humanLoopArn": f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{loop}",
-            "flowDefinitionArn": flow,
-            "humanLoopStatus": "Completed",
-            "humanLoopOutput": {"outputS3Uri": f"s3://{BUCKET}/{output_key}"},
-        },
-    }
+    # The published "SageMaker A2I HumanLoop Status Change" event (a2i-cloudwatch-events.html).
+    event = aws_examples.a2i_status_change(
+        loop, flow_definition_arn=flow, output_uri=f"s3://{BUCKET}/{output_key}"
+    )
     first = stack.invoke("a2i_callback", event)
     assert first["duplicate"] is False and first["answered"] == 6
     stored = stack.get_json(f"reviews/it-a2i/batches/{loop}/answers.json")
@@ -981,6 +992,7 @@ def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
     as late instead of raising it into retries and the dead-letter queue."""
     from botocore.stub import ANY, Stubber
     from textloop.adapters import clients
+    from textloop.domain import reviews
 
     flow = "arn:aws:sagemaker:us-east-1:123456789012:flow-definition/textloop-review"
     stack = seeded(
@@ -994,7 +1006,10 @@ def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
     params = {"HumanLoopName": ANY, "FlowDefinitionArn": flow, "HumanLoopInput": ANY}
     stubber.add_response(
         "start_human_loop",
-        {"HumanLoopArn": "arn:aws:sagemaker:us-east-1:123456789012:human-loop/x"},
+        aws_examples.response(
+            "sagemaker-a2i-runtime/start-human-loop",
+            HumanLoopArn="arn:aws:sagemaker:us-east-1:123456789012:human-loop/x",
+        ),
         params,
     )
     stubber.add_client_error(
@@ -1022,25 +1037,18 @@ def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
     task = tasks[0]
     output_key = f"a2i-output/late/{task['batch_id']}/output.json"
     answers = [{"item_id": i["item_id"], "labels": [truth[i["text"]]]} for i in task["items"]]
-    boto3.client("s3").put_object(
-        Bucket=BUCKET,
-        Key=output_key,
-        Body=json.dumps(
-            {"humanAnswers": [{"workerId": "w1", "answerContent": {"answers": answers}}]}
-        ),
+    output = aws_examples.a2i_output(
+        aws_examples.human_answer(aws_examples.answers_field(answers), worker_id="w1"),
+        loop=task["batch_id"],
+        flow_definition_arn=flow,
+        input_content=json.loads(reviews.a2i_input_content(task)),
     )
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=output_key, Body=json.dumps(output))
     late = stack.invoke(
         "a2i_callback",
-        {
-            "detail-type": "SageMaker A2I HumanLoop Status Change",
-            "source": "aws.sagemaker",
-            "detail": {
-                "humanLoopName": task["batch_id"],
-                "humanLoopStatus": "Completed",
-                "flowDefinitionArn": flow,
-                "humanLoopOutput": {"outputS3Uri": f"s3://{BUCKET}/{output_key}"},
-            },
-        },
+        aws_examples.a2i_status_change(
+            task["batch_id"], flow_definition_arn=flow, output_uri=f"s3://{BUCKET}/{output_key}"
+        ),
     )
     assert late["status"] == "failed" and late["late"] is True
     assert stack.get_json(f"reviews/it-failed/batches/{task['batch_id']}/answers.json") is None
