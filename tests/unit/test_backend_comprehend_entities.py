@@ -564,7 +564,7 @@ def test_entity_output_is_parsed_in_document_order(service_documents):
             [(s["begin_offset"], s["end_offset"], s["type"], 0.9 - i / 10) for s in gold[i]],
         )
         for i in (2, 0, 3)
-    ] + [json.dumps({"File": "test.txt", "Line": 1, "Entities": []})]
+    ] + [output_line("test.txt", 1, texts[1], [])]
     predictions = parse_entity_output(
         output_lines(archive(lines)), texts=texts, model_version="ner-v2"
     )

@@ -28,6 +28,8 @@ from textloop.domain.thresholds import (
     resolve_thresholds,
 )
 
+from tests.support import aws_examples
+
 TEXT = "AWS Lambda 2.0 is out"
 
 
@@ -192,13 +194,12 @@ def test_detection_on_a_comprehend_endpoint_routes_the_doubtful_text(now):
     client = boto3.client("comprehend", region_name="us-east-1", config=client_config())
     text = "Release: Amazon GameLift on 2019-04-25"
     with Stubber(client) as stub:
-        # DetectEntities' response: Entities[] of Score, Type, Text, BeginOffset, EndOffset
-        # (Amazon Comprehend API Reference, DetectEntities "Response Syntax" and the Entity
-        # data type, https://docs.aws.amazon.com/comprehend/latest/APIReference/API_Entity.html).
+        # The CLI's detect-entities example, with a custom recogniser's types on our text.
         stub.add_response(
             "detect_entities",
-            {
-                "Entities": [
+            aws_examples.response(
+                "comprehend/detect-entities",
+                Entities=[
                     {
                         "Score": 0.9731,
                         "Type": "SERVICE",
@@ -213,8 +214,8 @@ def test_detection_on_a_comprehend_endpoint_routes_the_doubtful_text(now):
                         "BeginOffset": 28,
                         "EndOffset": 38,
                     },
-                ]
-            },
+                ],
+            ),
             {"Text": text, "EndpointArn": arn},
         )
         backend = ComprehendBackend(

@@ -16,6 +16,7 @@ from textloop.domain.annotations import merge_answers
 from textloop.domain.hashing import text_key
 from textloop.domain.validation import InvalidInput
 
+from tests.support import aws_examples
 from tests.support.hostile import call, fields, invoke, people_env
 from tests.support.stack import create_bucket, deploy_function
 
@@ -391,27 +392,14 @@ def a2i_output(entities, loop=A2I_BATCH):
     and holds {"entities": [{"endOffset", "label", "startOffset"}]} as in "Sample Element
     Outputs" of https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-entity-annotation.html."""
     task = entity_task(loop)
-    return {
-        "flowDefinitionArn": ENTITY_FLOW,
-        "humanAnswers": [
-            {
-                "acceptanceTime": "2025-11-23T02:30:00.000Z",
-                "answerContent": {"crowd-entity-annotation": {"entities": entities}},
-                "submissionTime": "2025-11-23T02:31:00.000Z",
-                "timeSpentInSeconds": 60.0,
-                "workerId": "a12b3cdefg4h5i67",
-                "workerMetadata": {
-                    "identityData": {
-                        "identityProviderType": "Cognito",
-                        "issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_123456789",
-                        "sub": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-                    }
-                },
-            }
-        ],
-        "humanLoopName": loop,
-        "inputContent": reviews.a2i_entity_input(task),
-    }
+    return aws_examples.a2i_output(
+        aws_examples.human_answer(
+            aws_examples.entity_annotation(entities), worker_id="a12b3cdefg4h5i67"
+        ),
+        loop=loop,
+        flow_definition_arn=ENTITY_FLOW,
+        input_content=reviews.a2i_entity_input(task),
+    )
 
 
 def test_the_a2i_entity_input_joins_the_texts_and_moves_the_spans():
@@ -495,23 +483,10 @@ def test_the_a2i_callback_completes_an_entity_batch_once(review_api):
     key = f"a2i-output/textloop-entity-review/2025/11/23/02/27/03/{A2I_BATCH}/output.json"
     body = a2i_output([{"endOffset": 9, "label": "SERVICE", "startOffset": 0}])
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=json.dumps(body))
-    event = {
-        "version": "0",
-        "id": "5f1c2c4b-0000-0000-0000-000000000000",
-        "detail-type": "SageMaker A2I HumanLoop Status Change",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "time": "2025-11-23T02:31:05Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{A2I_BATCH}"],
-        "detail": {
-            "humanLoopName": A2I_BATCH,
-            "humanLoopArn": f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{A2I_BATCH}",
-            "flowDefinitionArn": ENTITY_FLOW,
-            "humanLoopStatus": "Completed",
-            "humanLoopOutput": {"outputS3Uri": f"s3://{BUCKET}/{key}"},
-        },
-    }
+    # The published "SageMaker A2I HumanLoop Status Change" event (a2i-cloudwatch-events.html).
+    event = aws_examples.a2i_status_change(
+        A2I_BATCH, flow_definition_arn=ENTITY_FLOW, output_uri=f"s3://{BUCKET}/{key}"
+    )
     first = invoke(CALLBACK, event)
     assert first["status"] == "answered" and first["answered"] == 2, first
     document = stored(A2I_BATCH)
@@ -559,7 +534,6 @@ def test_start_review_opens_an_entity_batch_in_the_entity_flow(review_api):
     }
     a2i = boto3.client("sagemaker-a2i-runtime")
     stubber = Stubber(a2i)
-    # StartHumanLoop's response: HumanLoopArn (Augmented AI API reference, StartHumanLoop).
     arn = f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{batch['batch_id']}"
     expected = reviews.build_task(
         batch=batch,
@@ -574,7 +548,7 @@ def test_start_review_opens_an_entity_batch_in_the_entity_flow(review_api):
     )
     stubber.add_response(
         "start_human_loop",
-        {"HumanLoopArn": arn},
+        aws_examples.response("sagemaker-a2i-runtime/start-human-loop", HumanLoopArn=arn),
         {
             "HumanLoopName": batch["batch_id"],
             "FlowDefinitionArn": ENTITY_FLOW,
