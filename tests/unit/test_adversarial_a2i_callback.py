@@ -2,8 +2,8 @@
 a textloop batch is logged, counted and ignored, never raised (a raise retried it into the
 dead-letter queue); a textloop loop whose output is hostile fails its batch, it does not crash.
 
-Event and output shapes: AWS's "SageMaker A2I HumanLoop Status Change" example and the A2I
-output.json documentation, as in test_iteration_flow."""
+Event and output shapes: AWS's published "SageMaker A2I HumanLoop Status Change" event and
+output.json of a custom task (tests/support/aws_examples.py), as in test_iteration_flow."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from textloop.adapters.lake import DataLake
 from textloop.adapters.reviews_store import ReviewStore
 from textloop.domain import reviews
 
+from tests.support import aws_examples
 from tests.support.hostile import DEEP, VERY_DEEP, invoke, nested
 from tests.support.stack import create_bucket, deploy_function
 
@@ -52,28 +53,9 @@ def callback(lambdas):
 
 
 def event(loop, status="Completed", *, flow=FLOW, output_uri=None) -> dict:
-    detail = {
-        "creationTime": "2025-11-23T02:29:00.000Z",
-        "failureReason": "",
-        "failureCode": "",
-        "humanLoopName": loop,
-        "humanLoopArn": f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{loop}",
-        "flowDefinitionArn": flow,
-        "humanLoopStatus": status,
-    }
-    if output_uri is not None:
-        detail["humanLoopOutput"] = {"outputS3Uri": output_uri}
-    return {
-        "version": "0",
-        "id": "5f1c2c4b-0000-0000-0000-000000000000",
-        "detail-type": "SageMaker A2I HumanLoop Status Change",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "time": "2025-11-23T02:31:05Z",
-        "region": "us-east-1",
-        "resources": [detail["humanLoopArn"]],
-        "detail": detail,
-    }
+    return aws_examples.a2i_status_change(
+        loop, status, flow_definition_arn=flow, output_uri=output_uri
+    )
 
 
 def answers_stored(batch_id: str) -> bool:
@@ -117,23 +99,29 @@ def put_output(body: bytes) -> str:
 
 
 def human(answer_content, worker: object = "a1b2c3d4e5f6") -> dict:
-    return {
-        "acceptanceTime": "2025-11-23T02:30:00.000Z",
-        "submissionTime": "2025-11-23T02:31:00.000Z",
-        "timeSpentInSeconds": 60.0,
-        "workerId": worker,
-        "workerMetadata": {"identityData": {"sub": "a1b2c3d4e5f6"}},
-        "answerContent": answer_content,
-    }
+    return aws_examples.human_answer(answer_content, worker_id=worker)
+
+
+# What StartReview sent A2I for put_task's batch (reviews.a2i_input_content).
+INPUT_CONTENT = {
+    "batch_id": OURS,
+    "mode": "MULTI_CLASS",
+    "options": ["Business", "World"],
+    "items": [{"item_id": "item-1", "text": "Stocks rally", "suggestion": None}],
+}
 
 
 def output(*humans) -> bytes:
     return json.dumps(
-        {"flowDefinitionArn": FLOW, "humanLoopName": OURS, "humanAnswers": list(humans)}
+        aws_examples.a2i_output(
+            *humans, loop=OURS, flow_definition_arn=FLOW, input_content=INPUT_CONTENT
+        )
     ).encode()
 
 
 ANSWERS = [{"item_id": "item-1", "labels": ["Business"]}]
+# The published answer's timeSpentInSeconds, to be turned into a NaN.
+SPENT = json.dumps(human({})["timeSpentInSeconds"]).encode()
 
 
 @pytest.mark.parametrize(
@@ -142,7 +130,7 @@ ANSWERS = [{"item_id": "item-1", "labels": ["Business"]}]
         (b"not json", "output.json"),
         (b"\xff\xfe", "output.json"),
         (nested(VERY_DEEP).encode(), "output.json"),
-        (output(human({"answers": ANSWERS})).replace(b"60.0", b"NaN"), "humanAnswers"),
+        (output(human({"answers": ANSWERS})).replace(SPENT, b"NaN"), "humanAnswers"),
         (output(human({"answers": ANSWERS}, worker="w\ud800")), "humanAnswers"),
         (b'{"humanAnswers": {"a": 1}}', "humanAnswers"),
         (b'{"humanAnswers": ["worker"]}', "humanAnswers[0]"),
@@ -164,6 +152,8 @@ def test_hostile_output_of_our_loop_rejects_the_batch_without_raising(callback, 
 
 
 def test_our_loop_with_a_good_output_is_answered(callback):
-    result = invoke(NAME, event(OURS, output_uri=put_output(output(human({"answers": ANSWERS})))))
+    # The template's hidden field, submitted as a string like every crowd-form field.
+    body = output(human(aws_examples.answers_field(ANSWERS)))
+    result = invoke(NAME, event(OURS, output_uri=put_output(body)))
     assert result["status"] == "answered" and result["answered"] == 1, result
     assert answers_stored(OURS)
