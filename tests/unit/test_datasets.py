@@ -129,6 +129,27 @@ def test_malformed_csv_rows_are_all_listed():
     assert caught.value.report.problems[0].count == 2
 
 
+def test_entity_documents_end_at_every_line_end_comprehend_knows():
+    """Comprehend: "Each line must end with a line feed (LF, \\n), a carriage return (CR, \\r),
+    or both (CRLF, \\r\\n). You can't use the UTF-8 line separator (u+2028) to end a line."
+    (https://docs.aws.amazon.com/comprehend/latest/dg/api-async-insights.html, Prerequisites).
+    A file with CR line ends is as many documents for textloop as for Comprehend, so the
+    annotations' Line numbers name the same texts."""
+    from textloop.domain.datasets.formats import parse_entity_documents, parse_entity_files
+
+    content = "Amazon S3\rAWS Lambda\r\nAmazon EC2 \u2028 runs\nAWS Glue\r"
+    assert parse_entity_documents(content) == [
+        "Amazon S3",
+        "AWS Lambda",
+        "Amazon EC2 \u2028 runs",
+        "AWS Glue",
+    ]
+    annotations = "File,Line,Begin Offset,End Offset,Type\nd.txt,3,4,8,SERVICE\n"
+    documents = parse_entity_files(content, annotations, "d.txt")
+    assert documents[3]["text"][4:8] == "Glue"
+    assert documents[3]["entities"] == [{"begin_offset": 4, "end_offset": 8, "type": "SERVICE"}]
+
+
 def test_entity_files_parse_and_round_trip():
     documents = ner_documents()
     assert len(documents) == 1182

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
 from textloop.domain.predictions import span_dict, span_tuple
 
 ENTITY_ANNOTATIONS_HEADER = ("File", "Line", "Begin Offset", "End Offset", "Type")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 FILES = {
     ModelType.DOCUMENT_CLASSIFIER.value: ("train.csv", "test.csv"),
     ModelType.ENTITY_RECOGNIZER.value: (
@@ -95,15 +97,18 @@ def parse_classifier_csv(
 
 
 def parse_entity_documents(content: str) -> list[str]:
-    """The documents of a one-document-per-line file (``\\n`` or ``\\r\\n`` line ends).
+    """The documents of a one-document-per-line file.
 
-    Only ``\\n`` ends a line (``str.splitlines`` would also split on characters such as U+2028
-    inside a document and shift every later line number).
+    A line ends where Comprehend ends it: at LF, CR or CRLF, and nowhere else ("Each line must
+    end with a line feed (LF, \\n), a carriage return (CR, \\r), or both (CRLF, \\r\\n)",
+    https://docs.aws.amazon.com/comprehend/latest/dg/api-async-insights.html). A lone CR read
+    as part of a document would shift every later line number against the annotations';
+    ``str.splitlines`` would do the same the other way, splitting at U+2028 and the like.
     """
-    lines = content.split("\n")
+    lines = _LINE_END.split(content)
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
 
 
 def parse_entity_annotations(content: str, *, max_examples: int = 5) -> list[dict[str, Any]]:
