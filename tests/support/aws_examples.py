@@ -275,3 +275,63 @@ def a2i_status_change(
     else:
         detail["humanLoopOutput"] = {"outputS3Uri": output_uri}
     return event
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def request_problems(shape, value: Any, path: str = "") -> list[str]:
+    """Where ``value`` breaks the constraints botocore's model states but its client-side
+    validation does not check (string patterns, maximum lengths and sizes): AWS refuses such
+    a request with a ValidationException, a Stubber does not."""
+    import regex  # the model's patterns use \p{L} classes, which re does not know
+
+    problems: list[str] = []
+    meta = shape.metadata
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in shape.members:
+                problems += request_problems(shape.members[key], item, f"{path}.{key}".lstrip("."))
+    elif shape.type_name == "list" and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} items, at most {meta['max']}")
+        for i, item in enumerate(value):
+            problems += request_problems(shape.member, item, f"{path}[{i}]")
+    elif shape.type_name == "map" and isinstance(value, Mapping):
+        for key, item in value.items():
+            problems += request_problems(shape.key, key, f"{path} key")
+            problems += request_problems(shape.value, item, f"{path}.{key}")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} characters, at most {meta['max']}")
+        if "min" in meta and len(value) < meta["min"]:
+            problems.append(f"{path}: {len(value)} characters, at least {meta['min']}")
+        if "pattern" in meta and not regex.search(meta["pattern"], value):
+            problems.append(f"{path}: {value[:80]!r} does not match {meta['pattern']}")
+    elif shape.type_name in ("integer", "long") and isinstance(value, int):
+        if "max" in meta and value > meta["max"]:
+            problems.append(f"{path}: {value} > {meta['max']}")
+        if "min" in meta and value < meta["min"]:
+            problems.append(f"{path}: {value} < {meta['min']}")
+    return problems
+
+
+def check_requests(client: Any) -> Any:
+    """``client`` with every request checked against its operation's input constraints
+    (``request_problems``) before it is sent or stubbed; returns the client."""
+
+    def check(params, model, **_):
+        problems = request_problems(model.input_shape, params) if model.input_shape else []
+        if problems:
+            raise AssertionError(f"{model.name} request AWS would refuse: " + "; ".join(problems))
+
+    client.meta.events.register_first("before-parameter-build.*.*", check)
+    return client
+
+
+def stubber(client: Any):
+    """A botocore Stubber on ``client`` (responses validated against the output shapes when
+    added) whose requests are also checked against the input constraints."""
+    from botocore.stub import Stubber
+
+    return Stubber(check_requests(client))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from pathlib import Path
 
 import botocore.session
 import jsonschema
@@ -209,3 +210,50 @@ def test_records_built_from_the_examples_keep_the_published_layout():
     assert set(line) == set(examples()["files/classification-job-output"].body[0])
     assert line["Line"] == "2"  # a string, as published
     assert json.loads(json.dumps(line)) == line
+
+
+def test_requests_are_checked_against_the_model_s_constraints():
+    model = botocore.session.get_session().get_service_model("comprehend")
+    create = model.operation_model("CreateEndpoint").input_shape
+    ok = {"EndpointName": "textloop-prod-classifier", "DesiredInferenceUnits": 1}
+    assert aws_examples.request_problems(create, ok) == []
+    too_long = {**ok, "EndpointName": "x" * 41}
+    assert aws_examples.request_problems(create, too_long) == [
+        "EndpointName: 41 characters, at most 40"
+    ]
+    job = model.operation_model("StartEntitiesDetectionJob").input_shape
+    (problem,) = aws_examples.request_problems(job, {"JobName": "a b#c", "LanguageCode": "en"})
+    assert problem.startswith("JobName: 'a b#c' does not match")
+
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = REPO / "terraform" / "modules" / "textloop"
+
+
+def _longest(variable: str) -> int:
+    """The longest value the module's validation of ``variable`` allows (its regex's
+    ``^[first][rest]{m,n}$``: 1 + n characters)."""
+    text = (MODULE / "variables.tf").read_text()
+    block = text[text.index(f'variable "{variable}"') :]
+    bound = re.search(r'regex\("\^\[[^\]]+\]\[[^\]]+\]\{\d+,(\d+)\}\$"', block)
+    assert bound, f"no length-bounding validation on {variable}"
+    return 1 + int(bound.group(1))
+
+
+def test_endpoint_names_the_module_derives_fit_create_endpoint_or_are_refused_at_plan():
+    """CreateEndpoint's EndpointName is at most 40 characters (botocore's model); the module
+    names endpoints ``<name_prefix>-<stage>-classifier`` / ``-recognizer``, which its variables
+    allow up to 42 characters. AWS would refuse the first promotion's CreateEndpoint, after a
+    model has trained and the state machine has run; the module refuses such names at plan."""
+    model = botocore.session.get_session().get_service_model("comprehend")
+    limit = (
+        model.operation_model("CreateEndpoint").input_shape.members["EndpointName"].metadata["max"]
+    )
+    longest_name = _longest("name_prefix") + 1 + _longest("stage")
+    loop = (MODULE / "loop.tf").read_text()
+    suffixes = re.findall(r"-endpoint/\$\{local\.name\}(-[a-z]+)\"", loop)
+    assert sorted(suffixes) == ["-classifier", "-recognizer"]
+    if longest_name + max(len(s) for s in suffixes) <= limit:
+        return
+    contracts = (MODULE / "contracts.tf").read_text()
+    assert f"<= {limit}" in contracts and "comprehend_endpoint_arns" in contracts

@@ -10,7 +10,6 @@ import json
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.stub import Stubber
 from textloop.adapters.comprehend_endpoint import ComprehendBackend, client_config
 from textloop.domain.backends import (
     BackendError,
@@ -41,7 +40,7 @@ def backend(client, arn=CLASSIFIER_ARN, model_type="DOCUMENT_CLASSIFIER", mode="
 
 def test_multi_class_classes(comprehend):
     text = "Stocks rally as the Fed cuts rates"
-    with Stubber(comprehend) as stub:
+    with aws_examples.stubber(comprehend) as stub:
         # The CLI's classify-document example, with this classifier's classes.
         stub.add_response(
             "classify_document",
@@ -68,7 +67,7 @@ def test_multi_class_classes(comprehend):
 
 
 def test_multi_label_labels(comprehend):
-    with Stubber(comprehend) as stub:
+    with aws_examples.stubber(comprehend) as stub:
         # A multi-label classifier answers Labels instead of Classes (ClassifyDocument's
         # response in the API reference; the CLI page shows a multi-class one).
         stub.add_response(
@@ -86,7 +85,7 @@ def test_multi_label_labels(comprehend):
 
 
 def test_a_multi_class_answer_to_a_multi_label_backend_is_a_configuration_error(comprehend):
-    with Stubber(comprehend) as stub:
+    with aws_examples.stubber(comprehend) as stub:
         stub.add_response(
             "classify_document",
             aws_examples.response(
@@ -99,7 +98,7 @@ def test_a_multi_class_answer_to_a_multi_label_backend_is_a_configuration_error(
 
 def test_entities_without_language_code(comprehend):
     text = "Release: Amazon GameLift on 2019-04-25"
-    with Stubber(comprehend) as stub:
+    with aws_examples.stubber(comprehend) as stub:
         # The CLI's detect-entities example, with a custom recogniser's types on our text.
         stub.add_response(
             "detect_entities",
@@ -145,7 +144,7 @@ def test_entities_without_language_code(comprehend):
     ],
 )
 def test_errors_after_retries_map_to_backend_errors(comprehend, code, status, raised):
-    with Stubber(comprehend) as stub:
+    with aws_examples.stubber(comprehend) as stub:
         stub.add_client_error("classify_document", service_error_code=code, http_status_code=status)
         with pytest.raises(raised):
             backend(comprehend).predict(["x"])
@@ -153,7 +152,7 @@ def test_errors_after_retries_map_to_backend_errors(comprehend, code, status, ra
 
 def test_too_long_text_is_refused_before_any_call(comprehend):
     # No responses queued: a call would fail the test.
-    with Stubber(comprehend), pytest.raises(InvalidInput) as raised:
+    with aws_examples.stubber(comprehend), pytest.raises(InvalidInput) as raised:
         backend(comprehend).predict(["é" * 5_001])
     assert raised.value.errors[0].limit_bytes == 10_000
 

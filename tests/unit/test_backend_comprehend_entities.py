@@ -16,7 +16,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 from textloop.adapters import clients
 from textloop.adapters.active_model import (
     ActiveModelPointer,
@@ -242,7 +242,7 @@ def test_train_creates_a_recognizer_version_and_a_retry_names_the_same_one(ctx, 
         "ClientRequestToken": hashlib.sha256(f"textloop-recognizer/{version}".encode()).hexdigest(),
     }
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response("create_entity_recognizer", created(version), expected)
     # The retried step: Comprehend says the version exists (a different token, or the same one
     # after the first call's answer was lost); the step finds it by listing the name.
@@ -290,7 +290,7 @@ def test_train_creates_a_recognizer_version_and_a_retry_names_the_same_one(ctx, 
 
 def test_a_create_refused_for_another_reason_is_not_taken_for_a_retry():
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_client_error(
         "create_entity_recognizer", "InvalidRequestException", "Not enough annotations"
     )
@@ -299,8 +299,8 @@ def test_a_create_refused_for_another_reason_is_not_taken_for_a_retry():
             recognizer_name="r",
             model_version="v1",
             entity_types=["SERVICE"],
-            documents_uri="s3://b/d.txt",
-            annotations_uri="s3://b/a.csv",
+            documents_uri="s3://textloop-b/d.txt",
+            annotations_uri="s3://textloop-b/a.csv",
             test_documents_uri=None,
             test_annotations_uri=None,
             role_arn=ROLE,
@@ -309,7 +309,7 @@ def test_a_create_refused_for_another_reason_is_not_taken_for_a_retry():
 
 def test_without_a_test_set_no_test_uris_are_sent():
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "create_entity_recognizer",
         created("v1"),
@@ -320,8 +320,8 @@ def test_without_a_test_set_no_test_uris_are_sent():
             "InputDataConfig": {
                 "DataFormat": "COMPREHEND_CSV",
                 "EntityTypes": [{"Type": "SERVICE"}],
-                "Documents": {"S3Uri": "s3://b/d.txt", "InputFormat": "ONE_DOC_PER_LINE"},
-                "Annotations": {"S3Uri": "s3://b/a.csv"},
+                "Documents": {"S3Uri": "s3://textloop-b/d.txt", "InputFormat": "ONE_DOC_PER_LINE"},
+                "Annotations": {"S3Uri": "s3://textloop-b/a.csv"},
             },
             "LanguageCode": "en",
             "ClientRequestToken": ANY,
@@ -332,9 +332,9 @@ def test_without_a_test_set_no_test_uris_are_sent():
             recognizer_name="r",
             model_version="v1",
             entity_types=["SERVICE"],
-            documents_uri="s3://b/d.txt",
-            annotations_uri="s3://b/a.csv",
-            test_documents_uri="s3://b/t.txt",  # without its annotations: not a test set
+            documents_uri="s3://textloop-b/d.txt",
+            annotations_uri="s3://textloop-b/a.csv",
+            test_documents_uri="s3://textloop-b/t.txt",  # without its annotations: not a test set
             test_annotations_uri=None,
             role_arn=ROLE,
         )
@@ -374,7 +374,7 @@ def test_describe_training_maps_the_recognizer_status_and_keeps_the_message(
 ):
     it, version = iteration(), "it-ner-1-ff743810b0"
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_entity_recognizer",
         described(version, status, message),
@@ -418,7 +418,7 @@ def test_polling_a_recognizer_that_never_finishes_stops_at_training_max_polls(ct
     assert asl["DescribeTraining"]["Next"] == "TrainingDone?"
     it, version = iteration(training_max_polls=3), "it-ner-1-ff743810b0"
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     for _ in range(3):
         stubber.add_response(
             "describe_entity_recognizer",
@@ -444,7 +444,7 @@ def test_a_recognizer_in_error_fails_the_training_with_comprehend_s_message(ctx)
     it, version = iteration(), "it-ner-1-ff743810b0"
     message = "Entity type VERSION has 12 annotations; at least 25 are needed"
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_entity_recognizer",
         described(version, "IN_ERROR", message),
@@ -494,7 +494,7 @@ def test_candidate_and_active_recognizers_are_predicted_on_the_frozen_test_docum
         }
 
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "start_entities_detection_job", job_started("job-cand"), expected(candidate)
     )
@@ -635,7 +635,7 @@ def test_spans_outside_their_document_and_repeated_lines_are_refused():
 def test_detect_entities_on_the_recognizer_endpoint_of_the_active_pointer():
     text = "Amazon Comprehend 2017-11-27 now reads entities"
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     # The CLI's detect-entities example, with a custom recogniser's types on our text.
     stubber.add_response(
         "detect_entities",
@@ -714,7 +714,7 @@ def test_promotion_moves_the_recognizer_endpoint_and_rollback_moves_it_back(lamb
     first, second = iteration("it-ner-1"), iteration("it-ner-2")
     v1, v2 = first.candidate_version("ds-a"), second.candidate_version("ds-b")
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     # The CLI's update-endpoint example "produces no output".
     for version in (v1, v2, v1):
         stubber.add_response(
@@ -794,7 +794,7 @@ def test_evaluate_reads_a_recognizer_s_job_output_and_an_endpoint_s_answers(ctx)
     assert thresholds is None
 
     client = comprehend_client()
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     # The CLI's detect-entities example (see the real-time test above).
     for text, entities in zip(
         texts,

@@ -10,7 +10,7 @@ import tarfile
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 from textloop.adapters.comprehend_predictions import ComprehendTestPredictions
 from textloop.domain.evaluation import evaluate
 from textloop.domain.test_predictions import (
@@ -146,7 +146,7 @@ def test_combined_status():
 
 def test_adapter_starts_idempotently_and_maps_statuses():
     client = boto3.client("comprehend", region_name="us-east-1")
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     expected = {
         "JobName": "textloop-v2-ds1",
         "DocumentClassifierArn": CLASSIFIER,
@@ -234,7 +234,7 @@ def test_first_promotion_creates_the_endpoint_later_ones_update_it():
         "arn:aws:comprehend:us-east-1:123456789012:document-classifier-endpoint/tl-classifier"
     )
     client = boto3.client("comprehend", region_name="us-east-1")
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_client_error(
         "update_endpoint",
         "ResourceNotFoundException",

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 from textloop.adapters.active_model import (
     ActiveModelPointer,
     ActiveModelPointerStore,
@@ -193,7 +192,7 @@ def test_detection_on_a_comprehend_endpoint_routes_the_doubtful_text(now):
     arn = "arn:aws:comprehend:us-east-1:123456789012:entity-recognizer-endpoint/services"
     client = boto3.client("comprehend", region_name="us-east-1", config=client_config())
     text = "Release: Amazon GameLift on 2019-04-25"
-    with Stubber(client) as stub:
+    with aws_examples.stubber(client) as stub:
         # The CLI's detect-entities example, with a custom recogniser's types on our text.
         stub.add_response(
             "detect_entities",

@@ -500,7 +500,6 @@ def test_the_a2i_callback_completes_an_entity_batch_once(review_api):
 
 
 def test_start_review_opens_an_entity_batch_in_the_entity_flow(review_api):
-    from botocore.stub import Stubber
     from textloop.adapters import clients
     from textloop.domain import iteration, layout
 
@@ -533,7 +532,7 @@ def test_start_review_opens_an_entity_batch_in_the_entity_flow(review_api):
         "lock": {"acquired": True},
     }
     a2i = boto3.client("sagemaker-a2i-runtime")
-    stubber = Stubber(a2i)
+    stubber = aws_examples.stubber(a2i)
     arn = f"arn:aws:sagemaker:us-east-1:123456789012:human-loop/{batch['batch_id']}"
     expected = reviews.build_task(
         batch=batch,

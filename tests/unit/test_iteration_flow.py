@@ -250,7 +250,6 @@ def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
 def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
     lambdas, ag_news_rows, truth, fresh_texts
 ):
-    from botocore.stub import Stubber
     from textloop.adapters import clients
 
     stack = comprehend_stack(lambdas, ag_news_rows)
@@ -260,7 +259,7 @@ def test_failed_comprehend_training_fails_the_iteration_and_frees_the_lock(
         "arn:aws:comprehend:us-east-1:123456789012:document-classifier/"
         "textloop-document-classifier/version/it-train-fail-x"
     )
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     stub_training(
         stubber,
         classifier,
@@ -368,7 +367,7 @@ def simulate_comprehend_jobs(
 def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_documents(
     lambdas, ag_news_rows, truth, fresh_texts
 ):
-    from botocore.stub import ANY, Stubber
+    from botocore.stub import ANY
     from textloop.adapters import clients
     from textloop.adapters.active_model import (
         ActiveModelPointer,
@@ -402,7 +401,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
     started = simulate_comprehend_jobs(
         comprehend, truth, {candidate: 10, ACTIVE_CLASSIFIER: 4}, outputs
     )
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     stub_training(stubber, candidate, ROLE, {"Status": "TRAINED"})
     job = {
         "JobName": ANY,
@@ -510,7 +509,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
 def test_failed_prediction_job_fails_the_iteration_at_its_poll(
     lambdas, ag_news_rows, truth, fresh_texts
 ):
-    from botocore.stub import ANY, Stubber
+    from botocore.stub import ANY
     from textloop.adapters import clients
 
     stack = comprehend_stack(lambdas, ag_news_rows)
@@ -520,7 +519,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
         "textloop-document-classifier/version/it-predict-fail-x"
     )
     comprehend = boto3.client("comprehend")
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     stub_training(stubber, candidate, ROLE, {"Status": "TRAINED"})
     stubber.add_response(
         "start_document_classification_job",
@@ -624,7 +623,7 @@ def test_second_iteration_is_refused_while_the_first_waits_and_duplicates_change
 def test_a2i_review_completes_once_however_often_the_event_arrives(
     lambdas, ag_news_rows, truth, fresh_texts
 ):
-    from botocore.stub import ANY, Stubber
+    from botocore.stub import ANY
     from textloop.adapters import clients
     from textloop.domain import reviews
 
@@ -636,7 +635,7 @@ def test_a2i_review_completes_once_however_often_the_event_arrives(
     )
     put_feedback(BUCKET, fresh_texts[:6])
     a2i = boto3.client("sagemaker-a2i-runtime")
-    stubber = Stubber(a2i)
+    stubber = aws_examples.stubber(a2i)
     stubber.add_response(
         "start_human_loop",
         aws_examples.response(
@@ -990,7 +989,7 @@ def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
     while the first batch's task (and token) is still stored. Its answers, from the review API
     or a late A2I completion, are refused and stored nowhere; the callback returns the A2I event
     as late instead of raising it into retries and the dead-letter queue."""
-    from botocore.stub import ANY, Stubber
+    from botocore.stub import ANY
     from textloop.adapters import clients
     from textloop.domain import reviews
 
@@ -1002,7 +1001,7 @@ def test_answers_to_an_iteration_that_failed_are_refused_and_stored_nowhere(
     )
     put_feedback(BUCKET, fresh_texts[:12])
     a2i = boto3.client("sagemaker-a2i-runtime")
-    stubber = Stubber(a2i)
+    stubber = aws_examples.stubber(a2i)
     params = {"HumanLoopName": ANY, "FlowDefinitionArn": flow, "HumanLoopInput": ANY}
     stubber.add_response(
         "start_human_loop",

@@ -16,7 +16,7 @@ from textloop.domain.errors import InvalidIterationInput, ReviewInputTooLarge
 from textloop.domain.iteration import IterationConfig, IterationInput
 from textloop.domain.validation import InvalidInput
 
-from tests.support import FUNCTIONS
+from tests.support import FUNCTIONS, aws_examples
 from tests.support.iteration_data import put_seed
 from tests.support.iteration_stack import (
     BUCKET,
@@ -157,7 +157,7 @@ def test_lock_is_exclusive_until_released_expired_or_abandoned(aws):
 
 def test_human_loop_start_is_idempotent_and_refuses_oversized_input():
     client = boto3.client("sagemaker-a2i-runtime", region_name="us-east-1")
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_client_error(
         "start_human_loop", "ConflictException", "HumanLoop it-1-0000-abc already exists"
     )
