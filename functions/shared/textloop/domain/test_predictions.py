@@ -19,8 +19,10 @@ of AWS's "Outputs for asynchronous analysis jobs" page for custom entity recogni
 (https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html, "Outputs for text
 inputs", checked 2026-12). ``parse_entity_output`` reads it with the same rule: every document
 answered exactly once, or the evaluation does not happen. That page does not name the file
-inside ``output.tar.gz`` (classification jobs name theirs ``predictions.jsonl``), so
-``output_lines`` reads every regular file of the archive.
+inside ``output.tar.gz``; the AWS CLI's start-entities-detection-job example calls it
+``output.txt`` (classification jobs name theirs ``predictions.jsonl``), so ``output_lines``
+reads every regular file of the archive. The tests' outputs are those published examples
+(``tests/fixtures/aws/files/``).
 """
 
 from __future__ import annotations
