@@ -182,6 +182,8 @@ def test_throttling_then_success_is_retried_by_botocore():
         # On the wire: the CLI's classify-document example, with this classifier's classes.
         body = aws_examples.example("comprehend/classify-document").copy()
         body["Classes"] = [{"Name": "Sports", "Score": 0.93}, {"Name": "World", "Score": 0.07}]
+        # No Stubber on this path: the response is held to botocore's model here instead.
+        aws_examples.validate_response("comprehend", "ClassifyDocument", body)
         return AWSResponse(request.url, 200, headers, _Body(json.dumps(body).encode()))
 
     client.meta.events.register("before-send.comprehend.ClassifyDocument", respond)
