@@ -29,7 +29,9 @@ RECOGNIZER_ARN = "arn:aws:comprehend:us-east-1:123456789012:entity-recognizer-en
 
 @pytest.fixture
 def comprehend():
-    return boto3.client("comprehend", region_name="us-east-1", config=client_config())
+    return aws_examples.check_requests(
+        boto3.client("comprehend", region_name="us-east-1", config=client_config())
+    )
 
 
 def backend(client, arn=CLASSIFIER_ARN, model_type="DOCUMENT_CLASSIFIER", mode="MULTI_CLASS"):
@@ -169,7 +171,9 @@ class _Body:
 
 
 def test_throttling_then_success_is_retried_by_botocore():
-    client = boto3.client("comprehend", region_name="us-east-1", config=client_config())
+    client = aws_examples.check_requests(
+        boto3.client("comprehend", region_name="us-east-1", config=client_config())
+    )
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
     sent = []
 
