@@ -138,3 +138,8 @@ output "cognito_client_id" {
   description = "ID of the people app client (the CLI and the review page sign in to it); null unless people_sign_in = cognito."
   value       = one(aws_cognito_user_pool_client.people[*].id)
 }
+
+output "cognito_groups" {
+  description = "Names of the people user pool's groups (reviewers, operators, approvers), by group; empty unless people_sign_in = cognito. An A2I private work team's member definition names the reviewers group: referring to it here orders the work team after the group."
+  value       = { for key, group in aws_cognito_user_group.people : key => group.name }
+}
