@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${TEXTLOOP_CACHE:-$HOME/.cache/textloop}"
+# The project venv (setup.sh builds it first); tests point TEXTLOOP_SETUP_PYTHON at their own.
 PY="${TEXTLOOP_SETUP_PYTHON:-.venv/bin/python}"
 # Terraform 1.5.7 is the last MPL-2.0 release and the oldest version the HCL supports, so
 # building it here also proves the modules work on the minimum version users may run.

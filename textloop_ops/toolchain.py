@@ -117,6 +117,12 @@ def terraform_on_path(
     return Found(path, parse_version_json(run(path)))
 
 
+def path_without(directory: Path) -> str:
+    """PATH without our own bin/, so a terraform after it on PATH is still found."""
+    entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    return os.pathsep.join(e for e in entries if e and Path(e).resolve() != directory.resolve())
+
+
 @dataclass(frozen=True)
 class Plan:
     terraform: str  # "path" | "pinned-cached" | "pinned-build"
@@ -282,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"TEXTLOOP_TOOLCHAIN={force}: expected auto or offline")
         plan = decide(
             probe=probe_registry() if force == "auto" else Probe(False, "not asked"),
-            on_path=terraform_on_path(shutil.which, run_version, args.cache / "bin"),
+            on_path=terraform_on_path(
+                lambda name: shutil.which(name, path=path_without(args.cache / "bin")),
+                run_version,
+                args.cache / "bin",
+            ),
             pinned_version=args.pinned_terraform,
             pinned_binary=pinned,
             pinned_cached=pinned.is_file()

@@ -196,6 +196,19 @@ def test_our_own_link_on_path_is_not_a_terraform_on_path(tmp_path):
     assert found is None
 
 
+def test_a_terraform_after_our_own_bin_on_path_is_found(tmp_path, monkeypatch):
+    ours, theirs = tmp_path / "cache" / "bin", tmp_path / "usr" / "bin"
+    fake_terraform(ours / "terraform", "1.5.7")
+    fake_terraform(theirs / "terraform", "1.9.8")
+    monkeypatch.setenv("PATH", os.pathsep.join([str(ours), str(theirs)]))
+    found = toolchain.terraform_on_path(
+        lambda name: toolchain.shutil.which(name, path=toolchain.path_without(ours)),
+        toolchain.run_version,
+        ours,
+    )
+    assert found == Found(str(theirs / "terraform"), Version("1.9.8"))
+
+
 # --------------------------------------------------------------------------- the decision
 
 
@@ -337,7 +350,7 @@ def test_an_old_layout_binary_of_another_version_is_not_adopted(tmp_path):
 
 def test_plan_prints_assignments_the_shell_can_eval(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(toolchain, "probe_registry", lambda: Probe(True, "ok"))
-    monkeypatch.setattr(toolchain.shutil, "which", lambda _: "/opt/tf's dir/terraform")
+    monkeypatch.setattr(toolchain.shutil, "which", lambda _, path=None: "/opt/tf's dir/terraform")
     monkeypatch.setattr(toolchain, "run_version", lambda _: VERSION_JSON % "1.9.8")
     monkeypatch.delenv("TEXTLOOP_TOOLCHAIN", raising=False)
     assert toolchain.main(["--cache", str(tmp_path), "--pinned-terraform", "1.5.7", "plan"]) == 0
