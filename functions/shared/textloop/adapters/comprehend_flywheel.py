@@ -87,6 +87,16 @@ def metrics(value: Mapping[str, Any] | None) -> dict[str, float] | None:
     return {name: float(value[name]) for name in METRIC_NAMES if name in value}
 
 
+def _pages(call: Any, **params: Any) -> Any:
+    """Every page of a NextToken listing (botocore has no paginator for the flywheel calls)."""
+    while True:
+        page = call(**params)
+        yield page
+        if not page.get("NextToken"):
+            return
+        params = {**params, "NextToken": page["NextToken"]}
+
+
 class ComprehendFlywheel:
     def __init__(self, client: Any):
         self.client = client
@@ -96,7 +106,7 @@ class ComprehendFlywheel:
     def find(self, name: str) -> str | None:
         """The ARN of the flywheel named ``name`` (ListFlywheels answers ARNs, not names)."""
         suffix = f":flywheel/{name}"
-        for page in self.client.get_paginator("list_flywheels").paginate():
+        for page in _pages(self.client.list_flywheels):
             for summary in page.get("FlywheelSummaryList", []):
                 if summary.get("FlywheelArn", "").endswith(suffix):
                     return summary["FlywheelArn"]
@@ -151,8 +161,7 @@ class ComprehendFlywheel:
     def held_datasets(self, flywheel_arn: str) -> set[str]:
         """Names of the flywheel's data sets that are, or are becoming, part of it."""
         names = set()
-        paginator = self.client.get_paginator("list_datasets")
-        for page in paginator.paginate(FlywheelArn=flywheel_arn):
+        for page in _pages(self.client.list_datasets, FlywheelArn=flywheel_arn):
             for props in page.get("DatasetPropertiesList", []):
                 if props.get("Status") != "FAILED":
                     names.add(props["DatasetName"])
@@ -171,12 +180,15 @@ class ComprehendFlywheel:
         flywheel_arn = job["flywheel_arn"]
         if job.get("flywheel_iteration_id"):
             return self._describe_iteration(job)
-        props = self.client.describe_flywheel(FlywheelArn=flywheel_arn)["FlywheelProperties"]
-        if props.get("Status") == "FAILED":
-            return "IN_ERROR", {**job, "message": f"flywheel: {props.get('Message', 'FAILED')}"}
-        if props.get("Status") != "ACTIVE":
-            return props.get("Status") or "CREATING", job
         datasets = [dict(d) for d in job.get("datasets", [])]
+        # Once every data set exists, the flywheel was ACTIVE: no need to ask again.
+        if not datasets or any(not d.get("arn") for d in datasets):
+            props = self.client.describe_flywheel(FlywheelArn=flywheel_arn)["FlywheelProperties"]
+            status = props.get("Status")
+            if status == "FAILED":
+                return "IN_ERROR", {**job, "message": f"flywheel: {props.get('Message', status)}"}
+            if status != "ACTIVE":
+                return status or "CREATING", job
         for dataset in datasets:
             if not dataset.get("arn"):
                 dataset["arn"] = self.client.create_dataset(
