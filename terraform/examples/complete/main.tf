@@ -42,8 +42,9 @@ module "textloop" {
   model_backend                       = "comprehend"
   classifier_mode                     = var.classifier_mode
   comprehend_endpoint_inference_units = var.comprehend_endpoint_inference_units
-  # The recogniser through a flywheel, the classifier as versions (see README "Flywheel mode").
-  # comprehend_training = { ENTITY_RECOGNIZER = "flywheel" }
+  # The recogniser through a Comprehend flywheel, the classifier as versions (the repository
+  # README, "Running on AWS", says when to choose which).
+  comprehend_training = var.comprehend_training
 
   # Reviews in A2I; people (reviewers, operators, approvers) in the stack's Cognito user pool.
   review_backend   = "a2i"

@@ -48,3 +48,13 @@ output "a2i_worker_portal_url" {
   description = "Where reviewers sign in to work on A2I tasks; null when a2i_workteam_arn names a work team of your own."
   value       = local.create_workforce ? "https://${aws_sagemaker_workteam.reviewers[0].subdomain}" : null
 }
+
+output "comprehend_flywheel_names" {
+  description = "Name of each model type's Comprehend flywheel; the first flywheel iteration of a model type in flywheel mode creates it (Terraform neither owns nor destroys it)."
+  value       = module.textloop.comprehend_flywheel_names
+}
+
+output "comprehend_flywheel_role_arn" {
+  description = "ARN of the role the flywheels assume to read their data sets and keep their data lake."
+  value       = module.textloop.comprehend_flywheel_role_arn
+}

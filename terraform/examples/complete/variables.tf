@@ -70,6 +70,12 @@ variable "comprehend_endpoint_inference_units" {
   default     = 1
 }
 
+variable "comprehend_training" {
+  description = "How each model type trains on Comprehend: \"versions\" (a new classifier or recogniser version per iteration, on the whole data set) or \"flywheel\" (an iteration of the model type's Comprehend flywheel, given only the iteration's new documents)."
+  type        = map(string)
+  default     = { DOCUMENT_CLASSIFIER = "versions", ENTITY_RECOGNIZER = "flywheel" }
+}
+
 variable "iteration_defaults" {
   description = "Iteration settings (see modules/textloop: min_new_items, review_budget, review_batch_size, ...); a model type's key holds that type's own, e.g. { ENTITY_RECOGNIZER = { review_budget = 30 } }."
   type        = any
