@@ -29,8 +29,9 @@ module "textloop" {
   name_prefix = var.name_prefix
   stage       = var.stage
 
+  # The Lambda zips are built during apply into ./build (the module's default), so a copy
+  # builds beside itself.
   python_executable = var.python_executable
-  build_dir         = "${path.root}/../../../build/terraform"
 
   log_retention_days          = var.log_retention_days
   enable_reserved_concurrency = var.enable_reserved_concurrency
