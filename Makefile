@@ -37,11 +37,11 @@ demo: data-demo setup deploy-local ## deploy to a local LocalStack and show it w
 
 test: data-test lint unit emulator-test integration ## static checks, unit, emulator and LocalStack integration tests
 
-lint: setup ## ruff, terraform fmt/validate, checkov, trivy, ASL validation
+lint: setup ## ruff, terraform fmt/validate (both envs, examples/complete), checkov, trivy, ASL validation
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	$(TF) fmt -check -recursive terraform
-	@for root in terraform/envs/aws terraform/envs/local; do \
+	@for root in terraform/envs/aws terraform/envs/local terraform/examples/complete; do \
 	  echo "terraform validate $$root"; \
 	  TF_DATA_DIR=$(CURDIR)/build/tf-validate/$$(basename $$root) $(TF) -chdir=$$root init -backend=false -input=false >/dev/null; \
 	  TF_DATA_DIR=$(CURDIR)/build/tf-validate/$$(basename $$root) $(TF) -chdir=$$root validate; \

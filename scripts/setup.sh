@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make setup`: everything the project needs, idempotent. Each environment is rebuilt only when
-# its lock file changed; the Terraform toolchain is built once into a cache outside the repo.
+# its lock file changed; the Terraform toolchain (scripts/toolchain.sh) is chosen each run and
+# built, where the registry does not answer, once into a cache outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

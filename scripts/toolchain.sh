@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Builds the Terraform toolchain from the Go module proxy, once, into a cache outside the
-# repository: the Terraform registry is unreachable here, so `init` must find the provider in a
-# local filesystem mirror. Re-running is a no-op when the binaries are already cached.
+# The Terraform toolchain, in a cache outside the repository. The ordinary way first: a terraform
+# >= 1.5.7 already on PATH (else the pinned one) with providers from the Terraform registry. Only
+# where registry.terraform.io does not answer are Terraform and the AWS provider built from the Go
+# module proxy, the provider into a local filesystem mirror that `init` reads instead. The decision
+# is textloop_ops/toolchain.py's (tested in tests/unit/test_toolchain.py); this script builds what
+# it asks for. Either way $CACHE/bin/terraform and $CACHE/terraformrc are what everything runs.
+# TEXTLOOP_TOOLCHAIN=offline skips the registry probe. Re-running is a no-op once cached.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 CACHE="${TEXTLOOP_CACHE:-$HOME/.cache/textloop}"
+# The project venv (setup.sh builds it first); tests point TEXTLOOP_SETUP_PYTHON at their own.
+PY="${TEXTLOOP_SETUP_PYTHON:-.venv/bin/python}"
 # Terraform 1.5.7 is the last MPL-2.0 release and the oldest version the HCL supports, so
 # building it here also proves the modules work on the minimum version users may run.
 TERRAFORM_VERSION="1.5.7"
@@ -14,16 +21,20 @@ TERRAFORM_VERSION="1.5.7"
 AWS_PROVIDER_MODULE_VERSION="v1.60.1-0.20260602190131-5f2286d6d836"
 AWS_PROVIDER_VERSION="6.47.1"
 
-BIN="$CACHE/bin"
 MIRROR="$CACHE/providers"
 PROVIDER_DIR="$MIRROR/registry.terraform.io/hashicorp/aws/$AWS_PROVIDER_VERSION/linux_amd64"
 PROVIDER_BIN="$PROVIDER_DIR/terraform-provider-aws_v${AWS_PROVIDER_VERSION}_x5"
-CLI_CONFIG="$CACHE/terraformrc"
 LOG_DIR="$CACHE/logs"
-mkdir -p "$BIN" "$PROVIDER_DIR" "$LOG_DIR"
+mkdir -p "$CACHE" "$LOG_DIR"
 
-need() { command -v "$1" >/dev/null 2>&1 || { echo "toolchain: '$1' is required but not installed" >&2; exit 1; }; }
-need go
+toolchain() { "$PY" -m textloop_ops.toolchain --cache "$CACHE" --pinned-terraform "$TERRAFORM_VERSION" "$@"; }
+
+# Sets TERRAFORM_SOURCE, TERRAFORM_BINARY, TERRAFORM_CHOSEN_VERSION, PROVIDERS, TOOLCHAIN_WHY.
+plan=$(toolchain plan)
+eval "$plan"
+
+need() { command -v "$1" >/dev/null 2>&1 || {
+  echo "toolchain: '$1' is required to build $2 (${TOOLCHAIN_WHY:-no terraform >= 1.5.7 found})" >&2; exit 1; }; }
 
 # Measured: peak RSS and wall time of each cold build go to $LOG_DIR for the README and notes.
 timed() {
@@ -34,14 +45,19 @@ timed() {
   echo "toolchain: built $name in $((SECONDS - start)) s (peak RSS $(awk -F': ' '/Maximum resident/ {printf "%d MiB", $2/1024}' "$LOG_DIR/$name.time"))"
 }
 
-if [ ! -x "$BIN/terraform" ] || ! "$BIN/terraform" version 2>/dev/null | grep -q "v$TERRAFORM_VERSION"; then
+built=()
+if [ "$TERRAFORM_SOURCE" = pinned-build ]; then
+  need go "Terraform $TERRAFORM_VERSION"
   echo "toolchain: building Terraform $TERRAFORM_VERSION (a few minutes, once)"
-  timed terraform env GOBIN="$BIN" CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" \
+  timed terraform env GOBIN="$(dirname "$TERRAFORM_BINARY")" CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" \
     "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
+  built+=(--built terraform)
 fi
 
-if [ ! -x "$PROVIDER_BIN" ]; then
+if [ "$PROVIDERS" = mirror ] && [ ! -x "$PROVIDER_BIN" ]; then
+  need go "hashicorp/aws $AWS_PROVIDER_VERSION"
   echo "toolchain: building hashicorp/aws $AWS_PROVIDER_VERSION (30-60 min and several GB, once)"
+  mkdir -p "$PROVIDER_DIR"
   tmp_bin=$(mktemp -d)
   timed terraform-provider-aws env GOBIN="$tmp_bin" CGO_ENABLED=0 go install -trimpath \
     -ldflags="-s -w -X github.com/hashicorp/terraform-provider-aws/version.ProviderVersion=$AWS_PROVIDER_VERSION" \
@@ -49,19 +65,10 @@ if [ ! -x "$PROVIDER_BIN" ]; then
   mv "$tmp_bin/terraform-provider-aws" "$PROVIDER_BIN.partial"
   mv "$PROVIDER_BIN.partial" "$PROVIDER_BIN"
   rmdir "$tmp_bin"
+  built+=(--built provider)
 fi
 
-cat >"$CLI_CONFIG.tmp" <<CFG
-# Written by scripts/toolchain.sh: providers come from the local mirror, never a registry.
-provider_installation {
-  filesystem_mirror {
-    path    = "$MIRROR"
-    include = ["registry.terraform.io/hashicorp/*"]
-  }
-  direct {
-    exclude = ["registry.terraform.io/hashicorp/*"]
-  }
-}
-CFG
-mv "$CLI_CONFIG.tmp" "$CLI_CONFIG"
-echo "toolchain: ready (terraform $TERRAFORM_VERSION, aws provider $AWS_PROVIDER_VERSION) in $CACHE"
+# Links bin/terraform to the chosen binary, writes terraformrc, prints the one line.
+toolchain install --terraform-source "$TERRAFORM_SOURCE" --terraform-binary "$TERRAFORM_BINARY" \
+  --terraform-version "$TERRAFORM_CHOSEN_VERSION" --providers "$PROVIDERS" --why "$TOOLCHAIN_WHY" \
+  --provider-version "$AWS_PROVIDER_VERSION" ${built[@]+"${built[@]}"}

@@ -21,7 +21,9 @@ from tests.support import FUNCTIONS, REPO, STATEMACHINES
 
 PACKAGE = FUNCTIONS / "shared" / "textloop"
 ENTRY_PACKAGES = ("steps", "api", "events")
-LAKE_PREFIXES = re.compile(r"^(feedback|uploads|reviews|annotations|datasets|models|audit)/")
+LAKE_PREFIXES = re.compile(
+    r"^(feedback|uploads|reviews|annotations|datasets|models|audit|flywheels)/"
+)
 AWS_MODULES = ("boto3", "botocore", "aws_lambda_powertools", "moto")
 # What each layer may import from the package (handlers -> steps -> domain <- adapters).
 LAYERS = {

@@ -22,6 +22,7 @@ module "textloop" {
   comprehend_classifier_endpoint_arn  = var.comprehend_classifier_endpoint_arn
   comprehend_recognizer_endpoint_arn  = var.comprehend_recognizer_endpoint_arn
   comprehend_endpoint_inference_units = var.comprehend_endpoint_inference_units
+  comprehend_training                 = var.comprehend_training
   threshold_override                  = var.threshold_override
   iteration_defaults                  = var.iteration_defaults
   iteration_schedules                 = var.iteration_schedules

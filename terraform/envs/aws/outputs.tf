@@ -74,3 +74,13 @@ output "people_directory_prefix" {
   description = "SSM parameter path of the local user directory (people_sign_in = local)."
   value       = module.textloop.people_directory_prefix
 }
+
+output "comprehend_flywheel_role_arn" {
+  description = "ARN of the role Comprehend flywheels assume (flywheel mode)."
+  value       = module.textloop.comprehend_flywheel_role_arn
+}
+
+output "comprehend_flywheel_names" {
+  description = "Name of each model type's Comprehend flywheel (created by its first flywheel iteration)."
+  value       = module.textloop.comprehend_flywheel_names
+}

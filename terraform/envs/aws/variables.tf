@@ -149,3 +149,14 @@ variable "client_applications" {
   }))
   default = { demo = {} }
 }
+
+variable "comprehend_training" {
+  description = "How each model type trains on Comprehend, by model type: \"versions\" (default) or \"flywheel\" (the model type's Comprehend flywheel, given only each iteration's new documents), e.g. { ENTITY_RECOGNIZER = \"flywheel\" }."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for model_type, training in var.comprehend_training : contains(["DOCUMENT_CLASSIFIER", "ENTITY_RECOGNIZER"], model_type) && contains(["versions", "flywheel"], training)])
+    error_message = "comprehend_training maps DOCUMENT_CLASSIFIER and/or ENTITY_RECOGNIZER to \"versions\" or \"flywheel\"."
+  }
+}

@@ -24,6 +24,26 @@ locals {
   )
   comprehend_endpoint_arns = compact([local.comprehend_classifier_endpoint_arn, local.comprehend_recognizer_endpoint_arn])
 
+  # Flywheel mode (comprehend_training = "flywheel"): one flywheel per model type, created by the
+  # first flywheel iteration. The role and the functions' rights exist with every Comprehend
+  # back-end, since an execution input may ask for flywheel training.
+  comprehend_flywheel_names = {
+    DOCUMENT_CLASSIFIER = "${local.name}-classifier"
+    ENTITY_RECOGNIZER   = "${local.name}-recognizer"
+  }
+  comprehend_flywheel_arns = [for name in values(local.comprehend_flywheel_names) : "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:flywheel/${name}"]
+  comprehend_flywheel_resources = concat(
+    local.comprehend_flywheel_arns,
+    [for arn in local.comprehend_flywheel_arns : "${arn}/dataset/*"],
+  )
+  # What each flywheel iteration gives its flywheel (layout.flywheel_dataset_key).
+  flywheel_dataset_objects = "${module.data_lake.bucket_arn}/${module.data_lake.prefixes["datasets"]}flywheel/*"
+  iteration_defaults = merge(
+    var.iteration_defaults,
+    { model_backend = var.model_backend, classifier_mode = var.classifier_mode },
+    { for model_type, training in var.comprehend_training : model_type => merge(lookup(var.iteration_defaults, model_type, {}), { comprehend_training = training }) },
+  )
+
   a2i_output_prefix = "${module.data_lake.prefixes["reviews"]}a2i-output/"
   # One worker template (human task UI) and flow definition per model type: a flow definition
   # has one task UI, and an entity batch needs crowd-entity-annotation, which is a widget of its
@@ -48,7 +68,7 @@ locals {
     STACK_NAME                          = local.name
     REGISTRY_TABLE                      = aws_dynamodb_table.registry.name
     NOTIFICATIONS_TOPIC_ARN             = aws_sns_topic.notifications.arn
-    ITERATION_DEFAULTS                  = jsonencode(merge(var.iteration_defaults, { model_backend = var.model_backend, classifier_mode = var.classifier_mode }))
+    ITERATION_DEFAULTS                  = jsonencode(local.iteration_defaults)
     REVIEW_BACKEND                      = var.review_backend
     A2I_FLOW_DEFINITION_ARN             = local.use_a2i ? aws_sagemaker_flow_definition.review["DOCUMENT_CLASSIFIER"].arn : ""
     A2I_ENTITY_FLOW_DEFINITION_ARN      = local.use_a2i ? aws_sagemaker_flow_definition.review["ENTITY_RECOGNIZER"].arn : ""
@@ -58,6 +78,10 @@ locals {
     COMPREHEND_ENDPOINT_INFERENCE_UNITS = tostring(var.comprehend_endpoint_inference_units)
     COMPREHEND_CLASSIFIER_NAME          = "${local.name}-classifier"
     COMPREHEND_RECOGNIZER_NAME          = "${local.name}-recognizer"
+    COMPREHEND_CLASSIFIER_FLYWHEEL_NAME = local.comprehend_flywheel_names["DOCUMENT_CLASSIFIER"]
+    COMPREHEND_RECOGNIZER_FLYWHEEL_NAME = local.comprehend_flywheel_names["ENTITY_RECOGNIZER"]
+    COMPREHEND_FLYWHEEL_ROLE_ARN        = local.use_comprehend ? aws_iam_role.comprehend_flywheel[0].arn : ""
+    COMPREHEND_KMS_KEY_ARN              = local.use_comprehend ? module.data_lake.kms_key_arn : ""
     STATE_MACHINE_ARN                   = local.iteration_state_machine_arn
   }
 
@@ -129,6 +153,29 @@ locals {
       { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
     ]
   }
+  pass_flywheel_role = {
+    sid       = "PassComprehendFlywheelRole"
+    actions   = ["iam:PassRole"]
+    resources = [one(aws_iam_role.comprehend_flywheel[*].arn)]
+    conditions = [
+      { test = "StringEquals", variable = "iam:PassedToService", values = ["comprehend.amazonaws.com"] },
+    ]
+  }
+  # A flywheel's models, volumes and data lake are encrypted with the data lake key: Comprehend
+  # takes grants on it for the caller that creates the flywheel.
+  flywheel_kms_grants = {
+    sid       = "GrantDataLakeKeyToComprehend"
+    actions   = ["kms:CreateGrant", "kms:DescribeKey"]
+    resources = [module.data_lake.kms_key_arn]
+    conditions = [
+      { test = "StringEquals", variable = "kms:ViaService", values = ["comprehend.${local.region}.amazonaws.com"] },
+    ]
+  }
+  # The data sets and iterations the Train step begins, DescribeTraining carries on.
+  flywheel_iteration_actions = [
+    "comprehend:DescribeFlywheel", "comprehend:CreateDataset", "comprehend:DescribeDataset",
+    "comprehend:StartFlywheelIteration", "comprehend:DescribeFlywheelIteration", "comprehend:TagResource",
+  ]
   comprehend_classifier_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/${local.name}-classifier"
   comprehend_recognizer_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/${local.name}-recognizer"
   comprehend_jobs           = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}"
@@ -248,6 +295,15 @@ locals {
           { sid = "TrainWithComprehend", actions = ["comprehend:CreateDocumentClassifier", "comprehend:ListDocumentClassifiers", "comprehend:TagResource"], resources = ["${local.comprehend_classifier_arn}", "${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/*"] },
           { sid = "TrainRecognizersWithComprehend", actions = ["comprehend:CreateEntityRecognizer", "comprehend:ListEntityRecognizers"], resources = ["${local.comprehend_recognizer_arn}", "${local.comprehend_recognizer_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/*"] },
           local.pass_comprehend_role,
+          # Flywheel mode: the flywheel made once, its data sets and iteration started here.
+          { sid = "WriteFlywheelDatasets", actions = local.s3.rw, resources = [local.flywheel_dataset_objects] },
+          local.pointer_read,
+          { sid = "ReadActiveEndpoint", actions = ["comprehend:DescribeEndpoint"], resources = local.comprehend_endpoint_arns },
+          # ListFlywheels names no resource: IAM allows it on "*" only.
+          { sid = "FindFlywheels", actions = ["comprehend:ListFlywheels"], resources = ["*"] },
+          { sid = "TrainWithFlywheels", actions = concat(["comprehend:CreateFlywheel", "comprehend:ListDatasets"], local.flywheel_iteration_actions), resources = local.comprehend_flywheel_resources },
+          local.pass_flywheel_role,
+          local.flywheel_kms_grants,
         ] : statement if local.use_comprehend
       ])
     }
@@ -261,6 +317,10 @@ locals {
           sid       = "DescribeComprehendTraining"
           actions   = ["comprehend:DescribeDocumentClassifier", "comprehend:DescribeEntityRecognizer"]
           resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"]
+          }, {
+          sid       = "CarryOnFlywheelIterations"
+          actions   = local.flywheel_iteration_actions
+          resources = local.comprehend_flywheel_resources
         }] : statement if local.use_comprehend
       ]
     }
@@ -348,7 +408,13 @@ locals {
         local.pointer_write,
         { sid = "RecordPromotion", actions = ["dynamodb:GetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.registry.arn] },
         local.registry_kms,
-      ], local.comprehend_update_endpoint)
+        ], local.comprehend_update_endpoint, [
+        for statement in [{
+          sid       = "MoveFlywheelActiveModel"
+          actions   = ["comprehend:UpdateFlywheel"]
+          resources = local.comprehend_flywheel_arns
+        }] : statement if local.use_comprehend
+      ])
     }
 
     record = {
@@ -725,6 +791,55 @@ resource "aws_iam_role_policy" "comprehend" {
         Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
         Resource  = module.data_lake.kms_key_arn
         Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+      },
+    ]
+  })
+}
+
+################################################################################
+# Comprehend flywheels (comprehend_training = "flywheel"): the role a flywheel assumes to read
+# the data sets textloop gives it and to keep its own data lake
+################################################################################
+
+resource "aws_iam_role" "comprehend_flywheel" {
+  count = local.use_comprehend ? 1 : 0
+
+  name               = "${local.name}-comprehend-flywheel"
+  assume_role_policy = data.aws_iam_policy_document.comprehend_assume.json
+
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "comprehend_flywheel" {
+  count = local.use_comprehend ? 1 : 0
+
+  name = "flywheel-data"
+  role = aws_iam_role.comprehend_flywheel[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      { Effect = "Allow", Action = "s3:GetObject", Resource = local.flywheel_dataset_objects },
+      # Comprehend organises the flywheel's data lake itself (document and annotation pools,
+      # one folder per model version).
+      { Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], Resource = local.lake_objects["flywheels"] },
+      {
+        Effect    = "Allow"
+        Action    = "s3:ListBucket"
+        Resource  = module.data_lake.bucket_arn
+        Condition = { StringLike = { "s3:prefix" = ["${module.data_lake.prefixes["flywheels"]}*", "${module.data_lake.prefixes["datasets"]}flywheel/*"] } }
+      },
+      {
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = module.data_lake.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+      },
+      # The models and training volumes the flywheel encrypts with the same key.
+      {
+        Effect    = "Allow"
+        Action    = ["kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+        Resource  = module.data_lake.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "comprehend.${local.region}.amazonaws.com" } }
       },
     ]
   })

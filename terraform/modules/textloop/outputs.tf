@@ -29,7 +29,7 @@ output "data_lake_kms_key_arn" {
 }
 
 output "data_lake_prefixes" {
-  description = "Map of data lake prefix name to key prefix (feedback/, reviews/, annotations/, datasets/, models/, audit/, uploads/)."
+  description = "Map of data lake prefix name to key prefix (feedback/, reviews/, annotations/, datasets/, models/, audit/, uploads/, flywheels/)."
   value       = module.data_lake.prefixes
 }
 
@@ -137,4 +137,19 @@ output "cognito_user_pool_arn" {
 output "cognito_client_id" {
   description = "ID of the people app client (the CLI and the review page sign in to it); null unless people_sign_in = cognito."
   value       = one(aws_cognito_user_pool_client.people[*].id)
+}
+
+output "cognito_groups" {
+  description = "Names of the people user pool's groups (reviewers, operators, approvers), by group; empty unless people_sign_in = cognito. An A2I private work team's member definition names the reviewers group: referring to it here orders the work team after the group."
+  value       = { for key, group in aws_cognito_user_group.people : key => group.name }
+}
+
+output "comprehend_flywheel_role_arn" {
+  description = "ARN of the role Comprehend flywheels assume (<name>-comprehend-flywheel; null without the Comprehend back-end)."
+  value       = one(aws_iam_role.comprehend_flywheel[*].arn)
+}
+
+output "comprehend_flywheel_names" {
+  description = "Name of each model type's Comprehend flywheel (comprehend_training = \"flywheel\"), by model type; the first flywheel iteration creates it, so Terraform neither owns nor destroys it."
+  value       = local.comprehend_flywheel_names
 }

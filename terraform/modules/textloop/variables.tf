@@ -198,6 +198,17 @@ variable "model_backend" {
   }
 }
 
+variable "comprehend_training" {
+  description = "model_backend = \"comprehend\": how each model type trains, by model type (DOCUMENT_CLASSIFIER, ENTITY_RECOGNIZER): \"versions\" (a new classifier or recogniser version per iteration, on the whole data set; the default) or \"flywheel\" (an iteration of the model type's Comprehend flywheel <name>-classifier or <name>-recognizer, given only the iteration's new documents). Written into iteration_defaults' section of each model type; an execution input may still override it."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for model_type, training in var.comprehend_training : contains(["DOCUMENT_CLASSIFIER", "ENTITY_RECOGNIZER"], model_type) && contains(["versions", "flywheel"], training)])
+    error_message = "comprehend_training maps DOCUMENT_CLASSIFIER and/or ENTITY_RECOGNIZER to \"versions\" or \"flywheel\"."
+  }
+}
+
 variable "classifier_mode" {
   description = "Document classifier mode: MULTI_CLASS (one label per text) or MULTI_LABEL."
   type        = string

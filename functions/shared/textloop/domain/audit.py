@@ -209,6 +209,32 @@ def _model(evaluation: Mapping[str, Any] | None, model_version: str | None) -> d
     }
 
 
+def flywheel_summary(job: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a flywheel iteration was given and what Comprehend said of it (its own metrics of
+    the model it trained and of the one it evaluated against), from the training job; None for
+    any other job."""
+    if not job or job.get("training") != "flywheel":
+        return None
+    reported = job.get("flywheel_metrics") or {}
+    return {
+        "flywheel_arn": job.get("flywheel_arn"),
+        "flywheel_iteration_id": job.get("flywheel_iteration_id"),
+        "status": job.get("comprehend_status"),
+        "message": job.get("message"),
+        "manifest_key": job.get("manifest_key"),
+        "new_documents": dict(job.get("new_documents") or {}),
+        "relabelled_not_sent": job.get("relabelled_not_sent", 0),
+        "datasets": [
+            {"name": d.get("name"), "type": d.get("type"), "arn": d.get("arn")}
+            for d in job.get("datasets") or []
+        ],
+        "trained_model_arn": reported.get("trained_model_arn"),
+        "trained_model_metrics": reported.get("trained_model_metrics"),
+        "evaluated_model_arn": reported.get("evaluated_model_arn"),
+        "evaluated_model_metrics": reported.get("evaluated_model_metrics"),
+    }
+
+
 def build_audit_record(
     *,
     iteration_id: str,
@@ -230,6 +256,7 @@ def build_audit_record(
     decision: Mapping[str, Any] | None = None,
     failure: Mapping[str, Any] | None = None,
     status: str | None = None,
+    flywheel: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The audit record of one iteration. Every part is optional except the identity, so a
     failed iteration still gets a record with whatever was done before the failure.
@@ -238,7 +265,8 @@ def build_audit_record(
     (``annotations.Answer`` or their dicts); ``pool``: the pool version after the merge;
     ``dataset_manifest``: ``DatasetBuild.manifest``; evaluations: ``evaluation.evaluate``
     results; ``decision``: ``promotion.decide``; ``failure``: ``{state, error, cause}`` or a
-    Step Functions error output ``{Error, Cause}`` with ``state`` added.
+    Step Functions error output ``{Error, Cause}`` with ``state`` added; ``flywheel``:
+    ``flywheel_summary`` of a flywheel training job (kept beside the models, absent otherwise).
     """
     key = audit_key(iteration_id)
     failure_out = _failure(failure)
@@ -297,6 +325,8 @@ def build_audit_record(
         "decision": decision_out,
         "failure": failure_out,
     }
+    if flywheel is not None:
+        record["models"]["flywheel"] = dict(flywheel)
     # Round-trip through JSON: numpy scalars or tuples sneaking in fail here, not at write time.
     return json.loads(json.dumps(record, allow_nan=False))
 

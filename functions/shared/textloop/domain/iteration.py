@@ -73,6 +73,9 @@ class IterationConfig:
     min_docs_per_label: int | None = None
     model_backend: str = "local"
     classifier_mode: str = "MULTI_CLASS"
+    # model_backend=comprehend: a new version per iteration ("versions") or an iteration of the
+    # model type's Comprehend flywheel ("flywheel", adapters.comprehend_flywheel).
+    comprehend_training: str = "versions"
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -92,7 +95,8 @@ class IterationConfig:
         """The complete configuration the state machine carries (``to_dict`` of one).
 
         A setting added after an execution started is missing from that execution's config;
-        ``random_share_half_life`` then means a constant share, as it did before it existed.
+        ``random_share_half_life`` then means a constant share, as it did before it existed;
+        ``comprehend_training`` means versions.
         """
         known = set(cls.names())
         unknown = set(data) - known
@@ -100,6 +104,7 @@ class IterationConfig:
             raise ValueError(f"unknown iteration settings: {sorted(unknown)}")
         values = dict(data)
         values.setdefault("random_share_half_life", None)
+        values.setdefault("comprehend_training", "versions")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,8 @@ prefixes, and each function's IAM policy is scoped to the ones it touches):
 ``annotations/``  versions of the annotation pool and the current version per model type
 ``datasets/``     the imported seed data, the frozen split's state, and each data set version
 ``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output
+``flywheels/``    the data lakes of the Comprehend flywheels, one per model type (Comprehend manages
+                  their contents; textloop only names the prefix)
 ``audit/``        one record per iteration, with the documents the decision rests on, and one
                   per rollback of the active model
 
@@ -34,6 +36,7 @@ ANNOTATIONS_PREFIX = "annotations/"
 DATASETS_PREFIX = "datasets/"
 MODELS_PREFIX = "models/"
 AUDIT_PREFIX = "audit/"
+FLYWHEELS_PREFIX = "flywheels/"
 
 # Hive's (and Athena's) spelling of a NULL partition value: batch records without a prediction
 # have no model_version.
@@ -248,6 +251,23 @@ def split_state_key(model_type: str) -> str:
 
 def dataset_key(dataset_version: str, name: str) -> str:
     return f"{DATASETS_PREFIX}{dataset_version}/{name}"
+
+
+def flywheel_dataset_key(model_type: str, model_version: str, name: str) -> str:
+    """An input of the data sets one iteration gives the model type's flywheel (its new
+    documents in Comprehend's formats, and ``manifest.json`` saying which they are)."""
+    return f"{DATASETS_PREFIX}flywheel/{ModelType(model_type).value}/{model_version}/{name}"
+
+
+def flywheel_ledger_key(model_type: str) -> str:
+    """What textloop gave the model type's flywheel so far (``datasets.flywheel``); it moves
+    on purpose, once per iteration."""
+    return f"{DATASETS_PREFIX}flywheel/{ModelType(model_type).value}/ledger.json"
+
+
+def flywheel_data_lake_prefix(model_type: str) -> str:
+    """The flywheel's own data lake (its DataLakeS3Uri), which Comprehend organises."""
+    return f"{FLYWHEELS_PREFIX}{ModelType(model_type).value}/"
 
 
 # --------------------------------------------------------------------------- models/

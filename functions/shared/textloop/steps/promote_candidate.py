@@ -5,7 +5,8 @@ candidate with the thresholds its evaluation tuned (MULTI_LABEL), the model type
 endpoint is updated to the candidate's classifier or recogniser version when the back-end is
 Comprehend (UpdateEndpoint DesiredModelArn), and the registry records
 the promotion under the iteration id (``adapters.active_model.move_pointer``). A retried step
-finds that record and changes nothing.
+finds that record and changes nothing. A candidate a flywheel trained also becomes the
+flywheel's active model (UpdateFlywheel ActiveModelArn; the same value again on a retry).
 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
 COMPREHEND_CLASSIFIER_ENDPOINT_ARN or COMPREHEND_RECOGNIZER_ENDPOINT_ARN (by model type),
@@ -13,7 +14,8 @@ COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint is create
 inference units by the first promotion).
 AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
 dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
-comprehend:CreateEndpoint (on the model type's endpoint; comprehend back-end only).
+comprehend:CreateEndpoint (on the model type's endpoint; comprehend back-end only),
+comprehend:UpdateFlywheel (the model type's flywheel; flywheel training only).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from textloop.adapters.active_model import ActiveModelPointer, move_pointer
+from textloop.adapters.comprehend_flywheel import ComprehendFlywheel
 from textloop.adapters.comprehend_training import ENDPOINT_SETTINGS, model_arn
 from textloop.adapters.stack import Stack
 from textloop.domain.evaluation import summary_metrics, threshold_values
@@ -76,6 +79,9 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         iteration_id=it.iteration_id,
         inference_units=int(ctx.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
     )
+    if job.get("training") == "flywheel" and served:
+        flywheel = ComprehendFlywheel(ctx.clients.get("comprehend"))
+        flywheel.set_active_model(job["flywheel_arn"], served)
     ctx.count("ModelPromoted", result["changed"])
     ctx.logger.info("candidate promoted", extra=result)
     return result

@@ -29,6 +29,7 @@ from textloop.domain.audit import (
     build_audit_record,
     failed_state,
     failure_info,
+    flywheel_summary,
     record_status,
     summary_of,
     validate_audit_record,
@@ -158,6 +159,7 @@ def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         decision=decision,
         failure=failure,
         status=record_status(outcome, decision, event.get("promotion")),
+        flywheel=flywheel_summary(training.get("job")),
     )
 
 

@@ -11,33 +11,60 @@
   CreateEntityRecognizer (COMPREHEND_CSV annotations: the data set's documents files and
   annotations CSVs, train and frozen test, EntityTypes from its manifest); status SUBMITTED,
   then the DescribeTraining step polls.
+* ``model_backend=comprehend`` with ``comprehend_training=flywheel``: the model type's flywheel
+  (``adapters.comprehend_flywheel``), found by name (ListFlywheels) or created once
+  (CreateFlywheel: from the active model's version when a Comprehend endpoint serves one, else
+  ModelType and TaskConfig; the data lake at ``layout.flywheel_data_lake_prefix``, the stack's
+  KMS key, the run-time tags), given only the documents it does not hold yet
+  (``datasets.flywheel``: the ledger, reconciled with ListDatasets) as a TRAIN data set, and the
+  new test items as a TEST one (files and manifest under ``layout.flywheel_dataset_key``), then
+  StartFlywheelIteration once the flywheel and its data sets are ready; DescribeTraining takes
+  the job on from wherever this step left it.
 
 The model version is derived from the iteration and the data set, so a retry names the same one.
 
 Environment: DATA_LAKE_BUCKET; comprehend: COMPREHEND_DATA_ACCESS_ROLE_ARN,
 COMPREHEND_CLASSIFIER_NAME (default textloop-document-classifier), COMPREHEND_RECOGNIZER_NAME
-(default textloop-entity-recognizer), COMPREHEND_LANGUAGE_CODE (default en).
+(default textloop-entity-recognizer), COMPREHEND_LANGUAGE_CODE (default en); flywheel:
+COMPREHEND_FLYWHEEL_ROLE_ARN, COMPREHEND_KMS_KEY_ARN, COMPREHEND_CLASSIFIER_FLYWHEEL_NAME,
+COMPREHEND_RECOGNIZER_FLYWHEEL_NAME, COMPREHEND_CLASSIFIER_ENDPOINT_ARN /
+COMPREHEND_RECOGNIZER_ENDPOINT_ARN, ACTIVE_MODEL_PARAMETER_PREFIX, STACK_NAME.
 AWS: local: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*). comprehend:
 comprehend:CreateDocumentClassifier, comprehend:ListDocumentClassifiers (classifiers),
 s3:GetObject (datasets/*, the manifest), comprehend:CreateEntityRecognizer,
 comprehend:ListEntityRecognizers (recognisers), iam:PassRole on
 COMPREHEND_DATA_ACCESS_ROLE_ARN (condition iam:PassedToService comprehend.amazonaws.com).
+flywheel: ssm:GetParameter (the pointer), comprehend:DescribeEndpoint (the active model),
+comprehend:ListFlywheels, comprehend:CreateFlywheel, comprehend:DescribeFlywheel,
+comprehend:ListDatasets, comprehend:CreateDataset, comprehend:DescribeDataset,
+comprehend:StartFlywheelIteration, comprehend:DescribeFlywheelIteration, comprehend:TagResource,
+s3:GetObject and s3:PutObject (datasets/flywheel/*), iam:PassRole on
+COMPREHEND_FLYWHEEL_ROLE_ARN.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textloop.adapters.comprehend_flywheel import (
+    ComprehendFlywheel,
+    dataset_input,
+    flywheel_name,
+    task_config,
+)
+from textloop.adapters.comprehend_predictions import ComprehendTestPredictions
 from textloop.adapters.comprehend_training import (
+    ENDPOINT_SETTINGS,
     ComprehendRecognizerTraining,
     ComprehendTraining,
     model_name,
 )
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
-from textloop.domain.datasets.formats import parse_classifier_csv, read_entity_part
+from textloop.domain.datasets import flywheel as ledgers
+from textloop.domain.datasets.formats import parse_classifier_csv, read_entity_part, write_files
 from textloop.domain.iteration import Iteration
-from textloop.domain.names import Mode, ModelType
+from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
 from textloop.domain.timestamps import parse_timestamp
 from textloop.steps.payloads import DATASET, ITERATION, step_schema
 
@@ -109,6 +136,9 @@ def train_local(
 def train_comprehend(
     ctx: Stack, it: Iteration, dataset: dict[str, Any], model_version: str
 ) -> dict[str, Any]:
+    if it.config.comprehend_training == "flywheel":
+        status, job = train_flywheel(ctx, it, dataset, model_version)
+        return {"model_version": model_version, "status": status, "polls": 0, "job": job}
     if it.model_type == ModelType.ENTITY_RECOGNIZER:
         job = train_comprehend_recognizer(ctx, dataset, model_version)
         return {"model_version": model_version, "status": "SUBMITTED", "polls": 0, "job": job}
@@ -152,3 +182,150 @@ def train_comprehend_recognizer(
         role_arn=ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN"),
         language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en"),
     )
+
+
+def train_flywheel(
+    ctx: Stack, it: Iteration, dataset: dict[str, Any], model_version: str
+) -> tuple[str, dict[str, Any]]:
+    """The flywheel iteration's job, as far as ``ComprehendFlywheel.advance`` could take it."""
+    model_type = it.model_type
+    flywheel = ComprehendFlywheel(ctx.clients.get("comprehend"))
+    tags = ctx.resource_tags(model_type)
+    manifest_key = layout.flywheel_dataset_key(model_type, model_version, "manifest.json")
+    manifest = ctx.lake.get_json(manifest_key)
+    ledger_key = layout.flywheel_ledger_key(model_type)
+    ledger = ctx.lake.get_json(ledger_key) or ledgers.empty_ledger(model_type)
+    parts = None
+    if manifest is None:
+        parts = _dataset_parts(ctx, it, dataset)
+    name = flywheel_name(ctx.setting, model_type)
+    flywheel_arn, created = flywheel.find(name), False
+    if flywheel_arn is None:
+        flywheel_arn, created = flywheel.create(
+            name,
+            model_type=model_type,
+            active_model_arn=_active_model_arn(ctx, model_type),
+            task=task_config(
+                model_type,
+                labels=_labels(ctx, dataset),
+                mode=it.mode,
+                language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en") or "en",
+            ),
+            data_lake_uri=ctx.lake.uri(layout.flywheel_data_lake_prefix(model_type)),
+            role_arn=ctx.required("COMPREHEND_FLYWHEEL_ROLE_ARN"),
+            kms_key_arn=ctx.setting("COMPREHEND_KMS_KEY_ARN"),
+            tags=tags,
+        )
+    if ledger.get("flywheel_arn") not in (None, flywheel_arn):
+        # Another flywheel than the one the ledger describes (the old one was removed): it
+        # holds none of textloop's documents.
+        ledger = ledgers.empty_ledger(model_type)
+    if manifest is None:
+        if ledger["iterations"] and not created:
+            ledger = ledgers.reconciled(ledger, flywheel.held_datasets(flywheel_arn))
+        manifest = _write_increment(ctx, it, model_version, flywheel_arn, parts or {}, ledger)
+        ctx.lake.put_json(manifest_key, manifest, once=True)
+    # Again on a retry: the ledger may not have been written when the first try stopped.
+    ctx.lake.put_json(
+        ledger_key,
+        ledgers.with_iteration(
+            ledger,
+            flywheel_arn=flywheel_arn,
+            model_version=model_version,
+            entries=manifest["documents"],
+            dataset_names=[d["name"] for d in manifest["datasets"]],
+            manifest_key=manifest_key,
+        ),
+    )
+    job = {
+        "backend": "comprehend",
+        "model_type": model_type,
+        "training": "flywheel",
+        "flywheel_arn": flywheel_arn,
+        "flywheel_created": created,
+        "model_version": model_version,
+        "manifest_key": manifest_key,
+        "datasets": manifest["datasets"],
+        "new_documents": {part: manifest[part]["documents"] for part in ledgers.PARTS},
+        "relabelled_not_sent": len(manifest["relabelled"]),
+    }
+    return flywheel.advance(job, tags)
+
+
+def _dataset_parts(
+    ctx: Stack, it: Iteration, dataset: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """The built data set's training and test documents."""
+    if it.model_type == ModelType.ENTITY_RECOGNIZER:
+        version = dataset["dataset_version"]
+        return {p: read_entity_part(ctx.lake.get_text, version, p) for p in ledgers.PARTS}
+    out = {}
+    for part in ledgers.PARTS:
+        text = ctx.lake.get_text(ctx.lake.key_of(dataset[f"{part}_uri"]))
+        if text is None:
+            raise LookupError(f"{dataset[f'{part}_uri']} is missing")
+        out[part] = parse_classifier_csv(text, it.mode, name=f"{part}.csv")
+    return out
+
+
+def _write_increment(
+    ctx: Stack,
+    it: Iteration,
+    model_version: str,
+    flywheel_arn: str,
+    parts: dict[str, list[dict[str, Any]]],
+    ledger: dict[str, Any],
+) -> dict[str, Any]:
+    """The increment's files (only parts with documents) and its manifest."""
+    model_type = it.model_type
+    inc = ledgers.increment(model_type, parts, ledger)
+    files = write_files(model_type, it.mode, inc.train, inc.test, LABEL_DELIMITER)
+    for name, body in files.items():
+        key = layout.flywheel_dataset_key(model_type, model_version, name)
+        ctx.lake.put_text(key, body, "text/csv", once=True)
+
+    def uri(name: str) -> str:
+        return ctx.lake.uri(layout.flywheel_dataset_key(model_type, model_version, name))
+
+    datasets = []
+    for part in ledgers.PARTS:
+        if not inc.documents(part):
+            continue
+        if model_type == ModelType.ENTITY_RECOGNIZER:
+            given = {"documents": uri(f"{part}.txt"), "annotations": uri(f"{part}-annotations.csv")}
+        else:
+            given = {"documents": uri(f"{part}.csv")}
+        datasets.append(
+            {
+                "name": f"{model_version}-{part}",
+                "type": part.upper(),
+                "input": dataset_input(model_type, it.mode, given),
+            }
+        )
+    return {
+        "model_type": model_type,
+        "model_version": model_version,
+        "iteration_id": it.iteration_id,
+        "flywheel_arn": flywheel_arn,
+        "datasets": datasets,
+        "train": {"documents": len(inc.train)},
+        "test": {"documents": len(inc.test)},
+        "relabelled": inc.relabelled,
+        "documents": ledgers.manifest_entries(model_type, inc, model_version),
+    }
+
+
+def _active_model_arn(ctx: Stack, model_type: str) -> str | None:
+    """The Comprehend version serving the model type (what a new flywheel starts from)."""
+    pointer = ctx.pointer_store(model_type).current()
+    if pointer is None or pointer.backend != "comprehend" or not pointer.endpoint_arn:
+        return None
+    endpoint = ctx.setting(ENDPOINT_SETTINGS[model_type]) or pointer.endpoint_arn
+    return ComprehendTestPredictions(ctx.clients.get("comprehend")).endpoint_model_arn(endpoint)
+
+
+def _labels(ctx: Stack, dataset: dict[str, Any]) -> list[str]:
+    manifest = ctx.lake.get_json(dataset["manifest_key"])
+    if manifest is None:
+        raise LookupError(f"{dataset['manifest_key']} is missing")
+    return list(manifest["labels"])

@@ -1,0 +1,554 @@
+"""Flywheel mode end to end: two iterations per model type through the iteration state machine
+in moto, every step Lambda in process, Comprehend a Stubber-ed client (responses checked against
+botocore's model; shapes from the AWS CLI's published examples, cited beside each).
+
+What each test holds the loop to: the flywheel is created once; each iteration's TRAIN data set
+holds only the documents the flywheel does not hold yet (the second only its own new ones), new
+test items go in as TEST; the flywheel's trained version is judged by textloop's gate on the
+frozen test set with batch jobs; promotion moves the endpoint and the flywheel's ActiveModelArn;
+the audit record keeps the flywheel's own metrics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tests.support.iteration_data import put_feedback, put_seed
+from tests.support.iteration_stack import BUCKET, PREFIX, deploy_iteration_stack
+from tests.unit.test_iteration_flow import lake_text, simulate_comprehend_jobs
+
+ACCOUNT = "arn:aws:comprehend:us-east-1:123456789012"
+DATA_ROLE = "arn:aws:iam::123456789012:role/textloop-test-comprehend-data"
+FLYWHEEL_ROLE = "arn:aws:iam::123456789012:role/textloop-test-comprehend-flywheel"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+STACK = "textloop-test"
+
+
+class Kind:
+    """What differs between the model types' Comprehend calls."""
+
+    def __init__(self, model_type: str):
+        self.model_type = model_type
+        entity = model_type == "ENTITY_RECOGNIZER"
+        self.entity = entity
+        self.flywheel_name = "textloop-test-recognizer" if entity else "textloop-test-classifier"
+        self.flywheel_arn = f"{ACCOUNT}:flywheel/{self.flywheel_name}"
+        resource = "entity-recognizer" if entity else "document-classifier"
+        self.endpoint = f"{ACCOUNT}:{resource}-endpoint/{self.flywheel_name}"
+        self.model_field = "recognizer_arn" if entity else "classifier_arn"
+        self.model_param = "EntityRecognizerArn" if entity else "DocumentClassifierArn"
+        job = "entities_detection_job" if entity else "document_classification_job"
+        self.start_job, self.describe_job = f"start_{job}", f"describe_{job}"
+        self.job_properties = (
+            "EntitiesDetectionJobProperties" if entity else "DocumentClassificationJobProperties"
+        )
+        self.tags = [
+            {"Key": "textloop:stack", "Value": STACK},
+            {"Key": "textloop:model-type", "Value": model_type},
+        ]
+        self.resource = resource
+
+    def trained(self, n: int) -> str:
+        # The TrainedModelArn of the CLI's describe-flywheel-iteration example
+        # (https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html):
+        # a version Comprehend names "Comprehend-Generated-v<n>-<hash>" under the flywheel's model.
+        version = f"Comprehend-Generated-v{n}-bb52d58{n}"
+        return f"{ACCOUNT}:{self.resource}/{self.flywheel_name}/version/{version}"
+
+    def env(self) -> dict:
+        setting = "RECOGNIZER" if self.entity else "CLASSIFIER"
+        return {
+            "STACK_NAME": STACK,
+            "COMPREHEND_DATA_ACCESS_ROLE_ARN": DATA_ROLE,
+            "COMPREHEND_FLYWHEEL_ROLE_ARN": FLYWHEEL_ROLE,
+            "COMPREHEND_KMS_KEY_ARN": KEY,
+            f"COMPREHEND_{setting}_FLYWHEEL_NAME": self.flywheel_name,
+            f"COMPREHEND_{setting}_ENDPOINT_ARN": self.endpoint,
+        }
+
+
+# FlywheelModelEvaluationMetrics of the CLI's describe-flywheel-iteration example
+# (https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html).
+EVALUATED = {
+    "AverageF1Score": 0.7742663922375772,
+    "AveragePrecision": 0.8287636394041166,
+    "AverageRecall": 0.7427084833645399,
+    "AverageAccuracy": 0.8795394154118689,
+}
+FULL_ITERATION = "FULL_ITERATION: Flywheel iteration performed all functions successfully."
+TRAINED = {
+    "AverageF1Score": 0.9767700253081214,
+    "AveragePrecision": 0.9767700253081214,
+    "AverageRecall": 0.9767700253081214,
+    "AverageAccuracy": 0.9858281665190434,
+}
+
+
+def record_calls(client) -> list[tuple[str, dict]]:
+    """Every Comprehend call's operation and parameters, in order."""
+    calls: list[tuple[str, dict]] = []
+
+    def record(params, model, **_):
+        calls.append((model.name, dict(params)))
+
+    client.meta.events.register("before-parameter-build.comprehend", record)
+    return calls
+
+
+def stub_iteration(
+    stubber: Stubber,
+    kind: Kind,
+    n: int,
+    *,
+    held: list[str],
+    active: str | None,
+    outputs: dict,
+) -> None:
+    """The Comprehend calls of iteration ``n`` in flywheel mode, in the order the steps make
+    them. ``held``: the data set names the flywheel holds (None on the first iteration: no
+    flywheel yet); ``active``: the model version the endpoint serves (None: no active model)."""
+    flywheel, iteration_id = kind.flywheel_arn, f"2023061{n}T211026Z"
+    if n == 1:
+        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheels.html
+        stubber.add_response("list_flywheels", {"FlywheelSummaryList": []}, {})
+        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/create-flywheel.html
+        stubber.add_response(
+            "create_flywheel",
+            {"FlywheelArn": flywheel},
+            {
+                "FlywheelName": kind.flywheel_name,
+                "DataAccessRoleArn": FLYWHEEL_ROLE,
+                "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/",
+                "ClientRequestToken": ANY,
+                "Tags": kind.tags,
+                "ModelType": kind.model_type,
+                "TaskConfig": ANY,
+                "DataSecurityConfig": {
+                    "ModelKmsKeyId": KEY,
+                    "VolumeKmsKeyId": KEY,
+                    "DataLakeKmsKeyId": KEY,
+                },
+            },
+        )
+    else:
+        stubber.add_response(
+            "list_flywheels",
+            {
+                "FlywheelSummaryList": [
+                    {
+                        "FlywheelArn": flywheel,
+                        "ActiveModelArn": active,
+                        "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/",
+                        "Status": "ACTIVE",
+                        "ModelType": kind.model_type,
+                    }
+                ]
+            },
+            {},
+        )
+        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-datasets.html
+        stubber.add_response(
+            "list_datasets",
+            {
+                "DatasetPropertiesList": [
+                    {
+                        "DatasetArn": f"{flywheel}/dataset/{name}",
+                        "DatasetName": name,
+                        "DatasetType": "TEST" if name.endswith("-test") else "TRAIN",
+                        "Status": "COMPLETED",
+                    }
+                    for name in held
+                ]
+            },
+            {"FlywheelArn": flywheel},
+        )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel.html
+    stubber.add_response(
+        "describe_flywheel",
+        {
+            "FlywheelProperties": {
+                "FlywheelArn": flywheel,
+                "DataAccessRoleArn": FLYWHEEL_ROLE,
+                "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/",
+                "Status": "ACTIVE",
+                "ModelType": kind.model_type,
+            }
+        },
+        {"FlywheelArn": flywheel},
+    )
+    for part in ("TRAIN", "TEST"):
+        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/create-dataset.html
+        stubber.add_response(
+            "create_dataset",
+            {"DatasetArn": f"{flywheel}/dataset/it{n}-{part.lower()}"},
+            {
+                "FlywheelArn": flywheel,
+                "DatasetName": ANY,
+                "DatasetType": part,
+                "InputDataConfig": ANY,
+                "ClientRequestToken": ANY,
+                "Tags": kind.tags,
+            },
+        )
+    for part in ("TRAIN", "TEST"):
+        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-dataset.html
+        stubber.add_response(
+            "describe_dataset",
+            {
+                "DatasetProperties": {
+                    "DatasetArn": f"{flywheel}/dataset/it{n}-{part.lower()}",
+                    "DatasetType": part,
+                    "Status": "COMPLETED",
+                }
+            },
+            {"DatasetArn": f"{flywheel}/dataset/it{n}-{part.lower()}"},
+        )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/start-flywheel-iteration.html
+    stubber.add_response(
+        "start_flywheel_iteration",
+        {"FlywheelArn": flywheel, "FlywheelIterationId": iteration_id},
+        {"FlywheelArn": flywheel, "ClientRequestToken": ANY},
+    )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html
+    described = {"FlywheelArn": flywheel, "FlywheelIterationId": iteration_id}
+    stubber.add_response(
+        "describe_flywheel_iteration",
+        {"FlywheelIterationProperties": {**described, "Status": "TRAINING"}},
+        described,
+    )
+    stubber.add_response(
+        "describe_flywheel_iteration",
+        {
+            "FlywheelIterationProperties": {
+                **described,
+                "Status": "COMPLETED",
+                "Message": FULL_ITERATION,
+                **(
+                    {"EvaluatedModelArn": active, "EvaluatedModelMetrics": EVALUATED}
+                    if active
+                    else {}
+                ),
+                "TrainedModelArn": kind.trained(n),
+                "TrainedModelMetrics": TRAINED,
+            }
+        },
+        described,
+    )
+    job = {"JobName": ANY, "InputDataConfig": ANY, "OutputDataConfig": ANY}
+    job.update({"DataAccessRoleArn": DATA_ROLE, "ClientRequestToken": ANY})
+    if kind.entity:
+        job["LanguageCode"] = "en"
+    stubber.add_response(
+        kind.start_job,
+        {"JobId": f"job-{n}-candidate", "JobStatus": "SUBMITTED"},
+        {**job, kind.model_param: kind.trained(n)},
+    )
+    if active:
+        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-endpoint.html
+        stubber.add_response(
+            "describe_endpoint",
+            {"EndpointProperties": {"EndpointArn": kind.endpoint, "ModelArn": active}},
+            {"EndpointArn": kind.endpoint},
+        )
+        stubber.add_response(
+            kind.start_job,
+            {"JobId": f"job-{n}-active", "JobStatus": "SUBMITTED"},
+            {**job, kind.model_param: active},
+        )
+    for role, arn in (("candidate", kind.trained(n)), ("active", active)):
+        if arn is None:
+            continue
+        stubber.add_response(
+            kind.describe_job,
+            {
+                kind.job_properties: {
+                    "JobId": f"job-{n}-{role}",
+                    "JobStatus": "COMPLETED",
+                    "OutputDataConfig": {"S3Uri": outputs[arn]},
+                }
+            },
+            {"JobId": f"job-{n}-{role}"},
+        )
+    if active:
+        stubber.add_response(
+            "update_endpoint",
+            {},
+            {"EndpointArn": kind.endpoint, "DesiredModelArn": kind.trained(n)},
+        )
+    else:
+        # The first promotion: the endpoint does not exist yet, so it is created.
+        stubber.add_client_error(
+            "update_endpoint", "ResourceNotFoundException", "Endpoint not found", 400
+        )
+        stubber.add_response(
+            "create_endpoint",
+            {"EndpointArn": kind.endpoint, "ModelArn": kind.trained(n)},
+            {
+                "EndpointName": kind.flywheel_name,
+                "ModelArn": kind.trained(n),
+                "DesiredInferenceUnits": 1,
+                "ClientRequestToken": ANY,
+            },
+        )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-flywheel.html
+    stubber.add_response(
+        "update_flywheel",
+        {
+            "FlywheelProperties": {
+                "FlywheelArn": flywheel,
+                "ActiveModelArn": kind.trained(n),
+                "DataAccessRoleArn": FLYWHEEL_ROLE,
+                "Status": "ACTIVE",
+                "ModelType": kind.model_type,
+            }
+        },
+        {"FlywheelArn": flywheel, "ActiveModelArn": kind.trained(n)},
+    )
+
+
+def simulate_entity_jobs(client, spans_of: dict, wrong_every: dict, outputs: dict) -> None:
+    """What Comprehend does when an entities detection job runs: one output line per input line
+    (https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html), the true spans
+    except on every n-th line of the recogniser named by ARN, written where the job's
+    description will say."""
+    from textloop.domain.predictions import span_tuple
+
+    def run_job(params, **_):
+        s3 = boto3.client("s3")
+        bucket, key = params["InputDataConfig"]["S3Uri"][5:].split("/", 1)
+        texts = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        n = wrong_every[params["EntityRecognizerArn"]]
+        lines = []
+        for i, text in enumerate(texts):
+            spans = [] if i % n == 0 else [span_tuple(s) for s in spans_of[text]]
+            entities = [
+                {"BeginOffset": b, "EndOffset": e, "Score": 0.9, "Text": text[b:e], "Type": t}
+                for b, e, t in spans
+            ]
+            lines.append(json.dumps({"File": "test.txt", "Line": i, "Entities": entities}))
+        body = ("\n".join(lines) + "\n").encode()
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            info = tarfile.TarInfo("output")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+        out_bucket, out_key = outputs[params["EntityRecognizerArn"]][5:].split("/", 1)
+        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive.getvalue())
+
+    client.meta.events.register(
+        "before-parameter-build.comprehend.StartEntitiesDetectionJob", run_job
+    )
+
+
+def part_texts(kind: Kind, key_of, name: str) -> set[str]:
+    """The texts of one data set file in the lake (a flywheel increment's or a build's)."""
+    from textloop.domain.datasets.formats import parse_classifier_csv, parse_entity_files
+
+    if kind.entity:
+        documents = parse_entity_files(
+            lake_text(key_of(f"{name}.txt")),
+            lake_text(key_of(f"{name}-annotations.csv")),
+            f"{name}.txt",
+        )
+    else:
+        documents = parse_classifier_csv(
+            lake_text(key_of(f"{name}.csv")), "MULTI_CLASS", name=f"{name}.csv"
+        )
+    return {d["text"] for d in documents}
+
+
+def run_two_iterations(lambdas, kind: Kind, stack, feed_second, truth_of: dict):
+    """Iteration 1 (bootstrap of the flywheel), then ``feed_second()``, then iteration 2;
+    returns both executions' outputs and every Comprehend call made."""
+    from textloop.adapters import clients
+
+    comprehend = boto3.client("comprehend")
+    calls = record_calls(comprehend)
+    outputs = {
+        kind.trained(n): f"s3://{BUCKET}/models/fw-{n}/test-predictions/out/output.tar.gz"
+        for n in (1, 2)
+    }
+    # The candidate errs on every 20th test document, the model it competes with on every 4th:
+    # the candidate's errors are a subset, so no label regresses.
+    wrong_every = {kind.trained(1): 20, kind.trained(2): 20}
+    if kind.entity:
+        simulate_entity_jobs(comprehend, truth_of, wrong_every, outputs)
+    else:
+        simulate_comprehend_jobs(comprehend, truth_of, wrong_every, outputs)
+    stubber = Stubber(comprehend)
+    stub_iteration(stubber, kind, 1, held=[], active=None, outputs=outputs)
+    results = []
+    with stubber, clients.override("comprehend", comprehend):
+        described = stack.wait(stack.start("it-fw-1", start_input(kind)), timeout=120)
+        assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-fw-1.json")[
+            "failure"
+        ]
+        stubber.assert_no_pending_responses()
+        results.append(json.loads(described["output"]))
+        first_version = results[0]["training"]["model_version"]
+        feed_second()
+        wrong_every[kind.trained(1)] = 4
+        stub_iteration(
+            stubber,
+            kind,
+            2,
+            held=[f"{first_version}-train", f"{first_version}-test"],
+            active=kind.trained(1),
+            outputs=outputs,
+        )
+        described = stack.wait(stack.start("it-fw-2", start_input(kind)), timeout=120)
+        assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-fw-2.json")[
+            "failure"
+        ]
+        stubber.assert_no_pending_responses()
+        results.append(json.loads(described["output"]))
+    return results, calls
+
+
+def start_input(kind: Kind) -> dict:
+    if kind.entity:
+        return {"model_type": "ENTITY_RECOGNIZER", "config": {"min_new_items": 0}}
+    return {}
+
+
+def check_flywheel_loop(stack, kind: Kind, results, calls, new_texts: set[str]) -> None:
+    from textloop.domain import layout
+
+    names = [name for name, _ in calls]
+    assert names.count("CreateFlywheel") == 1
+    created = dict(calls)["CreateFlywheel"]
+    assert created["FlywheelName"] == kind.flywheel_name
+    task = created["TaskConfig"]
+    assert task["LanguageCode"] == "en"
+    datasets = [params for name, params in calls if name == "CreateDataset"]
+    assert [d["DatasetType"] for d in datasets] == ["TRAIN", "TEST", "TRAIN", "TEST"]
+
+    builds = [r["dataset"]["dataset_version"] for r in results]
+    versions = [r["training"]["model_version"] for r in results]
+
+    def build_texts(n: int, part: str) -> set[str]:
+        return part_texts(kind, lambda name: layout.dataset_key(builds[n], name), part)
+
+    def given(n: int, part: str) -> set[str]:
+        return part_texts(
+            kind, lambda name: layout.flywheel_dataset_key(kind.model_type, versions[n], name), part
+        )
+
+    # Iteration 1 gives the flywheel the whole first data set; iteration 2 only what is new.
+    assert given(0, "train") == build_texts(0, "train")
+    assert given(0, "test") == build_texts(0, "test")
+    assert given(1, "train") == build_texts(1, "train") - build_texts(0, "train")
+    assert given(1, "test") == build_texts(1, "test") - build_texts(0, "test")
+    assert given(1, "train") and given(1, "train") <= new_texts
+    assert given(1, "test") <= new_texts
+    assert not given(1, "train") & (build_texts(0, "train") | build_texts(0, "test"))
+    for n, (train, test) in enumerate(zip(datasets[::2], datasets[1::2], strict=True)):
+        assert train["DatasetName"] == f"{versions[n]}-train"
+        assert test["DatasetName"] == f"{versions[n]}-test"
+        given_uri = json.dumps(train["InputDataConfig"])
+        assert f"datasets/flywheel/{kind.model_type}/{versions[n]}/train" in given_uri
+    ledger = stack.get_json(layout.flywheel_ledger_key(kind.model_type))
+    assert ledger["flywheel_arn"] == kind.flywheel_arn
+    assert sorted(ledger["iterations"]) == sorted(versions)
+    # The candidate is the flywheel's trained version, judged on the frozen test set.
+    assert build_texts(0, "test") <= build_texts(1, "test")  # frozen: it only grows
+    for n, result in enumerate(results, start=1):
+        assert result["training"]["job"][kind.model_field] == kind.trained(n)
+        assert result["evaluation"]["decision"]["promote"] is True
+        assert result["promotion"]["promoted"] is True
+        test_documents = f"s3://{BUCKET}/datasets/{result['dataset']['dataset_version']}/"
+        started = [
+            p
+            for name, p in calls
+            if name in ("StartDocumentClassificationJob", "StartEntitiesDetectionJob")
+        ]
+        assert any(
+            p[kind.model_param] == kind.trained(n)
+            and p["InputDataConfig"]["S3Uri"].startswith(test_documents)
+            for p in started
+        )
+        audit = stack.get_json(f"audit/iterations/it-fw-{n}.json")
+        assert audit["status"] == "PROMOTED"
+        flywheel = audit["models"]["flywheel"]
+        assert flywheel["flywheel_arn"] == kind.flywheel_arn
+        assert flywheel["trained_model_arn"] == kind.trained(n)
+        assert flywheel["trained_model_metrics"] == TRAINED
+        assert flywheel["evaluated_model_metrics"] == (EVALUATED if n == 2 else None)
+        assert [d["type"] for d in flywheel["datasets"]] == ["TRAIN", "TEST"]
+        assert flywheel["new_documents"]["train"] == len(given(n - 1, "train"))
+        assert audit["models"]["candidate"]["metrics"] is not None
+    # Promotion: the endpoint and the flywheel's active model both moved to the new version.
+    updates = [p for name, p in calls if name == "UpdateFlywheel"]
+    assert updates == [
+        {"FlywheelArn": kind.flywheel_arn, "ActiveModelArn": kind.trained(n)} for n in (1, 2)
+    ]
+    endpoint = [p for name, p in calls if name == "UpdateEndpoint"]
+    assert endpoint[-1] == {"EndpointArn": kind.endpoint, "DesiredModelArn": kind.trained(2)}
+    pointer = json.loads(
+        boto3.client("ssm").get_parameter(Name=f"{PREFIX}/active-model/{kind.model_type}")[
+            "Parameter"
+        ]["Value"]
+    )
+    assert pointer["model_version"] == versions[1] and pointer["endpoint_arn"] == kind.endpoint
+
+
+def test_a_classifier_flywheel_runs_two_iterations_with_only_new_annotations(lambdas, ag_news_rows):
+    kind = Kind("DOCUMENT_CLASSIFIER")
+    stack = deploy_iteration_stack(
+        lambdas,
+        defaults={"model_backend": "comprehend", "comprehend_training": "flywheel"},
+        extra_env=kind.env(),
+    )
+    put_seed(BUCKET, ag_news_rows[:400])
+    truth = {text: label for label, text in ag_news_rows}
+    fresh = ag_news_rows[3000:3400]
+    put_feedback(BUCKET, [], [(label, text) for label, text in fresh[:5]])
+    # Three new documents of each label: the split sends some of them to the test set.
+    second: list[tuple[str, str]] = []
+    for label in sorted({label for label, _ in fresh}):
+        second += [(lb, t) for lb, t in fresh[5:] if lb == label][:3]
+
+    results, calls = run_two_iterations(
+        lambdas, kind, stack, lambda: put_feedback(BUCKET, [], second), truth
+    )
+    check_flywheel_loop(stack, kind, results, calls, {t for _, t in second})
+    task = dict(calls)["CreateFlywheel"]["TaskConfig"]["DocumentClassificationConfig"]
+    assert task["Mode"] == "MULTI_CLASS"
+    assert task["Labels"] == stack.get_json(results[0]["dataset"]["manifest_key"])["labels"]
+
+
+@pytest.fixture(scope="module")
+def gold():
+    from tests.support.ner import gold_documents
+
+    return gold_documents()
+
+
+def test_a_recognizer_flywheel_runs_two_iterations_with_only_new_annotations(lambdas, gold):
+    from tests.unit.test_entity_iteration import put_pool
+
+    kind = Kind("ENTITY_RECOGNIZER")
+    stack = deploy_iteration_stack(
+        lambdas,
+        defaults={
+            "review_budget": 0,
+            "model_backend": "comprehend",
+            "ENTITY_RECOGNIZER": {"comprehend_training": "flywheel"},
+        },
+        extra_env=kind.env(),
+    )
+    put_pool(gold[:120])
+    spans = {d["text"]: d["entities"] for d in gold}
+    results, calls = run_two_iterations(
+        lambdas, kind, stack, lambda: put_pool(gold, iteration_id="more-gold"), spans
+    )
+    check_flywheel_loop(stack, kind, results, calls, {d["text"] for d in gold[120:]})
+    task = dict(calls)["CreateFlywheel"]["TaskConfig"]["EntityRecognitionConfig"]
+    labels = stack.get_json(results[0]["dataset"]["manifest_key"])["labels"]
+    assert [t["Type"] for t in task["EntityTypes"]] == labels
