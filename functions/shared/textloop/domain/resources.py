@@ -9,6 +9,9 @@ destroy``) and let the bill be split by stack and model type.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 STACK_TAG = "textloop:stack"
 MODEL_TYPE_TAG = "textloop:model-type"
 # The tag value when a deployment names no stack (unit tests, a hand-run function).
@@ -21,3 +24,9 @@ def run_time_tags(stack: str, model_type: str) -> list[dict[str, str]]:
         {"Key": STACK_TAG, "Value": stack},
         {"Key": MODEL_TYPE_TAG, "Value": str(model_type)},
     ]
+
+
+def tags_parameter(tags: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """The ``Tags`` keyword of a create/start call, or no keyword at all when there are no tags
+    (a caller that names none sends what it sent before tags existed)."""
+    return {"Tags": [dict(tag) for tag in tags]} if tags else {}

@@ -7,13 +7,14 @@ Comprehend (UpdateEndpoint DesiredModelArn), and the registry records
 the promotion under the iteration id (``adapters.active_model.move_pointer``). A retried step
 finds that record and changes nothing.
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE, STACK_NAME,
 COMPREHEND_CLASSIFIER_ENDPOINT_ARN or COMPREHEND_RECOGNIZER_ENDPOINT_ARN (by model type),
 COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint is created with that many
 inference units by the first promotion).
 AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
 dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
-comprehend:CreateEndpoint (on the model type's endpoint; comprehend back-end only).
+comprehend:CreateEndpoint with comprehend:TagResource (the endpoint is created with the stack's
+tags; on the model type's endpoint; comprehend back-end only).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         reason=evaluation["decision"].get("reason") or "",
         iteration_id=it.iteration_id,
         inference_units=int(ctx.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
+        tags=ctx.resource_tags(it.model_type),
     )
     ctx.count("ModelPromoted", result["changed"])
     ctx.logger.info("candidate promoted", extra=result)
