@@ -4,6 +4,8 @@ published examples, cited beside each), S3, SSM and DynamoDB in moto."""
 
 from __future__ import annotations
 
+import io
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +31,7 @@ from textloop.domain.resources import (
 )
 
 from tests.support.stack import create_registry_table
+from textloop_ops import cli
 from textloop_ops.resources import StackResources, StackScope
 
 BUCKET = "tl-dev-lake"
@@ -497,3 +500,126 @@ def test_an_endpoint_that_outlives_the_wait_stops_the_removal_before_the_version
     assert [r["result"] for r in results] == ["deleted", "failed"]
     assert "still deleting after 100 s" in results[1]["error"]
     assert ENDPOINT_ARN in results[1]["error"]
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture
+def stack_file(tmp_path):
+    """What `terraform output -json stack` prints for the stack."""
+    path = tmp_path / "stack.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "tl-dev",
+                "data_lake_bucket": BUCKET,
+                "registry_table": TABLE,
+                "active_model_parameter_prefix": PREFIX,
+                "region": "us-west-2",
+            }
+        )
+    )
+    return path
+
+
+def use_clients(monkeypatch, comprehend) -> list:
+    """The CLI's clients: the Stubber-ed Comprehend, moto for the rest; records the regions."""
+    regions = []
+
+    def client(service: str, region: str | None):
+        regions.append(region)
+        if service == "comprehend":
+            return comprehend
+        return boto3.client(service, region_name="us-east-1")
+
+    monkeypatch.setattr(cli, "_aws_client", client)
+    return regions
+
+
+def test_cli_lists_the_resources_as_a_table_and_as_json(stack, stack_file, monkeypatch, capsys):
+    comprehend = boto3.client("comprehend", region_name="us-west-2")
+    regions = use_clients(monkeypatch, comprehend)
+    stubber = Stubber(comprehend)
+    stub_listing(stubber)
+    stub_listing(stubber)
+    with stubber:
+        assert cli.main(["resources", "--stack-file", str(stack_file)], environ={}) == 0
+        table = capsys.readouterr().out
+        argv = ["--json", "resources", "list", "--stack-file", str(stack_file)]
+        assert cli.main(argv, environ={}) == 0
+        data = json.loads(capsys.readouterr().out)
+    assert set(regions) == {"us-west-2"}  # the stack's region, not the shell's
+    header = table.splitlines()[0].split()
+    assert header == ["KIND", "MODEL_TYPE", "ID", "VERSION", "STATUS", "CREATED", "ACTIVE", "COST"]
+    c2 = next(
+        line
+        for line in table.splitlines()
+        if line.startswith("classifier-version") and CLASSIFIER + "c2" in line
+    )
+    assert "serving" in c2 and "$0.50/month model management" in c2
+    assert "tl-dev: endpoints 1 IU = $1.80/h while they exist; 5 model versions" in table
+    assert data["stack"] == "tl-dev"
+    rows = {row["id"]: row for row in data["resources"]}
+    assert rows[CLASSIFIER + "c3"]["active"] == "active"
+    assert rows[RECOGNIZER + f"{LOCKED_ITERATION}-0123456789"]["active"] == "in use"
+    assert rows[ENDPOINT_ARN]["inference_units"] == 1
+
+
+def test_cli_prune_dry_run_changes_nothing_and_a_failed_delete_exits_1(
+    stack, stack_file, monkeypatch, capsys
+):
+    comprehend = boto3.client("comprehend", region_name="us-west-2")
+    use_clients(monkeypatch, comprehend)
+    stubber = Stubber(comprehend)
+    stub_listing(stubber)
+    monkeypatch.setattr("sys.stdin", io.StringIO(stack_file.read_text()))
+    with stubber:  # no delete is stubbed: any would fail the test
+        argv = ["--json", "resources", "--stack-file", "-", "prune", "--keep", "1", "--dry-run"]
+        assert cli.main(argv, environ={}) == 0
+        stubber.assert_no_pending_responses()
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["dry_run"] is True
+    assert [(s["action"], s["version"]) for s in plan["plan"]] == [
+        ("keep", "c2"),
+        ("delete", "c1"),
+        ("delete", "c1"),
+        ("keep", "r2"),
+    ]
+    stubber = Stubber(comprehend)
+    stub_listing(stubber)
+    stubber.add_client_error(
+        "delete_document_classifier",
+        "ResourceInUseException",
+        "An inference job is using the model",
+        expected_params={"DocumentClassifierArn": CLASSIFIER + "c1"},
+    )
+    with stubber:
+        argv = ["resources", "prune", "--keep", "1", "--stack-file", str(stack_file)]
+        assert cli.main(argv, environ={}) == cli.EXIT_FAILED
+    out, err = capsys.readouterr()
+    assert "ResourceInUseException: An inference job is using the model" in out
+    assert "1 step(s) failed" in err
+    # The batch output went (nothing depends on it); the version stays for the next run.
+    left = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET)
+    assert not any(o["Key"].startswith("models/c1/") for o in left["Contents"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["resources", "remove"], "--all"),
+        (["resources", "prune", "--keep", "-1"], "--keep must be 0 or more"),
+        (["--api-url", "https://x", "--api-key", "k", "resources"], "--stack-file -"),
+    ],
+)
+def test_cli_resources_usage_errors_exit_2(argv, message, capsys):
+    assert cli.main(argv, environ={}) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_cli_refuses_a_stack_file_without_the_stack(tmp_path, capsys):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({"api_url": {"value": "https://x"}}))
+    assert cli.main(["resources", "--stack-file", str(path)], environ={}) == cli.EXIT_USAGE
+    assert "name and data_lake_bucket" in capsys.readouterr().err

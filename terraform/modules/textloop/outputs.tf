@@ -138,3 +138,14 @@ output "cognito_client_id" {
   description = "ID of the people app client (the CLI and the review page sign in to it); null unless people_sign_in = cognito."
   value       = one(aws_cognito_user_pool_client.people[*].id)
 }
+
+output "stack" {
+  description = "What `textloop resources` needs to find this stack's run-time resources: its name (the textloop:stack tag value), data lake bucket, registry table, active-model parameter prefix and region."
+  value = {
+    name                          = local.name
+    data_lake_bucket              = module.data_lake.bucket_name
+    registry_table                = aws_dynamodb_table.registry.name
+    active_model_parameter_prefix = local.active_model_parameter_prefix
+    region                        = local.region
+  }
+}
