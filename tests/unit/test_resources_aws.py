@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +31,7 @@ from textloop.domain.resources import (
     plan_removal,
 )
 
+from tests.support import REPO
 from tests.support.stack import create_registry_table
 from textloop_ops import cli
 from textloop_ops.resources import StackResources, StackScope
@@ -623,3 +625,20 @@ def test_cli_refuses_a_stack_file_without_the_stack(tmp_path, capsys):
     path.write_text(json.dumps({"api_url": {"value": "https://x"}}))
     assert cli.main(["resources", "--stack-file", str(path)], environ={}) == cli.EXIT_USAGE
     assert "name and data_lake_bucket" in capsys.readouterr().err
+
+
+def test_make_destroy_aws_removes_the_run_time_resources_before_terraform_destroy():
+    def make(*argv: str) -> str:
+        return subprocess.run(
+            ["make", "--no-print-directory", *argv],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    assert "make destroy-aws" in make("help")
+    commands = make("-n", "destroy-aws", "TF_DESTROY_ARGS=-auto-approve")
+    remove = commands.index("resources --stack-file - remove --all")
+    destroy = commands.index("-chdir=terraform/envs/aws destroy -input=false -auto-approve")
+    assert commands.index("-chdir=terraform/envs/aws output -json stack") < remove < destroy
