@@ -4,7 +4,9 @@
 with the operator's credentials, never in a Lambda.
 
 Comprehend: ListEndpoints, ListDocumentClassifiers, ListEntityRecognizers, ListFlywheels,
-ListDatasets, ListTagsForResource (each resource's tags: the list calls do not return them);
+ListDatasets, ListFlywheelIterationHistory (the versions a flywheel trained, which Comprehend
+made and may not have tagged), ListTagsForResource (each resource's tags: the list calls do not
+return them);
 DeleteEndpoint and DescribeEndpoint (until it is gone), StopTrainingDocumentClassifier /
 StopTrainingEntityRecognizer, DescribeDocumentClassifier / DescribeEntityRecognizer,
 DeleteDocumentClassifier / DeleteEntityRecognizer, DeleteFlywheel. S3 (the data lake):
@@ -121,6 +123,9 @@ class StackResources:
         self._clients: dict[str, Any] = {}
         self.sleep = sleep
         self.clock = clock
+        # Versions the stack's flywheels trained or hold: theirs even without the stack's tag
+        # (Comprehend makes a flywheel's versions itself; ``flywheels`` fills this first).
+        self._flywheel_models: set[str] = set()
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -146,11 +151,14 @@ class StackResources:
         return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
     def _ours(self, arn: str) -> tuple[bool, str | None]:
-        """``(belongs to this stack, its model type tag)``."""
+        """``(belongs to this stack, its model type tag)``: tagged with the stack, or an
+        untagged version one of the stack's flywheels trained."""
         tags = self._tags(arn)
-        if tags is None or tags.get(STACK_TAG) != self.scope.stack:
+        if tags is None:
             return False, None
-        return True, tags.get(MODEL_TYPE_TAG)
+        if tags.get(STACK_TAG) == self.scope.stack:
+            return True, tags.get(MODEL_TYPE_TAG)
+        return STACK_TAG not in tags and arn in self._flywheel_models, None
 
     def endpoints(self) -> list[Resource]:
         found = []
@@ -203,6 +211,9 @@ class StackResources:
             if not ours:
                 continue
             model_type = model_type or summary.get("ModelType")
+            if summary.get("ActiveModelArn"):
+                self._flywheel_models.add(summary["ActiveModelArn"])
+            self._flywheel_models.update(self._trained_by(arn))
             found.append(
                 Resource(
                     FLYWHEEL,
@@ -234,6 +245,25 @@ class StackResources:
                 for props in datasets
             )
         return found
+
+    def _trained_by(self, flywheel_arn: str) -> set[str]:
+        """The versions a flywheel's iterations trained and evaluated."""
+        models: set[str] = set()
+        try:
+            for iteration in self._token_pages(
+                "list_flywheel_iteration_history",
+                "FlywheelIterationPropertiesList",
+                FlywheelArn=flywheel_arn,
+            ):
+                models.update(
+                    iteration[field]
+                    for field in ("TrainedModelArn", "EvaluatedModelArn")
+                    if iteration.get(field)
+                )
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+        return models
 
     def batch_outputs(self, resources: Sequence[Resource]) -> list[Resource]:
         """The batch jobs' outputs in the data lake (``layout.test_predictions_root`` of each

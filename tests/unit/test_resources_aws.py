@@ -158,6 +158,36 @@ def datasets_page() -> dict:
     }
 
 
+def iterations_page() -> dict:
+    # Shape: `aws comprehend list-flywheel-iteration-history` Output,
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheel-iteration-history.html
+    # (the example's evaluated model is this flywheel's active one; its trained model, which
+    # Comprehend made and did not tag, is fw-1).
+    return {
+        "FlywheelIterationPropertiesList": [
+            {
+                "FlywheelArn": FLYWHEEL_ARN,
+                "FlywheelIterationId": "20230619TEXAMPLE",
+                "CreationTime": "2023-06-19T04:00:32.594000+00:00",
+                "EndTime": "2023-06-19T04:00:49.248000+00:00",
+                "Status": "COMPLETED",
+                "Message": "FULL_ITERATION: Flywheel iteration performed all functions "
+                "successfully.",
+                "EvaluatedModelArn": RECOGNIZER + "r2",
+                "TrainedModelArn": RECOGNIZER + "fw-1",
+                "EvaluatedModelMetrics": {
+                    "AverageF1Score": 0.9876464664646313,
+                    "AveragePrecision": 0.9800000253081214,
+                    "AverageRecall": 0.9445600253081214,
+                    "AverageAccuracy": 0.9997281665190434,
+                },
+                "EvaluationManifestS3Prefix": f"s3://{BUCKET}/flywheels/ENTITY_RECOGNIZER/"
+                "schemaVersion=1/20230619TEXAMPLE/evaluation/20230619TEXAMPLE/",
+            }
+        ]
+    }
+
+
 def classifier(version: str, day: int, status: str = "TRAINED") -> dict:
     # Shape: one DocumentClassifierProperties of `aws comprehend list-document-classifiers`
     # Output, https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-document-classifiers.html
@@ -212,6 +242,9 @@ def stub_listing(stubber: Stubber, *, recognizer_status: str = "TRAINED") -> Non
     stubber.add_response(
         "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": FLYWHEEL_ARN}
     )
+    stubber.add_response(
+        "list_flywheel_iteration_history", iterations_page(), {"FlywheelArn": FLYWHEEL_ARN}
+    )
     stubber.add_response("list_datasets", datasets_page(), {"FlywheelArn": FLYWHEEL_ARN})
     stubber.add_response("list_tags_for_resource", FOREIGN_TAGS, {"ResourceArn": OTHER_FLYWHEEL})
     foreign_classifier = {
@@ -248,16 +281,25 @@ def stub_listing(stubber: Stubber, *, recognizer_status: str = "TRAINED") -> Non
         {
             "EntityRecognizerPropertiesList": [
                 recognizer("r2", RECOGNIZER + "r2", 2),
+                recognizer("fw-1", RECOGNIZER + "fw-1", 4),
                 recognizer(candidate, RECOGNIZER + candidate, 5, recognizer_status),
                 recognizer(None, f"{ACCOUNT}:entity-recognizer/entityrecognizer3", 14),
             ]
         },
         {},
     )
-    for arn in (RECOGNIZER + "r2", RECOGNIZER + candidate):
-        stubber.add_response(
-            "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": arn}
-        )
+    stubber.add_response(
+        "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": RECOGNIZER + "r2"}
+    )
+    # No tag at all: the flywheel's iteration history names it, so it is the stack's.
+    stubber.add_response(
+        "list_tags_for_resource",
+        {"ResourceArn": RECOGNIZER + "fw-1", "Tags": []},
+        {"ResourceArn": RECOGNIZER + "fw-1"},
+    )
+    stubber.add_response(
+        "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": RECOGNIZER + candidate}
+    )
     stubber.add_client_error(
         "list_tags_for_resource",
         "ResourceNotFoundException",
@@ -337,6 +379,7 @@ def test_list_finds_the_stacks_resources_by_tag_and_marks_active_and_in_use(stac
         (CLASSIFIER_VERSION, CLASSIFIER + "c2"),
         (CLASSIFIER_VERSION, CLASSIFIER + "c3"),
         (RECOGNIZER_VERSION, RECOGNIZER + "r2"),
+        (RECOGNIZER_VERSION, RECOGNIZER + "fw-1"),
         (RECOGNIZER_VERSION, candidate),
         (BATCH_OUTPUT, "models/c1/test-predictions/"),
         (BATCH_OUTPUT, "models/c3/test-predictions/"),
@@ -368,6 +411,7 @@ def test_prune_deletes_old_versions_and_their_batch_outputs_and_nothing_else(sta
         ("keep", "c2"),  # active: the endpoint serves it
         ("delete", "c1"),
         ("delete", "c1"),  # its batch output
+        ("delete", "fw-1"),  # the flywheel trained it; not active, not in use
         ("keep", "r2"),  # the flywheel's active model
     ]
     stubber = Stubber(comprehend)
@@ -376,10 +420,21 @@ def test_prune_deletes_old_versions_and_their_batch_outputs_and_nothing_else(sta
     stubber.add_response(
         "delete_document_classifier", {}, {"DocumentClassifierArn": CLASSIFIER + "c1"}
     )
+    # Shape: `aws comprehend delete-entity-recognizer` produces no output,
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/delete-entity-recognizer.html
+    stubber.add_response(
+        "delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "fw-1"}
+    )
     with stubber:
         results = resources(comprehend).apply(steps)
         stubber.assert_no_pending_responses()
-    assert [r["result"] for r in results] == ["kept", "deleted", "deleted 2 objects", "kept"]
+    assert [r["result"] for r in results] == [
+        "kept",
+        "deleted",
+        "deleted 2 objects",
+        "deleted",
+        "kept",
+    ]
     left = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET)
     assert sorted(o["Key"] for o in left["Contents"]) == [
         "models/c3/metadata.json",
@@ -399,7 +454,7 @@ def test_prune_deletes_old_versions_and_their_batch_outputs_and_nothing_else(sta
         "An inference job is using the model",
         expected_params={"DocumentClassifierArn": CLASSIFIER + "c2"},
     )
-    delete = [s for s in steps if s.action == "delete"]
+    delete = [s for s in steps if s.action == "delete" and s.resource.version == "c1"]
     # As if c2 were no longer active: a batch job still using it makes Comprehend refuse.
     in_use = plan_prune([replace(r, active=False, serves=()) for r in found], keep=0)
     c2 = next(s for s in in_use if s.resource.version == "c2" and s.action == "delete")
@@ -434,6 +489,9 @@ def test_remove_all_deletes_endpoints_first_waits_for_them_and_is_idempotent(sta
         expected_params={"EndpointArn": ENDPOINT_ARN},
     )
     stubber.add_response("delete_flywheel", {}, {"FlywheelArn": FLYWHEEL_ARN})
+    stubber.add_response(
+        "delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "fw-1"}
+    )
     stubber.add_response("delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "r2"})
     stubber.add_response("stop_training_entity_recognizer", {}, {"EntityRecognizerArn": candidate})
     stubber.add_response(
@@ -459,6 +517,7 @@ def test_remove_all_deletes_endpoints_first_waits_for_them_and_is_idempotent(sta
     assert [(r["kind"], r["action"], r["result"]) for r in results] == [
         (ENDPOINT, "delete", "deleted"),
         (FLYWHEEL, "delete", "deleted"),
+        (RECOGNIZER_VERSION, "delete", "deleted"),
         (RECOGNIZER_VERSION, "delete", "deleted"),
         (RECOGNIZER_VERSION, "stop", "stopped (STOPPED)"),
         (RECOGNIZER_VERSION, "delete", "deleted"),
@@ -560,7 +619,7 @@ def test_cli_lists_the_resources_as_a_table_and_as_json(stack, stack_file, monke
         if line.startswith("classifier-version") and CLASSIFIER + "c2" in line
     )
     assert "serving" in c2 and "$0.50/month model management" in c2
-    assert "tl-dev: endpoints 1 IU = $1.80/h while they exist; 5 model versions" in table
+    assert "tl-dev: endpoints 1 IU = $1.80/h while they exist; 6 model versions" in table
     assert data["stack"] == "tl-dev"
     rows = {row["id"]: row for row in data["resources"]}
     assert rows[CLASSIFIER + "c3"]["active"] == "active"
@@ -586,6 +645,7 @@ def test_cli_prune_dry_run_changes_nothing_and_a_failed_delete_exits_1(
         ("keep", "c2"),
         ("delete", "c1"),
         ("delete", "c1"),
+        ("delete", "fw-1"),
         ("keep", "r2"),
     ]
     stubber = Stubber(comprehend)
@@ -596,9 +656,13 @@ def test_cli_prune_dry_run_changes_nothing_and_a_failed_delete_exits_1(
         "An inference job is using the model",
         expected_params={"DocumentClassifierArn": CLASSIFIER + "c1"},
     )
+    stubber.add_response(
+        "delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "fw-1"}
+    )
     with stubber:
         argv = ["resources", "prune", "--keep", "1", "--stack-file", str(stack_file)]
         assert cli.main(argv, environ={}) == cli.EXIT_FAILED
+        stubber.assert_no_pending_responses()
     out, err = capsys.readouterr()
     assert "ResourceInUseException: An inference job is using the model" in out
     assert "1 step(s) failed" in err
