@@ -814,6 +814,8 @@ def _stack_resources(args: argparse.Namespace):
 
 
 def _resource_rows(found) -> list[dict[str, Any]]:
+    """Table rows: ``active`` says how (serving an endpoint, active, in use by a running
+    iteration); ``--json`` keeps the flags themselves (``active``, ``serves``, ``in_use``)."""
     rows = []
     for resource in found:
         row = resource.to_dict()
@@ -834,8 +836,8 @@ def cmd_resources_list(args: argparse.Namespace) -> int:
 
     stack = _stack_resources(args)
     found = stack.list()
-    rows = _resource_rows(found)
-    args.output.table(rows, RESOURCE_COLUMNS, {"stack": stack.scope.stack, "resources": rows})
+    data = {"stack": stack.scope.stack, "resources": [r.to_dict() for r in found]}
+    args.output.table(_resource_rows(found), RESOURCE_COLUMNS, data)
     if not args.output.as_json and found:
         units = sum(r.inference_units or 1 for r in found if r.kind == ENDPOINT)
         versions = sum(1 for r in found if r.kind in VERSIONS)
@@ -1179,9 +1181,10 @@ def build_parser() -> argparse.ArgumentParser:
         "remove",
         cmd_resources_remove,
         "delete every run-time resource (before terraform destroy)",
-        "Delete every run-time resource of the stack: endpoints (waiting until they are gone), "
-        "flywheels, every version (training stopped first), batch outputs. Idempotent: a "
-        "resource already gone is fine, and a second run finds nothing. `make destroy-aws` "
+        "Delete every run-time resource of the stack, the active model and its endpoint "
+        "included (this is for taking the stack down): endpoints (waiting until they are "
+        "gone), flywheels, every version (training stopped first), batch outputs. Idempotent: "
+        "a resource already gone is fine, and a second run finds nothing. `make destroy-aws` "
         "runs it before `terraform destroy`.",
         needs_target=False,
     )

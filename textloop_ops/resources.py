@@ -346,7 +346,10 @@ class StackResources:
                 pending_endpoints = []
             outcome = {**step.to_dict()}
             try:
-                if step.action == "keep":
+                if step.action == "keep" and r.kind == ENDPOINT and r.status == "DELETING":
+                    outcome["result"] = "already being deleted"
+                    pending_endpoints.append(r.id)  # still serving its model until gone
+                elif step.action == "keep":
                     outcome["result"] = "kept"
                 elif step.action == "stop":
                     outcome["result"] = self._stop(r, wait_seconds, poll_seconds)

@@ -537,6 +537,30 @@ def test_remove_all_deletes_endpoints_first_waits_for_them_and_is_idempotent(sta
         assert plan_removal(resources(comprehend).list()) == []
 
 
+def test_an_endpoint_already_deleting_is_waited_for_before_the_versions(aws):
+    from textloop.domain.resources import Resource
+
+    deleting = Resource(ENDPOINT, ENDPOINT_ARN, status="DELETING", model_arn=CLASSIFIER + "c1")
+    version = Resource(
+        CLASSIFIER_VERSION, CLASSIFIER + "c1", "DOCUMENT_CLASSIFIER", "TRAINED", version="c1"
+    )
+    comprehend = boto3.client("comprehend", region_name="us-west-2")
+    stubber = Stubber(comprehend)
+    stubber.add_client_error(
+        "describe_endpoint",
+        "ResourceNotFoundException",
+        "Endpoint not found",
+        expected_params={"EndpointArn": ENDPOINT_ARN},
+    )
+    stubber.add_response(
+        "delete_document_classifier", {}, {"DocumentClassifierArn": CLASSIFIER + "c1"}
+    )
+    with stubber:
+        results = resources(comprehend).apply(plan_removal([deleting, version]))
+        stubber.assert_no_pending_responses()
+    assert [r["result"] for r in results] == ["already being deleted", "deleted"]
+
+
 def test_an_endpoint_that_outlives_the_wait_stops_the_removal_before_the_versions(stack):
     comprehend = boto3.client("comprehend", region_name="us-west-2")
     stubber = Stubber(comprehend)
@@ -622,9 +646,12 @@ def test_cli_lists_the_resources_as_a_table_and_as_json(stack, stack_file, monke
     assert "tl-dev: endpoints 1 IU = $1.80/h while they exist; 6 model versions" in table
     assert data["stack"] == "tl-dev"
     rows = {row["id"]: row for row in data["resources"]}
-    assert rows[CLASSIFIER + "c3"]["active"] == "active"
-    assert rows[RECOGNIZER + f"{LOCKED_ITERATION}-0123456789"]["active"] == "in use"
+    assert rows[CLASSIFIER + "c2"]["serves"] == [ENDPOINT_ARN]
+    assert (rows[CLASSIFIER + "c3"]["active"], rows[CLASSIFIER + "c3"]["in_use"]) == (True, False)
+    candidate = rows[RECOGNIZER + f"{LOCKED_ITERATION}-0123456789"]
+    assert (candidate["active"], candidate["in_use"]) == (False, True)
     assert rows[ENDPOINT_ARN]["inference_units"] == 1
+    assert rows[ENDPOINT_ARN]["cost"].endswith("$1.80/h while provisioned, with or without traffic")
 
 
 def test_cli_prune_dry_run_changes_nothing_and_a_failed_delete_exits_1(
