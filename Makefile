@@ -17,10 +17,11 @@ TF := $(CACHE)/bin/terraform
 IAC := $(CACHE)/iac-venv/bin
 STATE_DIR ?= .localstack
 TF_LOCAL := terraform/envs/local
+TF_AWS := terraform/envs/aws
 PYTEST_ARGS ?=
 
 .PHONY: help setup demo test lint unit emulator-test integration bench review-page \
-        localstack-up localstack-down deploy-local destroy-local clean data-demo data-test data-bench
+        localstack-up localstack-down deploy-local destroy-local destroy-aws clean data-demo data-test data-bench
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,6 +89,15 @@ destroy-local: ## terraform destroy the local stack (LocalStack keeps running)
 	$(TF) -chdir=$(TF_LOCAL) destroy -auto-approve -input=false \
 	  -var localstack_endpoint=$$(cat $(STATE_DIR)/endpoint) \
 	  -var python_executable=$(abspath $(PY))
+
+# Terraform does not know what the loop created at run time (Comprehend endpoints, model versions,
+# flywheels, batch outputs): those go first, found by the stack's tag, then Terraform's own.
+# What destroy keeps (buckets unless force_destroy, the registry table's deletion protection):
+# README, "What it costs and how to stop paying". TF_DESTROY_ARGS: e.g. -auto-approve, -var ...
+destroy-aws: setup ## delete the AWS stack: its run-time resources (textloop resources remove --all), then terraform destroy terraform/envs/aws
+	$(TF) -chdir=$(TF_AWS) output -json stack \
+	  | $(PY) -m textloop_ops.cli resources --stack-file - remove --all
+	$(TF) -chdir=$(TF_AWS) destroy -input=false $(TF_DESTROY_ARGS)
 
 clean: localstack-down ## remove build output and local state (not the toolchain cache)
 	rm -rf build $(STATE_DIR) .pytest_cache .ruff_cache

@@ -219,6 +219,8 @@ def deploy_iteration_stack(
         "DATA_LAKE_BUCKET": BUCKET,
         "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
         "REGISTRY_TABLE": TABLE,
+        # As Terraform sets it (<name_prefix>-<stage>): the value of every run-time tag.
+        "STACK_NAME": "textloop-test",
         "NOTIFICATIONS_TOPIC_ARN": topic_arn,
         "ITERATION_DEFAULTS": json.dumps({**TEST_DEFAULTS, **(defaults or {})}),
         "REVIEW_BACKEND": "local",

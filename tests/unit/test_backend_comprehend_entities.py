@@ -169,8 +169,17 @@ def ctx(aws):
             "COMPREHEND_DATA_ACCESS_ROLE_ARN": ROLE,
             "COMPREHEND_RECOGNIZER_NAME": "textloop-recognizer",
             "COMPREHEND_RECOGNIZER_ENDPOINT_ARN": ENDPOINT,
+            "STACK_NAME": "textloop-ner-test",
         }
     )
+
+
+# What the recogniser versions and batch jobs of that stack are created with (tag-on-create),
+# so `textloop resources` finds them.
+STACK_TAGS = [
+    {"Key": "textloop:stack", "Value": "textloop-ner-test"},
+    {"Key": "textloop:model-type", "Value": "ENTITY_RECOGNIZER"},
+]
 
 
 def iteration(iteration_id: str = "it-ner-1", **config) -> Iteration:
@@ -240,6 +249,7 @@ def test_train_creates_a_recognizer_version_and_a_retry_names_the_same_one(ctx, 
         "LanguageCode": "en",
         # Derived from the name and the version: a retried step sends the same token.
         "ClientRequestToken": hashlib.sha256(f"textloop-recognizer/{version}".encode()).hexdigest(),
+        "Tags": STACK_TAGS,
     }
     client = comprehend_client()
     stubber = aws_examples.stubber(client)
@@ -491,6 +501,7 @@ def test_candidate_and_active_recognizers_are_predicted_on_the_frozen_test_docum
             "DataAccessRoleArn": ROLE,
             "LanguageCode": "en",
             "ClientRequestToken": request_token(version, DATASET_VERSION),
+            "Tags": STACK_TAGS,
         }
 
     client = comprehend_client()

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY
 from textloop.adapters.comprehend_predictions import ComprehendTestPredictions
 from textloop.domain.evaluation import evaluate
+from textloop.domain.resources import run_time_tags
 from textloop.domain.test_predictions import (
     PredictionOutputError,
     combined_status,
@@ -157,6 +158,10 @@ def test_adapter_starts_idempotently_and_maps_statuses():
         "OutputDataConfig": {"S3Uri": "s3://lake/models/v2/test-predictions/ds1/"},
         "DataAccessRoleArn": "arn:aws:iam::123456789012:role/data",
         "ClientRequestToken": request_token("v2", "ds1"),
+        "Tags": [
+            {"Key": "textloop:stack", "Value": "tl-dev"},
+            {"Key": "textloop:model-type", "Value": "DOCUMENT_CLASSIFIER"},
+        ],
     }
     job_arn = "arn:aws:comprehend:us-east-1:123456789012:document-classification-job/job-1"
     # The CLI's start-document-classification-job example, for this job.
@@ -213,6 +218,7 @@ def test_adapter_starts_idempotently_and_maps_statuses():
             "input_uri": "s3://lake/datasets/ds1/test-documents.txt",
             "output_uri": "s3://lake/models/v2/test-predictions/ds1/",
             "role_arn": "arn:aws:iam::123456789012:role/data",
+            "tags": run_time_tags("tl-dev", "DOCUMENT_CLASSIFIER"),
         }
         job = jobs.start(**arguments)
         assert jobs.start(**arguments) == job  # a retried step: same token, same job
@@ -246,6 +252,11 @@ def test_first_promotion_creates_the_endpoint_later_ones_update_it():
         "ModelArn": CLASSIFIER,
         "DesiredInferenceUnits": 2,
         "ClientRequestToken": ANY,
+        # Tag-on-create: `textloop resources` finds the endpoint by the stack's tag.
+        "Tags": [
+            {"Key": "textloop:stack", "Value": "tl-dev"},
+            {"Key": "textloop:model-type", "Value": "DOCUMENT_CLASSIFIER"},
+        ],
     }
     stubber.add_response(
         "create_endpoint",
@@ -264,7 +275,11 @@ def test_first_promotion_creates_the_endpoint_later_ones_update_it():
         expected_params={"EndpointArn": endpoint, "DesiredModelArn": CLASSIFIER},
     )
     with stubber:
-        assert serve_with_endpoint(client, endpoint, CLASSIFIER, inference_units=2) == "created"
+        tags = run_time_tags("tl-dev", "DOCUMENT_CLASSIFIER")
+        assert (
+            serve_with_endpoint(client, endpoint, CLASSIFIER, inference_units=2, tags=tags)
+            == "created"
+        )
         assert serve_with_endpoint(client, endpoint, CLASSIFIER) == "updated"
         # Anything but a missing endpoint is the caller's to see (the step retries or fails).
         with pytest.raises(ClientError, match="ResourceInUseException"):

@@ -99,6 +99,10 @@ def run(argv, url=None, capsys=None, token="t0k"):
         ["import-dataset", "--help"],
         ["classify", "--help"],
         ["review-page", "--help"],
+        ["resources", "--help"],
+        ["resources", "list", "--help"],
+        ["resources", "prune", "--help"],
+        ["resources", "remove", "--help"],
     ],
 )
 def test_every_command_has_help(argv, capsys):
@@ -116,6 +120,8 @@ def test_every_command_has_help(argv, capsys):
         ["import-dataset", "x.csv", "--format", "xml"],
         ["models", "rollback", "v1"],  # --reason missing
         ["iterations", "approve", "it-1", "--comment", "a"],  # neither --approve nor --reject
+        ["resources", "prune"],  # --keep missing
+        ["resources", "remove", "--everything"],
     ],
 )
 def test_usage_errors_exit_2(argv, capsys):

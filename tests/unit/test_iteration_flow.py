@@ -204,6 +204,14 @@ def comprehend_stack(lambdas, ag_news_rows, **env: str):
     )
 
 
+# The stack's tags on every Comprehend resource an iteration creates (STACK_NAME of the
+# seeded stack), so `textloop resources` finds them.
+CLASSIFIER_TAGS = [
+    {"Key": "textloop:stack", "Value": "textloop-test"},
+    {"Key": "textloop:model-type", "Value": "DOCUMENT_CLASSIFIER"},
+]
+
+
 def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
     """CreateDocumentClassifier answered with ``classifier``, then one DescribeDocumentClassifier
     answered with ``described`` (Status, Message): the CLI's examples of both, for ``classifier``
@@ -224,6 +232,7 @@ def stub_training(stubber, classifier: str, role: str, described: dict) -> None:
             "LanguageCode": "en",
             "Mode": "MULTI_CLASS",
             "ClientRequestToken": ANY,
+            "Tags": CLASSIFIER_TAGS,
         },
     )
     unfinished = {
@@ -409,6 +418,7 @@ def test_comprehend_candidate_and_active_endpoint_are_judged_on_the_same_test_do
         "OutputDataConfig": ANY,
         "DataAccessRoleArn": ROLE,
         "ClientRequestToken": ANY,
+        "Tags": CLASSIFIER_TAGS,
     }
     stubber.add_response(
         "start_document_classification_job",
@@ -531,6 +541,7 @@ def test_failed_prediction_job_fails_the_iteration_at_its_poll(
             "OutputDataConfig": ANY,
             "DataAccessRoleArn": ROLE,
             "ClientRequestToken": ANY,
+            "Tags": CLASSIFIER_TAGS,
         },
     )
     stubber.add_response(

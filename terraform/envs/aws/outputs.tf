@@ -84,3 +84,8 @@ output "comprehend_flywheel_names" {
   description = "Name of each model type's Comprehend flywheel (created by its first flywheel iteration)."
   value       = module.textloop.comprehend_flywheel_names
 }
+
+output "stack" {
+  description = "The stack as `textloop resources` reads it: terraform output -json stack | textloop resources --stack-file - list"
+  value       = module.textloop.stack
+}

@@ -79,3 +79,8 @@ output "people_directory_prefix" {
   description = "SSM parameter path of the local user directory (`textloop users add/list`)."
   value       = module.textloop.people_directory_prefix
 }
+
+output "stack" {
+  description = "The stack as `textloop resources` reads it: terraform output -json stack | textloop resources --stack-file - list"
+  value       = module.textloop.stack
+}

@@ -180,12 +180,14 @@ locals {
   comprehend_recognizer_arn = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/${local.name}-recognizer"
   comprehend_jobs           = "arn:${local.partition}:comprehend:${local.region}:${local.account_id}"
   # The endpoints and the model versions they may be pointed at (the models API's rollback
-  # may name any earlier version); Comprehend itself refuses a classifier on a recogniser's
+  # may name any earlier version). CreateEndpoint passes the stack's tags, and tag-on-create is
+  # authorised as comprehend:TagResource on the new endpoint. Comprehend itself refuses a
+  # classifier on a recogniser's
   # endpoint and the other way round.
   comprehend_update_endpoint = [
     for statement in [{
       sid       = "UpdateComprehendEndpoints"
-      actions   = ["comprehend:UpdateEndpoint", "comprehend:CreateEndpoint", "comprehend:DescribeEndpoint"]
+      actions   = ["comprehend:UpdateEndpoint", "comprehend:CreateEndpoint", "comprehend:DescribeEndpoint", "comprehend:TagResource"]
       resources = concat(local.comprehend_endpoint_arns, ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"])
     }] : statement if length(local.comprehend_endpoint_arns) > 0
   ]
@@ -293,7 +295,7 @@ locals {
         ], [
         for statement in [
           { sid = "TrainWithComprehend", actions = ["comprehend:CreateDocumentClassifier", "comprehend:ListDocumentClassifiers", "comprehend:TagResource"], resources = ["${local.comprehend_classifier_arn}", "${local.comprehend_classifier_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:document-classifier/*"] },
-          { sid = "TrainRecognizersWithComprehend", actions = ["comprehend:CreateEntityRecognizer", "comprehend:ListEntityRecognizers"], resources = ["${local.comprehend_recognizer_arn}", "${local.comprehend_recognizer_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/*"] },
+          { sid = "TrainRecognizersWithComprehend", actions = ["comprehend:CreateEntityRecognizer", "comprehend:ListEntityRecognizers", "comprehend:TagResource"], resources = ["${local.comprehend_recognizer_arn}", "${local.comprehend_recognizer_arn}/version/*", "arn:${local.partition}:comprehend:${local.region}:${local.account_id}:entity-recognizer/*"] },
           local.pass_comprehend_role,
           # Flywheel mode: the flywheel made once, its data sets and iteration started here.
           { sid = "WriteFlywheelDatasets", actions = local.s3.rw, resources = [local.flywheel_dataset_objects] },
@@ -340,12 +342,12 @@ locals {
           local.lake_kms_read_write,
           {
             sid       = "PredictWithComprehend"
-            actions   = ["comprehend:StartDocumentClassificationJob"]
+            actions   = ["comprehend:StartDocumentClassificationJob", "comprehend:TagResource"]
             resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_jobs}:document-classification-job/*"]
           },
           {
             sid       = "DetectEntitiesWithComprehendJobs"
-            actions   = ["comprehend:StartEntitiesDetectionJob"]
+            actions   = ["comprehend:StartEntitiesDetectionJob", "comprehend:TagResource"]
             resources = ["${local.comprehend_recognizer_arn}/version/*", "${local.comprehend_jobs}:entities-detection-job/*"]
           },
           local.pass_comprehend_role,

@@ -153,3 +153,14 @@ output "comprehend_flywheel_names" {
   description = "Name of each model type's Comprehend flywheel (comprehend_training = \"flywheel\"), by model type; the first flywheel iteration creates it, so Terraform neither owns nor destroys it."
   value       = local.comprehend_flywheel_names
 }
+
+output "stack" {
+  description = "What `textloop resources` needs to find this stack's run-time resources: its name (the textloop:stack tag value), data lake bucket, registry table, active-model parameter prefix and region."
+  value = {
+    name                          = local.name
+    data_lake_bucket              = module.data_lake.bucket_name
+    registry_table                = aws_dynamodb_table.registry.name
+    active_model_parameter_prefix = local.active_model_parameter_prefix
+    region                        = local.region
+  }
+}

@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from textloop.adapters.clients import error_code
 from textloop.adapters.registry import Registry
 from textloop.domain.backends import BackendUnavailable, ModelBackend
 from textloop.domain.names import Backend, ModelType
+from textloop.domain.resources import tags_parameter
 from textloop.domain.thresholds import Thresholds, override_for, resolve_thresholds
 from textloop.domain.timestamps import format_timestamp
 from textloop.domain.validation import InvalidInput, parse_json_body, validator
@@ -253,11 +254,13 @@ def move_pointer(
     iteration_id: str | None,
     now: datetime | None = None,
     inference_units: int = 1,
+    tags: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback).
 
     ``model_arn``: the Comprehend classifier or recogniser version the pointer's endpoint must
-    serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``."""
+    serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``.
+    ``tags``: the stack's run-time tags, for the endpoint if this move creates it."""
     done = registry.event(pointer.model_type, event_id)
     if done is not None:
         return {**_result(done), "changed": False}
@@ -266,7 +269,11 @@ def move_pointer(
     pointer = replace(pointer, promoted_at=format_timestamp(now))
     if pointer.endpoint_arn and model_arn:
         serve_with_endpoint(
-            comprehend, pointer.endpoint_arn, model_arn, inference_units=inference_units
+            comprehend,
+            pointer.endpoint_arn,
+            model_arn,
+            inference_units=inference_units,
+            tags=tags,
         )
     version = pointer_store.put(pointer)
     entry = {
@@ -303,12 +310,18 @@ def registry_model_arn(entry: Mapping[str, Any]) -> str | None:
 
 
 def serve_with_endpoint(
-    comprehend: Any, endpoint_arn: str, model_arn: str, *, inference_units: int = 1
+    comprehend: Any,
+    endpoint_arn: str,
+    model_arn: str,
+    *,
+    inference_units: int = 1,
+    tags: Sequence[Mapping[str, str]] = (),
 ) -> str:
     """Make the Comprehend endpoint serve ``model_arn`` (a classifier or recogniser version,
     the endpoint's kind must match): UpdateEndpoint, or CreateEndpoint
     (``inference_units``) when it does not exist yet, the first promotion of a deployment
-    (an endpoint needs a trained model, so Terraform cannot create it before the first one).
+    (an endpoint needs a trained model, so Terraform cannot create it before the first one),
+    tagged with ``tags`` (the stack's run-time tags: ``textloop resources`` finds it by them).
     Returns ``updated`` or ``created``. The endpoint answers 503 until it is IN_SERVICE."""
     try:
         comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=model_arn)
@@ -322,6 +335,7 @@ def serve_with_endpoint(
         ModelArn=model_arn,
         DesiredInferenceUnits=inference_units,
         ClientRequestToken=token,
+        **tags_parameter(tags),
     )
     return "created"
 

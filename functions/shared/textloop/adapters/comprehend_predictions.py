@@ -8,9 +8,11 @@ start returns the job already started instead of paying for a second one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textloop.domain.names import ModelType
+from textloop.domain.resources import tags_parameter
 from textloop.domain.test_predictions import job_name, request_token
 
 # DescribeDocumentClassificationJob statuses, mapped to what the state machine's Choice knows.
@@ -33,15 +35,18 @@ class ComprehendTestPredictions:
         role_arn: str,
         model_type: str = ModelType.DOCUMENT_CLASSIFIER.value,
         language_code: str = "en",
+        tags: Sequence[Mapping[str, str]] = (),
     ) -> dict[str, Any]:
         """Start the job of ``model_arn`` (a classifier or recogniser version) over the test
-        documents at ``input_uri`` (one per line)."""
+        documents at ``input_uri`` (one per line), tagged with ``tags`` (the stack's run-time
+        tags)."""
         common = {
             "JobName": job_name(model_version, dataset_version),
             "InputDataConfig": {"S3Uri": input_uri, "InputFormat": "ONE_DOC_PER_LINE"},
             "OutputDataConfig": {"S3Uri": output_uri},
             "DataAccessRoleArn": role_arn,
             "ClientRequestToken": request_token(model_version, dataset_version),
+            **tags_parameter(tags),
         }
         if model_type == ModelType.ENTITY_RECOGNIZER:
             # Required by the API; with a custom recogniser it must be the model's language.

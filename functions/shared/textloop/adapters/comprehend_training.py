@@ -11,13 +11,14 @@ listing the name's versions (ResourceInUseException).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from textloop.adapters.clients import error_code
 from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
+from textloop.domain.resources import tags_parameter
 
 # DescribeDocumentClassifier / DescribeEntityRecognizer statuses (the same enum in botocore's
 # model), mapped to what the state machine's Choice understands. The warning status is spelled
@@ -42,7 +43,10 @@ class ComprehendTraining:
         output_uri: str,
         role_arn: str,
         language_code: str = "en",
+        tags: Sequence[Mapping[str, str]] = (),
     ) -> dict[str, Any]:
+        """``tags``: the stack's run-time tags (``Stack.resource_tags``), set on the version as
+        it is created (tag-on-create: the caller also needs comprehend:TagResource)."""
         input_config: dict[str, Any] = {
             "DataFormat": "COMPREHEND_CSV",
             "S3Uri": train_uri,
@@ -61,6 +65,7 @@ class ComprehendTraining:
                 LanguageCode=language_code,
                 Mode=mode,
                 ClientRequestToken=token,
+                **tags_parameter(tags),
             )["DocumentClassifierArn"]
         except ClientError as exc:
             if error_code(exc) != "ResourceInUseException":
@@ -111,6 +116,7 @@ class ComprehendRecognizerTraining:
         test_annotations_uri: str | None,
         role_arn: str,
         language_code: str = "en",
+        tags: Sequence[Mapping[str, str]] = (),
     ) -> dict[str, Any]:
         documents: dict[str, Any] = {"S3Uri": documents_uri, "InputFormat": "ONE_DOC_PER_LINE"}
         annotations: dict[str, Any] = {"S3Uri": annotations_uri}
@@ -131,6 +137,7 @@ class ComprehendRecognizerTraining:
                 },
                 LanguageCode=language_code,
                 ClientRequestToken=_request_token(recognizer_name, model_version),
+                **tags_parameter(tags),
             )["EntityRecognizerArn"]
         except ClientError as exc:
             if error_code(exc) != "ResourceInUseException":

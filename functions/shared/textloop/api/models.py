@@ -13,12 +13,15 @@ operator's bearer token (``api.http.person``, group ``operators``).
   ``layout.rollback_audit_key``, with the operator who asked) and announced on the notifications
   topic, once: a retried request finds the record and sends nothing again.
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
-NOTIFICATIONS_TOPIC_ARN and the people token issuer (``adapters.people``).
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE, STACK_NAME,
+COMPREHEND_ENDPOINT_INFERENCE_UNITS, NOTIFICATIONS_TOPIC_ARN and the people token issuer
+(``adapters.people``).
 AWS: ssm:GetParameter, ssm:PutParameter (pointer parameters), dynamodb:Query, dynamodb:GetItem,
 dynamodb:PutItem (registry table), s3:GetObject (models/*), s3:PutObject (audit/*), sns:Publish
-(NOTIFICATIONS_TOPIC_ARN), comprehend:UpdateEndpoint (the endpoint named by the pointer;
-Comprehend back-end only); locally kms:GetPublicKey (the people token key).
+(NOTIFICATIONS_TOPIC_ARN), comprehend:UpdateEndpoint, or comprehend:CreateEndpoint with
+comprehend:TagResource when the endpoint is gone (the endpoint named by the pointer, created with
+COMPREHEND_ENDPOINT_INFERENCE_UNITS and the stack's tags; Comprehend back-end only); locally
+kms:GetPublicKey (the people token key).
 """
 
 from __future__ import annotations
@@ -121,6 +124,8 @@ def rollback() -> Response:
         metrics=target.get("metrics"),
         reason=plan["reason"],
         iteration_id=None,
+        inference_units=int(stack.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
+        tags=stack.resource_tags(model_type),
     )
     entry = stack.registry.event(model_type, event_id)
     if entry is None:

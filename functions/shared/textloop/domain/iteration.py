@@ -372,9 +372,15 @@ def unprepared_iteration(
 def model_version_for(iteration_id: str, dataset_version: str) -> str:
     """The candidate's version: a function of the iteration and its data, so a retried training
     step names the same version, and valid as a Comprehend VersionName and an S3 path part."""
-    slug = _VERSION_SAFE.sub("-", iteration_id.lower()).strip("-")[:36].rstrip("-") or "it"
     digest = hashlib.sha256(f"{iteration_id}\n{dataset_version}".encode()).hexdigest()[:10]
-    return f"{slug}-{digest}"
+    return f"{candidate_version_prefix(iteration_id)}{digest}"
+
+
+def candidate_version_prefix(iteration_id: str) -> str:
+    """What every candidate version of ``iteration_id`` starts with, whatever its data set: how
+    ``textloop resources prune`` recognises the version a running iteration is training."""
+    slug = _VERSION_SAFE.sub("-", iteration_id.lower()).strip("-")[:36].rstrip("-") or "it"
+    return f"{slug}-"
 
 
 # --------------------------------------------------------------------------- new feedback

@@ -307,7 +307,24 @@ def comprehend_output_prefix(model_version: str) -> str:
 
 def test_predictions_prefix(model_version: str, dataset_version: str) -> str:
     """Where a batch classification job over a data set's test documents writes its output."""
-    return model_key(model_version, f"test-predictions/{dataset_version}/")
+    return test_predictions_root(model_version) + f"{dataset_version}/"
+
+
+def test_predictions_root(model_version: str) -> str:
+    """Every batch job output of one model version (one prefix per data set below it): what
+    ``textloop resources prune`` removes with the version."""
+    return model_key(model_version, "test-predictions/")
+
+
+def test_predictions_of(key: str) -> tuple[str, str] | None:
+    """``(model_version, dataset_version)`` of a key under ``test_predictions_prefix``; None for
+    any other key."""
+    if not key.startswith(MODELS_PREFIX):
+        return None
+    parts = key[len(MODELS_PREFIX) :].split("/")
+    if len(parts) < 4 or parts[1] != "test-predictions" or not parts[0] or not parts[2]:
+        return None
+    return parts[0], parts[2]
 
 
 # --------------------------------------------------------------------------- audit/

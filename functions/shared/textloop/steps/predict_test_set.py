@@ -18,11 +18,12 @@ For each model it decides how its predictions are made, and starts what must be 
 The active model is fixed here, with its version and thresholds: Evaluate scores exactly the
 models named in ``test_predictions.jobs``, even if someone rolls the pointer back meanwhile.
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX; comprehend:
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, STACK_NAME; comprehend:
 COMPREHEND_DATA_ACCESS_ROLE_ARN, COMPREHEND_LANGUAGE_CODE (entity jobs; default en).
 AWS: s3:GetObject (datasets/*), s3:PutObject (datasets/*), ssm:GetParameter (the pointer);
-comprehend: comprehend:StartDocumentClassificationJob or comprehend:StartEntitiesDetectionJob,
-comprehend:DescribeEndpoint (the active endpoint), iam:PassRole on the data access role.
+comprehend: comprehend:StartDocumentClassificationJob or comprehend:StartEntitiesDetectionJob
+with comprehend:TagResource (jobs are started with the stack's tags), comprehend:DescribeEndpoint
+(the active endpoint), iam:PassRole on the data access role.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def start_job(
         ),
         role_arn=ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN"),
         language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en") or "en",
+        tags=ctx.resource_tags(it.model_type),
     )
 
 

@@ -8,13 +8,14 @@ the promotion under the iteration id (``adapters.active_model.move_pointer``). A
 finds that record and changes nothing. A candidate a flywheel trained also becomes the
 flywheel's active model (UpdateFlywheel ActiveModelArn; the same value again on a retry).
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE,
+Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE, STACK_NAME,
 COMPREHEND_CLASSIFIER_ENDPOINT_ARN or COMPREHEND_RECOGNIZER_ENDPOINT_ARN (by model type),
 COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint is created with that many
 inference units by the first promotion).
 AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
 dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
-comprehend:CreateEndpoint (on the model type's endpoint; comprehend back-end only),
+comprehend:CreateEndpoint with comprehend:TagResource (the endpoint is created with the stack's
+tags; on the model type's endpoint; comprehend back-end only),
 comprehend:UpdateFlywheel (the model type's flywheel; flywheel training only).
 """
 
@@ -78,6 +79,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         reason=evaluation["decision"].get("reason") or "",
         iteration_id=it.iteration_id,
         inference_units=int(ctx.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
+        tags=ctx.resource_tags(it.model_type),
     )
     if job.get("training") == "flywheel" and served:
         flywheel = ComprehendFlywheel(ctx.clients.get("comprehend"))

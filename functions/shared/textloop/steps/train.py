@@ -23,7 +23,7 @@
 
 The model version is derived from the iteration and the data set, so a retry names the same one.
 
-Environment: DATA_LAKE_BUCKET; comprehend: COMPREHEND_DATA_ACCESS_ROLE_ARN,
+Environment: DATA_LAKE_BUCKET; comprehend: COMPREHEND_DATA_ACCESS_ROLE_ARN, STACK_NAME,
 COMPREHEND_CLASSIFIER_NAME (default textloop-document-classifier), COMPREHEND_RECOGNIZER_NAME
 (default textloop-entity-recognizer), COMPREHEND_LANGUAGE_CODE (default en); flywheel:
 COMPREHEND_FLYWHEEL_ROLE_ARN, COMPREHEND_KMS_KEY_ARN, COMPREHEND_CLASSIFIER_FLYWHEEL_NAME,
@@ -32,7 +32,8 @@ COMPREHEND_RECOGNIZER_ENDPOINT_ARN, ACTIVE_MODEL_PARAMETER_PREFIX, STACK_NAME.
 AWS: local: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*). comprehend:
 comprehend:CreateDocumentClassifier, comprehend:ListDocumentClassifiers (classifiers),
 s3:GetObject (datasets/*, the manifest), comprehend:CreateEntityRecognizer,
-comprehend:ListEntityRecognizers (recognisers), iam:PassRole on
+comprehend:ListEntityRecognizers (recognisers), comprehend:TagResource (the version is created
+with the stack's tags, ``Stack.resource_tags``), iam:PassRole on
 COMPREHEND_DATA_ACCESS_ROLE_ARN (condition iam:PassedToService comprehend.amazonaws.com).
 flywheel: ssm:GetParameter (the pointer), comprehend:DescribeEndpoint (the active model),
 comprehend:ListFlywheels, comprehend:CreateFlywheel, comprehend:DescribeFlywheel,
@@ -151,6 +152,7 @@ def train_comprehend(
         output_uri=ctx.lake.uri(layout.comprehend_output_prefix(model_version)),
         role_arn=ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN"),
         language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en"),
+        tags=ctx.resource_tags(ModelType.DOCUMENT_CLASSIFIER),
     )
     return {"model_version": model_version, "status": "SUBMITTED", "polls": 0, "job": job}
 
@@ -181,6 +183,7 @@ def train_comprehend_recognizer(
         test_annotations_uri=uri("test", "annotations_file"),
         role_arn=ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN"),
         language_code=ctx.setting("COMPREHEND_LANGUAGE_CODE", "en"),
+        tags=ctx.resource_tags(ModelType.ENTITY_RECOGNIZER),
     )
 
 
