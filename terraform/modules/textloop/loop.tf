@@ -302,6 +302,8 @@ locals {
           # ListFlywheels names no resource: IAM allows it on "*" only.
           { sid = "FindFlywheels", actions = ["comprehend:ListFlywheels"], resources = ["*"] },
           { sid = "TrainWithFlywheels", actions = concat(["comprehend:CreateFlywheel", "comprehend:ListDatasets"], local.flywheel_iteration_actions), resources = local.comprehend_flywheel_resources },
+          # A new flywheel that begins from the active version: where that version's data is.
+          { sid = "DescribeFlywheelOrigin", actions = ["comprehend:DescribeDocumentClassifier", "comprehend:DescribeEntityRecognizer"], resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"] },
           local.pass_flywheel_role,
           local.flywheel_kms_grants,
         ] : statement if local.use_comprehend
