@@ -9,6 +9,8 @@ taken from the same example's EvaluationManifestS3Prefix.
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
@@ -705,3 +707,30 @@ def test_a_flywheel_begun_from_the_active_recognizer_is_not_given_its_data_again
     ledger = ner_ctx.lake.get_json(layout.flywheel_ledger_key("ENTITY_RECOGNIZER"))
     assert sorted(ledger["iterations"]) == sorted(["origin-v1", version])
     assert len(ledger["documents"]) == len(known) + len(new_train) + len(new_test)
+
+
+# --------------------------------------------------------------------------- the setting
+
+
+def test_comprehend_training_is_a_setting_per_model_type():
+    from textloop.domain.errors import InvalidIterationInput
+    from textloop.domain.iteration import IterationConfig, IterationInput, deployment_config
+
+    # What Terraform writes for comprehend_training = { ENTITY_RECOGNIZER = "flywheel" }.
+    deployment = deployment_config(
+        json.dumps(
+            {
+                "model_backend": "comprehend",
+                "ENTITY_RECOGNIZER": {"comprehend_training": "flywheel"},
+            }
+        )
+    )
+    assert deployment.for_model_type("ENTITY_RECOGNIZER").comprehend_training == "flywheel"
+    assert deployment.for_model_type("DOCUMENT_CLASSIFIER").comprehend_training == "versions"
+    chosen = IterationInput.parse({"config": {"comprehend_training": "flywheel"}}, deployment)
+    assert chosen.config.comprehend_training == "flywheel"
+    with pytest.raises(InvalidIterationInput, match="comprehend_training"):
+        IterationInput.parse({"config": {"comprehend_training": "flywheels"}}, deployment)
+    # An execution that started before the setting existed trained versions.
+    old = {k: v for k, v in IterationConfig().to_dict().items() if k != "comprehend_training"}
+    assert IterationConfig.from_dict(old).comprehend_training == "versions"
