@@ -279,7 +279,11 @@ def stub_iteration(
         stubber.add_response(
             "update_endpoint",
             {},
-            {"EndpointArn": kind.endpoint, "DesiredModelArn": kind.trained(n)},
+            {
+                "EndpointArn": kind.endpoint,
+                "DesiredModelArn": kind.trained(n),
+                "DesiredDataAccessRoleArn": DATA_ROLE,
+            },
         )
     else:
         # The first promotion: the endpoint does not exist yet, so it is created.
@@ -294,6 +298,8 @@ def stub_iteration(
                 "ModelArn": kind.trained(n),
                 "DesiredInferenceUnits": 1,
                 "ClientRequestToken": ANY,
+                # The flywheel's version is encrypted with the stack's key: read through a role.
+                "DataAccessRoleArn": DATA_ROLE,
             },
         )
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-flywheel.html
@@ -489,7 +495,11 @@ def check_flywheel_loop(stack, kind: Kind, results, calls, new_texts: set[str]) 
         {"FlywheelArn": kind.flywheel_arn, "ActiveModelArn": kind.trained(n)} for n in (1, 2)
     ]
     endpoint = [p for name, p in calls if name == "UpdateEndpoint"]
-    assert endpoint[-1] == {"EndpointArn": kind.endpoint, "DesiredModelArn": kind.trained(2)}
+    assert endpoint[-1] == {
+        "EndpointArn": kind.endpoint,
+        "DesiredModelArn": kind.trained(2),
+        "DesiredDataAccessRoleArn": DATA_ROLE,
+    }
     pointer = json.loads(
         boto3.client("ssm").get_parameter(Name=f"{PREFIX}/active-model/{kind.model_type}")[
             "Parameter"

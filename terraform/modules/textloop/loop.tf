@@ -415,7 +415,10 @@ locals {
           sid       = "MoveFlywheelActiveModel"
           actions   = ["comprehend:UpdateFlywheel"]
           resources = local.comprehend_flywheel_arns
-        }] : statement if local.use_comprehend
+          },
+          # The endpoint reads a flywheel's versions (encrypted with the data lake key) with it.
+          local.pass_comprehend_role,
+        ] : statement if local.use_comprehend
       ])
     }
 
@@ -793,6 +796,14 @@ resource "aws_iam_role_policy" "comprehend" {
         Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
         Resource  = module.data_lake.kms_key_arn
         Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+      },
+      # Flywheel versions are encrypted with the data lake key (ModelKmsKeyId): batch jobs and
+      # the endpoint read them through this role.
+      {
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:CreateGrant", "kms:DescribeKey"]
+        Resource  = module.data_lake.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "comprehend.${local.region}.amazonaws.com" } }
       },
     ]
   })

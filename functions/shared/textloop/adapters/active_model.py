@@ -253,11 +253,14 @@ def move_pointer(
     iteration_id: str | None,
     now: datetime | None = None,
     inference_units: int = 1,
+    data_access_role_arn: str | None = None,
 ) -> dict[str, Any]:
     """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback).
 
     ``model_arn``: the Comprehend classifier or recogniser version the pointer's endpoint must
-    serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``."""
+    serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``.
+    ``data_access_role_arn``: the role the endpoint reads a model encrypted with a customer
+    managed key through (a flywheel's versions)."""
     done = registry.event(pointer.model_type, event_id)
     if done is not None:
         return {**_result(done), "changed": False}
@@ -266,7 +269,11 @@ def move_pointer(
     pointer = replace(pointer, promoted_at=format_timestamp(now))
     if pointer.endpoint_arn and model_arn:
         serve_with_endpoint(
-            comprehend, pointer.endpoint_arn, model_arn, inference_units=inference_units
+            comprehend,
+            pointer.endpoint_arn,
+            model_arn,
+            inference_units=inference_units,
+            data_access_role_arn=data_access_role_arn,
         )
     version = pointer_store.put(pointer)
     entry = {
@@ -303,15 +310,22 @@ def registry_model_arn(entry: Mapping[str, Any]) -> str | None:
 
 
 def serve_with_endpoint(
-    comprehend: Any, endpoint_arn: str, model_arn: str, *, inference_units: int = 1
+    comprehend: Any,
+    endpoint_arn: str,
+    model_arn: str,
+    *,
+    inference_units: int = 1,
+    data_access_role_arn: str | None = None,
 ) -> str:
     """Make the Comprehend endpoint serve ``model_arn`` (a classifier or recogniser version,
     the endpoint's kind must match): UpdateEndpoint, or CreateEndpoint
     (``inference_units``) when it does not exist yet, the first promotion of a deployment
     (an endpoint needs a trained model, so Terraform cannot create it before the first one).
     Returns ``updated`` or ``created``. The endpoint answers 503 until it is IN_SERVICE."""
+    # A model encrypted with a customer managed key (a flywheel's) is read through a role.
+    role = {"DesiredDataAccessRoleArn": data_access_role_arn} if data_access_role_arn else {}
     try:
-        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=model_arn)
+        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=model_arn, **role)
         return "updated"
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
@@ -322,6 +336,7 @@ def serve_with_endpoint(
         ModelArn=model_arn,
         DesiredInferenceUnits=inference_units,
         ClientRequestToken=token,
+        **({"DataAccessRoleArn": data_access_role_arn} if data_access_role_arn else {}),
     )
     return "created"
 
