@@ -277,8 +277,12 @@ def _with_model_data(
     data is in the lake: a version textloop trained), so they are not given a second time."""
     parts: dict[str, list[dict[str, Any]]] = {}
     for part, uris in flywheel.training_data(model_arn).items():
-        if not all(uri.startswith(ctx.lake.uri("")) for uri in uris.values()):
-            ctx.logger.warning("the active model's data is outside the lake", extra={"part": part})
+        # Only a data set textloop built can be read here (a flywheel's own versions keep their
+        # data in its data lake, which only Comprehend reads).
+        if not all(uri.startswith(ctx.lake.uri(layout.DATASETS_PREFIX)) for uri in uris.values()):
+            ctx.logger.warning(
+                "the active model's data is not a textloop data set", extra={"part": part}
+            )
             continue
         texts = {field: ctx.lake.get_text(ctx.lake.key_of(uri)) for field, uri in uris.items()}
         if any(text is None for text in texts.values()):
