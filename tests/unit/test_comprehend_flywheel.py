@@ -324,10 +324,13 @@ def test_a_completed_iteration_is_the_trained_candidate_with_the_flywheel_metric
         ),
         {"FlywheelArn": FLYWHEEL, "FlywheelIterationId": ITERATION_ID},
     )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
+    stubber.add_response("tag_resource", {}, {"ResourceArn": TRAINED, "Tags": TAGS})
     with stubber:
         status, out = ComprehendFlywheel(client).advance(
             job(flywheel_iteration_id=ITERATION_ID), TAGS
         )
+        stubber.assert_no_pending_responses()
     assert status == "TRAINED"
     assert out["classifier_arn"] == TRAINED
     assert out["flywheel_metrics"]["trained_model_metrics"] == trained

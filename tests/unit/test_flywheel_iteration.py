@@ -249,6 +249,8 @@ def stub_iteration(
         },
         described,
     )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
+    stubber.add_response("tag_resource", {}, {"ResourceArn": kind.trained(n), "Tags": kind.tags})
     job = {"JobName": ANY, "InputDataConfig": ANY, "OutputDataConfig": ANY}
     job.update({"DataAccessRoleArn": DATA_ROLE, "ClientRequestToken": ANY})
     if kind.entity:

@@ -323,6 +323,11 @@ locals {
           sid       = "CarryOnFlywheelIterations"
           actions   = local.flywheel_iteration_actions
           resources = local.comprehend_flywheel_resources
+          }, {
+          # The version a flywheel iteration trained carries the stack's tags too.
+          sid       = "TagFlywheelVersions"
+          actions   = ["comprehend:TagResource"]
+          resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"]
         }] : statement if local.use_comprehend
       ]
     }

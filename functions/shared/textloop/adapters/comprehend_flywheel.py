@@ -9,6 +9,8 @@ takes the job as far as Comprehend allows and says where it is; Train calls it o
 DescribeTraining poll once more. Every create and start carries a ClientRequestToken derived
 from the flywheel and the model version, so a retried step makes nothing new.
 
+A trained version is tagged (TagResource) like the flywheel and its data sets.
+
 Statuses for the state machine: TRAINED (the iteration COMPLETED with a TrainedModelArn),
 IN_ERROR (the flywheel, a data set or the iteration FAILED; or COMPLETED without a trained
 model), STOPPED, else Comprehend's running status (CREATING, TRAINING, EVALUATING,
@@ -207,7 +209,7 @@ class ComprehendFlywheel:
         job = dict(job)
         flywheel_arn = job["flywheel_arn"]
         if job.get("flywheel_iteration_id"):
-            return self._describe_iteration(job)
+            return self._describe_iteration(job, tags)
         datasets = [dict(d) for d in job.get("datasets", [])]
         # Once every data set exists, the flywheel was ACTIVE: no need to ask again.
         if not datasets or any(not d.get("arn") for d in datasets):
@@ -238,7 +240,7 @@ class ComprehendFlywheel:
             ClientRequestToken=request_token(flywheel_arn, "iteration", job["model_version"]),
         )
         job["flywheel_iteration_id"] = started["FlywheelIterationId"]
-        return self._describe_iteration(job)
+        return self._describe_iteration(job, tags)
 
     def _create_dataset(self, flywheel_arn: str, dataset: Mapping[str, Any], tags: list) -> str:
         try:
@@ -260,7 +262,7 @@ class ComprehendFlywheel:
                         return props["DatasetArn"]
             raise
 
-    def _describe_iteration(self, job: dict[str, Any]) -> tuple[str, dict]:
+    def _describe_iteration(self, job: dict[str, Any], tags: list) -> tuple[str, dict]:
         props = self.client.describe_flywheel_iteration(
             FlywheelArn=job["flywheel_arn"], FlywheelIterationId=job["flywheel_iteration_id"]
         )["FlywheelIterationProperties"]
@@ -282,6 +284,9 @@ class ComprehendFlywheel:
                     **job,
                     "message": f"the flywheel iteration trained no model: {props.get('Message')}",
                 }
+            # Comprehend names and makes the version itself (no Tags on the start): tag it like
+            # every version textloop trains, so it is found by stack.
+            self.client.tag_resource(ResourceArn=trained, Tags=tags)
             field = (
                 "recognizer_arn"
                 if job["model_type"] == ModelType.ENTITY_RECOGNIZER
