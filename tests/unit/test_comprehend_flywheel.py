@@ -9,6 +9,8 @@ taken from the same example's EvaluationManifestS3Prefix.
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
@@ -322,10 +324,13 @@ def test_a_completed_iteration_is_the_trained_candidate_with_the_flywheel_metric
         ),
         {"FlywheelArn": FLYWHEEL, "FlywheelIterationId": ITERATION_ID},
     )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
+    stubber.add_response("tag_resource", {}, {"ResourceArn": TRAINED, "Tags": TAGS})
     with stubber:
         status, out = ComprehendFlywheel(client).advance(
             job(flywheel_iteration_id=ITERATION_ID), TAGS
         )
+        stubber.assert_no_pending_responses()
     assert status == "TRAINED"
     assert out["classifier_arn"] == TRAINED
     assert out["flywheel_metrics"]["trained_model_metrics"] == trained
@@ -472,3 +477,263 @@ def test_an_iteration_whose_data_sets_the_flywheel_lacks_gives_its_documents_bac
     assert [
         d["text"] for d in ledgers.increment(mt, {"train": [doc("a", "X")]}, dropped).train
     ] == ["a"]
+
+
+# --------------------------------------------------------------------------- the Train step
+
+
+NER_FLYWHEEL = "arn:aws:comprehend:us-east-1:123456789012:flywheel/textloop-test-recognizer"
+NER_ENDPOINT = "arn:aws:comprehend:us-east-1:123456789012:entity-recognizer-endpoint/textloop-ner"
+NER_ACTIVE = "arn:aws:comprehend:us-east-1:123456789012:entity-recognizer/textloop-ner/version/v1"
+
+
+@pytest.fixture
+def ner_ctx(aws):
+    from textloop.adapters.stack import Stack
+
+    from tests.support.iteration_stack import BUCKET, PREFIX, TABLE
+    from tests.support.stack import create_registry_table
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    create_registry_table(TABLE)
+    return Stack(
+        {
+            "DATA_LAKE_BUCKET": BUCKET,
+            "REGISTRY_TABLE": TABLE,
+            "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
+            "STACK_NAME": "textloop-test",
+            "COMPREHEND_FLYWHEEL_ROLE_ARN": ROLE,
+            "COMPREHEND_KMS_KEY_ARN": KEY,
+            "COMPREHEND_RECOGNIZER_FLYWHEEL_NAME": "textloop-test-recognizer",
+            "COMPREHEND_RECOGNIZER_ENDPOINT_ARN": NER_ENDPOINT,
+        }
+    )
+
+
+def put_build(ctx, version: str, documents, split_state=None):
+    """A data set as BuildDatasets writes it (the real builder), under ``version``."""
+    from textloop.domain import layout
+    from textloop.domain.datasets.build import build_datasets
+
+    build = build_datasets(
+        model_type="ENTITY_RECOGNIZER",
+        original_documents=documents,
+        split_state=split_state,
+        strict=False,
+    )
+    for name, body in build.files.items():
+        ctx.lake.put_text(layout.dataset_key(version, name), body, "text/plain")
+    manifest_key = layout.dataset_key(version, "manifest.json")
+    ctx.lake.put_json(manifest_key, build.manifest)
+    return build, {
+        "dataset_version": version,
+        "manifest_key": manifest_key,
+        "train_uri": ctx.lake.uri(layout.dataset_key(version, "train.txt")),
+        "test_uri": ctx.lake.uri(layout.dataset_key(version, "test.txt")),
+        "test_set_hash": build.test_set_hash,
+    }
+
+
+def test_a_flywheel_begun_from_the_active_recognizer_is_not_given_its_data_again(ner_ctx):
+    from textloop.adapters import clients
+    from textloop.adapters.active_model import (
+        ActiveModelPointer,
+        ActiveModelPointerStore,
+        pointer_parameter_name,
+    )
+    from textloop.domain import layout
+    from textloop.domain.datasets.formats import parse_entity_files
+    from textloop.domain.iteration import Iteration, IterationConfig
+    from textloop.steps import train
+
+    from tests.support.iteration_stack import PREFIX
+    from tests.support.ner import gold_documents
+
+    gold = gold_documents()
+    first, _ = put_build(ner_ctx, "ds-ner-1", gold[:100])
+    second, dataset = put_build(ner_ctx, "ds-ner-2", gold, first.split_state)
+    ActiveModelPointerStore(
+        boto3.client("ssm"), pointer_parameter_name(PREFIX, "ENTITY_RECOGNIZER")
+    ).put(
+        ActiveModelPointer(
+            model_version="v1",
+            backend="comprehend",
+            model_type="ENTITY_RECOGNIZER",
+            endpoint_arn=NER_ENDPOINT,
+        )
+    )
+    it = Iteration(
+        iteration_id="it-ner-fw",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:textloop:it-ner-fw",
+        started_at="2026-12-01T10:00:00.000Z",
+        model_type="ENTITY_RECOGNIZER",
+        mode=None,
+        config=IterationConfig(model_backend="comprehend", comprehend_training="flywheel"),
+        lock={},
+    )
+    version = it.candidate_version("ds-ner-2")
+    lake = f"s3://{ner_ctx.lake.bucket}/datasets/ds-ner-1/"
+    tags = [
+        {"Key": "textloop:stack", "Value": "textloop-test"},
+        {"Key": "textloop:model-type", "Value": "ENTITY_RECOGNIZER"},
+    ]
+    client = boto3.client("comprehend", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_response("list_flywheels", {"FlywheelSummaryList": []}, {})
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-endpoint.html
+    stubber.add_response(
+        "describe_endpoint",
+        {"EndpointProperties": {"EndpointArn": NER_ENDPOINT, "ModelArn": NER_ACTIVE}},
+        {"EndpointArn": NER_ENDPOINT},
+    )
+    stubber.add_response(
+        "create_flywheel",
+        {"FlywheelArn": NER_FLYWHEEL},
+        {
+            "FlywheelName": "textloop-test-recognizer",
+            "ActiveModelArn": NER_ACTIVE,
+            "DataAccessRoleArn": ROLE,
+            "DataLakeS3Uri": f"s3://{ner_ctx.lake.bucket}/flywheels/ENTITY_RECOGNIZER/",
+            "ClientRequestToken": request_token("flywheel", "textloop-test-recognizer"),
+            "Tags": tags,
+            "DataSecurityConfig": {
+                "ModelKmsKeyId": KEY,
+                "VolumeKmsKeyId": KEY,
+                "DataLakeKmsKeyId": KEY,
+            },
+        },
+    )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-entity-recognizer.html
+    # (here with the annotations and the test set a textloop version is trained on).
+    stubber.add_response(
+        "describe_entity_recognizer",
+        {
+            "EntityRecognizerProperties": {
+                "EntityRecognizerArn": NER_ACTIVE,
+                "LanguageCode": "en",
+                "Status": "TRAINED",
+                "InputDataConfig": {
+                    "DataFormat": "COMPREHEND_CSV",
+                    "EntityTypes": [{"Type": t} for t in first.manifest["labels"]],
+                    "Documents": {
+                        "S3Uri": f"{lake}train.txt",
+                        "TestS3Uri": f"{lake}test.txt",
+                        "InputFormat": "ONE_DOC_PER_LINE",
+                    },
+                    "Annotations": {
+                        "S3Uri": f"{lake}train-annotations.csv",
+                        "TestS3Uri": f"{lake}test-annotations.csv",
+                    },
+                },
+                "VersionName": "v1",
+            }
+        },
+        {"EntityRecognizerArn": NER_ACTIVE},
+    )
+    stubber.add_response(
+        "describe_flywheel",
+        {"FlywheelProperties": {"FlywheelArn": NER_FLYWHEEL, "Status": "CREATING"}},
+        {"FlywheelArn": NER_FLYWHEEL},
+    )
+    # The retried step: the flywheel is found, the manifest reused, the data sets named and
+    # tokened as before; the third try finds the TRAIN data set the second one made.
+    for attempt in (2, 3):
+        stubber.add_response(
+            "list_flywheels",
+            {"FlywheelSummaryList": [{"FlywheelArn": NER_FLYWHEEL, "Status": "ACTIVE"}]},
+            {},
+        )
+        stubber.add_response(
+            "describe_flywheel",
+            {"FlywheelProperties": {"FlywheelArn": NER_FLYWHEEL, "Status": "ACTIVE"}},
+            {"FlywheelArn": NER_FLYWHEEL},
+        )
+        names = [f"{version}-{part}" for part in ("train", "test")]
+        arns = {name: f"{NER_FLYWHEEL}/dataset/{name}" for name in names}
+        for name in names:
+            expected = {
+                "FlywheelArn": NER_FLYWHEEL,
+                "DatasetName": name,
+                "DatasetType": name.rsplit("-", 1)[1].upper(),
+                "InputDataConfig": ANY,
+                "ClientRequestToken": request_token(NER_FLYWHEEL, name),
+                "Tags": tags,
+            }
+            if attempt == 2:
+                stubber.add_response("create_dataset", {"DatasetArn": arns[name]}, expected)
+            else:
+                stubber.add_client_error("create_dataset", "ResourceInUseException", "exists", 400)
+                # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-datasets.html
+                stubber.add_response(
+                    "list_datasets",
+                    {
+                        "DatasetPropertiesList": [
+                            {"DatasetArn": arn, "DatasetName": n, "Status": "CREATING"}
+                            for n, arn in arns.items()
+                        ]
+                    },
+                    {"FlywheelArn": NER_FLYWHEEL},
+                )
+        stubber.add_response(
+            "describe_dataset",
+            {"DatasetProperties": {"DatasetArn": arns[names[0]], "Status": "CREATING"}},
+            {"DatasetArn": arns[names[0]]},
+        )
+        stubber.add_response(
+            "describe_dataset",
+            {"DatasetProperties": {"DatasetArn": arns[names[1]], "Status": "CREATING"}},
+            {"DatasetArn": arns[names[1]]},
+        )
+    event = {"iteration": it.to_dict(), "dataset": dataset}
+    with stubber, clients.override("comprehend", client):
+        results = [train.run(ner_ctx, event) for _ in range(3)]
+        stubber.assert_no_pending_responses()
+    assert [r["status"] for r in results] == ["CREATING", "CREATING", "CREATING"]
+    assert results[1]["job"]["datasets"] == results[2]["job"]["datasets"]
+    # Only what the active version was not trained or tested on goes to the flywheel.
+    known = {d["text"] for d in [*first.train, *first.test]}
+    new_train = [d for d in second.train if d["text"] not in known]
+    assert new_train and len(new_train) < len(second.train)
+    given = parse_entity_files(
+        ner_ctx.lake.get_text(
+            layout.flywheel_dataset_key("ENTITY_RECOGNIZER", version, "train.txt")
+        ),
+        ner_ctx.lake.get_text(
+            layout.flywheel_dataset_key("ENTITY_RECOGNIZER", version, "train-annotations.csv")
+        ),
+        "train.txt",
+    )
+    assert sorted(d["text"] for d in given) == sorted(d["text"] for d in new_train)
+    new_test = [d for d in second.test if d["text"] not in known]
+    assert new_test and [d["type"] for d in results[0]["job"]["datasets"]] == ["TRAIN", "TEST"]
+    assert [d["arn"] for d in results[2]["job"]["datasets"]] == list(arns.values())
+    ledger = ner_ctx.lake.get_json(layout.flywheel_ledger_key("ENTITY_RECOGNIZER"))
+    assert sorted(ledger["iterations"]) == sorted(["origin-v1", version])
+    assert len(ledger["documents"]) == len(known) + len(new_train) + len(new_test)
+
+
+# --------------------------------------------------------------------------- the setting
+
+
+def test_comprehend_training_is_a_setting_per_model_type():
+    from textloop.domain.errors import InvalidIterationInput
+    from textloop.domain.iteration import IterationConfig, IterationInput, deployment_config
+
+    # What Terraform writes for comprehend_training = { ENTITY_RECOGNIZER = "flywheel" }.
+    deployment = deployment_config(
+        json.dumps(
+            {
+                "model_backend": "comprehend",
+                "ENTITY_RECOGNIZER": {"comprehend_training": "flywheel"},
+            }
+        )
+    )
+    assert deployment.for_model_type("ENTITY_RECOGNIZER").comprehend_training == "flywheel"
+    assert deployment.for_model_type("DOCUMENT_CLASSIFIER").comprehend_training == "versions"
+    chosen = IterationInput.parse({"config": {"comprehend_training": "flywheel"}}, deployment)
+    assert chosen.config.comprehend_training == "flywheel"
+    with pytest.raises(InvalidIterationInput, match="comprehend_training"):
+        IterationInput.parse({"config": {"comprehend_training": "flywheels"}}, deployment)
+    # An execution that started before the setting existed trained versions.
+    old = {k: v for k, v in IterationConfig().to_dict().items() if k != "comprehend_training"}
+    assert IterationConfig.from_dict(old).comprehend_training == "versions"

@@ -109,10 +109,12 @@ def stub_iteration(
     held: list[str],
     active: str | None,
     outputs: dict,
+    failed: str | None = None,
 ) -> None:
     """The Comprehend calls of iteration ``n`` in flywheel mode, in the order the steps make
     them. ``held``: the data set names the flywheel holds (None on the first iteration: no
-    flywheel yet); ``active``: the model version the endpoint serves (None: no active model)."""
+    flywheel yet); ``active``: the model version the endpoint serves (None: no active model);
+    ``failed``: the flywheel iteration FAILS with this message (and nothing follows)."""
     flywheel, iteration_id = kind.flywheel_arn, f"2023061{n}T211026Z"
     if n == 1:
         # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheels.html
@@ -222,6 +224,13 @@ def stub_iteration(
         {"FlywheelIterationProperties": {**described, "Status": "TRAINING"}},
         described,
     )
+    if failed:
+        stubber.add_response(
+            "describe_flywheel_iteration",
+            {"FlywheelIterationProperties": {**described, "Status": "FAILED", "Message": failed}},
+            described,
+        )
+        return
     stubber.add_response(
         "describe_flywheel_iteration",
         {
@@ -240,6 +249,8 @@ def stub_iteration(
         },
         described,
     )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
+    stubber.add_response("tag_resource", {}, {"ResourceArn": kind.trained(n), "Tags": kind.tags})
     job = {"JobName": ANY, "InputDataConfig": ANY, "OutputDataConfig": ANY}
     job.update({"DataAccessRoleArn": DATA_ROLE, "ClientRequestToken": ANY})
     if kind.entity:
@@ -279,7 +290,11 @@ def stub_iteration(
         stubber.add_response(
             "update_endpoint",
             {},
-            {"EndpointArn": kind.endpoint, "DesiredModelArn": kind.trained(n)},
+            {
+                "EndpointArn": kind.endpoint,
+                "DesiredModelArn": kind.trained(n),
+                "DesiredDataAccessRoleArn": DATA_ROLE,
+            },
         )
     else:
         # The first promotion: the endpoint does not exist yet, so it is created.
@@ -294,6 +309,8 @@ def stub_iteration(
                 "ModelArn": kind.trained(n),
                 "DesiredInferenceUnits": 1,
                 "ClientRequestToken": ANY,
+                # The flywheel's version is encrypted with the stack's key: read through a role.
+                "DataAccessRoleArn": DATA_ROLE,
             },
         )
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-flywheel.html
@@ -489,7 +506,11 @@ def check_flywheel_loop(stack, kind: Kind, results, calls, new_texts: set[str]) 
         {"FlywheelArn": kind.flywheel_arn, "ActiveModelArn": kind.trained(n)} for n in (1, 2)
     ]
     endpoint = [p for name, p in calls if name == "UpdateEndpoint"]
-    assert endpoint[-1] == {"EndpointArn": kind.endpoint, "DesiredModelArn": kind.trained(2)}
+    assert endpoint[-1] == {
+        "EndpointArn": kind.endpoint,
+        "DesiredModelArn": kind.trained(2),
+        "DesiredDataAccessRoleArn": DATA_ROLE,
+    }
     pointer = json.loads(
         boto3.client("ssm").get_parameter(Name=f"{PREFIX}/active-model/{kind.model_type}")[
             "Parameter"
@@ -552,3 +573,40 @@ def test_a_recognizer_flywheel_runs_two_iterations_with_only_new_annotations(lam
     task = dict(calls)["CreateFlywheel"]["TaskConfig"]["EntityRecognitionConfig"]
     labels = stack.get_json(results[0]["dataset"]["manifest_key"])["labels"]
     assert [t["Type"] for t in task["EntityTypes"]] == labels
+
+
+def test_a_failed_flywheel_iteration_fails_the_iteration_with_comprehend_s_message(
+    lambdas, ag_news_rows
+):
+    from textloop.adapters import clients
+
+    kind = Kind("DOCUMENT_CLASSIFIER")
+    stack = deploy_iteration_stack(
+        lambdas,
+        defaults={"model_backend": "comprehend", "comprehend_training": "flywheel"},
+        extra_env=kind.env(),
+    )
+    put_seed(BUCKET, ag_news_rows[:400])
+    put_feedback(BUCKET, [], [(label, text) for label, text in ag_news_rows[3000:3005]])
+    comprehend = boto3.client("comprehend")
+    stubber = Stubber(comprehend)
+    message = "Internal error: the iteration could not train a model version"
+    stub_iteration(stubber, kind, 1, held=[], active=None, outputs={}, failed=message)
+    with stubber, clients.override("comprehend", comprehend):
+        described = stack.wait(stack.start("it-fw-failed"), timeout=120)
+        stubber.assert_no_pending_responses()
+    assert described["status"] == "FAILED"
+    audit = stack.get_json("audit/iterations/it-fw-failed.json")
+    assert audit["status"] == "FAILED"
+    assert audit["failure"]["state"] == "DescribeTraining"
+    assert audit["failure"]["error"] == "Textloop.TrainingFailed"
+    assert message in audit["failure"]["cause"]
+    flywheel = audit["models"]["flywheel"]
+    assert flywheel["status"] == "FAILED" and flywheel["message"] == message
+    assert flywheel["trained_model_arn"] is None and flywheel["trained_model_metrics"] is None
+    assert [d["type"] for d in flywheel["datasets"]] == ["TRAIN", "TEST"]
+    lock = boto3.client("dynamodb").get_item(
+        TableName="textloop-test-registry",
+        Key={"pk": {"S": "LOCK#DOCUMENT_CLASSIFIER"}, "sk": {"S": "LOCK"}},
+    )
+    assert "Item" not in lock

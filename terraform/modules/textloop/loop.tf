@@ -304,6 +304,8 @@ locals {
           # ListFlywheels names no resource: IAM allows it on "*" only.
           { sid = "FindFlywheels", actions = ["comprehend:ListFlywheels"], resources = ["*"] },
           { sid = "TrainWithFlywheels", actions = concat(["comprehend:CreateFlywheel", "comprehend:ListDatasets"], local.flywheel_iteration_actions), resources = local.comprehend_flywheel_resources },
+          # A new flywheel that begins from the active version: where that version's data is.
+          { sid = "DescribeFlywheelOrigin", actions = ["comprehend:DescribeDocumentClassifier", "comprehend:DescribeEntityRecognizer"], resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"] },
           local.pass_flywheel_role,
           local.flywheel_kms_grants,
         ] : statement if local.use_comprehend
@@ -323,6 +325,11 @@ locals {
           sid       = "CarryOnFlywheelIterations"
           actions   = local.flywheel_iteration_actions
           resources = local.comprehend_flywheel_resources
+          }, {
+          # The version a flywheel iteration trained carries the stack's tags too.
+          sid       = "TagFlywheelVersions"
+          actions   = ["comprehend:TagResource"]
+          resources = ["${local.comprehend_classifier_arn}/version/*", "${local.comprehend_recognizer_arn}/version/*"]
         }] : statement if local.use_comprehend
       ]
     }
@@ -415,7 +422,10 @@ locals {
           sid       = "MoveFlywheelActiveModel"
           actions   = ["comprehend:UpdateFlywheel"]
           resources = local.comprehend_flywheel_arns
-        }] : statement if local.use_comprehend
+          },
+          # The endpoint reads a flywheel's versions (encrypted with the data lake key) with it.
+          local.pass_comprehend_role,
+        ] : statement if local.use_comprehend
       ])
     }
 
@@ -793,6 +803,14 @@ resource "aws_iam_role_policy" "comprehend" {
         Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
         Resource  = module.data_lake.kms_key_arn
         Condition = { StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" } }
+      },
+      # Flywheel versions are encrypted with the data lake key (ModelKmsKeyId): batch jobs and
+      # the endpoint read them through this role.
+      {
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:CreateGrant", "kms:DescribeKey"]
+        Resource  = module.data_lake.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "comprehend.${local.region}.amazonaws.com" } }
       },
     ]
   })

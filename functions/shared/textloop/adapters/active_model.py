@@ -255,12 +255,15 @@ def move_pointer(
     now: datetime | None = None,
     inference_units: int = 1,
     tags: Sequence[Mapping[str, str]] = (),
+    data_access_role_arn: str | None = None,
 ) -> dict[str, Any]:
     """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback).
 
     ``model_arn``: the Comprehend classifier or recogniser version the pointer's endpoint must
     serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``.
-    ``tags``: the stack's run-time tags, for the endpoint if this move creates it."""
+    ``tags``: the stack's run-time tags, for the endpoint if this move creates it.
+    ``data_access_role_arn``: the role the endpoint reads a model encrypted with a customer
+    managed key through (a flywheel's versions)."""
     done = registry.event(pointer.model_type, event_id)
     if done is not None:
         return {**_result(done), "changed": False}
@@ -274,6 +277,7 @@ def move_pointer(
             model_arn,
             inference_units=inference_units,
             tags=tags,
+            data_access_role_arn=data_access_role_arn,
         )
     version = pointer_store.put(pointer)
     entry = {
@@ -316,6 +320,7 @@ def serve_with_endpoint(
     *,
     inference_units: int = 1,
     tags: Sequence[Mapping[str, str]] = (),
+    data_access_role_arn: str | None = None,
 ) -> str:
     """Make the Comprehend endpoint serve ``model_arn`` (a classifier or recogniser version,
     the endpoint's kind must match): UpdateEndpoint, or CreateEndpoint
@@ -323,8 +328,10 @@ def serve_with_endpoint(
     (an endpoint needs a trained model, so Terraform cannot create it before the first one),
     tagged with ``tags`` (the stack's run-time tags: ``textloop resources`` finds it by them).
     Returns ``updated`` or ``created``. The endpoint answers 503 until it is IN_SERVICE."""
+    # A model encrypted with a customer managed key (a flywheel's) is read through a role.
+    role = {"DesiredDataAccessRoleArn": data_access_role_arn} if data_access_role_arn else {}
     try:
-        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=model_arn)
+        comprehend.update_endpoint(EndpointArn=endpoint_arn, DesiredModelArn=model_arn, **role)
         return "updated"
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
@@ -336,6 +343,7 @@ def serve_with_endpoint(
         DesiredInferenceUnits=inference_units,
         ClientRequestToken=token,
         **tags_parameter(tags),
+        **({"DataAccessRoleArn": data_access_role_arn} if data_access_role_arn else {}),
     )
     return "created"
 

@@ -9,6 +9,8 @@ takes the job as far as Comprehend allows and says where it is; Train calls it o
 DescribeTraining poll once more. Every create and start carries a ClientRequestToken derived
 from the flywheel and the model version, so a retried step makes nothing new.
 
+A trained version is tagged (TagResource) like the flywheel and its data sets.
+
 Statuses for the state machine: TRAINED (the iteration COMPLETED with a TrainedModelArn),
 IN_ERROR (the flywheel, a data set or the iteration FAILED; or COMPLETED without a trained
 model), STOPPED, else Comprehend's running status (CREATING, TRAINING, EVALUATING,
@@ -167,6 +169,34 @@ class ComprehendFlywheel:
                     names.add(props["DatasetName"])
         return names
 
+    def active_model_arn(self, flywheel_arn: str) -> str | None:
+        props = self.client.describe_flywheel(FlywheelArn=flywheel_arn)["FlywheelProperties"]
+        return props.get("ActiveModelArn")
+
+    def training_data(self, model_arn: str) -> dict[str, dict[str, str]]:
+        """Where a model version's training and test data are (``{part: {"documents",
+        "annotations"?}}``): what Comprehend copies into a flywheel created from it."""
+        if ":entity-recognizer/" in model_arn:
+            props = self.client.describe_entity_recognizer(EntityRecognizerArn=model_arn)[
+                "EntityRecognizerProperties"
+            ]
+            config = props.get("InputDataConfig") or {}
+            documents, annotations = config.get("Documents") or {}, config.get("Annotations") or {}
+            out = {}
+            for part, field in (("train", "S3Uri"), ("test", "TestS3Uri")):
+                if documents.get(field) and annotations.get(field):
+                    out[part] = {"documents": documents[field], "annotations": annotations[field]}
+            return out
+        props = self.client.describe_document_classifier(DocumentClassifierArn=model_arn)[
+            "DocumentClassifierProperties"
+        ]
+        config = props.get("InputDataConfig") or {}
+        return {
+            part: {"documents": config[field]}
+            for part, field in (("train", "S3Uri"), ("test", "TestS3Uri"))
+            if config.get(field)
+        }
+
     def set_active_model(self, flywheel_arn: str, model_arn: str) -> None:
         """UpdateFlywheel ActiveModelArn: the flywheel's next iteration competes with the model
         textloop promoted (the same value again changes nothing)."""
@@ -179,7 +209,7 @@ class ComprehendFlywheel:
         job = dict(job)
         flywheel_arn = job["flywheel_arn"]
         if job.get("flywheel_iteration_id"):
-            return self._describe_iteration(job)
+            return self._describe_iteration(job, tags)
         datasets = [dict(d) for d in job.get("datasets", [])]
         # Once every data set exists, the flywheel was ACTIVE: no need to ask again.
         if not datasets or any(not d.get("arn") for d in datasets):
@@ -191,14 +221,7 @@ class ComprehendFlywheel:
                 return status or "CREATING", job
         for dataset in datasets:
             if not dataset.get("arn"):
-                dataset["arn"] = self.client.create_dataset(
-                    FlywheelArn=flywheel_arn,
-                    DatasetName=dataset["name"],
-                    DatasetType=dataset["type"],
-                    InputDataConfig=dataset["input"],
-                    ClientRequestToken=request_token(flywheel_arn, dataset["name"]),
-                    Tags=tags,
-                )["DatasetArn"]
+                dataset["arn"] = self._create_dataset(flywheel_arn, dataset, tags)
         job["datasets"] = datasets
         for dataset in datasets:
             if dataset.get("status") == "COMPLETED":
@@ -217,9 +240,29 @@ class ComprehendFlywheel:
             ClientRequestToken=request_token(flywheel_arn, "iteration", job["model_version"]),
         )
         job["flywheel_iteration_id"] = started["FlywheelIterationId"]
-        return self._describe_iteration(job)
+        return self._describe_iteration(job, tags)
 
-    def _describe_iteration(self, job: dict[str, Any]) -> tuple[str, dict]:
+    def _create_dataset(self, flywheel_arn: str, dataset: Mapping[str, Any], tags: list) -> str:
+        try:
+            return self.client.create_dataset(
+                FlywheelArn=flywheel_arn,
+                DatasetName=dataset["name"],
+                DatasetType=dataset["type"],
+                InputDataConfig=dataset["input"],
+                ClientRequestToken=request_token(flywheel_arn, dataset["name"]),
+                Tags=tags,
+            )["DatasetArn"]
+        except ClientError as exc:
+            # A data set of that name exists: a retried step made it before it stopped.
+            if error_code(exc) != "ResourceInUseException":
+                raise
+            for page in _pages(self.client.list_datasets, FlywheelArn=flywheel_arn):
+                for props in page.get("DatasetPropertiesList", []):
+                    if props.get("DatasetName") == dataset["name"]:
+                        return props["DatasetArn"]
+            raise
+
+    def _describe_iteration(self, job: dict[str, Any], tags: list) -> tuple[str, dict]:
         props = self.client.describe_flywheel_iteration(
             FlywheelArn=job["flywheel_arn"], FlywheelIterationId=job["flywheel_iteration_id"]
         )["FlywheelIterationProperties"]
@@ -241,6 +284,9 @@ class ComprehendFlywheel:
                     **job,
                     "message": f"the flywheel iteration trained no model: {props.get('Message')}",
                 }
+            # Comprehend names and makes the version itself (no Tags on the start): tag it like
+            # every version textloop trains, so it is found by stack.
+            self.client.tag_resource(ResourceArn=trained, Tags=tags)
             field = (
                 "recognizer_arn"
                 if job["model_type"] == ModelType.ENTITY_RECOGNIZER

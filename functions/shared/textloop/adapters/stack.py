@@ -29,6 +29,10 @@ Environment variables (set by Terraform):
   ``textloop-document-classifier``), ``COMPREHEND_RECOGNIZER_NAME`` (default
   ``textloop-entity-recognizer``), ``COMPREHEND_LANGUAGE_CODE`` (default ``en``): the Comprehend
   back-end (``adapters.comprehend_training.MODEL_NAME_SETTINGS``, ``ENDPOINT_SETTINGS``).
+* ``COMPREHEND_FLYWHEEL_ROLE_ARN``, ``COMPREHEND_KMS_KEY_ARN``,
+  ``COMPREHEND_CLASSIFIER_FLYWHEEL_NAME`` (default ``textloop-document-classifier``),
+  ``COMPREHEND_RECOGNIZER_FLYWHEEL_NAME`` (default ``textloop-entity-recognizer``): flywheel
+  training (``adapters.comprehend_flywheel``).
 * ``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` (AWS), or ``PEOPLE_TOKEN_KEY_ID``,
   ``PEOPLE_TOKEN_ISSUER`` and ``PEOPLE_TOKEN_AUDIENCE`` (local): who issues people's bearer
   tokens (``adapters.people``; the people APIs only).

@@ -13,7 +13,7 @@ Environment: STACK_NAME (the tags of a data set created here).
 AWS: comprehend:DescribeDocumentClassifier (classifier versions) or
 comprehend:DescribeEntityRecognizer (recogniser versions); flywheel: comprehend:DescribeFlywheel,
 comprehend:CreateDataset, comprehend:DescribeDataset, comprehend:StartFlywheelIteration,
-comprehend:DescribeFlywheelIteration, comprehend:TagResource.
+comprehend:DescribeFlywheelIteration, comprehend:TagResource (data sets, the trained version).
 """
 
 from __future__ import annotations

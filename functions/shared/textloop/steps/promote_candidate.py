@@ -11,12 +11,13 @@ flywheel's active model (UpdateFlywheel ActiveModelArn; the same value again on 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, REGISTRY_TABLE, STACK_NAME,
 COMPREHEND_CLASSIFIER_ENDPOINT_ARN or COMPREHEND_RECOGNIZER_ENDPOINT_ARN (by model type),
 COMPREHEND_ENDPOINT_INFERENCE_UNITS (comprehend back-end; the endpoint is created with that many
-inference units by the first promotion).
+inference units by the first promotion), COMPREHEND_DATA_ACCESS_ROLE_ARN (flywheel versions).
 AWS: s3:GetObject (models/*), ssm:GetParameter, ssm:PutParameter (the pointer parameter),
 dynamodb:GetItem, dynamodb:PutItem (registry table), comprehend:UpdateEndpoint and
 comprehend:CreateEndpoint with comprehend:TagResource (the endpoint is created with the stack's
 tags; on the model type's endpoint; comprehend back-end only),
-comprehend:UpdateFlywheel (the model type's flywheel; flywheel training only).
+comprehend:UpdateFlywheel (the model type's flywheel; flywheel training only) and iam:PassRole
+on COMPREHEND_DATA_ACCESS_ROLE_ARN (the endpoint reads the flywheel's encrypted version with it).
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         iteration_id=it.iteration_id,
         inference_units=int(ctx.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
         tags=ctx.resource_tags(it.model_type),
+        # A flywheel's versions are encrypted with the stack's key (COMPREHEND_KMS_KEY_ARN).
+        data_access_role_arn=(
+            ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN")
+            if job.get("training") == "flywheel"
+            else None
+        ),
     )
     if job.get("training") == "flywheel" and served:
         flywheel = ComprehendFlywheel(ctx.clients.get("comprehend"))

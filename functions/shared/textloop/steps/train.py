@@ -36,6 +36,8 @@ comprehend:ListEntityRecognizers (recognisers), comprehend:TagResource (the vers
 with the stack's tags, ``Stack.resource_tags``), iam:PassRole on
 COMPREHEND_DATA_ACCESS_ROLE_ARN (condition iam:PassedToService comprehend.amazonaws.com).
 flywheel: ssm:GetParameter (the pointer), comprehend:DescribeEndpoint (the active model),
+comprehend:DescribeDocumentClassifier or comprehend:DescribeEntityRecognizer (the data of the
+version a new flywheel begins from; s3:GetObject on datasets/*),
 comprehend:ListFlywheels, comprehend:CreateFlywheel, comprehend:DescribeFlywheel,
 comprehend:ListDatasets, comprehend:CreateDataset, comprehend:DescribeDataset,
 comprehend:StartFlywheelIteration, comprehend:DescribeFlywheelIteration, comprehend:TagResource,
@@ -63,7 +65,12 @@ from textloop.adapters.comprehend_training import (
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.datasets import flywheel as ledgers
-from textloop.domain.datasets.formats import parse_classifier_csv, read_entity_part, write_files
+from textloop.domain.datasets.formats import (
+    parse_classifier_csv,
+    parse_entity_files,
+    read_entity_part,
+    write_files,
+)
 from textloop.domain.iteration import Iteration
 from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
 from textloop.domain.timestamps import parse_timestamp
@@ -202,12 +209,13 @@ def train_flywheel(
     if manifest is None:
         parts = _dataset_parts(ctx, it, dataset)
     name = flywheel_name(ctx.setting, model_type)
-    flywheel_arn, created = flywheel.find(name), False
+    flywheel_arn, created, origin = flywheel.find(name), False, None
     if flywheel_arn is None:
+        origin = _active_model_arn(ctx, model_type)
         flywheel_arn, created = flywheel.create(
             name,
             model_type=model_type,
-            active_model_arn=_active_model_arn(ctx, model_type),
+            active_model_arn=origin,
             task=task_config(
                 model_type,
                 labels=_labels(ctx, dataset),
@@ -219,10 +227,15 @@ def train_flywheel(
             kms_key_arn=ctx.setting("COMPREHEND_KMS_KEY_ARN"),
             tags=tags,
         )
-    if ledger.get("flywheel_arn") not in (None, flywheel_arn):
-        # Another flywheel than the one the ledger describes (the old one was removed): it
-        # holds none of textloop's documents.
+    if ledger.get("flywheel_arn") != flywheel_arn:
+        # A flywheel the ledger does not describe yet (new, or the old one was removed): it
+        # holds none of textloop's documents, unless it began from a model version, whose
+        # training and test data Comprehend copied into it.
         ledger = ledgers.empty_ledger(model_type)
+        if not created:
+            origin = flywheel.active_model_arn(flywheel_arn)
+        if origin:
+            ledger = _with_model_data(ctx, it, flywheel, flywheel_arn, origin, ledger)
     if manifest is None:
         if ledger["iterations"] and not created:
             ledger = ledgers.reconciled(ledger, flywheel.held_datasets(flywheel_arn))
@@ -253,6 +266,47 @@ def train_flywheel(
         "relabelled_not_sent": len(manifest["relabelled"]),
     }
     return flywheel.advance(job, tags)
+
+
+def _with_model_data(
+    ctx: Stack,
+    it: Iteration,
+    flywheel: ComprehendFlywheel,
+    flywheel_arn: str,
+    model_arn: str,
+    ledger: dict[str, Any],
+) -> dict[str, Any]:
+    """The ledger with the documents of the model version the flywheel began from (when its
+    data is in the lake: a version textloop trained), so they are not given a second time."""
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for part, uris in flywheel.training_data(model_arn).items():
+        # Only a data set textloop built can be read here (a flywheel's own versions keep their
+        # data in its data lake, which only Comprehend reads).
+        if not all(uri.startswith(ctx.lake.uri(layout.DATASETS_PREFIX)) for uri in uris.values()):
+            ctx.logger.warning(
+                "the active model's data is not a textloop data set", extra={"part": part}
+            )
+            continue
+        texts = {field: ctx.lake.get_text(ctx.lake.key_of(uri)) for field, uri in uris.items()}
+        if any(text is None for text in texts.values()):
+            raise LookupError(f"{model_arn}'s {part} data is missing from the lake")
+        if it.model_type == ModelType.ENTITY_RECOGNIZER:
+            name = uris["documents"].rsplit("/", 1)[-1]
+            parts[part] = parse_entity_files(
+                texts["documents"] or "", texts["annotations"] or "", name
+            )
+        else:
+            parts[part] = parse_classifier_csv(texts["documents"] or "", it.mode, name=part)
+    inc = ledgers.increment(it.model_type, parts, ledger)
+    label = f"origin-{model_arn.rsplit('/', 1)[-1]}"
+    return ledgers.with_iteration(
+        ledger,
+        flywheel_arn=flywheel_arn,
+        model_version=label,
+        entries=ledgers.manifest_entries(it.model_type, inc, label),
+        dataset_names=[],
+        manifest_key=model_arn,
+    )
 
 
 def _dataset_parts(
