@@ -252,7 +252,7 @@ def stub_iteration(
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
     stubber.add_response("tag_resource", {}, {"ResourceArn": kind.trained(n), "Tags": kind.tags})
     job = {"JobName": ANY, "InputDataConfig": ANY, "OutputDataConfig": ANY}
-    job.update({"DataAccessRoleArn": DATA_ROLE, "ClientRequestToken": ANY})
+    job.update({"DataAccessRoleArn": DATA_ROLE, "ClientRequestToken": ANY, "Tags": kind.tags})
     if kind.entity:
         job["LanguageCode"] = "en"
     stubber.add_response(
@@ -309,6 +309,7 @@ def stub_iteration(
                 "ModelArn": kind.trained(n),
                 "DesiredInferenceUnits": 1,
                 "ClientRequestToken": ANY,
+                "Tags": kind.tags,
                 # The flywheel's version is encrypted with the stack's key: read through a role.
                 "DataAccessRoleArn": DATA_ROLE,
             },
@@ -519,6 +520,59 @@ def check_flywheel_loop(stack, kind: Kind, results, calls, new_texts: set[str]) 
     assert pointer["model_version"] == versions[1] and pointer["endpoint_arn"] == kind.endpoint
 
 
+def check_rollback_moves_the_flywheel_back(stack, kind: Kind) -> None:
+    """POST /models/rollback to the first version: the endpoint serves it again (read through
+    the data access role: it is encrypted with the stack's key) and the flywheel's active model
+    moves back with it, so its next iteration competes with the model that serves."""
+    from textloop.adapters import clients
+
+    comprehend = boto3.client("comprehend")
+    stubber = Stubber(comprehend)
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-endpoint.html (no output)
+    stubber.add_response(
+        "update_endpoint",
+        {},
+        {
+            "EndpointArn": kind.endpoint,
+            "DesiredModelArn": kind.trained(1),
+            "DesiredDataAccessRoleArn": DATA_ROLE,
+        },
+    )
+    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-flywheel.html
+    stubber.add_response(
+        "update_flywheel",
+        {
+            "FlywheelProperties": {
+                "FlywheelArn": kind.flywheel_arn,
+                "ActiveModelArn": kind.trained(1),
+                "DataAccessRoleArn": FLYWHEEL_ROLE,
+                "Status": "ACTIVE",
+                "ModelType": kind.model_type,
+            }
+        },
+        {"FlywheelArn": kind.flywheel_arn, "ActiveModelArn": kind.trained(1)},
+    )
+    from textloop.adapters.registry import Registry
+
+    registry = Registry(boto3.client("dynamodb"), stack.environment["REGISTRY_TABLE"])
+    first = registry.history(kind.model_type)
+    body = {
+        "model_type": kind.model_type,
+        "model_version": first[0]["model_version"],
+        "reason": "regression seen in production",
+    }
+    with stubber, clients.override("comprehend", comprehend):
+        status, answer = stack.api("models", "/models/rollback", "POST", body)
+        stubber.assert_no_pending_responses()
+        # A retried request changes nothing: no second call to Comprehend.
+        again, repeated = stack.api("models", "/models/rollback", "POST", body)
+    assert status == 200, answer
+    assert again == 200 and repeated["changed"] is False
+    entries = registry.history(kind.model_type)
+    assert [e["kind"] for e in entries] == ["promotion", "promotion", "rollback"]
+    assert {e.get("flywheel_arn") for e in entries} == {kind.flywheel_arn}
+
+
 def test_a_classifier_flywheel_runs_two_iterations_with_only_new_annotations(lambdas, ag_news_rows):
     kind = Kind("DOCUMENT_CLASSIFIER")
     stack = deploy_iteration_stack(
@@ -539,6 +593,7 @@ def test_a_classifier_flywheel_runs_two_iterations_with_only_new_annotations(lam
         lambdas, kind, stack, lambda: put_feedback(BUCKET, [], second), truth
     )
     check_flywheel_loop(stack, kind, results, calls, {t for _, t in second})
+    check_rollback_moves_the_flywheel_back(stack, kind)
     task = dict(calls)["CreateFlywheel"]["TaskConfig"]["DocumentClassificationConfig"]
     assert task["Mode"] == "MULTI_CLASS"
     assert task["Labels"] == stack.get_json(results[0]["dataset"]["manifest_key"])["labels"]
@@ -570,6 +625,7 @@ def test_a_recognizer_flywheel_runs_two_iterations_with_only_new_annotations(lam
         lambdas, kind, stack, lambda: put_pool(gold, iteration_id="more-gold"), spans
     )
     check_flywheel_loop(stack, kind, results, calls, {d["text"] for d in gold[120:]})
+    check_rollback_moves_the_flywheel_back(stack, kind)
     task = dict(calls)["CreateFlywheel"]["TaskConfig"]["EntityRecognitionConfig"]
     labels = stack.get_json(results[0]["dataset"]["manifest_key"])["labels"]
     assert [t["Type"] for t in task["EntityTypes"]] == labels

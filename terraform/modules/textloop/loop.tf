@@ -514,7 +514,17 @@ locals {
         local.lake_kms_read_write,
         { sid = "NotifyRollback", actions = ["sns:Publish"], resources = [aws_sns_topic.notifications.arn] },
         { sid = "EncryptNotifications", actions = ["kms:GenerateDataKey", "kms:Decrypt"], resources = [aws_kms_key.this.arn], conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = ["sns.${local.region}.amazonaws.com"] }] },
-      ], local.comprehend_update_endpoint)
+        ], local.comprehend_update_endpoint, [
+        # A rollback to a version a flywheel trained moves that flywheel's ActiveModelArn back,
+        # and the endpoint reads the (key-encrypted) version through the data access role.
+        for statement in [{
+          sid       = "MoveFlywheelActiveModel"
+          actions   = ["comprehend:UpdateFlywheel"]
+          resources = local.comprehend_flywheel_arns
+          },
+          local.pass_comprehend_role,
+        ] : statement if local.use_comprehend
+      ])
     }
   }
 }

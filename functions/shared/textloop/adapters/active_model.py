@@ -256,6 +256,7 @@ def move_pointer(
     inference_units: int = 1,
     tags: Sequence[Mapping[str, str]] = (),
     data_access_role_arn: str | None = None,
+    flywheel_arn: str | None = None,
 ) -> dict[str, Any]:
     """Point ``pointer.model_type`` at ``pointer``; record ``kind`` (promotion | rollback).
 
@@ -263,7 +264,10 @@ def move_pointer(
     serve (None for a local model); the registry row keeps it under ``MODEL_ARN_FIELDS``.
     ``tags``: the stack's run-time tags, for the endpoint if this move creates it.
     ``data_access_role_arn``: the role the endpoint reads a model encrypted with a customer
-    managed key through (a flywheel's versions)."""
+    managed key through (a flywheel's versions).
+    ``flywheel_arn``: the flywheel that trained ``model_arn`` (flywheel mode): its
+    ActiveModelArn moves too, so its next iteration competes with the model that serves; the
+    registry row keeps it, so a rollback to this version moves the flywheel back as well."""
     done = registry.event(pointer.model_type, event_id)
     if done is not None:
         return {**_result(done), "changed": False}
@@ -279,6 +283,10 @@ def move_pointer(
             tags=tags,
             data_access_role_arn=data_access_role_arn,
         )
+        if flywheel_arn:
+            # Before the pointer and the registry row: a retry after a crash repeats it (the
+            # same value again changes nothing).
+            comprehend.update_flywheel(FlywheelArn=flywheel_arn, ActiveModelArn=model_arn)
     version = pointer_store.put(pointer)
     entry = {
         "event_id": event_id,
@@ -295,6 +303,8 @@ def move_pointer(
         "reason": reason,
         "iteration_id": iteration_id,
     }
+    if flywheel_arn:
+        entry["flywheel_arn"] = flywheel_arn
     if not registry.record(pointer.model_type, event_id, entry):
         entry = registry.event(pointer.model_type, event_id) or entry
     return {**_result(entry), "changed": True}

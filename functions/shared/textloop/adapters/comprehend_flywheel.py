@@ -197,11 +197,6 @@ class ComprehendFlywheel:
             if config.get(field)
         }
 
-    def set_active_model(self, flywheel_arn: str, model_arn: str) -> None:
-        """UpdateFlywheel ActiveModelArn: the flywheel's next iteration competes with the model
-        textloop promoted (the same value again changes nothing)."""
-        self.client.update_flywheel(FlywheelArn=flywheel_arn, ActiveModelArn=model_arn)
-
     # ------------------------------------------------------------------ one iteration's job
 
     def advance(self, job: dict[str, Any], tags: list[dict[str, str]]) -> tuple[str, dict]:

@@ -20,7 +20,9 @@ AWS: ssm:GetParameter, ssm:PutParameter (pointer parameters), dynamodb:Query, dy
 dynamodb:PutItem (registry table), s3:GetObject (models/*), s3:PutObject (audit/*), sns:Publish
 (NOTIFICATIONS_TOPIC_ARN), comprehend:UpdateEndpoint, or comprehend:CreateEndpoint with
 comprehend:TagResource when the endpoint is gone (the endpoint named by the pointer, created with
-COMPREHEND_ENDPOINT_INFERENCE_UNITS and the stack's tags; Comprehend back-end only); locally
+COMPREHEND_ENDPOINT_INFERENCE_UNITS and the stack's tags; Comprehend back-end only); back to a
+version a flywheel trained: comprehend:UpdateFlywheel (its ActiveModelArn) and iam:PassRole on
+COMPREHEND_DATA_ACCESS_ROLE_ARN (the endpoint reads the encrypted version with it); locally
 kms:GetPublicKey (the people token key).
 """
 
@@ -126,6 +128,12 @@ def rollback() -> Response:
         iteration_id=None,
         inference_units=int(stack.setting("COMPREHEND_ENDPOINT_INFERENCE_UNITS", "1") or 1),
         tags=stack.resource_tags(model_type),
+        # Back to a flywheel's version: its flywheel serves it again too, and the endpoint
+        # reads it (encrypted with the stack's key) through the data access role.
+        data_access_role_arn=(
+            stack.required("COMPREHEND_DATA_ACCESS_ROLE_ARN") if target.get("flywheel_arn") else None
+        ),
+        flywheel_arn=target.get("flywheel_arn"),
     )
     entry = stack.registry.event(model_type, event_id)
     if entry is None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 from textloop.adapters.active_model import ActiveModelPointer, move_pointer
-from textloop.adapters.comprehend_flywheel import ComprehendFlywheel
 from textloop.adapters.comprehend_training import ENDPOINT_SETTINGS, model_arn
 from textloop.adapters.stack import Stack
 from textloop.domain.evaluation import summary_metrics, threshold_values
@@ -68,6 +67,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
             thresholds=thresholds,
         )
         served = model_arn(job)
+    flywheel_arn = job.get("flywheel_arn") if job.get("training") == "flywheel" else None
     result = move_pointer(
         registry=ctx.registry,
         pointer_store=ctx.pointer_store(it.model_type),
@@ -83,14 +83,10 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         tags=ctx.resource_tags(it.model_type),
         # A flywheel's versions are encrypted with the stack's key (COMPREHEND_KMS_KEY_ARN).
         data_access_role_arn=(
-            ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN")
-            if job.get("training") == "flywheel"
-            else None
+            ctx.required("COMPREHEND_DATA_ACCESS_ROLE_ARN") if flywheel_arn else None
         ),
+        flywheel_arn=flywheel_arn,
     )
-    if job.get("training") == "flywheel" and served:
-        flywheel = ComprehendFlywheel(ctx.clients.get("comprehend"))
-        flywheel.set_active_model(job["flywheel_arn"], served)
     ctx.count("ModelPromoted", result["changed"])
     ctx.logger.info("candidate promoted", extra=result)
     return result
