@@ -115,6 +115,7 @@ def rollback() -> Response:
     target = next(e for e in reversed(promotions) if e["model_version"] == plan["model_version"])
     pointer = replace(ActiveModelPointer.from_dict(target["pointer"]), promoted_at=None)
     event_id = _event_id(plan["previous_model_version"], plan["model_version"], data["reason"])
+    flywheel_arn = target.get("flywheel_arn")
     result = move_pointer(
         registry=stack.registry,
         pointer_store=store,
@@ -131,9 +132,9 @@ def rollback() -> Response:
         # Back to a flywheel's version: its flywheel serves it again too, and the endpoint
         # reads it (encrypted with the stack's key) through the data access role.
         data_access_role_arn=(
-            stack.required("COMPREHEND_DATA_ACCESS_ROLE_ARN") if target.get("flywheel_arn") else None
+            stack.required("COMPREHEND_DATA_ACCESS_ROLE_ARN") if flywheel_arn else None
         ),
-        flywheel_arn=target.get("flywheel_arn"),
+        flywheel_arn=flywheel_arn,
     )
     entry = stack.registry.event(model_type, event_id)
     if entry is None:
