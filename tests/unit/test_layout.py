@@ -70,3 +70,27 @@ def test_keys_name_only_what_they_may():
     assert not layout.is_upload("uploads/errors/feedback/a/f.csv.errors.json")
     assert layout.is_feedback_object("feedback/model_version=v/dt=2025-11-23/x.jsonl")
     assert not layout.is_feedback_object("feedback/model_version=v/dt=2025-11-23/notes.txt")
+
+
+def test_feedback_files_are_partitioned_by_model_type_and_hour():
+    hour = layout.feedback_hour("2026-12-01T22:59:59.123456Z")
+    assert hour == "2026-12-01T22"
+    key = layout.feedback_file_key("ENTITY_RECOGNIZER", hour, "0f1e2d")
+    assert key == "feedback/model_type=ENTITY_RECOGNIZER/dt=2026-12-01/hour=22/0f1e2d.jsonl.gz"
+    assert key.startswith(layout.feedback_model_type_prefix("ENTITY_RECOGNIZER"))
+    assert layout.feedback_file_partition(key) == ("ENTITY_RECOGNIZER", hour)
+    for other in (
+        "feedback/model_type=SENTIMENT/dt=2026-12-01/hour=22/x.jsonl.gz",
+        "feedback/model_type=ENTITY_RECOGNIZER/dt=2026-12-01/hour=22/x.jsonl",
+        "feedback/model_version=v/dt=2026-12-01/x.json",
+        "feedback/model_type=ENTITY_RECOGNIZER/dt=2026-12-01/hour=22/a/b.jsonl.gz",
+    ):
+        assert layout.feedback_file_partition(other) is None
+    for bad in ("", "../x", "a/b", "x" * 129, "-x"):
+        with pytest.raises(ValueError, match="feedback file name"):
+            layout.feedback_file_key("DOCUMENT_CLASSIFIER", hour, bad)
+    for bad in ("2026-12-01", "2026-12-01T2", "yesterday"):
+        with pytest.raises(ValueError):
+            layout.feedback_hour_prefix("DOCUMENT_CLASSIFIER", bad)
+    with pytest.raises(ValueError):
+        layout.feedback_hour("2026-12-01")

@@ -3,8 +3,10 @@
 One bucket, one prefix per kind of object (Terraform's ``data_lake`` module names the same
 prefixes, and each function's IAM policy is scoped to the ones it touches):
 
-``feedback/``     feedback records, partitioned ``model_version=<v>/dt=<YYYY-MM-DD>/`` (Hive
-                  style, so Athena or Glue can read the prefix as a table)
+``feedback/``     feedback records in gzipped JSON Lines files, partitioned
+                  ``model_type=<MT>/dt=<YYYY-MM-DD>/hour=<HH>/`` (Hive style: Glue's partition
+                  projection and DuckDB read the prefix as a table); before that layout, one
+                  object per record under ``model_version=<v>/dt=<YYYY-MM-DD>/``
 ``uploads/``      batch feedback files people drop (``uploads/feedback/<model type>/<application
                   id>/<file>``) and the errors object written beside each (``uploads/errors/``)
 ``reviews/``      per iteration: what it saw and selected, the review batches (task, answers,
@@ -91,6 +93,61 @@ def feedback_chunk_key(observed_at: str, upload_digest: str, part: int) -> str:
 def is_feedback_object(key: str) -> bool:
     """A feedback object: a single record (``.json``) or a chunk of records (``.jsonl``)."""
     return key.startswith(FEEDBACK_PREFIX) and key.endswith((".json", ".jsonl"))
+
+
+# The buffered lake (issue "Scale"): feedback lands in files of many records, gzipped JSON Lines
+# of ``FeedbackRecord``s, one partition per model type and hour (UTC), Hive style so Glue's
+# partition projection and DuckDB read the same keys. An iteration lists only the hours since its
+# watermark, so its cost follows the new feedback, not the size of the lake.
+FEEDBACK_FILE_LAYOUT = (
+    f"{FEEDBACK_PREFIX}model_type=<MODEL_TYPE>/dt=<YYYY-MM-DD>/hour=<HH>/<name>.jsonl.gz"
+)
+FEEDBACK_FILE_SUFFIX = ".jsonl.gz"
+_HOUR = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2})$")
+_FEEDBACK_FILE = re.compile(
+    rf"^{FEEDBACK_PREFIX}model_type=([A-Z_]+)/dt=(\d{{4}}-\d{{2}}-\d{{2}})/hour=(\d{{2}})/"
+    r"([A-Za-z0-9_-]{1,128})\.jsonl\.gz$"
+)
+# A file's name: a content digest (the buffer's batches) or ``batch-<upload digest>-<part>``.
+FEEDBACK_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+def feedback_hour(timestamp: str) -> str:
+    """The partition hour ``YYYY-MM-DDTHH`` of an RFC 3339 UTC timestamp (``...Z``)."""
+    hour = timestamp[:13]
+    if not _HOUR.match(hour):
+        raise ValueError(f"not an RFC 3339 UTC timestamp: {timestamp!r}")
+    return hour
+
+
+def feedback_hour_prefix(model_type: str, hour: str) -> str:
+    """``feedback/model_type=<MT>/dt=<YYYY-MM-DD>/hour=<HH>/``: one model type's files of one
+    hour (``hour``: ``YYYY-MM-DDTHH``, as ``feedback_hour`` gives)."""
+    match = _HOUR.match(hour)
+    if match is None:
+        raise ValueError(f"hour must be YYYY-MM-DDTHH, not {hour!r}")
+    day, hh = match.groups()
+    return f"{FEEDBACK_PREFIX}model_type={ModelType(model_type).value}/dt={day}/hour={hh}/"
+
+
+def feedback_model_type_prefix(model_type: str) -> str:
+    return f"{FEEDBACK_PREFIX}model_type={ModelType(model_type).value}/"
+
+
+def feedback_file_key(model_type: str, hour: str, name: str) -> str:
+    """One file of feedback records in its partition; ``name`` is derived from the content (a
+    re-delivered batch lands on the same key)."""
+    if not FEEDBACK_FILE_NAME.match(name):
+        raise ValueError(f"feedback file name must match {FEEDBACK_FILE_NAME.pattern}: {name!r}")
+    return feedback_hour_prefix(model_type, hour) + name + FEEDBACK_FILE_SUFFIX
+
+
+def feedback_file_partition(key: str) -> tuple[str, str] | None:
+    """``(model_type, hour)`` of a key ``feedback_file_key`` made; None for any other key."""
+    match = _FEEDBACK_FILE.match(key)
+    if match is None or match.group(1) not in ModelType.__members__:
+        return None
+    return match.group(1), f"{match.group(2)}T{match.group(3)}"
 
 
 # --------------------------------------------------------------------------- uploads/
