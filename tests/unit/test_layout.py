@@ -94,3 +94,17 @@ def test_feedback_files_are_partitioned_by_model_type_and_hour():
             layout.feedback_hour_prefix("DOCUMENT_CLASSIFIER", bad)
     with pytest.raises(ValueError):
         layout.feedback_hour("2026-12-01")
+
+
+def test_added_annotations_are_partitioned_by_model_type_and_day():
+    assert (
+        layout.annotations_added_key("ENTITY_RECOGNIZER", "2026-12-01", "it-1")
+        == "annotations/added/model_type=ENTITY_RECOGNIZER/dt=2026-12-01/it-1.jsonl.gz"
+    )
+    for model_type, day, iteration_id in [
+        ("CLASSIFIER", "2026-12-01", "it-1"),
+        ("ENTITY_RECOGNIZER", "2026-12-01T00", "it-1"),
+        ("ENTITY_RECOGNIZER", "2026-12-01", "../it"),
+    ]:
+        with pytest.raises(ValueError):
+            layout.annotations_added_key(model_type, day, iteration_id)

@@ -80,3 +80,36 @@ def test_too_little_new_feedback_stores_nothing_for_select(ctx, ag_news_rows):
     assert ctx.lake.get_records(layout.new_feedback_key("it-steps")) is None
     with pytest.raises(LookupError, match="no new feedback"):
         select_for_review.run(ctx, {"iteration": it})
+
+
+def test_merge_writes_the_answers_it_added_once_to_the_annotations_table(ctx, ag_news_rows):
+    import gzip
+    import json
+
+    from textloop.steps import merge_answers
+
+    put_seed(BUCKET, ag_news_rows[:40])
+    texts = [text for _, text in ag_news_rows[3000:3006]]
+    corrections = put_feedback(BUCKET, texts[:3], [("Sports", texts[3]), ("World", texts[4])])[3:]
+    it = prepared(ctx)
+    selected = select_for_review.run(ctx, {"iteration": it})
+    event = {"iteration": it, "selection": selected, "reviews": {"batches": []}}
+    result = merge_answers.run(ctx, event)
+
+    key = layout.annotations_added_key("DOCUMENT_CLASSIFIER", "2025-11-23", "it-steps")
+    assert key == "annotations/added/model_type=DOCUMENT_CLASSIFIER/dt=2025-11-23/it-steps.jsonl.gz"
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    rows = [json.loads(line) for line in gzip.decompress(body).splitlines()]
+    assert sorted((r["item_id"], r["labels"], r["pool_labels"]) for r in rows) == sorted(
+        (c.id, list(c.corrected_labels), list(c.corrected_labels)) for c in corrections
+    )
+    assert {r["pool_version"] for r in rows} == {result["pool_version"]}
+    assert {r["iteration_id"] for r in rows} == {"it-steps"}
+    assert {r["source"] for r in rows} == {"explicit-correction"}
+
+    # A retried merge, even one that lost its stored result after publishing, adds nothing and
+    # leaves the file as it was.
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=layout.merge_result_key("it-steps"))
+    again = merge_answers.run(ctx, event)
+    assert again["pool_version"] == result["pool_version"] and again["changes"] == {}
+    assert boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == body

@@ -114,6 +114,13 @@ class DataLake:
         body = gzip.compress(b"".join(r.to_json() for r in records), mtime=0)
         self.put_bytes(key, body, "application/x-ndjson")
 
+    def put_json_lines(self, key: str, rows: Iterable[Any], *, once: bool = False) -> bool:
+        """Store ``rows`` as one gzipped JSON Lines object (Athena's JSON SerDe and DuckDB read
+        it as a table); ``once`` as in ``put_bytes``."""
+        lines = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+        body = gzip.compress("".join(lines).encode("utf-8"), mtime=0)
+        return self.put_bytes(key, body, "application/x-ndjson", once=once)
+
     def get_records(self, key: str) -> list[FeedbackRecord] | None:
         """The records ``put_records`` stored at ``key``; None when there is no such object."""
         body = self.get_bytes(key)

@@ -480,6 +480,43 @@ def _spans_by_majority(voters: list[Answer]) -> tuple[tuple[tuple[int, int, str]
     return tuple(sorted(kept)), tie
 
 
+def added_answers(
+    previous: PoolVersion | None, pool: PoolVersion, *, iteration_id: str
+) -> list[dict[str, Any]]:
+    """The answers ``pool`` holds and ``previous`` did not, one row each, as the lake's
+    ``annotations`` table stores them (``layout.annotations_added_key``): the answer, the text
+    (and its pool key), and the text's merged annotation in ``pool``, so a query can compare a
+    reviewer's answer with the decision without reading a pool version. In pool order (text
+    key, then answer time): the same merge gives the same rows."""
+    known = {a.answer_id for a in previous.answers()} if previous is not None else set()
+    entity = pool.model_type == ModelType.ENTITY_RECOGNIZER
+    rows = []
+    for annotation in pool.annotations:
+        for answer in annotation.answers:
+            if answer.answer_id in known:
+                continue
+            row: dict[str, Any] = {
+                "answer_id": answer.answer_id,
+                "item_id": answer.item_id,
+                "text_key": annotation.key,
+                "text": answer.text,
+                "reviewer_id": answer.reviewer_id,
+                "source": answer.source,
+                "answered_at": answer.answered_at,
+            }
+            if entity:
+                row["entities"] = [span_dict(s) for s in answer.entities]
+                row["pool_entities"] = [span_dict(s) for s in annotation.entities]
+            else:
+                row["labels"] = list(answer.labels)
+                row["pool_labels"] = list(annotation.labels)
+            row["decided_by"] = annotation.decided_by
+            row["iteration_id"] = iteration_id
+            row["pool_version"] = pool.pool_version
+            rows.append(row)
+    return rows
+
+
 def annotations_as_documents(pool: PoolVersion) -> list[dict[str, Any]]:
     """The pool's merged annotations as data-set documents (see ``datasets``)."""
     documents = []

@@ -12,7 +12,9 @@ prefixes, and each function's IAM policy is scoped to the ones it touches):
 ``reviews/``      per iteration: what it saw and selected, the review batches (task, answers,
                   expiry), the approval request and answer; ``reviews/index/`` finds a batch's
                   iteration from the batch id alone
-``annotations/``  versions of the annotation pool and the current version per model type
+``annotations/``  versions of the annotation pool and the current version per model type, and
+                  per iteration the answers its merge added (gzipped JSON Lines, partitioned
+                  ``added/model_type=<MT>/dt=<YYYY-MM-DD>/``, for Athena and ``textloop query``)
 ``datasets/``     the imported seed data, the frozen split's state, and each data set version
 ``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output
 ``flywheels/``    the data lakes of the Comprehend flywheels, one per model type (Comprehend manages
@@ -262,6 +264,28 @@ def pool_key(pool_version: str) -> str:
 
 def current_pool_key(model_type: str) -> str:
     return f"{ANNOTATIONS_PREFIX}current/{ModelType(model_type).value}.json"
+
+
+# The answers each MergeAnswers added to the pool, one file per iteration in a Hive-style
+# partition of its model type and the iteration's start day (UTC): the pool versions hold every
+# answer again and again, this holds each once, so a query over the reviewed annotations scans
+# what the iterations added, by day.
+ANNOTATIONS_ADDED_PREFIX = f"{ANNOTATIONS_PREFIX}added/"
+ANNOTATIONS_ADDED_LAYOUT = (
+    f"{ANNOTATIONS_ADDED_PREFIX}model_type=<MODEL_TYPE>/dt=<YYYY-MM-DD>/<iteration_id>.jsonl.gz"
+)
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def annotations_added_key(model_type: str, day: str, iteration_id: str) -> str:
+    """The answers iteration ``iteration_id`` added to the pool of ``model_type``; ``day`` is
+    the iteration's start day ``YYYY-MM-DD`` (fixed, so a retried merge writes the same key)."""
+    if not isinstance(day, str) or not _DAY.match(day):
+        raise ValueError(f"day must be YYYY-MM-DD, not {day!r}")
+    return (
+        f"{ANNOTATIONS_ADDED_PREFIX}model_type={ModelType(model_type).value}/dt={day}/"
+        f"{_iteration(iteration_id)}.jsonl.gz"
+    )
 
 
 # --------------------------------------------------------------------------- datasets/
