@@ -27,4 +27,7 @@ module "textloop" {
   iteration_defaults                  = var.iteration_defaults
   iteration_schedules                 = var.iteration_schedules
   client_applications                 = var.client_applications
+
+  enable_analytics                      = var.enable_analytics
+  athena_bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff_per_query
 }

@@ -89,3 +89,8 @@ output "stack" {
   description = "The stack as `textloop resources` reads it: terraform output -json stack | textloop resources --stack-file - list"
   value       = module.textloop.stack
 }
+
+output "analytics" {
+  description = "Glue database and tables, Athena workgroup, query results location, named query ids and the analysts' least-privilege policy (analyst_policy_json); null with enable_analytics = false."
+  value       = module.textloop.analytics
+}

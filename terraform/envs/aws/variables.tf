@@ -160,3 +160,15 @@ variable "comprehend_training" {
     error_message = "comprehend_training maps DOCUMENT_CLASSIFIER and/or ENTITY_RECOGNIZER to \"versions\" or \"flywheel\"."
   }
 }
+
+variable "enable_analytics" {
+  description = "Glue tables over the lake (partition projection), an Athena workgroup and its named queries; see the module's analytics.tf."
+  type        = bool
+  default     = true
+}
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "The Athena workgroup cancels a query scanning more than this many bytes (Athena charges per byte scanned)."
+  type        = number
+  default     = 107374182400 # 100 GiB
+}

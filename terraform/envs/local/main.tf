@@ -29,4 +29,8 @@ module "textloop" {
   iteration_defaults  = var.iteration_defaults
   iteration_schedules = var.iteration_schedules
   client_applications = var.client_applications
+
+  # LocalStack's free edition has neither Glue nor Athena: `textloop query` reads the same
+  # files with DuckDB.
+  enable_analytics = false
 }

@@ -11,7 +11,7 @@ variable "bucket_name" {
 variable "prefixes" {
   description = "Top-level key prefixes the project writes to; returned by the `prefixes` output so callers never spell them twice."
   type        = list(string)
-  default     = ["feedback", "reviews", "annotations", "datasets", "models", "audit", "uploads", "flywheels"]
+  default     = ["feedback", "reviews", "annotations", "datasets", "models", "audit", "uploads", "flywheels", "queries"]
 }
 
 variable "create_kms_key" {

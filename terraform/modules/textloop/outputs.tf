@@ -29,7 +29,7 @@ output "data_lake_kms_key_arn" {
 }
 
 output "data_lake_prefixes" {
-  description = "Map of data lake prefix name to key prefix (feedback/, reviews/, annotations/, datasets/, models/, audit/, uploads/, flywheels/)."
+  description = "Map of data lake prefix name to key prefix (feedback/, reviews/, annotations/, datasets/, models/, audit/, uploads/, flywheels/, queries/)."
   value       = module.data_lake.prefixes
 }
 
@@ -163,4 +163,16 @@ output "stack" {
     active_model_parameter_prefix = local.active_model_parameter_prefix
     region                        = local.region
   }
+}
+
+output "analytics" {
+  description = "The lake's Glue database and tables, the Athena workgroup (results under query_results), the named queries' ids, and analyst_policy_json: a least-privilege IAM policy for the people who query (attach it to their role or group). null when enable_analytics is false."
+  value = var.enable_analytics ? {
+    database            = aws_glue_catalog_database.lake[0].name
+    tables              = sort(local.analytics_table_names)
+    workgroup           = aws_athena_workgroup.lake[0].name
+    query_results       = local.query_results_location
+    named_queries       = { feedback_per_label_per_day = aws_athena_named_query.feedback_per_label_per_day[0].id }
+    analyst_policy_json = data.aws_iam_policy_document.analyst[0].json
+  } : null
 }

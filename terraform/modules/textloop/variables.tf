@@ -330,3 +330,20 @@ variable "registry_deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "enable_analytics" {
+  description = "Create the lake's Glue tables (feedback, annotations) with partition projection, an Athena workgroup and its named queries (analytics.tf). LocalStack's free edition has neither Glue nor Athena: envs/local turns this off and `textloop query` reads the same files with DuckDB."
+  type        = bool
+  default     = true
+}
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "The Athena workgroup cancels a query that scans more than this many bytes (at least 10 MB): Athena charges per byte scanned, and a query without a dt filter reads the whole lake."
+  type        = number
+  default     = 107374182400 # 100 GiB
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "Athena's smallest per-query limit is 10 MB (10485760 bytes)."
+  }
+}

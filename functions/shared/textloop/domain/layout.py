@@ -132,6 +132,11 @@ def feedback_hour_prefix(model_type: str, hour: str) -> str:
     return f"{FEEDBACK_PREFIX}model_type={ModelType(model_type).value}/dt={day}/hour={hh}/"
 
 
+def feedback_day_prefix(model_type: str, day: str) -> str:
+    """``feedback/model_type=<MT>/dt=<YYYY-MM-DD>/``: one model type's files of one day."""
+    return f"{feedback_model_type_prefix(model_type)}dt={_day(day)}/"
+
+
 def feedback_model_type_prefix(model_type: str) -> str:
     return f"{FEEDBACK_PREFIX}model_type={ModelType(model_type).value}/"
 
@@ -277,15 +282,21 @@ ANNOTATIONS_ADDED_LAYOUT = (
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def _day(day: str) -> str:
+    if not isinstance(day, str) or not _DAY.match(day):
+        raise ValueError(f"day must be YYYY-MM-DD, not {day!r}")
+    return day
+
+
+def annotations_added_day_prefix(model_type: str, day: str) -> str:
+    """``annotations/added/model_type=<MT>/dt=<YYYY-MM-DD>/``: the iterations of one day."""
+    return f"{ANNOTATIONS_ADDED_PREFIX}model_type={ModelType(model_type).value}/dt={_day(day)}/"
+
+
 def annotations_added_key(model_type: str, day: str, iteration_id: str) -> str:
     """The answers iteration ``iteration_id`` added to the pool of ``model_type``; ``day`` is
     the iteration's start day ``YYYY-MM-DD`` (fixed, so a retried merge writes the same key)."""
-    if not isinstance(day, str) or not _DAY.match(day):
-        raise ValueError(f"day must be YYYY-MM-DD, not {day!r}")
-    return (
-        f"{ANNOTATIONS_ADDED_PREFIX}model_type={ModelType(model_type).value}/dt={day}/"
-        f"{_iteration(iteration_id)}.jsonl.gz"
-    )
+    return f"{annotations_added_day_prefix(model_type, day)}{_iteration(iteration_id)}.jsonl.gz"
 
 
 # --------------------------------------------------------------------------- datasets/
