@@ -1348,7 +1348,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MODEL_TYPES,
         help="only this model type's partitions (repeatable; default: both)",
     )
-    query.add_argument("--csv", action="store_true", help="CSV output (--json: JSON rows)")
+    query.add_argument("--csv", action="store_true", help="CSV output")
+    # SUPPRESS: absent, it leaves the global --json (given before the command) as it was.
+    query.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON rows")
 
     page = _add(
         commands,

@@ -337,6 +337,15 @@ def test_feedback_per_label_per_day_counts_what_python_counts(lake, capsys):
     assert {r["label_source"] for r in expected} == {"corrected", "predicted"}
     rows = _run(capsys, "--named", "feedback-per-label-per-day", "--lake", str(root))
     assert rows == expected
+    # --json after the command works as before it.
+    assert (
+        cli.main(
+            ["query", "--named", "feedback-per-label-per-day", "--lake", str(root), "--json"],
+            environ={},
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == expected
     # The same files through plain SQL: one row per distinct record, every record but none twice.
     (count,) = _run(
         capsys,
