@@ -100,6 +100,20 @@ def test_terraform_builds_the_tables_from_the_definitions():
     }
 
 
+def test_the_athena_named_query_answers_with_the_columns_of_its_duckdb_twin():
+    athena = (ANALYTICS_TF.parent / "analytics/feedback_per_label_per_day.sql").read_text()
+    assert (
+        'file("${path.module}/analytics/feedback_per_label_per_day.sql")'
+        in ANALYTICS_TF.read_text()
+    )
+
+    def select(sql: str) -> str:
+        return next(line for line in sql.splitlines() if line.startswith("SELECT"))
+
+    assert select(athena) == select(query.named("feedback-per-label-per-day"))
+    assert "FROM feedback" in athena and "GROUP BY model_type, dt, label_source, label" in athena
+
+
 def test_feedback_columns_are_the_record_schemas_fields():
     schema = json.loads(RECORD_SCHEMA.read_text())
     columns = [c["name"] for c in TABLES["feedback"]["columns"]]

@@ -22,7 +22,7 @@ FROM (
     END AS labels
   FROM feedback
   WHERE dt >= date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')
-)
+) AS labelled
 CROSS JOIN UNNEST(labels) AS t (label)
 GROUP BY model_type, dt, label_source, label
 ORDER BY dt, model_type, label_source, label
