@@ -1,9 +1,9 @@
 """Runs every performance benchmark and writes reports/performance.md with figures.
 
-    .venv/bin/python -m bench.perf.run --out reports [--parts classify,batch,http,iteration]
+    .venv/bin/python -m bench.perf.run --out reports [--parts classify,intake,batch,http,iteration]
         [--quick] [--report-only]
 
-The in-process parts (classify, batch) run as child processes (own environment, own memory);
+The in-process parts (classify, intake, batch) run as child processes (own environment, own memory);
 the two LocalStack parts share one deployment. Raw results go to bench/perf/results/*.json, so
 ``--report-only`` rebuilds the report from whatever was measured last.
 """
@@ -25,7 +25,7 @@ from textloop.adapters.lake import READ_CONCURRENCY
 
 from bench.perf import common
 
-PARTS = ("classify", "batch", "http", "iteration")
+PARTS = ("classify", "intake", "batch", "http", "iteration")
 COMMAND = ".venv/bin/python -m bench.perf.run --out reports"
 
 
@@ -268,6 +268,23 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
         ]
         if "classify" in made:
             doc += [f"![classify latency](figures/{made['classify']})", ""]
+    intake = results.get("intake")
+    if intake:
+        from bench.perf import intake_send
+
+        doc += [
+            "### The routed path's feedback send (SQS SendMessage)",
+            "",
+            "`FeedbackQueue.send`, one `SendMessage` per routed record, timed alone over "
+            f"{intake['sends']:,} distinct records (`python -m bench.perf.intake_send`): "
+            "botocore with a Stubber (validation and serialisation only), moto's SQS in process "
+            "(plus moto's own emulation), LocalStack's SQS over loopback when it started. "
+            "'CPU of the thread' discounts time the machine gave to other processes "
+            f"(load average at the start: {intake['machine']['loadavg']}).",
+            "",
+            intake_send.table(intake),
+            "",
+        ]
     if http := results.get("http"):
         t = http["deploy_timings"]
         doc += [
@@ -492,6 +509,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         if "classify" in parts:
             _child("classify_latency", *(["--calls", "200"] if args.quick else []))
+        if "intake" in parts:
+            _child("intake_send", *(["--sends", "1000"] if args.quick else []))
         if "batch" in parts:
             sizes = (
                 ["--jsonl-lines", "50000", "--csv-lines", "50000", "--json-items", "20000"]
@@ -505,6 +524,7 @@ def main(argv: list[str] | None = None) -> None:
     profile = batch_profile() if "batch" in parts else None
     results = {
         "classify": common.load("classify_latency_1600"),
+        "intake": common.load("intake_send"),
         "batch": common.load("batch_parsing"),
         "http": common.load("http_latency"),
         "iteration": common.load("iteration_overhead"),
