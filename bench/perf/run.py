@@ -341,8 +341,8 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
             "",
             f"{it['setup']['records']:,} implicit-feedback records (AG News rows 401-"
             f"{400 + it['items']}, predicted by the bootstrap model with every prediction "
-            "routed) written to `feedback/` one object each, as the classify function writes "
-            f"them ({it['setup']['put_seconds']:.0f} s with 8 writers). Iteration config "
+            "routed) written to `feedback/` in files of 1,000, as the intake queue's consumer "
+            f"writes them ({it['setup']['put_seconds']:.0f} s with 8 writers). Iteration config "
             f"`{it['config']}`. A simulated reviewer polls `GET /reviews` every second and "
             "answers each batch at once from the AG News labels. "
             f"Result: `{run['status']}`, audit `{run['audit_status']}`, "
@@ -407,9 +407,9 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
         "own milliseconds, Lambda cold starts differ (Firecracker, layer download), and AWS "
         "Step Functions' scheduling latency between states is different. The figures show "
         "where time goes in the code and the local emulation, not AWS latencies.",
-        "- In-process figures use moto, whose S3/SSM calls are in-memory function calls: the "
-        "routed path (an S3 write per low-confidence prediction) will be slower against real "
-        "S3 (a conditional PUT to S3 typically takes tens of milliseconds).",
+        "- In-process figures use moto, whose S3/SSM/SQS calls are in-memory function calls: "
+        "the routed path (an SQS SendMessage per low-confidence prediction) differs against "
+        "real SQS (a network round trip instead of moto's emulation).",
         "- Tracing was disabled (no X-Ray daemon); on AWS the tracer adds a little per call.",
         "- The machine was shared with other jobs (load above); percentiles, p99 especially, "
         "include their interference. Re-run on an idle machine for cleaner tails.",
@@ -432,7 +432,7 @@ def observations(results: dict[str, Any], profile) -> list[str]:
             f"{cls['import_ms']:.0f} ms plus {cls['cold_call_ms']:.0f} ms for the first call "
             "(`ActiveModelProvider.current()`: SSM pointer read, artefact GET, unpickling the "
             f"scikit-learn pipeline) against {cls['warm']['p50_ms']:.1f} ms warm. The routed "
-            f"path (`S3FeedbackWriter.write`, a conditional PUT) costs "
+            f"path (`FeedbackQueue.send`, an SQS SendMessage) costs "
             f"{cls['routed_path']['p50_ms'] - cls['warm']['p50_ms']:.1f} ms more at p50 even "
             "against in-memory moto."
         )
@@ -489,8 +489,8 @@ def observations(results: dict[str, Any], profile) -> list[str]:
             out.append(
                 f"- {listed}: both call `Lake.feedback_records()`, which lists `feedback/` and "
                 f"GETs every object, {READ_CONCURRENCY} at a time "
-                f"({it['setup']['records']:,} single-record objects here, as the classify path "
-                "writes them); the cost grows with the number of objects in the lake, settled "
+                f"({it['setup']['records']:,} records here, in files as the intake writes "
+                "them); the cost grows with the size of the lake, settled "
                 "ones included. Select also re-scores every candidate with the active model."
             )
     out.append("")
