@@ -280,7 +280,8 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
             "botocore with a Stubber (validation and serialisation only), moto's SQS in process "
             "(plus moto's own emulation), LocalStack's SQS over loopback when it started. "
             "'CPU of the thread' discounts time the machine gave to other processes "
-            f"(load average at the start: {intake['machine']['loadavg']}).",
+            "(load averages at the start: "
+            f"{', '.join(f'{x:.1f}' for x in intake['machine']['loadavg'])}).",
             "",
             intake_send.table(intake),
             "",
