@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import boto3
-from textloop.adapters.feedback_writer import S3FeedbackWriter
+from textloop.adapters.lake import DataLake
+from textloop.domain import layout
 from textloop.domain.feedback import FeedbackRecord, build_batch_record
 
 OBSERVED = datetime(2025, 11, 23, 2, 27, 3, tzinfo=UTC)
@@ -54,19 +55,16 @@ def put_feedback(
     chunked: int = 0,
     trusted: bool = True,
 ) -> list[FeedbackRecord]:
-    """Records for review (the first ``chunked`` of them in one batch-*.jsonl chunk, the rest as
-    single objects) and explicit corrections (single objects), from a ``trusted`` source unless
-    told otherwise (trusted corrections skip review)."""
+    """Records for review (the first ``chunked`` of them in one file of the lake, the rest one
+    file each, as the intake queue's consumer writes them) and explicit corrections (one file
+    each), from a ``trusted`` source unless told otherwise (trusted corrections skip review)."""
     records = [record(t) for t in review_texts] + [
         record(t, label, trusted=trusted) for label, t in corrections
     ]
-    writer = S3FeedbackWriter(boto3.client("s3"), bucket)
+    lake = DataLake(boto3.client("s3"), bucket)
+    hour = layout.feedback_hour(records[0].observed_at) if records else ""
     if chunked:
-        # Where a batch feedback file's chunk lands (layout.feedback_chunk_key).
-        key = (
-            "feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/batch-test-00000.jsonl"
-        )
-        writer.put_bytes(key, b"".join(r.to_json() for r in records[:chunked]))
+        lake.put_feedback_file("DOCUMENT_CLASSIFIER", hour, records[:chunked])
     for r in records[chunked:]:
-        writer.write(r)
+        lake.put_feedback_file("DOCUMENT_CLASSIFIER", hour, [r])
     return records
