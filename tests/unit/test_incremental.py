@@ -20,7 +20,12 @@ from textloop.domain.intake import (
 )
 from textloop.domain.iteration import Iteration
 from textloop.domain.local_model import LocalBackend
-from textloop.domain.selection import SelectionConfig, prerank, uncertainty_of
+from textloop.domain.selection import (
+    SelectionConfig,
+    prerank,
+    select_for_review,
+    uncertainty_of,
+)
 from textloop.steps import prepare, record
 from textloop.steps.select_for_review import rescored
 
@@ -261,6 +266,9 @@ def test_pre_ranking_re_scores_only_the_top_k_and_a_sample_for_the_random_share(
 
     fresh = rescored(ranked.records, LocalBackend(ag_news_model))
     assert Counter(r.model_version for r in fresh) == {"agnews-test-1": 12}
+    chosen = select_for_review(fresh, config, random_from=ranked.random_from)
+    drawn = [item.id for item in chosen.selected if item.reason == "random"]
+    assert len(drawn) == 2 and set(drawn) <= set(ranked.random_from)
     # With no more candidates than the top, nothing changes: all re-scored, random as before.
     small = prerank(records[:8], config, factor=2)
     assert small.random_from is None and small.rescored == 8

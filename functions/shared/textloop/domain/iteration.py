@@ -3,7 +3,7 @@ share.
 
 The iteration state machine passes ``$.iteration`` to every step: an ``Iteration`` as JSON
 (``{iteration_id, execution_arn, started_at, model_type, mode, config, lock, new_items,
-trigger}``).
+trigger, started_by, intake}``; ``intake``: what Prepare read of the lake, ``domain.intake``).
 
 ``config`` is an ``IterationConfig``. ``schemas/iteration-input.v1.json`` is the source of truth
 for the settings' names, types and ranges (a unit test keeps the fields below equal to its
