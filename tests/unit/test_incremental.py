@@ -199,7 +199,9 @@ def test_a_failed_or_no_op_iteration_leaves_the_watermark_and_the_next_reads_aga
 
 def test_the_first_iteration_reads_the_old_per_record_layout_once_and_says_so(ctx):
     legacy = batch_record("stored one object per record")
-    ctx.feedback_writer.write(legacy)
+    # Where the writers before the partitioned files put a record.
+    key = layout.feedback_record_key(legacy.id, legacy.model_version, legacy.observed_at)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=legacy.to_json())
     it1 = run_prepare(ctx, "it-1", "2026-12-01T10:40:00.000Z")
     assert it1["new_items"]["count"] == 1 and it1["intake"]["legacy_records"] == 1
     assert "old per-record layout (1 record(s)) once" in it1["intake"]["note"]
