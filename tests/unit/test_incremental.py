@@ -4,7 +4,9 @@ requests are counted with a botocore event hook on the lake's client."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import boto3
 import pytest
@@ -292,3 +294,22 @@ def test_read_plan_and_next_watermark():
     after = next_watermark(plan, Watermark("2026-12-01T23", frozenset({old})), [recent])
     assert after == Watermark("2026-12-02T01", frozenset({recent}))
     assert read_plan(None, "2026-12-02T01", 3).first
+
+
+def test_the_state_machine_carries_what_prepare_read_to_the_record_step():
+    # Prepare's ResultSelector names each field of $.iteration: one left out never reaches
+    # RecordDecision, which then commits no watermark.
+    asl = json.loads(
+        (Path(__file__).parents[2] / "statemachines" / "iteration.asl.json").read_text()
+    )
+    selected = {k.removesuffix(".$") for k in asl["States"]["Prepare"]["ResultSelector"]}
+    fields = Iteration.from_dict(
+        {
+            "iteration_id": "it",
+            "execution_arn": "arn",
+            "started_at": "2026-12-01T10:00:00.000Z",
+            "model_type": MT,
+            "config": {},
+        }
+    ).to_dict()
+    assert selected == set(fields)
