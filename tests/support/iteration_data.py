@@ -11,6 +11,7 @@ import boto3
 from textloop.adapters.lake import DataLake
 from textloop.domain import layout
 from textloop.domain.feedback import FeedbackRecord, build_batch_record
+from textloop.domain.timestamps import format_timestamp
 
 OBSERVED = datetime(2025, 11, 23, 2, 27, 3, tzinfo=UTC)
 
@@ -47,6 +48,20 @@ def record(
     )
 
 
+def put_feedback_file(
+    bucket: str,
+    records: Sequence[FeedbackRecord],
+    *,
+    hour: str | None = None,
+    model_type: str = "DOCUMENT_CLASSIFIER",
+) -> str:
+    """One feedback file written as the intake queue's consumer writes it
+    (``DataLake.put_feedback_file``); ``hour``: its partition hour, by default the current one
+    (a batch lands in the hour it was sent, whatever its records' ``observed_at``)."""
+    hour = hour or layout.feedback_hour(format_timestamp(datetime.now(UTC)))
+    return DataLake(boto3.client("s3"), bucket).put_feedback_file(model_type, hour, records).key
+
+
 def put_feedback(
     bucket: str,
     review_texts: Sequence[str] = (),
@@ -55,16 +70,14 @@ def put_feedback(
     chunked: int = 0,
     trusted: bool = True,
 ) -> list[FeedbackRecord]:
-    """Records for review (the first ``chunked`` of them in one file of the lake, the rest one
-    file each, as the intake queue's consumer writes them) and explicit corrections (one file
-    each), from a ``trusted`` source unless told otherwise (trusted corrections skip review)."""
+    """Records for review and explicit corrections (from a ``trusted`` source unless told
+    otherwise: trusted corrections skip review), in feedback files of the current hour as the
+    buffered intake writes them: the first ``chunked`` records in one file, each other record
+    in its own file (many small batches)."""
     records = [record(t) for t in review_texts] + [
         record(t, label, trusted=trusted) for label, t in corrections
     ]
-    lake = DataLake(boto3.client("s3"), bucket)
-    hour = layout.feedback_hour(records[0].observed_at) if records else ""
-    if chunked:
-        lake.put_feedback_file("DOCUMENT_CLASSIFIER", hour, records[:chunked])
-    for r in records[chunked:]:
-        lake.put_feedback_file("DOCUMENT_CLASSIFIER", hour, [r])
+    groups = ([records[:chunked]] if chunked else []) + [[r] for r in records[chunked:]]
+    for group in groups:
+        put_feedback_file(bucket, group)
     return records
