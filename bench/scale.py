@@ -1,0 +1,613 @@
+"""Scale: what one iteration's Prepare + SelectForReview costs as the lake grows.
+
+For each lake size (10^4 ... 10^7 implicit feedback records) a child process starts an
+in-process moto (``mock_aws``) with the iteration's resources (data lake bucket, registry table,
+SSM active-model pointer), trains the bootstrap model on AG News (as the integration tests do:
+the first ``SEED_ROWS`` rows) and makes it the active model, generates the lake, then adds
+``--new`` NEW records in newer partitions and runs ``textloop.steps.prepare.run`` and
+``textloop.steps.select_for_review.run`` with a ``Stack`` over the mocked AWS, exactly as the
+state machine calls them. It measures the two steps' wall time, the peak RSS they add (the
+kernel's high-water mark, reset through ``/proc/self/clear_refs`` just before the steps, minus
+the RSS at that moment: the lake moto holds is not counted) and every S3 request they make, by
+operation (a botocore ``before-call.s3`` hook on boto3's default session, which the steps'
+clients are built from).
+
+The records are real ``FeedbackRecord``s: one implicit, low-confidence record per AG News text
+is built by ``inference.classify`` with the bootstrap model (a threshold of 1 routes every
+prediction), and its canonical JSON line becomes a template in which only the text's copy
+number, the timestamps and the id (the content hash ``feedback.record_id``, recomputed for every
+copy) vary. Without a copy number, cycled texts would be the same records (ids are content
+hashes). A sample of every template's lines is checked with ``feedback.validate_record``.
+
+Two layouts:
+
+* ``objects``: what main's classify path writes, one object per record at
+  ``layout.feedback_record_key``; today's Prepare lists and reads all of them ("before").
+* ``files``: the buffered lake, gzipped JSON Lines files of ``--file-records`` records at
+  ``layout.feedback_file_key`` (name: sha256 of the uncompressed bytes, lines sorted by id, as
+  the buffer names its batches), ``--records-per-hour`` records per partition hour ("after").
+
+Generation writes straight into moto's S3 backend (not through the API: that would measure
+moto, and the hook counts only the steps' requests).
+
+    .venv/bin/python -m bench.scale [--sizes 10000,100000,1000000,10000000] [--new 100000]
+        [--layout files|objects] [--label after] [--report-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.perf.common import REPO, ag_news_rows, machine
+
+PYTHON = sys.executable
+MODEL_TYPE = "DOCUMENT_CLASSIFIER"
+SEED_ROWS = 400  # the bootstrap model's training slice, as bench.perf.localstack_stack
+BUCKET = "textloop-bench-lake"
+TABLE = "textloop-bench-registry"
+PREFIX = "/textloop/bench"
+RESULTS = REPO / "bench" / "perf" / "results" / "scale"
+# The newest record of the lake is one day before "now"; the new records follow it.
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+SEQ = "QQSEQQ"  # stands for a copy's number in a template; no AG News text contains it
+
+
+# --------------------------------------------------------------------------- records
+
+
+class Templates:
+    """One line template (and one id template) per AG News text: a record is one ``%`` format
+    and one sha256, which is what makes 10^7 records take minutes, not hours."""
+
+    def __init__(self, model: Any):
+        from textloop.domain import feedback, inference
+        from textloop.domain.local_model import LocalBackend
+        from textloop.domain.thresholds import resolve_thresholds
+
+        backend = LocalBackend(model)
+        # A threshold of 1 routes every prediction: each text becomes an implicit record.
+        thresholds = resolve_thresholds(backend.thresholds, {"default": 1}, model_type=MODEL_TYPE)
+        self.lines: list[str] = []
+        self.ids: list[tuple[bytes, bytes]] = []
+        stamp = datetime(2000, 1, 1, tzinfo=UTC)
+        stamp_text = "2000-01-01T00:00:00.000Z"
+        rows = ag_news_rows()
+        for _, text in rows:
+            record = inference.classify(
+                f"{text} #{SEQ}", backend, thresholds, now=stamp, request_id=None
+            ).record
+            line = record.to_json().decode("utf-8")
+            assert line.count(record.id) == 1 and line.count(SEQ) == 1, line
+            assert line.count(stamp_text) == 2, line
+            self.lines.append(
+                line.replace("%", "%%")
+                .replace(record.id, "%(id)s")
+                .replace(stamp_text, "%(ts)s")
+                .replace(SEQ, "%(seq)s")
+            )
+            self.ids.append(_id_template(feedback, record.to_dict()))
+        self.check(feedback)
+
+    def line(self, n: int, ts: str) -> tuple[str, str]:
+        """(id, JSON line) of record number ``n`` (AG News text ``n`` mod the data set)."""
+        i = n % len(self.lines)
+        seq = str(n)
+        head, tail = self.ids[i]
+        record_id = hashlib.sha256(head + seq.encode() + tail).hexdigest()
+        return record_id, self.lines[i] % {"id": record_id, "ts": ts, "seq": seq}
+
+    def check(self, feedback: Any) -> None:
+        for n in (0, 1, 7, 6161, 123_457, 9_999_999):
+            record_id, line = self.line(n, "2026-11-30T10:11:12.000Z")
+            record = feedback.FeedbackRecord.from_json(line)
+            errors = feedback.validate_record(record.to_dict())
+            assert not errors and record.id == record_id, (n, errors)
+            assert record.to_json().decode() == line, (n, line)
+
+
+def _id_template(feedback: Any, record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The canonical bytes ``feedback.record_id`` hashes, split around the copy number (only the
+    text varies among the copies of one template; the check above proves the split right)."""
+    from textloop.domain.hashing import canonical_json
+
+    canonical = {
+        "v": feedback.ID_VERSION,
+        "text": record["text"],
+        "model_type": record["model_type"],
+        "model_version": record.get("model_version"),
+        "predicted": feedback._predicted_key(record),
+        "reason": record["reason"],
+        "corrected": feedback._corrected_key(record),
+        "submitter": None,
+    }
+    head, tail = canonical_json(canonical).split(SEQ.encode())
+    return head, tail
+
+
+# --------------------------------------------------------------------------- the lake
+
+
+class LakeWriter:
+    """Puts generated objects straight into moto's S3 backend."""
+
+    def __init__(self) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        self.backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        self.objects = 0
+        self.bytes = 0
+        self.file_keys: list[str] = []
+
+    def put(self, key: str, body: bytes) -> None:
+        self.backend.put_object(BUCKET, key, body)
+        if key.endswith(".jsonl.gz"):
+            self.file_keys.append(key)
+        self.objects += 1
+        self.bytes += len(body)
+
+
+def hours_back(end: datetime, count: int) -> list[datetime]:
+    return [end - timedelta(hours=count - 1 - i) for i in range(count)]
+
+
+def write_records(
+    writer: LakeWriter,
+    templates: Templates,
+    first: int,
+    count: int,
+    end_hour: datetime,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Records ``first .. first+count-1``, the last of them in the hour ``end_hour``."""
+    from textloop.domain import layout
+
+    per_hour = args.records_per_hour
+    hours = hours_back(end_hour, max(1, -(-count // per_hour)))
+    t0 = time.perf_counter()
+    n = first
+    for hour in hours:
+        in_hour = min(per_hour, first + count - n)
+        hour_text = hour.strftime("%Y-%m-%dT%H")
+        # A record a second, round the hour: distinct timestamps, all inside the partition.
+        stamps = [f"{hour_text}:{s // 60:02d}:{s % 60:02d}.000Z" for s in range(3600)]
+        done = 0
+        while done < in_hour:
+            size = (
+                in_hour - done
+                if args.layout == "objects"
+                else min(args.file_records, in_hour - done)
+            )
+            made = [templates.line(n + j, stamps[(n + j) % 3600]) for j in range(size)]
+            if args.layout == "objects":
+                for (record_id, line), j in zip(made, range(size), strict=True):
+                    ts = stamps[(n + j) % 3600]
+                    writer.put(
+                        layout.feedback_record_key(record_id, templates_version(line), ts),
+                        line.encode("utf-8"),
+                    )
+            else:
+                made.sort()
+                body = "".join(line for _, line in made).encode("utf-8")
+                name = hashlib.sha256(body).hexdigest()[:32]
+                writer.put(
+                    layout.feedback_file_key(MODEL_TYPE, hour_text, name),
+                    gzip.compress(body, compresslevel=args.gzip_level, mtime=0),
+                )
+            n += size
+            done += size
+    return {
+        "records": count,
+        "hours": len(hours),
+        "first_hour": hours[0].strftime("%Y-%m-%dT%H"),
+        "last_hour": hours[-1].strftime("%Y-%m-%dT%H"),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+_VERSION_KEY = '"model_version":"'
+
+
+def templates_version(line: str) -> str | None:
+    start = line.find(_VERSION_KEY)
+    if start < 0:
+        return None
+    start += len(_VERSION_KEY)
+    return line[start : line.index('"', start)]
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def environment() -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "DATA_LAKE_BUCKET": BUCKET,
+        "REGISTRY_TABLE": TABLE,
+        "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
+        "STACK_NAME": "textloop-bench",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "textloop-bench",
+    }
+
+
+def deploy(rows: list[tuple[str, str]]) -> Any:
+    """Bucket, registry table, seed data, the bootstrap model as the active model; returns it."""
+    import boto3
+    from textloop.adapters.active_model import (
+        ActiveModelPointer,
+        ActiveModelPointerStore,
+        pointer_parameter_name,
+    )
+    from textloop.adapters.artefacts import ModelArtefactStore
+    from textloop.domain import layout, local_model
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    seed = rows[:SEED_ROWS]
+    seed_csv = "".join(f'{label},"{text.replace(chr(34), chr(34) * 2)}"\n' for label, text in seed)
+    s3.put_object(Bucket=BUCKET, Key=layout.seed_key(MODEL_TYPE), Body=seed_csv.encode())
+    model = local_model.fit(
+        [t for _, t in seed], [lb for lb, _ in seed], "MULTI_CLASS", model_version="bench-seed-1"
+    )
+    uri = ModelArtefactStore(s3, BUCKET).put(
+        model.model_version, local_model.save(model), model.metadata
+    )
+    ActiveModelPointerStore(boto3.client("ssm"), pointer_parameter_name(PREFIX, MODEL_TYPE)).put(
+        ActiveModelPointer(
+            model_version=model.model_version,
+            backend="local",
+            model_type=MODEL_TYPE,
+            mode="MULTI_CLASS",
+            artefact_uri=uri,
+        )
+    )
+    return model
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class S3Requests:
+    """S3 requests by operation, from botocore's ``before-call`` event of every client of boto3's
+    default session (the steps' ``Clients`` build theirs there)."""
+
+    def __init__(self) -> None:
+        self.by_operation: Counter[str] = Counter()
+        self.on = False
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        if self.on and model is not None:
+            self.by_operation[model.name] += 1
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+def reset_peak_rss() -> None:
+    # Writing 5 to clear_refs resets the VmHWM high-water mark (Linux >= 4.0).
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.update(environment())
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        boto3.setup_default_session()
+        counter = S3Requests()
+        boto3.DEFAULT_SESSION.events.register("before-call.s3", counter)
+        rows = ag_news_rows()
+        t0 = time.perf_counter()
+        model = deploy(rows)
+        templates = Templates(model)
+        setup_s = time.perf_counter() - t0
+        writer = LakeWriter()
+        lake_end = NOW - timedelta(days=1)
+        old = write_records(writer, templates, 0, args.size, lake_end, args)
+        new_hours = max(1, -(-args.new // args.records_per_hour))
+        new = write_records(
+            writer, templates, args.size, args.new, lake_end + timedelta(hours=new_hours), args
+        )
+        primed = prime_previous_iteration(args, old, writer, templates)
+        # The iteration starts in the hour after the newest record's.
+        started = datetime.strptime(new["last_hour"], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        started += timedelta(hours=1, minutes=5)
+        return measure_steps(args, counter, writer, old, new, primed, setup_s, started)
+
+
+def prime_previous_iteration(
+    args: argparse.Namespace, old: dict[str, Any], writer: LakeWriter, templates: Templates
+) -> dict[str, Any]:
+    """ "After" only: what the previous decided iteration, which read the whole old lake, left
+    behind (part "incremental": ``domain.intake``): the watermark at the hour it started in (the
+    hour after the old lake's last), naming the files it read within the lateness window, and
+    its carry-over (at most ``carry_over_limit`` candidates of the old lake's last records,
+    chosen by ``intake.carry_over``). Written through the lake adapter, as Record writes them."""
+    if args.layout != "files":
+        return {}
+    import boto3
+    from textloop.adapters.lake import DataLake
+    from textloop.domain import intake, layout
+    from textloop.domain.feedback import FeedbackRecord
+    from textloop.domain.iteration import IterationConfig
+
+    config = IterationConfig().overridden(json.loads(args.config) or None, source="bench")
+    start = layout.hour_shifted(old["last_hour"], 1)
+    plan = intake.read_plan(None, start, config.intake_lateness_hours)
+    watermark = intake.next_watermark(plan, None, writer.file_keys)
+    lake = DataLake(boto3.client("s3"), BUCKET)
+    lake.put_json(layout.watermark_key(MODEL_TYPE), watermark.to_dict())
+    last = min(args.size, 2 * config.carry_over_limit)
+    stamp = f"{old['last_hour']}:59:59.000Z"
+    unsettled = [
+        FeedbackRecord.from_json(templates.line(n, stamp)[1])
+        for n in range(args.size - last, args.size)
+    ]
+    kept = intake.carry_over(
+        unsettled,
+        now=f"{start}:00:00.000Z",
+        limit=config.carry_over_limit,
+        max_age_days=config.carry_over_max_age_days,
+    )
+    lake.put_records(layout.carry_over_key(MODEL_TYPE), kept.kept)
+    return {
+        "watermark_hour": watermark.hour,
+        "watermark_files": len(watermark.read),
+        "carry_over": len(kept.kept),
+    }
+
+
+def measure_steps(
+    args: argparse.Namespace,
+    counter: S3Requests,
+    writer: LakeWriter,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    primed: dict[str, Any],
+    setup_s: float,
+    started: datetime,
+) -> dict[str, Any]:
+    import gc
+
+    from textloop.adapters.stack import Stack
+    from textloop.steps import prepare, select_for_review
+
+    ctx = Stack()
+    iteration_id = f"bench-{args.size}"
+    event = {
+        "input": {
+            "model_type": MODEL_TYPE,
+            "config": {"min_new_items": 1, **json.loads(args.config)},
+        },
+        "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:bench:{iteration_id}",
+        "iteration_id": iteration_id,
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    }
+    gc.collect()
+    reset_peak_rss()
+    rss0 = _status("VmRSS")
+    counter.on = True
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    iteration = prepare.run(ctx, event)
+    t1 = time.perf_counter()
+    prepare_requests = dict(counter.by_operation)
+    selected = select_for_review.run(ctx, {"iteration": iteration})
+    t2 = time.perf_counter()
+    cpu = time.process_time() - cpu0
+    counter.on = False
+    peak = _status("VmHWM")
+    select_requests = dict(counter.by_operation - Counter(prepare_requests))
+    return {
+        "size": args.size,
+        "new": args.new,
+        "layout": args.layout,
+        "label": args.label,
+        "lake": {
+            "objects": writer.objects,
+            "stored_mib": writer.bytes / 2**20,
+            "old": old,
+            "new": new,
+        },
+        "primed": primed,
+        "setup_seconds": setup_s,
+        "prepare_seconds": t1 - t0,
+        "select_seconds": t2 - t1,
+        "wall_seconds": t2 - t0,
+        "cpu_seconds": cpu,
+        "rss_before_mib": rss0 / 2**20,
+        "peak_rss_mib": peak / 2**20,
+        "peak_added_mib": (peak - rss0) / 2**20,
+        "s3_requests": dict(counter.by_operation),
+        "s3_requests_total": sum(counter.by_operation.values()),
+        "prepare_s3_requests": prepare_requests,
+        "select_s3_requests": select_requests,
+        "new_items": iteration["new_items"],
+        "counts": selected["counts"],
+    }
+
+
+def run_child(args: argparse.Namespace, size: int, new: int) -> dict[str, Any]:
+    cmd = [
+        PYTHON,
+        "-m",
+        "bench.scale",
+        "--child",
+        "--size",
+        str(size),
+        "--new",
+        str(new),
+        "--layout",
+        args.layout,
+        "--label",
+        args.label,
+        "--file-records",
+        str(args.file_records),
+        "--records-per-hour",
+        str(args.records_per_hour),
+        "--gzip-level",
+        str(args.gzip_level),
+        "--config",
+        args.config,
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+        cmd, cwd=REPO, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["child_wall_seconds"] = time.perf_counter() - start
+    result["command"] = " ".join(["python", *cmd[1:]])
+    return result
+
+
+# --------------------------------------------------------------------------- results
+
+
+def result_path(label: str, size: int, new: int) -> Path:
+    return RESULTS / f"{label}-{size}-new{new}.json"
+
+
+def load_results() -> list[dict[str, Any]]:
+    if not RESULTS.exists():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+
+
+def prime_watermark(model_type: str, last_hour: str) -> dict[str, Any]:
+    raise NotImplementedError("the watermark lands with part incremental")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt_requests(requests: dict[str, int]) -> str:
+    return ", ".join(f"{op} {n:,}" for op, n in sorted(requests.items())) or "none"
+
+
+def scale_table(results: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| code / layout | lake records | new | S3 objects | Prepare s | Select s | Prepare + "
+        "Select s | CPU s | peak RSS added MiB | S3 requests | by operation | new items |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results, key=lambda r: (r["label"], r["new"], r["size"])):
+        lines.append(
+            f"| {r['label']} / {r['layout']} | {r['size']:,} | {r['new']:,} | "
+            f"{r['lake']['objects']:,} | {r['prepare_seconds']:.1f} | {r['select_seconds']:.1f} | "
+            f"**{r['wall_seconds']:.1f}** | {r['cpu_seconds']:.1f} | {r['peak_added_mib']:.0f} | "
+            f"{r['s3_requests_total']:,} | {_fmt_requests(r['s3_requests'])} | "
+            f"{r['new_items'].get('count', r['new_items'])} |"
+        )
+    return lines
+
+
+def flatness(results: list[dict[str, Any]], label: str, new: int) -> list[str]:
+    rows = sorted(
+        (r for r in results if r["label"] == label and r["new"] == new), key=lambda r: r["size"]
+    )
+    if len(rows) < 2:
+        return []
+    base = rows[0]
+    out = [
+        f"Flatness of `{label}` ({new:,} new records), relative to the "
+        f"{base['size']:,}-record lake:",
+        "",
+        "| lake records | wall time | peak RSS added | S3 requests |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['size']:,} | {r['wall_seconds'] / base['wall_seconds'] - 1:+.0%} | "
+            f"{r['peak_added_mib'] / max(base['peak_added_mib'], 1) - 1:+.0%} | "
+            f"{r['s3_requests_total'] / base['s3_requests_total'] - 1:+.0%} |"
+        )
+    return [*out, ""]
+
+
+def write_report(out: Path, results: list[dict[str, Any]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(results, indent=2, default=str))
+    text = REPORT_HEAD.splitlines()
+    text += ["", "## Prepare + SelectForReview per iteration", "", *scale_table(results), ""]
+    for label, new in sorted({(r["label"], r["new"]) for r in results}):
+        text += flatness(results, label, new)
+    text += ["Commands:", ""]
+    text += [f"    {r['command']}" for r in sorted(results, key=lambda r: (r["label"], r["size"]))]
+    (out / "scale.md").write_text("\n".join(text) + "\n")
+    print(f"wrote {out / 'scale.md'}", file=sys.stderr)
+
+
+REPORT_HEAD = """# Scale: an iteration's cost against the size of the lake
+
+Generated by `bench/scale.py` (`make bench`); raw results in `bench/perf/results/scale/`."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000,10000000")
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--new", type=int, default=100_000)
+    parser.add_argument("--layout", choices=("files", "objects"), default="files")
+    parser.add_argument("--label", default="after")
+    parser.add_argument("--file-records", type=int, default=10_000)
+    parser.add_argument("--records-per-hour", type=int, default=40_000)
+    parser.add_argument("--gzip-level", type=int, default=6)
+    parser.add_argument("--config", default="{}", help="iteration settings (JSON)")
+    parser.add_argument("--out", type=Path, default=REPO / "reports")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args), default=str))
+        return
+    if not args.report_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for size in (int(s) for s in args.sizes.split(",") if s):
+            result = run_child(args, size, args.new)
+            result["machine"] = machine()
+            result_path(args.label, size, args.new).write_text(json.dumps(result, indent=2))
+            print(
+                f"{args.label} size={size:,} new={args.new:,}: "
+                f"{result['wall_seconds']:.1f} s, +{result['peak_added_mib']:.0f} MiB, "
+                f"{result['s3_requests_total']:,} S3 requests {result['s3_requests']}",
+                file=sys.stderr,
+            )
+    write_report(args.out, load_results())
+
+
+if __name__ == "__main__":
+    main()
