@@ -13,11 +13,12 @@ operation (a botocore ``before-call.s3`` hook on boto3's default session, which 
 clients are built from).
 
 The records are real ``FeedbackRecord``s: one implicit, low-confidence record per AG News text
-is built by ``inference.classify`` with the bootstrap model (a threshold of 1 routes every
+is built as ``inference.classify`` builds it (``thresholds.route``, then
+``feedback.build_implicit_record``) with the bootstrap model (a threshold of 1 routes every
 prediction), and its canonical JSON line becomes a template in which only the text's copy
 number, the timestamps and the id (the content hash ``feedback.record_id``, recomputed for every
 copy) vary. Without a copy number, cycled texts would be the same records (ids are content
-hashes). A sample of every template's lines is checked with ``feedback.validate_record``.
+hashes). Sample lines are checked with ``feedback.validate_record`` (schema and id).
 
 Two layouts:
 
@@ -71,9 +72,9 @@ class Templates:
     and one sha256, which is what makes 10^7 records take minutes, not hours."""
 
     def __init__(self, model: Any):
-        from textloop.domain import feedback, inference
+        from textloop.domain import feedback
         from textloop.domain.local_model import LocalBackend
-        from textloop.domain.thresholds import resolve_thresholds
+        from textloop.domain.thresholds import resolve_thresholds, route
 
         backend = LocalBackend(model)
         # A threshold of 1 routes every prediction: each text becomes an implicit record.
@@ -82,11 +83,16 @@ class Templates:
         self.ids: list[tuple[bytes, bytes]] = []
         stamp = datetime(2000, 1, 1, tzinfo=UTC)
         stamp_text = "2000-01-01T00:00:00.000Z"
-        rows = ag_news_rows()
-        for _, text in rows:
-            record = inference.classify(
-                f"{text} #{SEQ}", backend, thresholds, now=stamp, request_id=None
-            ).record
+        texts = [f"{text} #{SEQ}" for _, text in ag_news_rows()]
+        # What inference.classify does per request, for all texts in one predict call.
+        for text, prediction in zip(texts, backend.predict(texts), strict=True):
+            record = feedback.build_implicit_record(
+                text=text,
+                prediction=prediction,
+                decision=route(prediction, thresholds),
+                thresholds=thresholds,
+                observed_at=stamp,
+            )
             line = record.to_json().decode("utf-8")
             assert line.count(record.id) == 1 and line.count(SEQ) == 1, line
             assert line.count(stamp_text) == 2, line
@@ -585,7 +591,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default="after")
     parser.add_argument("--file-records", type=int, default=10_000)
     parser.add_argument("--records-per-hour", type=int, default=40_000)
-    parser.add_argument("--gzip-level", type=int, default=6)
+    parser.add_argument("--gzip-level", type=int, default=1)
     parser.add_argument("--config", default="{}", help="iteration settings (JSON)")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
     parser.add_argument("--report-only", action="store_true")
