@@ -342,11 +342,14 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         writer = LakeWriter()
         lake_end = NOW - timedelta(days=1)
         old = write_records(writer, templates, 0, args.size, lake_end, args)
+        old_files = list(writer.file_keys)
+        # The previous iteration started in the hour after the old lake's last; the new records
+        # land in the hours after that one.
         new_hours = max(1, -(-args.new // args.records_per_hour))
         new = write_records(
-            writer, templates, args.size, args.new, lake_end + timedelta(hours=new_hours), args
+            writer, templates, args.size, args.new, lake_end + timedelta(hours=1 + new_hours), args
         )
-        primed = prime_previous_iteration(args, old, writer, templates)
+        primed = prime_previous_iteration(args, old, old_files, templates)
         # The iteration starts in the hour after the newest record's.
         started = datetime.strptime(new["last_hour"], "%Y-%m-%dT%H").replace(tzinfo=UTC)
         started += timedelta(hours=1, minutes=5)
@@ -354,7 +357,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def prime_previous_iteration(
-    args: argparse.Namespace, old: dict[str, Any], writer: LakeWriter, templates: Templates
+    args: argparse.Namespace, old: dict[str, Any], old_files: list[str], templates: Templates
 ) -> dict[str, Any]:
     """ "After" only: what the previous decided iteration, which read the whole old lake, left
     behind (part "incremental": ``domain.intake``): the watermark at the hour it started in (the
@@ -372,7 +375,7 @@ def prime_previous_iteration(
     config = IterationConfig().overridden(json.loads(args.config) or None, source="bench")
     start = layout.hour_shifted(old["last_hour"], 1)
     plan = intake.read_plan(None, start, config.intake_lateness_hours)
-    watermark = intake.next_watermark(plan, None, writer.file_keys)
+    watermark = intake.next_watermark(plan, None, old_files)
     lake = DataLake(boto3.client("s3"), BUCKET)
     lake.put_json(layout.watermark_key(MODEL_TYPE), watermark.to_dict())
     last = min(args.size, 2 * config.carry_over_limit)
@@ -384,10 +387,17 @@ def prime_previous_iteration(
     kept = intake.carry_over(
         unsettled,
         now=f"{start}:00:00.000Z",
+        first_seen={},
         limit=config.carry_over_limit,
         max_age_days=config.carry_over_max_age_days,
+        strategy=config.selection_strategy,
+        mode="MULTI_CLASS",
     )
-    lake.put_records(layout.carry_over_key(MODEL_TYPE), kept.kept)
+    lake.put_bytes(
+        layout.carry_over_key(MODEL_TYPE),
+        intake.encode_carry_over(kept.kept, kept.first_seen),
+        "application/x-ndjson",
+    )
     return {
         "watermark_hour": watermark.hour,
         "watermark_files": len(watermark.read),
