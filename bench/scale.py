@@ -175,6 +175,7 @@ def write_records(
     count: int,
     end_hour: datetime,
     args: argparse.Namespace,
+    gzip_level: int,
 ) -> dict[str, Any]:
     """Records ``first .. first+count-1``, the last of them in the hour ``end_hour``."""
     from textloop.domain import layout
@@ -209,7 +210,7 @@ def write_records(
                 name = hashlib.sha256(body).hexdigest()[:32]
                 writer.put(
                     layout.feedback_file_key(MODEL_TYPE, hour_text, name),
-                    gzip.compress(body, compresslevel=args.gzip_level, mtime=0),
+                    gzip.compress(body, compresslevel=gzip_level, mtime=0),
                 )
             n += size
             done += size
@@ -341,13 +342,20 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         setup_s = time.perf_counter() - t0
         writer = LakeWriter()
         lake_end = NOW - timedelta(days=1)
-        old = write_records(writer, templates, 0, args.size, lake_end, args)
+        old_level = args.gzip_level if args.old_gzip_level is None else args.old_gzip_level
+        old = write_records(writer, templates, 0, args.size, lake_end, args, old_level)
         old_files = list(writer.file_keys)
         # The previous iteration started in the hour after the old lake's last; the new records
         # land in the hours after that one.
         new_hours = max(1, -(-args.new // args.records_per_hour))
         new = write_records(
-            writer, templates, args.size, args.new, lake_end + timedelta(hours=1 + new_hours), args
+            writer,
+            templates,
+            args.size,
+            args.new,
+            lake_end + timedelta(hours=1 + new_hours),
+            args,
+            args.gzip_level,
         )
         primed = prime_previous_iteration(args, old, old_files, templates)
         # The iteration starts in the hour after the newest record's.
@@ -455,6 +463,10 @@ def measure_steps(
             "objects": writer.objects,
             "stored_mib": writer.bytes / 2**20,
             "old": old,
+            "old_gzip_level": args.gzip_level
+            if args.old_gzip_level is None
+            else args.old_gzip_level,
+            "gzip_level": args.gzip_level,
             "new": new,
         },
         "primed": primed,
@@ -495,6 +507,7 @@ def run_child(args: argparse.Namespace, size: int, new: int) -> dict[str, Any]:
         str(args.records_per_hour),
         "--gzip-level",
         str(args.gzip_level),
+        *([] if args.old_gzip_level is None else ["--old-gzip-level", str(args.old_gzip_level)]),
         "--config",
         args.config,
     ]
@@ -537,7 +550,7 @@ def _fmt_requests(requests: dict[str, int]) -> str:
 def scale_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| code / layout | lake records | new | S3 objects | Prepare s | Select s | Prepare + "
-        "Select s | CPU s | peak RSS added MiB | S3 requests | by operation | new items |",
+        "Select s | CPU s | peak RSS added MiB | S3 requests | by operation | candidates read |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: (r["label"], r["new"], r["size"])):
@@ -546,9 +559,13 @@ def scale_table(results: list[dict[str, Any]]) -> list[str]:
             f"{r['lake']['objects']:,} | {r['prepare_seconds']:.1f} | {r['select_seconds']:.1f} | "
             f"**{r['wall_seconds']:.1f}** | {r['cpu_seconds']:.1f} | {r['peak_added_mib']:.0f} | "
             f"{r['s3_requests_total']:,} | {_fmt_requests(r['s3_requests'])} | "
-            f"{r['new_items'].get('count', r['new_items'])} |"
+            f"{r['new_items'].get('count', r['new_items']):,} |"
         )
     return lines
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base - 1:+.0%}" if base else "n/a"
 
 
 def flatness(results: list[dict[str, Any]], label: str, new: int) -> list[str]:
@@ -559,19 +576,96 @@ def flatness(results: list[dict[str, Any]], label: str, new: int) -> list[str]:
         return []
     base = rows[0]
     out = [
-        f"Flatness of `{label}` ({new:,} new records), relative to the "
-        f"{base['size']:,}-record lake:",
+        f"Flatness of `{label}` ({new:,} new records), each lake against the "
+        f"{base['size']:,}-record one (target: within 20 %):",
         "",
-        "| lake records | wall time | peak RSS added | S3 requests |",
-        "|---|---|---|---|",
+        "| lake records | wall time | CPU time | peak RSS added | S3 requests |",
+        "|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
-            f"| {r['size']:,} | {r['wall_seconds'] / base['wall_seconds'] - 1:+.0%} | "
-            f"{r['peak_added_mib'] / max(base['peak_added_mib'], 1) - 1:+.0%} | "
-            f"{r['s3_requests_total'] / base['s3_requests_total'] - 1:+.0%} |"
+            f"| {r['size']:,} | {_ratio(r['wall_seconds'], base['wall_seconds'])} | "
+            f"{_ratio(r['cpu_seconds'], base['cpu_seconds'])} | "
+            f"{_ratio(r['peak_added_mib'], base['peak_added_mib'])} | "
+            f"{_ratio(r['s3_requests_total'], base['s3_requests_total'])} |"
         )
     return [*out, ""]
+
+
+def extrapolated(results: list[dict[str, Any]], label: str = "before") -> list[str]:
+    """The lake sizes ``label`` was not run at, by a straight line through its two largest runs
+    in the number of objects (today's Prepare GETs every object once; Select re-scores the new
+    records only, a constant here)."""
+    rows = sorted((r for r in results if r["label"] == label), key=lambda r: r["size"])
+    if len(rows) < 2:
+        return []
+    a, b = rows[-2], rows[-1]
+    span = b["lake"]["objects"] - a["lake"]["objects"]
+    out = [
+        f"`{label}` at the sizes it was not run at: **extrapolated**, not measured (a straight "
+        f"line through the {a['size']:,} and {b['size']:,} runs, in the number of objects: "
+        "every object is one GET):",
+        "",
+        "| lake records | objects | Prepare + Select s (extrapolated) | CPU s (extrapolated) "
+        "| S3 requests (extrapolated) |",
+        "|---|---|---|---|---|",
+    ]
+    for size in (10**6, 10**7):
+        if size <= b["size"]:
+            continue
+        objects = size + b["new"]
+        step = (objects - a["lake"]["objects"]) / span
+        wall = a["wall_seconds"] + step * (b["wall_seconds"] - a["wall_seconds"])
+        cpu = a["cpu_seconds"] + step * (b["cpu_seconds"] - a["cpu_seconds"])
+        requests = a["s3_requests_total"] + step * (b["s3_requests_total"] - a["s3_requests_total"])
+        out.append(
+            f"| {size:,} | {objects:,} | ~{wall:,.0f} (~{wall / 3600:.1f} h) | ~{cpu:,.0f} | "
+            f"~{requests:,.0f} |"
+        )
+    return [*out, ""]
+
+
+def batch_section() -> list[str]:
+    from bench.perf import batch_parsing
+    from bench.perf.common import load
+
+    result = load("batch_parsing")
+    if not result:
+        return []
+    return [
+        "## Batch feedback parsing (target: 50,000 lines/s)",
+        "",
+        "`textloop.domain.feedback_files.process_batch` in a child process, output chunks to a "
+        "null sink (`bench/perf/batch_parsing.py`; lines/s is wall time, so the machine's load "
+        f"counts; load average {result['machine_after']['loadavg'][0]:.1f} after the run):",
+        "",
+        batch_parsing.table(result),
+        "",
+        f"    {result.get('command', 'python -m bench.perf.batch_parsing')}",
+        "",
+    ]
+
+
+def http_section() -> list[str]:
+    from bench.perf import http_latency
+    from bench.perf.common import load
+
+    result = load("http_latency")
+    if not result or not result.get("concurrent"):
+        return []
+    return [
+        "## Classify over HTTP on LocalStack, concurrent clients",
+        "",
+        "`POST /classify` through API Gateway and Lambda on a LocalStack of the benchmark's own "
+        "(`bench/perf/http_latency.py`, stack applied with Terraform, stage "
+        f"`{result['stage']}`); every client its own keep-alive session. LocalStack runs every "
+        "Lambda on this machine: the throughput is this machine's, not AWS's.",
+        "",
+        http_latency.concurrent_table(result["concurrent"]),
+        "",
+        "    python -m bench.perf.http_latency --concurrency 8,32",
+        "",
+    ]
 
 
 def write_report(out: Path, results: list[dict[str, Any]]) -> None:
@@ -581,15 +675,63 @@ def write_report(out: Path, results: list[dict[str, Any]]) -> None:
     text += ["", "## Prepare + SelectForReview per iteration", "", *scale_table(results), ""]
     for label, new in sorted({(r["label"], r["new"]) for r in results}):
         text += flatness(results, label, new)
-    text += ["Commands:", ""]
-    text += [f"    {r['command']}" for r in sorted(results, key=lambda r: (r["label"], r["size"]))]
+    text += extrapolated(results)
+    text += ["Commands (`python` is `.venv/bin/python`):", ""]
+    text += [
+        f"    {r['command']}"
+        for r in sorted(results, key=lambda r: (r["label"], r["new"], r["size"]))
+    ]
+    text += ["", *batch_section(), *http_section(), MACHINE_NOTES.format(**_machine_of(results))]
     (out / "scale.md").write_text("\n".join(text) + "\n")
     print(f"wrote {out / 'scale.md'}", file=sys.stderr)
 
 
+def _machine_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    m = next((r["machine"] for r in results if r.get("machine")), None) or machine()
+    loads = [r["machine"]["loadavg"][0] for r in results if r.get("machine")]
+    return {
+        "nproc": m["nproc"],
+        "cpu": m["cpu"],
+        "mem": m["mem_gib"],
+        "python": m["python"],
+        "loads": ", ".join(f"{x:.1f}" for x in loads) or "n/a",
+    }
+
+
 REPORT_HEAD = """# Scale: an iteration's cost against the size of the lake
 
-Generated by `bench/scale.py` (`make bench`); raw results in `bench/perf/results/scale/`."""
+Generated by `bench/scale.py` (`make bench`); raw results in `bench/perf/results/scale/` (one
+JSON per run, with its command and the machine's load).
+
+**How.** One child process per run: in-process moto (`mock_aws`), the bootstrap model trained on
+the first 400 AG News rows and made the active model (SSM pointer, artefact in S3), then a lake
+of N implicit low-confidence feedback records (AG News texts cycled, each copy numbered so every
+record is distinct: ids are content hashes) generated straight into moto's S3 backend, then the
+NEW records in the hours after, then Prepare and SelectForReview called as the state machine
+calls them (`textloop.steps.<step>.run(ctx, event)` with a `Stack` over the mocked AWS). Wall and
+CPU time and the peak RSS the two steps add (VmHWM reset just before them, minus the RSS then:
+the lake moto holds is not counted) and every S3 request by operation (a botocore
+`before-call.s3` hook).
+
+* **before** = main before issue 14: the lake in the layout main's classify path writes, one
+  object per record (`layout.feedback_record_key`); Prepare lists `feedback/` and GETs every
+  object, Select re-scores every unsettled record.
+* **after** = with part "incremental" (watermark, carry-over, pre-ranked re-scoring): the lake as
+  gzipped JSON Lines files of 10,000 records (`layout.feedback_file_key`, named by content),
+  40,000 records per partition hour; the previous iteration's watermark (the hour after the old
+  lake's last, the files it read in the lateness window) and its carry-over (at most
+  `carry_over_limit` candidates) are in place, as its Record step would have left them.
+
+moto answers in-process: a GET costs CPU here, not the 10-30 ms of a round trip to S3, so the
+**request counts** carry over to AWS and the times do not (on AWS, today's Prepare waits on one
+GET per object, 10 at a time)."""
+
+
+MACHINE_NOTES = """## Machine
+
+{nproc} cores ({cpu}), {mem} GiB, Python {python}, shared with three other engineers' test runs
+while these figures were taken (1-minute load averages at the end of each scale run: {loads}):
+the wall times are noisy, CPU times less so; the S3 request counts are exact."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -602,6 +744,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--file-records", type=int, default=10_000)
     parser.add_argument("--records-per-hour", type=int, default=40_000)
     parser.add_argument("--gzip-level", type=int, default=1)
+    parser.add_argument(
+        "--old-gzip-level",
+        type=int,
+        default=None,
+        help="gzip level of the old lake's files (default: --gzip-level); 0 stores them "
+        "uncompressed in valid gzip, which makes a 10^7 lake affordable to generate on a busy "
+        "machine; the after code never reads them",
+    )
     parser.add_argument("--config", default="{}", help="iteration settings (JSON)")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
     parser.add_argument("--report-only", action="store_true")
