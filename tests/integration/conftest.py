@@ -27,8 +27,15 @@ def _localstack_credentials(monkeypatch):
 # the session's data lake as deployed, empty, to end as a recorded no-op rather than select the
 # feedback the other tests leave and wait on its reviews); the entity loop after the classifier
 # loop (whose classifier it then finds serving beside its recogniser, and whose iterations
-# count the classifier's feedback alone); the least-privilege check last (tests/conftest.py).
-_ORDER = {"test_schedule": 0, "test_entities": 2, "test_least_privilege": 3}
+# count the classifier's feedback alone); the incremental iterations after the classifier loop
+# (they leave unanswered feedback in the carry-over); the least-privilege check last
+# (tests/conftest.py).
+_ORDER = {
+    "test_schedule": 0,
+    "test_incremental": 1.5,
+    "test_entities": 2,
+    "test_least_privilege": 3,
+}
 
 
 def pytest_collection_modifyitems(items):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import boto3
-from textloop.adapters.feedback_writer import S3FeedbackWriter
+from textloop.domain import layout
 from textloop.domain.feedback import FeedbackRecord, build_batch_record
+from textloop.domain.timestamps import format_timestamp
 
 OBSERVED = datetime(2025, 11, 23, 2, 27, 3, tzinfo=UTC)
 
@@ -46,6 +49,29 @@ def record(
     )
 
 
+def feedback_file_body(records: Sequence[FeedbackRecord]) -> tuple[str, bytes]:
+    """``(name, gzipped body)`` of a feedback file as the buffer's consumer writes one: JSON
+    Lines sorted by record id, named by the sha256 (first 32 hex) of the uncompressed bytes."""
+    raw = b"".join(r.to_json() for r in sorted(records, key=lambda r: r.id))
+    return hashlib.sha256(raw).hexdigest()[:32], gzip.compress(raw, mtime=0)
+
+
+def put_feedback_file(
+    bucket: str,
+    records: Sequence[FeedbackRecord],
+    *,
+    hour: str | None = None,
+    model_type: str = "DOCUMENT_CLASSIFIER",
+) -> str:
+    """One feedback file in its partition (``layout.feedback_file_key``); ``hour``: the
+    partition hour, by default the current one (a batch lands in the hour it was sent)."""
+    hour = hour or layout.feedback_hour(format_timestamp(datetime.now(UTC)))
+    name, body = feedback_file_body(records)
+    key = layout.feedback_file_key(model_type, hour, name)
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return key
+
+
 def put_feedback(
     bucket: str,
     review_texts: Sequence[str] = (),
@@ -54,19 +80,14 @@ def put_feedback(
     chunked: int = 0,
     trusted: bool = True,
 ) -> list[FeedbackRecord]:
-    """Records for review (the first ``chunked`` of them in one batch-*.jsonl chunk, the rest as
-    single objects) and explicit corrections (single objects), from a ``trusted`` source unless
-    told otherwise (trusted corrections skip review)."""
+    """Records for review and explicit corrections (from a ``trusted`` source unless told
+    otherwise: trusted corrections skip review), in feedback files of the current hour as the
+    buffered intake writes them: the first ``chunked`` records in one file, each other record
+    in its own file (many small batches)."""
     records = [record(t) for t in review_texts] + [
         record(t, label, trusted=trusted) for label, t in corrections
     ]
-    writer = S3FeedbackWriter(boto3.client("s3"), bucket)
-    if chunked:
-        # Where a batch feedback file's chunk lands (layout.feedback_chunk_key).
-        key = (
-            "feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/batch-test-00000.jsonl"
-        )
-        writer.put_bytes(key, b"".join(r.to_json() for r in records[:chunked]))
-    for r in records[chunked:]:
-        writer.write(r)
+    groups = ([records[:chunked]] if chunked else []) + [[r] for r in records[chunked:]]
+    for group in groups:
+        put_feedback_file(bucket, group)
     return records

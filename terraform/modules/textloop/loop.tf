@@ -192,6 +192,13 @@ locals {
     }] : statement if length(local.comprehend_endpoint_arns) > 0
   ]
 
+  # Each model type's intake watermark and carry-over (layout.watermark_key, carry_over_key):
+  # Prepare reads them, the Record step of a decided iteration moves them.
+  intake_state_objects = [
+    "${module.data_lake.bucket_arn}/${module.data_lake.prefixes["reviews"]}watermarks/*",
+    "${module.data_lake.bucket_arn}/${module.data_lake.prefixes["reviews"]}carry-over/*",
+  ]
+
   s3 = {
     read  = ["s3:GetObject"]
     write = ["s3:PutObject"]
@@ -200,13 +207,14 @@ locals {
 
   loop_function_specs = {
     prepare = {
-      description = "Iteration step: validates the input, applies defaults, stores the new feedback once, takes the per-model lock"
+      description = "Iteration step: validates the input, applies defaults, reads the feedback since the watermark and stores it once, takes the per-model lock"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment
       policy_statements = [
         local.list_lake,
         { sid = "ReadFeedbackAndPool", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"]] },
+        { sid = "ReadIntakeState", actions = local.s3.read, resources = local.intake_state_objects },
         { sid = "StoreNewFeedback", actions = local.s3.write, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         { sid = "TakeLock", actions = ["dynamodb:GetItem", "dynamodb:PutItem"], resources = [aws_dynamodb_table.registry.arn] },
@@ -438,6 +446,7 @@ locals {
         local.list_lake,
         { sid = "ReadIterationRecords", actions = local.s3.read, resources = [local.lake_objects["reviews"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["audit"]] },
         { sid = "WriteAudit", actions = local.s3.write, resources = [local.lake_objects["audit"]] },
+        { sid = "CommitIntakeState", actions = local.s3.write, resources = local.intake_state_objects },
         local.lake_kms_read_write,
       ]
     }

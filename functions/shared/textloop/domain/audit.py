@@ -141,6 +141,8 @@ def _selection_summary(iteration_id: str, selection: Mapping[str, Any]) -> dict[
     if "correction_paths" in selection:
         out["correction_paths"] = dict(selection["correction_paths"])
         out["corrections_key"] = selection_key(iteration_id)
+    if "prerank" in selection:
+        out["prerank"] = dict(selection["prerank"])
     return out
 
 

@@ -3,7 +3,7 @@ share.
 
 The iteration state machine passes ``$.iteration`` to every step: an ``Iteration`` as JSON
 (``{iteration_id, execution_arn, started_at, model_type, mode, config, lock, new_items,
-trigger}``).
+trigger, started_by, intake}``; ``intake``: what Prepare read of the lake, ``domain.intake``).
 
 ``config`` is an ``IterationConfig``. ``schemas/iteration-input.v1.json`` is the source of truth
 for the settings' names, types and ranges (a unit test keeps the fields below equal to its
@@ -76,6 +76,13 @@ class IterationConfig:
     # model_backend=comprehend: a new version per iteration ("versions") or an iteration of the
     # model type's Comprehend flywheel ("flywheel", adapters.comprehend_flywheel).
     comprehend_training: str = "versions"
+    # Incremental iterations (domain/intake.py): the lateness a feedback file may land with, the
+    # bounded carry-over of unanswered candidates and its expiry, and how many pre-ranked
+    # candidates the active model re-scores (rescore_factor x review_budget).
+    intake_lateness_hours: int = 3
+    carry_over_limit: int = 500
+    carry_over_max_age_days: int = 7
+    rescore_factor: int = 5
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -96,7 +103,7 @@ class IterationConfig:
 
         A setting added after an execution started is missing from that execution's config;
         ``random_share_half_life`` then means a constant share, as it did before it existed;
-        ``comprehend_training`` means versions.
+        ``comprehend_training`` means versions; the incremental settings take their defaults.
         """
         known = set(cls.names())
         unknown = set(data) - known
@@ -105,6 +112,8 @@ class IterationConfig:
         values = dict(data)
         values.setdefault("random_share_half_life", None)
         values.setdefault("comprehend_training", "versions")
+        for name in _INCREMENTAL_SETTINGS:
+            values.setdefault(name, getattr(cls, name))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +143,12 @@ class IterationConfig:
 
 
 DEFAULTS: dict[str, Any] = IterationConfig().to_dict()
+_INCREMENTAL_SETTINGS = (
+    "intake_lateness_hours",
+    "carry_over_limit",
+    "carry_over_max_age_days",
+    "rescore_factor",
+)
 
 
 @cache
@@ -267,6 +282,9 @@ class Iteration:
     # None: an execution that started before the trigger was recorded.
     trigger: str | None = None
     started_by: str | None = None
+    # What Prepare read of the lake (``intake``: prefixes listed, files read, carry-over);
+    # None: an execution that started before incremental intake.
+    intake: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Iteration:
@@ -281,6 +299,7 @@ class Iteration:
             new_items=data.get("new_items"),
             trigger=data.get("trigger"),
             started_by=data.get("started_by"),
+            intake=data.get("intake"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,6 +314,7 @@ class Iteration:
             "new_items": None if self.new_items is None else dict(self.new_items),
             "trigger": self.trigger,
             "started_by": self.started_by,
+            "intake": None if self.intake is None else dict(self.intake),
         }
 
     @property

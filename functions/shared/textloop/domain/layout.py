@@ -28,6 +28,7 @@ they are written.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 from textloop.domain.names import ModelType
 
@@ -213,6 +214,40 @@ def new_feedback_key(iteration_id: str) -> str:
     """The feedback no person had answered when the iteration started (Prepare's view, gzipped
     JSON Lines), which Select chooses from: the lake is scanned once per iteration."""
     return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/new-feedback.jsonl.gz"
+
+
+def intake_key(iteration_id: str) -> str:
+    """What Prepare read (hour prefixes listed, files read) and the watermark it proposes; the
+    Record step of a decided iteration commits the proposal (``watermark_key``)."""
+    return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/intake.json"
+
+
+def watermark_key(model_type: str) -> str:
+    """A model type's intake watermark: the last partition hour its iterations read and the
+    files read within the lateness window before it. It moves on purpose, once per decided
+    iteration."""
+    return f"{REVIEWS_PREFIX}watermarks/{ModelType(model_type).value}.json"
+
+
+def carry_over_key(model_type: str) -> str:
+    """The candidates a decided iteration left unanswered, for the next one (gzipped JSON
+    Lines of feedback records, bounded by ``carry_over_limit``). It moves on purpose, once per
+    decided iteration."""
+    return f"{REVIEWS_PREFIX}carry-over/{ModelType(model_type).value}.jsonl.gz"
+
+
+def legacy_feedback_prefix() -> str:
+    """The one-object-per-record layout before the partitioned files (``feedback_partition``):
+    read once per model type, by its first incremental iteration."""
+    return f"{FEEDBACK_PREFIX}model_version="
+
+
+def hour_shifted(hour: str, hours: int) -> str:
+    """``hour`` (``YYYY-MM-DDTHH``) moved by ``hours``."""
+    if not _HOUR.match(hour):
+        raise ValueError(f"hour must be YYYY-MM-DDTHH, not {hour!r}")
+    moved = datetime.strptime(hour, "%Y-%m-%dT%H") + timedelta(hours=hours)
+    return moved.strftime("%Y-%m-%dT%H")
 
 
 def selection_key(iteration_id: str) -> str:

@@ -300,6 +300,7 @@ def select_for_review(
     *,
     annotated_keys: Iterable[str] = (),
     labelled: int | None = None,
+    random_from: Iterable[str] | None = None,
 ) -> Selection:
     """Choose at most ``config.budget`` records for human review (see the module docstring).
 
@@ -307,6 +308,8 @@ def select_for_review(
     candidates are skipped (the pool already has a person's answer).
     ``labelled``: how many labelled texts the loop has (seed data and pool), for the random
     share's decay (rule 6); None: ``len(annotated_keys)``.
+    ``random_from``: the ids the random slots draw from (``prerank``'s sample of the candidates
+    beyond the re-scored top); None: every candidate the uncertain slots left.
     """
     if not isinstance(config, SelectionConfig):
         config = SelectionConfig.from_dict(config)
@@ -362,6 +365,9 @@ def select_for_review(
     chosen += [(i, "uncertain") for i in accepted]
     examined = set(accepted) | {i for i, _, _ in rejected}
     rest = [i for i in range(len(distinct)) if i not in examined]
+    if random_from is not None:
+        allowed = set(random_from)
+        rest = [i for i in rest if distinct[i][0].id in allowed]
     rng = np.random.default_rng(_seed(config.seed))
     drawn = [rest[j] for j in rng.permutation(len(rest))] if rest else []
     accepted_random, rejected_random = near.admit(drawn, n_random)
@@ -399,6 +405,72 @@ def select_for_review(
         labelled=labelled,
         random_slots=n_random,
         corrections=_correction_paths(ordered, selected, duplicates, skipped),
+    )
+
+
+@dataclass(frozen=True)
+class Prerank:
+    """The records SelectForReview re-scores and selects from (``prerank``)."""
+
+    records: list[FeedbackRecord]  # the top, the random sample and the trusted corrections
+    random_from: list[str] | None  # ids the random slots draw from; None: as before
+    candidates: int  # candidates before pre-ranking
+    rescored: int  # of them, re-scored (top and sample)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "prerank_candidates": self.candidates,
+            "rescored": self.rescored,
+            "not_rescored": self.candidates - self.rescored,
+        }
+
+
+def prerank(
+    records: Iterable[FeedbackRecord],
+    config: SelectionConfig,
+    *,
+    factor: int,
+    annotated_keys: Iterable[str] = (),
+    labelled: int = 0,
+) -> Prerank:
+    """Pre-rank the candidates by the confidence stored at classification time and keep what
+    the active model should re-score: the top ``factor x budget`` (``uncertainty_of`` of the
+    stored prediction, rule 3; a record without one, such as an explicit or batch one,
+    scores 1.0 and ranks first; ties by id), and a uniform seeded sample of ``factor x`` the
+    random slots from the candidates beyond the top, which the random slots then draw from:
+    the random share keeps representing what uncertainty sampling does not reach. Explicit
+    corrections pass through (trusted ones skip review; untrusted ones are few, re-scored, and
+    keep their path in the audit); candidates ``select_for_review`` would skip (no
+    text, text in the pool) are not ranked. With no more candidates than the top, nothing
+    changes: every candidate is re-scored and the random slots draw as before."""
+    already = set(annotated_keys)
+    direct: list[FeedbackRecord] = []
+    corrections: list[FeedbackRecord] = []
+    candidates: list[FeedbackRecord] = []
+    for record in records:
+        if record.skips_review:
+            direct.append(record)
+        elif not record.id or is_blank(record.text) or _key_of(record) in already:
+            continue
+        elif record.is_correction:
+            corrections.append(record)
+        else:
+            candidates.append(record)
+    total = len(corrections) + len(candidates)
+    top_n = factor * config.budget
+    if len(candidates) <= top_n:
+        return Prerank([*direct, *corrections, *candidates], None, total, total)
+    candidates.sort(key=lambda r: (-uncertainty_of(r, config.strategy, config.mode).value, r.id))
+    top, rest = candidates[:top_n], candidates[top_n:]
+    rest.sort(key=lambda r: r.id)  # the sample must not depend on the input order
+    size = min(len(rest), factor * config.random_slots(labelled))
+    rng = np.random.default_rng(_seed(config.seed))
+    sample = [rest[j] for j in sorted(rng.choice(len(rest), size=size, replace=False))]
+    return Prerank(
+        [*direct, *corrections, *top, *sample],
+        [r.id for r in sample],
+        total,
+        len(corrections) + len(top) + size,
     )
 
 
@@ -549,12 +621,14 @@ def batch_id(iteration_id: str, index: int, item_ids: Sequence[str]) -> str:
 __all__ = [
     "CORRECTION_PATHS",
     "STRATEGIES",
+    "Prerank",
     "SelectedItem",
     "Selection",
     "SelectionConfig",
     "Uncertainty",
     "batch_id",
     "correction_of",
+    "prerank",
     "review_batches",
     "select_for_review",
     "uncertainty_of",

@@ -36,6 +36,7 @@ ITERATION = {
         "lock": {"type": "object"},
         "trigger": {"enum": ["schedule", "api", "manual", None]},
         "started_by": {"type": ["string", "null"]},
+        "intake": {"type": ["object", "null"]},
     },
 }
 BATCH = {

@@ -1,18 +1,25 @@
 """Prepare: validate the iteration input, apply the settings, see what feedback is new, take the
 per-model lock.
 
-The new feedback (the records no person has answered yet) is stored once for the iteration
+What is new follows the model type's watermark (``domain.intake``): Prepare lists only the hour
+prefixes from ``watermark hour - intake_lateness_hours`` to the hour the iteration started in,
+reads the files there it has not read before, and adds the carry-over of earlier iterations; the
+first iteration without a watermark reads the model type's partition tree and the old
+per-record layout once. It writes what it read and the watermark it proposes to
+``layout.intake_key``; only a decided iteration's Record step commits them. The new feedback
+(the records no person has answered yet) is stored once for the iteration
 (``layout.new_feedback_key``) when there is enough of it to go on: SelectForReview chooses from
-exactly what Prepare counted, and the lake is scanned once per iteration.
+exactly what Prepare counted. The output's ``intake`` says how many prefixes were
+listed and files read.
 
 The lock is taken last, so an input error or a failed scan never leaves it held. A lock whose
 holder's execution is no longer RUNNING (crashed, stopped by hand) is taken over at once; one
 that outlived ``IterationConfig.lock_ttl_seconds`` is free anyway.
 
 Environment: DATA_LAKE_BUCKET, REGISTRY_TABLE, ITERATION_DEFAULTS (JSON, optional).
-AWS: s3:ListBucket (feedback/, annotations/), s3:GetObject (feedback/*, annotations/*),
-s3:PutObject (reviews/*), dynamodb:PutItem/GetItem (registry table), states:DescribeExecution
-(lock holder).
+AWS: s3:ListBucket (feedback/, annotations/), s3:GetObject (feedback/*, annotations/*,
+reviews/watermarks/*, reviews/carry-over/*), s3:PutObject (reviews/*), dynamodb:PutItem/GetItem
+(registry table), states:DescribeExecution (lock holder).
 """
 
 from __future__ import annotations
@@ -24,8 +31,18 @@ from botocore.exceptions import ClientError
 from textloop.adapters.clients import error_code
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.intake import (
+    Watermark,
+    decode_carry_over,
+    files_to_read,
+    merged,
+    next_watermark,
+    read_plan,
+)
 from textloop.domain.iteration import (
     Iteration,
+    IterationConfig,
     IterationInput,
     new_items_summary,
     unsettled_records,
@@ -46,11 +63,15 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     model_type, config = parsed.model_type, parsed.config
     iteration_id = event["iteration_id"]
 
+    started_at = format_timestamp(event["started_at"])
     pool = ctx.pools.current(model_type)
-    fresh = unsettled_records(ctx.lake.feedback_records(), model_type, pool)
+    records, read = read_new_feedback(ctx, model_type, started_at, config)
+    fresh = unsettled_records(records, model_type, pool)
     new_items = new_items_summary(len(fresh), config.min_new_items)
     if new_items["enough"]:
-        # Otherwise the iteration ends here (RecordNoOp): nothing will be selected.
+        # Otherwise the iteration ends here (RecordNoOp): nothing will be selected, nothing
+        # committed. Record commits this proposal only for a decided iteration (intake.py).
+        ctx.lake.put_json(layout.intake_key(iteration_id), read)
         ctx.lake.put_records(layout.new_feedback_key(iteration_id), fresh)
 
     lock = ctx.registry.acquire(
@@ -65,14 +86,21 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
             "took over a stale lock", extra={"previous_holder": lock.taken_over_from}
         )
     ctx.count("NewFeedbackItems", len(fresh))
+    ctx.count("FeedbackPrefixesListed", read["summary"]["prefixes_listed"])
+    ctx.count("FeedbackFilesRead", read["summary"]["files_read"])
     ctx.logger.info(
         "iteration prepared",
-        extra={"model_type": model_type, "new_items": new_items, "lock": lock.to_dict()},
+        extra={
+            "model_type": model_type,
+            "new_items": new_items,
+            "intake": read["summary"],
+            "lock": lock.to_dict(),
+        },
     )
     return Iteration(
         iteration_id=iteration_id,
         execution_arn=event["execution_arn"],
-        started_at=format_timestamp(event["started_at"]),
+        started_at=started_at,
         model_type=model_type,
         mode=parsed.mode,
         config=config,
@@ -80,7 +108,52 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         new_items=new_items,
         trigger=parsed.trigger,
         started_by=parsed.started_by,
+        intake=read["summary"],
     ).to_dict()
+
+
+def read_new_feedback(
+    ctx: Stack, model_type: str, started_at: str, config: IterationConfig
+) -> tuple[list[FeedbackRecord], dict[str, Any]]:
+    """The carry-over and the feedback files the watermark has not read (``domain.intake``),
+    and the proposal Record commits: ``{watermark, summary}``."""
+    watermark = Watermark.from_dict(ctx.lake.get_json(layout.watermark_key(model_type)))
+    plan = read_plan(watermark, layout.feedback_hour(started_at), config.intake_lateness_hours)
+    if plan.first:
+        prefixes = [layout.feedback_model_type_prefix(model_type)]
+    else:
+        prefixes = [layout.feedback_hour_prefix(model_type, h) for h in plan.hours]
+    listed = [key for prefix in prefixes for key in ctx.lake.keys(prefix)]
+    keys = files_to_read(listed, watermark)
+    carried, first_seen = decode_carry_over(ctx.lake.get_bytes(layout.carry_over_key(model_type)))
+    legacy: list[FeedbackRecord] = []
+    if plan.first:
+        # The deployment's first incremental iteration: the one-object-per-record layout, once.
+        legacy = ctx.lake.feedback_records(layout.legacy_feedback_prefix())
+    records = merged(carried, ctx.lake.read_feedback_files(keys), legacy)
+    summary: dict[str, Any] = {
+        "watermark_hour": watermark.hour if watermark else None,
+        "start_hour": plan.start_hour,
+        "lateness_hours": plan.lateness,
+        "prefixes_listed": len(prefixes),
+        "first_hour_listed": plan.hours[0] if plan.hours else None,
+        "files_listed": len(listed),
+        "files_read": len(keys),
+        "carried_over": len(carried),
+        "legacy_records": len(legacy),
+        "records_read": len(records),
+    }
+    if plan.first:
+        summary["note"] = (
+            "first incremental iteration of this model type (no watermark): read its whole "
+            f"partition tree and the old per-record layout ({len(legacy)} record(s)) once"
+        )
+    proposal = next_watermark(plan, watermark, keys)
+    return records, {
+        "watermark": proposal.to_dict(),
+        "summary": summary,
+        "first_seen": first_seen,
+    }
 
 
 def _is_running(ctx: Stack, execution_arn: str) -> bool:

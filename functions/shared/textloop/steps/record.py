@@ -13,8 +13,12 @@ its schema) is written once to ``layout.audit_key``; a retried step returns the 
 Returns ``{key, status, outcome, summary}``; ``summary`` is the notification's text.
 
 Environment: DATA_LAKE_BUCKET, ITERATION_DEFAULTS (a failed Prepare's record shows them).
+RecordDecision also commits the intake watermark and the carry-over Prepare proposed
+(``domain.intake``: only a decided iteration moves them; the record's ``inputs.intake`` says what
+was read, what was carried and what expired, and why).
+
 AWS: s3:GetObject (reviews/*, annotations/*, datasets/*, models/*, audit/*),
-s3:PutObject (audit/*).
+s3:PutObject (audit/*, reviews/watermarks/*, reviews/carry-over/*).
 """
 
 from __future__ import annotations
@@ -35,7 +39,13 @@ from textloop.domain.audit import (
     validate_audit_record,
 )
 from textloop.domain.errors import InvalidIterationInput
-from textloop.domain.iteration import Iteration, IterationConfig, unprepared_iteration
+from textloop.domain.intake import carry_over, encode_carry_over
+from textloop.domain.iteration import (
+    Iteration,
+    IterationConfig,
+    unprepared_iteration,
+    unsettled_records,
+)
 from textloop.steps.payloads import ITERATION, step_schema
 
 _STRING = {"type": "string", "minLength": 1}
@@ -113,6 +123,9 @@ def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     }
     if event.get("reason"):
         inputs["reason"] = event["reason"]
+    intake = commit_intake(ctx, it, outcome)
+    if intake is not None:
+        inputs["intake"] = intake
     approval = ctx.lake.get_json(layout.approval_response_key(iteration_id))
     if approval is not None:
         inputs["approval"] = {k: approval.get(k) for k in ("approver", "approved", "comment")}
@@ -161,6 +174,52 @@ def record_for(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         status=record_status(outcome, decision, event.get("promotion")),
         flywheel=flywheel_summary(training.get("job")),
     )
+
+
+def commit_intake(ctx: Stack, it: Iteration, outcome: str) -> dict[str, Any] | None:
+    """Commit the watermark Prepare proposed and the carry-over (``domain.intake``) when the
+    iteration decided; a no-op or a failure commits nothing, so the next iteration reads the
+    same files again. What happened, for the audit record; None when Prepare proposed nothing
+    (an execution that started before incremental intake)."""
+    if it.intake is None:
+        return None
+    if outcome != "DECIDED":
+        return {
+            **it.intake,
+            "committed": False,
+            "reason": "the watermark and the carry-over move only when an iteration decides: "
+            "the next iteration reads these files again",
+        }
+    proposal = ctx.lake.get_json(layout.intake_key(it.iteration_id))
+    if proposal is None:
+        raise LookupError(f"Prepare stored no intake proposal for iteration {it.iteration_id}")
+    candidates = ctx.lake.get_records(layout.new_feedback_key(it.iteration_id)) or []
+    left = unsettled_records(candidates, it.model_type, ctx.pools.current(it.model_type))
+    config = it.config
+    kept = carry_over(
+        left,
+        now=it.started_at,
+        first_seen=proposal["first_seen"],
+        limit=config.carry_over_limit,
+        max_age_days=config.carry_over_max_age_days,
+        strategy=config.selection_strategy,
+        mode=it.mode,
+    )
+    # The carry-over first: a crash between the two writes leaves the old watermark, and the
+    # next iteration reads those files again (records are merged by id).
+    ctx.lake.put_bytes(
+        layout.carry_over_key(it.model_type),
+        encode_carry_over(kept.kept, kept.first_seen),
+        "application/x-ndjson",
+    )
+    ctx.lake.put_json(layout.watermark_key(it.model_type), proposal["watermark"])
+    return {
+        **proposal["summary"],
+        "committed": True,
+        "watermark_hour": proposal["watermark"]["hour"],
+        "previous_watermark_hour": proposal["summary"]["watermark_hour"],
+        "carry_over": {"unsettled": len(left), **kept.audit()},
+    }
 
 
 def prepare_failure_record(ctx: Stack, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:

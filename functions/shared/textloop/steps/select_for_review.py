@@ -2,9 +2,13 @@
 batches.
 
 Candidates are the new feedback Prepare stored for the iteration (``layout.new_feedback_key``).
-They are re-scored with the active model (the recorded scores may come from an older model),
-then ``selection.select_for_review`` orders them by uncertainty, removes near-duplicates, keeps
-a random share (halving every ``random_share_half_life`` labels, counting the seed data and the
+They are pre-ranked by the confidence stored at classification time (``selection.prerank``),
+and only the top ``rescore_factor x review_budget`` of them, with a sample for the random share,
+are re-scored with the active model (the recorded scores may come from an older model): the
+local back-end in process, a Comprehend model through its endpoint (there is no batch job on
+this path; the pre-ranking bounds the calls by the budget, not the feedback). Then
+``selection.select_for_review`` orders them by uncertainty, removes near-duplicates, keeps a
+random share (halving every ``random_share_half_life`` labels, counting the seed data and the
 annotation pool) and caps at the budget; ``selection.review_batches`` splits them into batches.
 Explicit corrections from trusted applications skip review: their answers are stored with the
 selection for the merge. Untrusted corrections are candidates like the rest, re-scored too, and
@@ -32,7 +36,7 @@ from textloop.domain.backends import BackendError, ModelBackend
 from textloop.domain.datasets import seed as seed_data
 from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.iteration import Iteration, settled
-from textloop.domain.selection import review_batches, select_for_review
+from textloop.domain.selection import prerank, review_batches, select_for_review
 from textloop.steps.payloads import ITERATION, step_schema
 
 EVENT = step_schema(iteration=ITERATION)
@@ -45,18 +49,30 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         raise LookupError(f"Prepare stored no new feedback for iteration {it.iteration_id}")
     pool = ctx.pools.current(it.model_type)
     pointer, backend = ctx.active_model(it.model_type)
+    _, pool_keys = settled(pool)
+    seed = seed_documents(ctx, it.model_type, it.mode)
+    # The labels the loop has: what the next model trains on (seed data and pool, once each).
+    labelled = len(pool_keys | {d["key"] for d in seed})
+    ranked = prerank(
+        records,
+        it.selection,
+        factor=it.config.rescore_factor,
+        annotated_keys=pool_keys,
+        labelled=labelled,
+    )
+    records = ranked.records
     try:
         records = rescored(records, backend)
     except BackendError:
         # The recorded scores still order the candidates; a review should not wait on an
         # endpoint outage.
         ctx.logger.exception("re-scoring with the active model failed; using the recorded scores")
-    _, pool_keys = settled(pool)
-    seed = seed_documents(ctx, it.model_type, it.mode)
-    # The labels the loop has: what the next model trains on (seed data and pool, once each).
-    labelled = len(pool_keys | {d["key"] for d in seed})
     selection = select_for_review(
-        records, it.selection, annotated_keys=pool_keys, labelled=labelled
+        records,
+        it.selection,
+        annotated_keys=pool_keys,
+        labelled=labelled,
+        random_from=ranked.random_from,
     )
     by_id = {r.id: r for r in records}
     corrections = []
@@ -73,7 +89,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
             "mode": it.mode,
             "active_model_version": pointer.model_version if pointer else None,
             "options": label_options(pool, backend, seed),
-            "selection": selection.to_dict(),
+            "selection": {**selection.to_dict(), "prerank": ranked.counts()},
             "corrections": corrections,
             "batches": batches,
         },
@@ -83,6 +99,7 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         "batches": len(batches),
         "corrections": len(corrections),
         "corrections_in_review": selection.correction_paths()["review"],
+        **ranked.counts(),
     }
     ctx.count("SelectedForReview", counts["selected"])
     ctx.logger.info("selected for review", extra={"counts": counts})

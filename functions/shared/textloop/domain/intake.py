@@ -1,0 +1,229 @@
+"""Incremental intake: what an iteration reads of the feedback lake, and what it carries over.
+
+**Watermark.** Each model type keeps one (``layout.watermark_key``): the partition hour its last
+decided iteration read up to (the hour that iteration started in) and the files it read within
+the lateness window before that hour. A feedback file lands in its partition hour up to
+``intake_lateness_hours`` late (the buffer's batches take the hour of their earliest message), so
+an iteration lists the hour prefixes from ``watermark hour - lateness`` to the hour it started
+in, and skips the files the watermark names: a file landing late in an hour already read is read
+once, a file read before is not read again. Without a watermark (the deployment's first
+incremental iteration) it lists the model type's whole partition tree and the old
+one-object-per-record layout (``layout.legacy_feedback_prefix``), once, so an upgrade loses
+nothing; the audit record says so.
+
+**Commit.** Prepare only proposes the next watermark (``layout.intake_key``). The Record step of
+a *decided* iteration commits it, with the carry-over. A failed or crashed iteration commits
+nothing, so the next one reads the same files again; a no-op commits nothing either: it used
+none of the records it counted, and the next iteration must see them.
+
+**Carry-over** (``layout.carry_over_key``): the candidates a decided iteration left unsettled
+(not selected, or selected and not answered), for the next iteration, bounded by this policy
+(``carry_over``):
+
+1. A candidate first read by an iteration more than ``carry_over_max_age_days`` before this
+   one started expires (its age in the loop, not since ``observed_at``: a batch upload of last
+   month's corrections must not expire before anyone saw it); the audit record counts them,
+   and lists every expired explicit correction by id.
+2. Explicit corrections are carried regardless of the limit until a person reviews them (or
+   they expire, listed).
+3. Of the rest, at most ``carry_over_limit`` are kept: the most uncertain by the confidence
+   stored at classification time (``selection.uncertainty_of`` of the stored prediction; a
+   record without one ranks first), ties by id. The audit record counts those dropped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from textloop.domain import layout
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.selection import uncertainty_of
+from textloop.domain.timestamps import parse_timestamp
+
+WATERMARK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The last partition hour read, and the files read in the lateness window before it."""
+
+    hour: str
+    read: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Watermark | None:
+        if not data:
+            return None
+        hour = data["hour"]
+        layout.hour_shifted(hour, 0)  # refuses anything but YYYY-MM-DDTHH
+        return cls(hour=hour, read=frozenset(data.get("read") or ()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": WATERMARK_VERSION, "hour": self.hour, "read": sorted(self.read)}
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """The hour prefixes Prepare lists: ``hours`` (oldest first), or, without a watermark,
+    the model type's whole tree and the legacy layout (``first``)."""
+
+    hours: tuple[str, ...]
+    first: bool
+    start_hour: str
+    lateness: int
+
+
+def read_plan(watermark: Watermark | None, start_hour: str, lateness: int) -> ReadPlan:
+    """What to list for an iteration that started in ``start_hour``."""
+    if watermark is None:
+        return ReadPlan(hours=(), first=True, start_hour=start_hour, lateness=lateness)
+    first_hour = layout.hour_shifted(watermark.hour, -lateness)
+    hours = []
+    hour = first_hour
+    # A clock moved back (or a watermark from the future) still re-reads the lateness window.
+    last = max(start_hour, watermark.hour)
+    while hour <= last:
+        hours.append(hour)
+        hour = layout.hour_shifted(hour, 1)
+    return ReadPlan(hours=tuple(hours), first=False, start_hour=start_hour, lateness=lateness)
+
+
+def files_to_read(listed: Iterable[str], watermark: Watermark | None) -> list[str]:
+    """The listed feedback files the watermark has not read, sorted."""
+    done = watermark.read if watermark else frozenset()
+    return sorted({k for k in listed if layout.feedback_file_partition(k) and k not in done})
+
+
+def next_watermark(
+    plan: ReadPlan, watermark: Watermark | None, read_now: Iterable[str]
+) -> Watermark:
+    """The watermark after an iteration that read ``read_now``: its start hour, and every file
+    read (now or before) whose hour the next iteration will list again."""
+    hour = max(plan.start_hour, watermark.hour) if watermark else plan.start_hour
+    horizon = layout.hour_shifted(hour, -plan.lateness)
+    earlier = watermark.read if watermark else frozenset()
+    kept = set()
+    for key in (*earlier, *read_now):
+        partition = layout.feedback_file_partition(key)
+        if partition is not None and partition[1] >= horizon:
+            kept.add(key)
+    return Watermark(hour=hour, read=frozenset(kept))
+
+
+def merged(*groups: Iterable[FeedbackRecord]) -> list[FeedbackRecord]:
+    """Every record once (ids are content hashes), by id."""
+    out: dict[str, FeedbackRecord] = {}
+    for group in groups:
+        for record in group:
+            out.setdefault(record.id, record)
+    return [out[k] for k in sorted(out)]
+
+
+# --------------------------------------------------------------------------- carry-over
+
+
+def stored_rank_key(strategy: str = "margin", mode: str | None = None):
+    """Sort key of the pre-ranking: most uncertain first by the prediction stored at
+    classification time (no stored prediction: 1.0, first), ties by id."""
+
+    def key(record: FeedbackRecord) -> tuple[float, str]:
+        return (-uncertainty_of(record, strategy, mode).value, record.id)
+
+    return key
+
+
+def encode_carry_over(records: Iterable[FeedbackRecord], first_seen: Mapping[str, str]) -> bytes:
+    """The carry-over object: gzipped JSON Lines of ``{"first_seen", "record"}``."""
+    lines = [
+        json.dumps({"first_seen": first_seen[r.id], "record": r.to_dict()}, sort_keys=True)
+        for r in records
+    ]
+    return gzip.compress("".join(line + "\n" for line in lines).encode(), mtime=0)
+
+
+def decode_carry_over(body: bytes | None) -> tuple[list[FeedbackRecord], dict[str, str]]:
+    """``(records, first_seen by id)`` of a carry-over object (None: none yet)."""
+    if body is None:
+        return [], {}
+    records, first_seen = [], {}
+    for line in gzip.decompress(body).splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            record = FeedbackRecord.from_dict(entry["record"])
+            records.append(record)
+            first_seen[record.id] = entry["first_seen"]
+    return records, first_seen
+
+
+@dataclass
+class CarryOver:
+    """The next carry-over and what the policy did (the audit record's ``carry_over``)."""
+
+    kept: list[FeedbackRecord]
+    first_seen: dict[str, str] = field(default_factory=dict)
+    expired: int = 0
+    expired_corrections: list[str] = field(default_factory=list)
+    dropped_over_limit: int = 0
+    limit: int = 0
+    max_age_days: int = 0
+
+    def audit(self) -> dict[str, Any]:
+        corrections = sum(1 for r in self.kept if r.is_correction)
+        return {
+            "kept": len(self.kept),
+            "kept_corrections": corrections,
+            "expired": self.expired,
+            "expired_reason": (
+                f"first read more than {self.max_age_days} day(s) before the iteration "
+                "started (carry_over_max_age_days)"
+            ),
+            "expired_corrections": list(self.expired_corrections),
+            "dropped_over_limit": self.dropped_over_limit,
+            "dropped_reason": (
+                f"beyond carry_over_limit {self.limit}: the least uncertain by stored confidence"
+            ),
+        }
+
+
+def carry_over(
+    unsettled: Sequence[FeedbackRecord],
+    *,
+    now: str,
+    first_seen: Mapping[str, str],
+    limit: int,
+    max_age_days: int,
+    strategy: str = "margin",
+    mode: str | None = None,
+) -> CarryOver:
+    """The candidates to keep for the next iteration (the module docstring's policy); ``now``
+    is the iteration's start (a retried Record step decides the same), ``first_seen`` when an
+    earlier iteration first read a carried record (records not in it: ``now``)."""
+    oldest = parse_timestamp(now) - timedelta(days=max_age_days)
+    seen = {r.id: first_seen.get(r.id, now) for r in unsettled}
+    expired = 0
+    expired_corrections: list[str] = []
+    corrections: list[FeedbackRecord] = []
+    others: list[FeedbackRecord] = []
+    for record in unsettled:
+        if parse_timestamp(seen[record.id]) < oldest:
+            expired += 1
+            if record.is_correction:
+                expired_corrections.append(record.id)
+            continue
+        (corrections if record.is_correction else others).append(record)
+    others.sort(key=stored_rank_key(strategy, mode))
+    kept = sorted([*corrections, *others[:limit]], key=lambda r: r.id)
+    return CarryOver(
+        kept=kept,
+        first_seen={r.id: seen[r.id] for r in kept},
+        expired=expired,
+        expired_corrections=sorted(expired_corrections),
+        dropped_over_limit=max(len(others) - limit, 0),
+        limit=limit,
+        max_age_days=max_age_days,
+    )
