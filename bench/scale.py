@@ -520,6 +520,12 @@ def run_child(args: argparse.Namespace, size: int, new: int) -> dict[str, Any]:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["child_wall_seconds"] = time.perf_counter() - start
     result["command"] = " ".join(["python", *cmd[1:]])
+    result["commit"] = subprocess.run(  # noqa: S603 - fixed argv
+        ["/usr/bin/git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return result
 
 
@@ -625,6 +631,30 @@ def extrapolated(results: list[dict[str, Any]], label: str = "before") -> list[s
     return [*out, ""]
 
 
+def million_section(results: list[dict[str, Any]]) -> list[str]:
+    rows = [r for r in results if r["new"] >= 10**6]
+    if not rows:
+        return []
+    out = [
+        "## 10^6 new records in one iteration (target: 3 minutes and 3 GB)",
+        "",
+        "| code | lake records | new | Prepare s | Select s | wall s | CPU s | peak RSS added MiB "
+        "| peak RSS of the process MiB (moto's lake included) | S3 requests | within target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        fits = r["wall_seconds"] <= 180 and r["peak_added_mib"] <= 3 * 1024
+        cpu_fits = r["cpu_seconds"] <= 180 and r["peak_added_mib"] <= 3 * 1024
+        verdict = "yes" if fits else ("CPU time yes, wall no" if cpu_fits else "no")
+        out.append(
+            f"| {r['label']} | {r['size']:,} | {r['new']:,} | {r['prepare_seconds']:.0f} | "
+            f"{r['select_seconds']:.0f} | {r['wall_seconds']:.0f} | {r['cpu_seconds']:.0f} | "
+            f"{r['peak_added_mib']:,.0f} | {r['peak_rss_mib']:,.0f} | "
+            f"{r['s3_requests_total']:,} ({_fmt_requests(r['s3_requests'])}) | {verdict} |"
+        )
+    return [*out, ""]
+
+
 def batch_section() -> list[str]:
     from bench.perf import batch_parsing
     from bench.perf.common import load
@@ -681,7 +711,19 @@ def http_section() -> list[str]:
         "",
         http_latency.concurrent_table(result["concurrent"]),
         "",
-        "    python -m bench.perf.http_latency --concurrency 8,32",
+        "Outcomes: "
+        + "; ".join(
+            f"{r['clients']} clients: "
+            + ", ".join(f"{n:,} x {kind}" for kind, n in sorted(r["outcomes"].items()))
+            for r in result["concurrent"]
+        )
+        + ". Sequential, one client: "
+        + f"p50 {result['http']['p50_ms']:.0f} ms, p99 {result['http']['p99_ms']:.0f} ms over "
+        + f"{result['http']['n']} requests (handler p50 "
+        + f"{(result.get('handler') or {}).get('p50_ms', float('nan')):.1f} ms).",
+        "",
+        "    python -m bench.perf.http_latency --requests 100 --concurrency 8,32 "
+        "--requests-per-client 50",
         "",
     ]
 
@@ -694,6 +736,7 @@ def write_report(out: Path, results: list[dict[str, Any]]) -> None:
     for label, new in sorted({(r["label"], r["new"]) for r in results}):
         text += flatness(results, label, new)
     text += extrapolated(results)
+    text += million_section(results)
     text += ["Commands (`python` is `.venv/bin/python`):", ""]
     text += [
         f"    {r['command']}"
@@ -739,6 +782,10 @@ the lake moto holds is not counted) and every S3 request by operation (a botocor
   40,000 records per partition hour; the previous iteration's watermark (the hour after the old
   lake's last, the files it read in the lateness window) and its carry-over (at most
   `carry_over_limit` candidates) are in place, as its Record step would have left them.
+
+Which code each figure measured: `before` on main at 7ca7e2a (issue 14's starting point, with
+this benchmark), `after` on this branch with part "incremental" merged at cd019fa; later runs
+record their commit in their JSON file.
 
 moto answers in-process: a GET costs CPU here, not the 10-30 ms of a round trip to S3, so the
 **request counts** carry over to AWS and the times do not (on AWS, today's Prepare waits on one
