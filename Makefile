@@ -66,6 +66,7 @@ bench: data-bench setup ## benchmarks (label efficiency, entity recogniser, late
 	$(PY) -m bench.entities --out reports
 	$(PY) -m bench.perf.run --out reports
 	$(PY) -m bench.scale --out reports
+	$(PY) -m bench.scale --sizes 100000 --new 1000000 --out reports
 
 review-page: ## serve the review page for the stack that deploy-local made (REVIEWER=NAME: signed in as NAME)
 	$(PY) -m textloop_ops.cli --state-dir $(STATE_DIR) $(if $(REVIEWER),--as $(REVIEWER)) review-page
