@@ -33,8 +33,13 @@ MODEL_TYPE = "DOCUMENT_CLASSIFIER"
 # --------------------------------------------------------------------------- setup
 
 
+# The consumer's batch size (Terraform's intake_batch_size default).
+FILE_RECORDS = 1000
+
+
 def put_implicit_feedback(stack: Stack, rows: list[tuple[str, str]]) -> dict[str, Any]:
-    """One implicit record per text, built and written by the same code as the classify path."""
+    """One implicit record per text, built by the same code as the classify path and written as
+    the intake queue's consumer writes them (files of up to ``FILE_RECORDS`` records)."""
     from textloop.adapters.active_model import (
         ActiveModelPointerStore,
         ActiveModelProvider,
@@ -42,8 +47,8 @@ def put_implicit_feedback(stack: Stack, rows: list[tuple[str, str]]) -> dict[str
         pointer_parameter_name,
     )
     from textloop.adapters.artefacts import ModelArtefactStore
-    from textloop.adapters.feedback_writer import S3FeedbackWriter
-    from textloop.domain import inference
+    from textloop.adapters.lake import DataLake
+    from textloop.domain import inference, layout
 
     bucket = stack.outputs["data_lake_bucket"]
     s3, ssm = stack.client("s3"), stack.client("ssm")
@@ -65,11 +70,13 @@ def put_implicit_feedback(stack: Stack, rows: list[tuple[str, str]]) -> dict[str
         ).record
         for i, (_, text) in enumerate(rows)
     ]
-    writer = S3FeedbackWriter(s3, bucket)
+    lake = DataLake(s3, bucket)
+    hour = layout.feedback_hour(records[0].observed_at)
+    files = [records[i : i + FILE_RECORDS] for i in range(0, len(records), FILE_RECORDS)]
     t0 = time.perf_counter()
-    # A few writers at once, as concurrent classify calls would write them.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        written = sum(result.written for result in pool.map(writer.write, records))
+        results = list(pool.map(lambda f: lake.put_feedback_file(MODEL_TYPE, hour, f), files))
+    written = sum(len(f) for f, result in zip(files, results, strict=True) if result.written)
     return {"records": len(records), "written": written, "put_seconds": time.perf_counter() - t0}
 
 

@@ -26,7 +26,7 @@ from textloop.domain.timestamps import format_timestamp
 
 from tests.support import DATA
 from tests.support.client_api import bootstrap_classifier, wait_for_iteration
-from tests.support.iteration_data import feedback_file_body, record
+from tests.support.iteration_data import record
 
 MT = "DOCUMENT_CLASSIFIER"
 CONFIG = {"min_new_items": 1, "review_budget": 0}
@@ -45,11 +45,8 @@ def active(stack, api, aws_client):
 
 def put_batch(lake: DataLake, texts: list[str]) -> str:
     """One feedback file in the current hour's partition."""
-    name, body = feedback_file_body([record(t) for t in texts])
     hour = layout.feedback_hour(format_timestamp(datetime.now(UTC)))
-    key = layout.feedback_file_key(MT, hour, name)
-    lake.put_bytes(key, body, "application/gzip")
-    return key
+    return lake.put_feedback_file(MT, hour, [record(t) for t in texts]).key
 
 
 def iterate(api, aws_client, bucket: str) -> dict:

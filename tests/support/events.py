@@ -78,3 +78,27 @@ def s3_put_event(bucket: str, key: str, *, etag: str, version_id: str | None = N
             }
         ]
     }
+
+
+def sqs_event(messages: list[dict], queue_arn: str) -> dict:
+    """The event Lambda's SQS poller sends for ``messages`` (ReceiveMessage's answer with
+    ``MessageSystemAttributeNames=["All"]``); shape as in AWS's example,
+    https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html ("Example Amazon SQS message
+    event (standard queue)")."""
+    region = queue_arn.split(":")[3]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }

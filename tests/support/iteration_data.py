@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import boto3
+from textloop.adapters.lake import DataLake
 from textloop.domain import layout
 from textloop.domain.feedback import FeedbackRecord, build_batch_record
 from textloop.domain.timestamps import format_timestamp
@@ -49,13 +48,6 @@ def record(
     )
 
 
-def feedback_file_body(records: Sequence[FeedbackRecord]) -> tuple[str, bytes]:
-    """``(name, gzipped body)`` of a feedback file as the buffer's consumer writes one: JSON
-    Lines sorted by record id, named by the sha256 (first 32 hex) of the uncompressed bytes."""
-    raw = b"".join(r.to_json() for r in sorted(records, key=lambda r: r.id))
-    return hashlib.sha256(raw).hexdigest()[:32], gzip.compress(raw, mtime=0)
-
-
 def put_feedback_file(
     bucket: str,
     records: Sequence[FeedbackRecord],
@@ -63,13 +55,11 @@ def put_feedback_file(
     hour: str | None = None,
     model_type: str = "DOCUMENT_CLASSIFIER",
 ) -> str:
-    """One feedback file in its partition (``layout.feedback_file_key``); ``hour``: the
-    partition hour, by default the current one (a batch lands in the hour it was sent)."""
+    """One feedback file written as the intake queue's consumer writes it
+    (``DataLake.put_feedback_file``); ``hour``: its partition hour, by default the current one
+    (a batch lands in the hour it was sent, whatever its records' ``observed_at``)."""
     hour = hour or layout.feedback_hour(format_timestamp(datetime.now(UTC)))
-    name, body = feedback_file_body(records)
-    key = layout.feedback_file_key(model_type, hour, name)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-    return key
+    return DataLake(boto3.client("s3"), bucket).put_feedback_file(model_type, hour, records).key
 
 
 def put_feedback(

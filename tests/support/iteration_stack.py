@@ -15,7 +15,14 @@ import boto3
 
 from . import REPO, people
 from .events import CLIENT_APPLICATIONS, rest_event
-from .stack import _role, create_bucket, create_registry_table, deploy_function
+from .stack import (
+    _role,
+    create_bucket,
+    create_feedback_queue,
+    create_registry_table,
+    deploy_function,
+    drain_feedback_queue,
+)
 from .templates import render_definition, template_variables
 
 ITERATION_DEFINITION = REPO / "statemachines" / "iteration.asl.json"
@@ -149,6 +156,11 @@ class IterationStack:
             token = self.token(*DEFAULT_PEOPLE[step]) if step in DEFAULT_PEOPLE else None
         headers = people.bearer(token) if token else None
         response = self.invoke(step, rest_event(path, method, body, headers=headers))
+        if step == "classify":
+            # Lambda's SQS poller, right away: the routed predictions reach the lake's files.
+            drain_feedback_queue(
+                function_name("write_feedback"), self.environment["FEEDBACK_QUEUE_URL"]
+            )
         return response["statusCode"], json.loads(response["body"])
 
     def answer(self, task: dict, label_of: Callable[[str], str], reviewer: str = "rev-1"):
@@ -226,6 +238,7 @@ def deploy_iteration_stack(
         "REVIEW_BACKEND": "local",
         "STAGE": "test",
         "CLIENT_APPLICATIONS": CLIENT_APPLICATIONS,
+        "FEEDBACK_QUEUE_URL": create_feedback_queue(),
         **people.people_env(people.create_signing_key()),
         **(extra_env or {}),
     }
@@ -235,7 +248,7 @@ def deploy_iteration_stack(
     variables = {**arns, "notifications_topic_arn": topic_arn}
     machine_name = "textloop-test-iteration"
     env["STATE_MACHINE_ARN"] = f"arn:aws:states:us-east-1:123456789012:stateMachine:{machine_name}"
-    for api in APIS:
+    for api in (*APIS, "write_feedback"):
         deploy_function(lambdas, function_name(api), api, env)
     missing = template_variables(definition) - variables.keys()
     assert not missing, f"no test value for {sorted(missing)}"

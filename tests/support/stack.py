@@ -68,3 +68,57 @@ def create_registry_table(name: str) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     return name
+
+
+def create_feedback_queue(name: str = "textloop-test-feedback") -> str:
+    """The intake queue (its URL), as Terraform names it: ``<name>-feedback``."""
+    return boto3.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+
+
+def drain_feedback_queue(function_name: str, queue_url: str, *, batch_size: int = 10) -> list:
+    """What Lambda's SQS poller does with ReportBatchItemFailures: receive a batch, invoke the
+    consumer with it, delete the messages it did not report as failures. Until the queue is
+    empty or only failures are left; returns each invocation's answer."""
+    from tests.support.events import sqs_event
+
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    answers = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=batch_size,
+            MessageSystemAttributeNames=["All"],
+            VisibilityTimeout=300,
+        ).get("Messages", [])
+        if not messages:
+            return answers
+        out = boto3.client("lambda").invoke(
+            FunctionName=function_name, Payload=json.dumps(sqs_event(messages, arn))
+        )
+        answer = json.loads(out["Payload"].read())
+        assert "FunctionError" not in out, answer
+        answers.append(answer)
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def queued_bodies(queue_url: str) -> list[dict]:
+    """The records waiting in the queue (received and made visible again at once)."""
+    sqs = boto3.client("sqs")
+    bodies, handles = [], []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+        ).get("Messages", [])
+        if not messages:
+            break
+        bodies += [json.loads(m["Body"]) for m in messages]
+        handles += [m["ReceiptHandle"] for m in messages]
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return bodies

@@ -12,7 +12,7 @@ import boto3
 from tests.support.events import s3_put_event
 from tests.support.hostile import DEEP, VERY_DEEP, ZERO_WIDTH, invoke, nested
 
-from .test_inference_handlers import BUCKET, deployed, feedback_objects  # noqa: F401
+from .test_inference_handlers import BUCKET, deployed, feedback_objects, object_lines  # noqa: F401
 
 NAME = "textloop-batch-feedback"
 
@@ -33,12 +33,7 @@ def errors_by_position(report: dict, position: str) -> dict[int, list[tuple[str,
 
 
 def stored_records() -> list[dict]:
-    s3 = boto3.client("s3")
-    return [
-        json.loads(line)
-        for obj in feedback_objects()
-        for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines()
-    ]
+    return [json.loads(line) for obj in feedback_objects() for line in object_lines(obj["Key"])]
 
 
 def good(text: str, label: str = "Business") -> bytes:

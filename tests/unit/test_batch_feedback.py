@@ -60,8 +60,10 @@ def test_the_real_sample_file():
     assert summary["declared_model"] == "news-classifier-demo"
     assert summary["feedback_keys"] == list(written)
     (key,) = written
-    assert key.startswith("feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/batch-")
-    records = [json.loads(line) for line in written[key].splitlines()]
+    # A file of the buffered lake, in the partition of the upload's model type and event hour.
+    assert key.startswith("feedback/model_type=DOCUMENT_CLASSIFIER/dt=2025-11-23/hour=02/batch-")
+    assert key.endswith("-00000.jsonl.gz")
+    records = [json.loads(line) for line in gzip.decompress(written[key]).splitlines()]
     assert [r["origin"]["item_index"] for r in records] == [0, 1]
     assert records[0]["text"].startswith("US music firms take legal action")
     assert {r["reason"] for r in records} == {"review_requested"}
@@ -315,8 +317,12 @@ def test_process_batch_chunks_deterministically_and_summarises():
     again: dict[str, bytes] = {}
     feedback_files.process_batch(io.BytesIO(data), ctx, again.__setitem__, max_records=2)
     assert first == again  # a re-delivered event rewrites identical chunks
-    assert [k.rsplit("-", 1)[1] for k in first] == ["00000.jsonl", "00001.jsonl", "00002.jsonl"]
-    assert [v.count(b"\n") for v in first.values()] == [2, 2, 1]
+    assert [k.rsplit("-", 1)[1] for k in first] == [
+        "00000.jsonl.gz",
+        "00001.jsonl.gz",
+        "00002.jsonl.gz",
+    ]
+    assert [gzip.decompress(v).count(b"\n") for v in first.values()] == [2, 2, 1]
     assert summary["status"] == "completed_with_errors"
     assert (summary["items_total"], summary["accepted"], summary["rejected"]) == (6, 5, 1)
     assert summary["errors"] == [

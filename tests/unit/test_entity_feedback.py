@@ -4,6 +4,7 @@ hostile spans are errors of their line (or a 400 naming the field), good lines g
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 
@@ -23,7 +24,13 @@ from tests.support.hostile import ZERO_WIDTH, call, invoke, with_raw
 
 from .conftest import data_file
 from .test_batch_feedback import context, errors_by_line, outcome
-from .test_inference_handlers import BUCKET, PREFIX, deployed, feedback_objects  # noqa: F401
+from .test_inference_handlers import (  # noqa: F401
+    BUCKET,
+    PREFIX,
+    deployed,
+    feedback_objects,
+    object_lines,
+)
 
 NER_VERSION = "ner-7"
 TYPES = ("SERVICE", "VERSION")
@@ -63,7 +70,9 @@ def test_the_sample_manifest_becomes_one_correction_per_line():
         summary = feedback_files.process_batch(handle, ctx, written.__setitem__)
     assert summary["status"] == "completed" and summary["format"] == "manifest"
     assert (summary["accepted"], summary["rejected"]) == (202, 0)
-    records = [json.loads(line) for body in written.values() for line in body.splitlines()]
+    records = [
+        json.loads(line) for body in written.values() for line in gzip.decompress(body).splitlines()
+    ]
     assert all(feedback.validate_record(r) == [] for r in records)
     assert {r["reason"] for r in records} == {"correction"}
     first = records[0]
@@ -238,11 +247,10 @@ def upload(key: str, body: bytes) -> dict:
 
 
 def stored() -> list[FeedbackRecord]:
-    s3 = boto3.client("s3")
     return [
         FeedbackRecord.from_json(line)
         for obj in feedback_objects()
-        for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines()
+        for line in object_lines(obj["Key"])
     ]
 
 

@@ -1,5 +1,6 @@
 """classify, feedback and batch_feedback handlers, run in-process against moto."""
 
+import gzip
 import json
 
 import boto3
@@ -14,7 +15,13 @@ from textloop.domain import local_model
 
 from tests.support import DATA
 from tests.support.events import CLIENT_APPLICATIONS, rest_event, s3_put_event
-from tests.support.stack import create_bucket, deploy_function
+from tests.support.stack import (
+    create_bucket,
+    create_feedback_queue,
+    deploy_function,
+    drain_feedback_queue,
+    queued_bodies,
+)
 
 BUCKET = "textloop-test-data-lake"
 PREFIX = "/textloop/test"
@@ -30,6 +37,9 @@ def _env(**extra):
         "ACTIVE_MODEL_PARAMETER_PREFIX": PREFIX,
         "STAGE": "test",
         "CLIENT_APPLICATIONS": CLIENT_APPLICATIONS,
+        # Created where the function is deployed (create_queue of an existing queue answers its
+        # URL), as Terraform gives every producer the queue's URL.
+        "FEEDBACK_QUEUE_URL": create_feedback_queue(),
         **extra,
     }
 
@@ -60,6 +70,7 @@ def deployed(lambdas, ag_news_model):
     )
     deploy_function(lambdas, "textloop-feedback", "feedback", _env())
     deploy_function(lambdas, "textloop-batch-feedback", "batch_feedback", _env())
+    deploy_function(lambdas, "textloop-write-feedback", "write_feedback", _env())
     return lambdas
 
 
@@ -76,8 +87,19 @@ def call(name, path, body=None, **kwargs):
 
 
 def feedback_objects():
+    """Every object version under feedback/, once the intake queue's messages are delivered
+    to its consumer (as Lambda's poller does)."""
+    names = {f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]}
+    if "textloop-write-feedback" in names:
+        drain_feedback_queue("textloop-write-feedback", create_feedback_queue())
     listed = boto3.client("s3").list_object_versions(Bucket=BUCKET, Prefix="feedback/")
     return listed.get("Versions", [])
+
+
+def object_lines(key: str) -> list[bytes]:
+    """The JSON lines of one feedback file (gzipped JSON Lines)."""
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return gzip.decompress(body).splitlines()
 
 
 def test_classify_answers_labels_scores_and_model_version(deployed, ag_news_model):
@@ -99,11 +121,12 @@ def test_low_confidence_becomes_one_implicit_record_even_when_retried(deployed):
     assert first[0] == again[0] == 200
     assert first[1]["routed_to_review"] is True
     assert first[1]["feedback_id"] == again[1]["feedback_id"]
+    assert [b["id"] for b in queued_bodies(create_feedback_queue())] == [first[1]["feedback_id"]]
     objects = feedback_objects()
     assert len(objects) == 1, "a retried request must not write a second object or version"
     key = objects[0]["Key"]
-    assert key.endswith(f"/{first[1]['feedback_id']}.json")
-    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert key.startswith("feedback/model_type=DOCUMENT_CLASSIFIER/dt=") and "/hour=" in key
+    [record] = [json.loads(line) for line in object_lines(key)]
     assert record["source"] == "implicit"
     assert record["reason"] == "below_threshold"
     assert record["text"] == SPORTS
@@ -169,7 +192,7 @@ def test_feedback_is_recorded_once_with_the_api_key_as_application(deployed):
     assert status == 202 and body["duplicate"] is False
     assert again == (202, {"feedback_id": body["feedback_id"], "duplicate": True})
     [obj] = feedback_objects()
-    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+    [record] = [json.loads(line) for line in object_lines(obj["Key"])]
     assert record["source"] == "explicit-api"
     assert record["corrected_labels"] == ["Sports"]
     assert record["submitter"] == {"user_id": "u-1", "application_id": "app-7"}
@@ -221,11 +244,7 @@ def test_batch_file_keeps_good_lines_and_reports_bad_ones_by_line(deployed):
     assert [e["line"] for e in report["errors"]] == [2, 3]
     assert report["errors"][1]["errors"][0]["field"] == "text"
     chunks = feedback_objects()
-    records = [
-        json.loads(line)
-        for obj in chunks
-        for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines()
-    ]
+    records = [json.loads(line) for obj in chunks for line in object_lines(obj["Key"])]
     assert sorted(r["corrected_labels"][0] for r in records) == ["Business", "Sports"]
     assert {r["source"] for r in records} == {"explicit-batch"}
     assert {r["origin"]["line"] for r in records} == {1, 4}
@@ -265,12 +284,7 @@ def test_batch_file_outside_the_layout_gets_an_errors_object(deployed):
 
 
 def _records_in_lake():
-    s3 = boto3.client("s3")
-    return [
-        json.loads(line)
-        for obj in feedback_objects()
-        for line in s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read().splitlines()
-    ]
+    return [json.loads(line) for obj in feedback_objects() for line in object_lines(obj["Key"])]
 
 
 @pytest.mark.parametrize("api_key_id", [None, "", "key-of-no-application"])

@@ -1,4 +1,5 @@
-"""The data lake bucket: JSON and text documents read, written once, listed; and feedback records.
+"""The data lake bucket: JSON and text documents read, written once, listed; and feedback records
+(the buffered lake's files: ``put_feedback_file``, ``read_feedback_files``).
 
 Writes that must happen once use ``If-None-Match: *``: a retried step finds its own object and
 goes on (``put_json_once`` answers False), and two deliveries racing cannot both win.
@@ -10,13 +11,14 @@ import gzip
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from textloop.adapters.clients import error_code
 from textloop.domain import layout
-from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.feedback import FeedbackRecord, feedback_file
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # botocore's default connection pool holds 10 connections per client; more threads would wait
@@ -24,6 +26,12 @@ _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 READ_CONCURRENCY = 10
 READ_WINDOW = 1_000
 _EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    key: str
+    written: bool  # False: the object was already there (the same content, by its name)
 
 
 class DataLake:
@@ -97,9 +105,11 @@ class DataLake:
                 yield item["Key"]
 
     def feedback_records(self, prefix: str = layout.FEEDBACK_PREFIX) -> list[FeedbackRecord]:
-        """Every feedback record under ``prefix``, single-record objects (``<id>.json``) and
-        batch chunks (``batch-*.jsonl``) alike, each record once (ids are content hashes, so a
-        record stored twice is the same record), by id."""
+        """Every feedback record under ``prefix``: the buffered lake's files (``*.jsonl.gz``),
+        and the objects of the layout before it (single records ``<id>.json``, batch chunks
+        ``batch-*.jsonl``), each record once (ids are content hashes, so a record stored twice
+        is the same record), by id. It reads the whole prefix: an iteration's reader lists only
+        the partitions it needs and reads them with ``read_feedback_files``."""
         keys = [k for k in self.keys(prefix) if layout.is_feedback_object(k)]
         records: dict[str, FeedbackRecord] = {}
         for key, body in zip(keys, self.get_many(keys), strict=True):
@@ -109,13 +119,32 @@ class DataLake:
                 records.setdefault(record.id, record)
         return [records[k] for k in sorted(records)]
 
-    def read_feedback_files(self, keys: list[str]) -> Iterator[FeedbackRecord]:
-        """The records of the feedback files at ``keys`` (gzipped JSON Lines,
-        ``layout.feedback_file_key``), file by file; a file removed since it was listed is
-        skipped. Written here until the intake part's reader lands (same name and contract)."""
+    def put_feedback_file(
+        self, model_type: str, hour: str, records: Iterable[FeedbackRecord]
+    ) -> WriteResult:
+        """Store ``records`` (all of ``model_type``) as one gzipped JSON Lines file in the
+        partition of ``hour`` (``YYYY-MM-DDTHH``), named by its content (``feedback_file``) and
+        written only if absent: the same records again (a re-delivered batch) change nothing."""
+        records = list(records)
+        others = {r.model_type for r in records} - {model_type}
+        if others:
+            raise ValueError(f"records of {sorted(others)} in a {model_type} feedback file")
+        name, body = feedback_file(records)
+        key = layout.feedback_file_key(model_type, hour, name)
+        written = self.put_bytes(
+            key, gzip.compress(body, compresslevel=6, mtime=0), "application/x-ndjson", once=True
+        )
+        return WriteResult(key, written)
+
+    def read_feedback_files(self, keys: Iterable[str]) -> Iterator[FeedbackRecord]:
+        """The records of the files at ``keys``, file by file in the keys' order (read
+        ``READ_CONCURRENCY`` at a time). Not deduplicated: a record re-delivered in another
+        batch is in two files; callers keep one per id."""
+        keys = list(keys)
         for key, body in zip(keys, self.get_many(keys), strict=True):
-            if body is not None:
-                yield from _records_of(gzip.decompress(body), key)
+            if body is None:  # removed between listing and reading
+                continue
+            yield from _records_of(body, key)
 
     def put_records(self, key: str, records: Iterable[FeedbackRecord]) -> None:
         """Store ``records`` as one gzipped JSON Lines object (replacing what is there)."""
@@ -125,7 +154,9 @@ class DataLake:
     def get_records(self, key: str) -> list[FeedbackRecord] | None:
         """The records ``put_records`` stored at ``key``; None when there is no such object."""
         body = self.get_bytes(key)
-        return None if body is None else list(_records_of(gzip.decompress(body), key))
+        return (
+            None if body is None else list(_records_of(gzip.decompress(body), key, gzipped=False))
+        )
 
     def get_many(self, keys: list[str]) -> Iterator[bytes | None]:
         """``get_bytes`` of each key, in the keys' order, ``READ_CONCURRENCY`` requests at a
@@ -142,9 +173,11 @@ class DataLake:
                 yield from pool.map(self.get_bytes, keys[start : start + READ_WINDOW])
 
 
-def _records_of(body: bytes, key: str) -> Iterator[FeedbackRecord]:
+def _records_of(body: bytes, key: str, *, gzipped: bool | None = None) -> Iterator[FeedbackRecord]:
     """The records of one object; an object that holds anything else is named, not skipped:
     feedback is never dropped silently, and nothing but textloop's writers writes there."""
+    if key.endswith(".gz") if gzipped is None else gzipped:
+        body = gzip.decompress(body)
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
             continue

@@ -8,6 +8,7 @@ here (the classify path's loaded models) lives as long as the instance.
 Environment variables (set by Terraform):
 
 * ``DATA_LAKE_BUCKET``: the data lake bucket.
+* ``FEEDBACK_QUEUE_URL``: the intake queue feedback records are sent to (classify, feedback).
 * ``STACK_NAME``: the deployment's name (``<name_prefix>-<stage>``), the value of the
   ``textloop:stack`` tag on every resource created at run time (``domain.resources``).
 * ``ACTIVE_MODEL_PARAMETER_PREFIX``: SSM prefix of the active-model pointers.
@@ -56,7 +57,7 @@ from textloop.adapters.active_model import (
 from textloop.adapters.artefacts import ModelArtefactStore
 from textloop.adapters.clients import Clients
 from textloop.adapters.comprehend_endpoint import client_config
-from textloop.adapters.feedback_writer import S3FeedbackWriter
+from textloop.adapters.feedback_queue import FeedbackQueue
 from textloop.adapters.lake import DataLake
 from textloop.adapters.model_catalog import ModelCatalog
 from textloop.adapters.pool_store import PoolStore
@@ -142,8 +143,8 @@ class Stack:
         return ModelArtefactStore(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET"))
 
     @cached_property
-    def feedback_writer(self) -> S3FeedbackWriter:
-        return S3FeedbackWriter(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET"))
+    def feedback_queue(self) -> FeedbackQueue:
+        return FeedbackQueue(self.clients.get("sqs"), self.required("FEEDBACK_QUEUE_URL"))
 
     @cached_property
     def registry(self) -> Registry:

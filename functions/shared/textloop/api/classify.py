@@ -1,13 +1,15 @@
 """``POST /classify``: label(s) and confidence for a text from the active model.
 
-A prediction the model is unsure of becomes an implicit feedback record in the data lake (its
-origin names the calling application). Its id is a content hash and the write is conditional,
-so a retried request changes nothing. 403 when the API key belongs to no client application,
+A prediction the model is unsure of becomes an implicit feedback record (its origin names the
+calling application), sent to the intake queue (one SQS SendMessage, ``adapters.feedback_queue``;
+``events.write_feedback`` writes the lake's files). Its id is a content hash, so a retried
+request is one record in the lake. A failed send fails the request (5xx): feedback is never
+dropped. 403 when the API key belongs to no client application,
 503 when no model was promoted yet (or the back-end cannot answer), 429 when it throttles.
 
-Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX, ACTIVE_MODEL_MAX_AGE_SECONDS,
-THRESHOLD_OVERRIDE (optional JSON), CLIENT_APPLICATIONS.
-AWS: ssm:GetParameter (the pointer), s3:GetObject (models/*), s3:PutObject (feedback/*),
+Environment: DATA_LAKE_BUCKET, FEEDBACK_QUEUE_URL, ACTIVE_MODEL_PARAMETER_PREFIX,
+ACTIVE_MODEL_MAX_AGE_SECONDS, THRESHOLD_OVERRIDE (optional JSON), CLIENT_APPLICATIONS.
+AWS: ssm:GetParameter (the pointer), s3:GetObject (models/*), sqs:SendMessage (the feedback queue),
 comprehend:ClassifyDocument (a Comprehend endpoint).
 """
 
@@ -58,11 +60,11 @@ def classify() -> Response:
     body["request_id"] = request_id
     body["routed_to_review"] = outcome.decision.routed
     if outcome.record is not None:
-        written = stack.feedback_writer.write(outcome.record)
+        sent = stack.feedback_queue.send(outcome.record)
         stack.count("ImplicitFeedback")
         stack.logger.info(
-            "implicit feedback recorded",
-            extra={"feedback_id": outcome.record.id, "duplicate": not written.written},
+            "implicit feedback queued",
+            extra={"feedback_id": outcome.record.id, "duplicate": not sent.queued},
         )
     stack.count("Classified")
     stack.logger.info(

@@ -12,8 +12,9 @@ that is stored. It travels as one through the loop: written to the lake, read ba
 re-scored by Select (``with_prediction``), chosen for review, and, for an explicit correction
 from a trusted application (``trusted``, set from the verified caller when the record is built),
 turned into the pool's ``Answer``; an untrusted correction is reviewed like any other record.
-Writing the same record twice is a no-op: its key (``layout.feedback_record_key``) derives from
-the id and observed_at only, and the writer puts with ``If-None-Match: *``.
+Records reach the lake in files of many (``feedback_file``: lines sorted by id, named by the
+digest of their bytes), so a batch written twice is one object, written with
+``If-None-Match: *``; a record that lands in two files is one record to every reader (by id).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -203,7 +204,8 @@ class FeedbackRecord:
 
     @property
     def key(self) -> str:
-        """Where the record lives when stored on its own."""
+        """Where the record lived when stored on its own (before the buffered intake; such
+        objects are still read)."""
         return layout.feedback_record_key(self.id, self.model_version, self.observed_at)
 
     @property
@@ -598,3 +600,19 @@ def build_batch_record(
         record["corrected_labels"] = corrected_labels
     record["id"] = record_id(record)
     return FeedbackRecord.from_dict(record)
+
+
+# --------------------------------------------------------------------------- files of records
+
+
+def feedback_file(records: Iterable[FeedbackRecord]) -> tuple[str, bytes]:
+    """``(name, body)`` of one file of the buffered lake: JSON Lines, each record once, sorted by
+    id, and the name the first 32 hex digits of the body's SHA-256. The same records in any
+    order (a re-delivered batch) give the same name and bytes."""
+    by_id: dict[str, FeedbackRecord] = {}
+    for record in records:
+        by_id.setdefault(record.id, record)
+    if not by_id:
+        raise ValueError("a feedback file holds at least one record")
+    body = b"".join(by_id[record_id].to_json() for record_id in sorted(by_id))
+    return hashlib.sha256(body).hexdigest()[:32], body

@@ -729,9 +729,13 @@ class BatchSummary:
 
 
 def chunk_key(context: BatchContext, part: int) -> str:
-    """The key of chunk ``part`` of an upload's records (``layout.feedback_chunk_key``)."""
-    return layout.feedback_chunk_key(
-        format_timestamp(context.observed_at), upload_digest(context), part
+    """The key of chunk ``part`` of an upload's records: a file of the buffered lake
+    (``batch-<upload digest>-<part>``) in the partition of the upload's model type and the
+    hour of its S3 event (``observed_at``), the hour readers list for new feedback."""
+    return layout.feedback_file_key(
+        context.model_type,
+        layout.feedback_hour(format_timestamp(context.observed_at)),
+        f"batch-{upload_digest(context)}-{part:05d}",
     )
 
 
@@ -743,11 +747,12 @@ def process_batch(
     max_records: int = 10_000,
     max_listed_errors: int = 1000,
 ) -> dict[str, Any]:
-    """Parse one upload, hand each chunk of records to ``write(key, jsonl_bytes)`` and return
-    the errors object (write it at ``layout.upload_errors_key(context.key)``).
+    """Parse one upload, hand each chunk of records to ``write(key, gzipped_jsonl_bytes)`` and
+    return the errors object (write it at ``layout.upload_errors_key(context.key)``).
 
     Chunks rather than one object per record: a million PUTs would outlast the Lambda. The keys
-    are deterministic (``chunk_key``), so a re-delivered event rewrites the same chunks.
+    are deterministic (``chunk_key``) and so are the bytes (gzip without a timestamp), so a
+    re-delivered event rewrites the same chunks.
     """
     reader = BatchReader(stream, context)
     summary = BatchSummary(context, fmt=reader.format, max_listed_errors=max_listed_errors)
@@ -757,7 +762,7 @@ def process_batch(
     def flush() -> None:
         nonlocal part, buffer
         key = chunk_key(context, part)
-        write(key, b"".join(buffer))
+        write(key, gzip.compress(b"".join(buffer), compresslevel=6, mtime=0))
         summary.feedback_keys.append(key)
         part += 1
         buffer = []

@@ -7,7 +7,7 @@
     active = providers[request["model_type"]].current()        # adapters.active_model
     outcome = inference.classify(request["text"], active.backend, active.thresholds,
                                  now=datetime.now(UTC), request_id=...)
-    if outcome.record: writer.write(outcome.record)              # adapters.feedback_writer
+    if outcome.record: queue.send(outcome.record)                # adapters.feedback_queue
     answer 200, inference.classify_response(outcome)
 """
 

@@ -92,8 +92,9 @@ def feedback_chunk_key(observed_at: str, upload_digest: str, part: int) -> str:
 
 
 def is_feedback_object(key: str) -> bool:
-    """A feedback object: a single record (``.json``) or a chunk of records (``.jsonl``)."""
-    return key.startswith(FEEDBACK_PREFIX) and key.endswith((".json", ".jsonl"))
+    """A feedback object: a file of the buffered lake (``.jsonl.gz``), or of the layout before
+    it, a single record (``.json``) or a chunk of records (``.jsonl``)."""
+    return key.startswith(FEEDBACK_PREFIX) and key.endswith((".json", ".jsonl", ".jsonl.gz"))
 
 
 # The buffered lake (issue "Scale"): feedback lands in files of many records, gzipped JSON Lines

@@ -1,7 +1,9 @@
 """Batch explicit feedback: a file dropped under ``uploads/feedback/`` in the data lake.
 
 Triggered by S3 events. The file is streamed, never read whole (``feedback_files``); every
-accepted line becomes a feedback record and every rejected one is listed with its line number in
+accepted line becomes a feedback record, written in chunks straight into the lake's partitions
+(``batch-<upload digest>-<part>.jsonl.gz`` files in the hour of the S3 event, beside the
+intake queue's files), and every rejected one is listed with its line number in
 an errors object beside the upload (``layout.upload_errors_key``). Output keys derive from the
 upload's bucket, key and version, and writes are conditional, so a re-delivered event changes
 nothing. A key outside ``layout.FEEDBACK_UPLOAD_LAYOUT`` (an application id with ``..`` or a
@@ -32,7 +34,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
-from textloop.adapters.feedback_writer import S3FeedbackWriter
+from textloop.adapters.lake import DataLake
 from textloop.adapters.stack import Stack
 from textloop.domain import feedback_files, layout
 from textloop.domain.names import ModelType
@@ -99,11 +101,11 @@ def process_upload(
 ) -> dict[str, Any]:
     """Parse one upload into feedback chunks; returns (and stores) its errors object."""
     s3 = ctx.clients.get("s3")
-    writer = S3FeedbackWriter(s3, bucket)
+    lake = DataLake(s3, bucket)
     target = layout.feedback_upload_target(key)
     if target is None:
         summary = feedback_files.misplaced_upload_summary(bucket, key)
-        writer.put_json(layout.upload_errors_key(key), summary)
+        lake.put_json(layout.upload_errors_key(key), summary)
         return summary
     model_type, application_id = target
     uploader = ctx.applications.by_id(application_id)
@@ -114,7 +116,7 @@ def process_upload(
             f"{application_id!r} is not a client application of this deployment; upload under "
             "your own application's prefix",
         )
-        writer.put_json(layout.upload_errors_key(key), summary)
+        lake.put_json(layout.upload_errors_key(key), summary)
         return summary
     context = feedback_files.BatchContext(
         bucket=bucket,
@@ -139,8 +141,17 @@ def process_upload(
         get["VersionId"] = version_id
     body = s3.get_object(**get)["Body"]
     try:
-        summary = feedback_files.process_batch(body, context, writer.put_bytes)
+        summary = feedback_files.process_batch(body, context, write_chunk(lake))
     finally:
         body.close()
-    writer.put_json(layout.upload_errors_key(key), summary)
+    lake.put_json(layout.upload_errors_key(key), summary)
     return summary
+
+
+def write_chunk(lake: DataLake):
+    """``process_batch``'s writer: each chunk once (a re-delivered event finds its chunks)."""
+
+    def write(key: str, body: bytes) -> bool:
+        return lake.put_bytes(key, body, "application/x-ndjson", once=True)
+
+    return write
