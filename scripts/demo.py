@@ -63,6 +63,19 @@ def load_ag_news() -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
+def intake_drained(sqs, queue_url: str, timeout: float = 300) -> float:
+    """Wait until the intake queue holds nothing (every record classify queued is in the lake's
+    files: the consumer deletes a message only after its file is written); the seconds taken."""
+    started = time.monotonic()
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    while time.monotonic() - started < timeout:
+        counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+        if not any(int(counts[n]) for n in names):
+            return time.monotonic() - started
+        time.sleep(1)
+    raise TimeoutError(f"feedback still queued after {timeout:.0f} s")
+
+
 def wait(api: Api, iteration_id: str, answer=None, timeout: float = 900) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,6 +185,17 @@ def main() -> int:
         aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed local account
     )
     artefacts = ModelArtefactStore(s3, outputs["data_lake_bucket"])
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed local account
+    )
+
+    def intake(timeout: float = 300) -> float:
+        return intake_drained(sqs, outputs["feedback_queue"]["url"], timeout)
+
     print(f"LocalStack on the host: {endpoint}\nREST API: {outputs['api_url']}\n")
     if args.model == "entities":
         import demo_entities  # scripts/ is this script's own directory, first on sys.path
@@ -182,6 +206,7 @@ def main() -> int:
             "reviewer_api": reviewer_api,
             "artefacts": artefacts,
             "wait": wait,
+            "intake": intake,
             "simulated_reviewer": simulated_reviewer,
             "metric": metric,
             "draw_curve": draw_curve,
@@ -189,10 +214,10 @@ def main() -> int:
             "repo": REPO,
         }
         return demo_entities.run(args, session)
-    return classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs)
+    return classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs, intake)
 
 
-def classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs) -> int:
+def classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs, intake) -> int:
     for name, value in {"seed_size": 300, "traffic": 1500, "iterations": 3, "budget": 150}.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -245,7 +270,8 @@ def classifier_demo(args, client, api, reviewer_api, s3, artefacts, outputs) -> 
         if client.call("POST", "/classify", {"text": text})["routed_to_review"]:
             routed += 1
     elapsed = time.monotonic() - started_at
-    print(f"   {routed} below threshold became implicit feedback ({elapsed:.0f} s)\n")
+    print(f"   {routed} below threshold became implicit feedback ({elapsed:.0f} s)")
+    print(f"   queued, and in the lake's files {intake():.0f} s later\n")
 
     print(
         "3. Iterations, reviewed by a SIMULATED reviewer "

@@ -147,6 +147,7 @@ def run(args, session) -> int:
     print(
         f"   {routed} with an entity below its threshold became implicit feedback ({elapsed:.0f} s)"
     )
+    print(f"   queued, and in the lake's files {session['intake']():.0f} s later")
     classifier = client.request("POST", "/classify", {"text": "Oil prices rose again."})
     if classifier[0] == 200:
         print(

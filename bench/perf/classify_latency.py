@@ -115,6 +115,10 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        # Routed predictions are sent to the intake queue, as Terraform wires classify.
+        os.environ["FEEDBACK_QUEUE_URL"] = boto3.client("sqs").create_queue(
+            QueueName="textloop-bench-feedback"
+        )["QueueUrl"]
         uri = ModelArtefactStore(s3, BUCKET).put(model.model_version, artefact, model.metadata)
         ActiveModelPointerStore(
             boto3.client("ssm"), pointer_parameter_name(PREFIX, "DOCUMENT_CLASSIFIER")
@@ -164,15 +168,15 @@ def measure(calls: int = 1000, train_rows: int = 1600, routed_calls: int = 200) 
                 samples.append(ms)
                 routed += '"routed_to_review":true' in answer["body"].replace(" ", "")
 
-            # The routed path: every prediction below a threshold of 1 writes an implicit
-            # feedback record (conditional PUT to moto's S3). Same code, one more variable.
+            # The routed path: every prediction below a threshold of 1 sends an implicit
+            # feedback record (SQS SendMessage to moto). Same code, one more variable.
             os.environ["THRESHOLD_OVERRIDE"] = '{"default": 1}'
             handler = _load_handler()
             routed_samples = []
             one_call(body)  # cold, not counted
             for i in range(routed_calls):
                 # A different text each call: the record id is a content hash, and an
-                # identical record would only be a HEAD (duplicate), not a write.
+                # identical record would be answered from memory (a duplicate), not sent.
                 ms, answer = one_call({"text": f"{text} ({i})"})
                 routed_samples.append(ms)
         finally:
@@ -208,7 +212,7 @@ def table(result: dict[str, Any]) -> str:
     ]
     for name, s in [
         ("warm, not routed (the measured target)", warm),
-        ("warm, routed to review (writes a feedback record to S3/moto)", routed),
+        ("warm, routed to review (sends a feedback record to SQS/moto)", routed),
     ]:
         lines.append(
             f"| {name} | {s['n']} | {fmt_ms(s['mean_ms'])} | {fmt_ms(s['p50_ms'])} | "

@@ -1,9 +1,9 @@
 """Runs every performance benchmark and writes reports/performance.md with figures.
 
-    .venv/bin/python -m bench.perf.run --out reports [--parts classify,batch,http,iteration]
+    .venv/bin/python -m bench.perf.run --out reports [--parts classify,intake,batch,http,iteration]
         [--quick] [--report-only]
 
-The in-process parts (classify, batch) run as child processes (own environment, own memory);
+The in-process parts (classify, intake, batch) run as child processes (own environment, own memory);
 the two LocalStack parts share one deployment. Raw results go to bench/perf/results/*.json, so
 ``--report-only`` rebuilds the report from whatever was measured last.
 """
@@ -25,7 +25,7 @@ from textloop.adapters.lake import READ_CONCURRENCY
 
 from bench.perf import common
 
-PARTS = ("classify", "batch", "http", "iteration")
+PARTS = ("classify", "intake", "batch", "http", "iteration")
 COMMAND = ".venv/bin/python -m bench.perf.run --out reports"
 
 
@@ -273,6 +273,24 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
         ]
         if "classify" in made:
             doc += [f"![classify latency](figures/{made['classify']})", ""]
+    intake = results.get("intake")
+    if intake:
+        from bench.perf import intake_send
+
+        doc += [
+            "### The routed path's feedback send (SQS SendMessage)",
+            "",
+            "`FeedbackQueue.send`, one `SendMessage` per routed record, timed alone over "
+            f"{intake['sends']:,} distinct records (`python -m bench.perf.intake_send`): "
+            "botocore with a Stubber (validation and serialisation only), moto's SQS in process "
+            "(plus moto's own emulation), LocalStack's SQS over loopback when it started. "
+            "'CPU of the thread' discounts time the machine gave to other processes "
+            "(load averages at the start: "
+            f"{', '.join(f'{x:.1f}' for x in intake['machine']['loadavg'])}).",
+            "",
+            intake_send.table(intake),
+            "",
+        ]
     if http := results.get("http"):
         t = http["deploy_timings"]
         doc += [
@@ -336,8 +354,8 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
             "",
             f"{it['setup']['records']:,} implicit-feedback records (AG News rows 401-"
             f"{400 + it['items']}, predicted by the bootstrap model with every prediction "
-            "routed) written to `feedback/` one object each, as the classify function writes "
-            f"them ({it['setup']['put_seconds']:.0f} s with 8 writers). Iteration config "
+            "routed) written to `feedback/` in files of 1,000, as the intake queue's consumer "
+            f"writes them ({it['setup']['put_seconds']:.0f} s with 8 writers). Iteration config "
             f"`{it['config']}`. A simulated reviewer polls `GET /reviews` every second and "
             "answers each batch at once from the AG News labels. "
             f"Result: `{run['status']}`, audit `{run['audit_status']}`, "
@@ -402,9 +420,9 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
         "own milliseconds, Lambda cold starts differ (Firecracker, layer download), and AWS "
         "Step Functions' scheduling latency between states is different. The figures show "
         "where time goes in the code and the local emulation, not AWS latencies.",
-        "- In-process figures use moto, whose S3/SSM calls are in-memory function calls: the "
-        "routed path (an S3 write per low-confidence prediction) will be slower against real "
-        "S3 (a conditional PUT to S3 typically takes tens of milliseconds).",
+        "- In-process figures use moto, whose S3/SSM/SQS calls are in-memory function calls: "
+        "the routed path (an SQS SendMessage per low-confidence prediction) differs against "
+        "real SQS (a network round trip instead of moto's emulation).",
         "- Tracing was disabled (no X-Ray daemon); on AWS the tracer adds a little per call.",
         "- The machine was shared with other jobs (load above); percentiles, p99 especially, "
         "include their interference. Re-run on an idle machine for cleaner tails.",
@@ -427,7 +445,7 @@ def observations(results: dict[str, Any], profile) -> list[str]:
             f"{cls['import_ms']:.0f} ms plus {cls['cold_call_ms']:.0f} ms for the first call "
             "(`ActiveModelProvider.current()`: SSM pointer read, artefact GET, unpickling the "
             f"scikit-learn pipeline) against {cls['warm']['p50_ms']:.1f} ms warm. The routed "
-            f"path (`S3FeedbackWriter.write`, a conditional PUT) costs "
+            f"path (`FeedbackQueue.send`, an SQS SendMessage) costs "
             f"{cls['routed_path']['p50_ms'] - cls['warm']['p50_ms']:.1f} ms more at p50 even "
             "against in-memory moto."
         )
@@ -484,8 +502,8 @@ def observations(results: dict[str, Any], profile) -> list[str]:
             out.append(
                 f"- {listed}: both call `Lake.feedback_records()`, which lists `feedback/` and "
                 f"GETs every object, {READ_CONCURRENCY} at a time "
-                f"({it['setup']['records']:,} single-record objects here, as the classify path "
-                "writes them); the cost grows with the number of objects in the lake, settled "
+                f"({it['setup']['records']:,} records here, in files as the intake writes "
+                "them); the cost grows with the size of the lake, settled "
                 "ones included. Select also re-scores every candidate with the active model."
             )
     out.append("")
@@ -504,6 +522,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         if "classify" in parts:
             _child("classify_latency", *(["--calls", "200"] if args.quick else []))
+        if "intake" in parts:
+            _child("intake_send", *(["--sends", "1000"] if args.quick else []))
         if "batch" in parts:
             sizes = (
                 ["--jsonl-lines", "50000", "--csv-lines", "50000", "--json-items", "20000"]
@@ -517,6 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     profile = batch_profile() if "batch" in parts else None
     results = {
         "classify": common.load("classify_latency_1600"),
+        "intake": common.load("intake_send"),
         "batch": common.load("batch_parsing"),
         "http": common.load("http_latency"),
         "iteration": common.load("iteration_overhead"),

@@ -23,7 +23,7 @@ from tests.support import DATA
 from tests.support.client_api import (
     REVIEWER,
     bootstrap_classifier,
-    lake_objects,
+    wait_for_feedback,
     wait_for_iteration,
 )
 from textloop_ops import cli, entity_gold
@@ -112,8 +112,8 @@ def test_detection_traffic_returns_entities_and_records_the_unsure(
             routed.append(body["feedback_id"])
     assert found, "a recogniser trained on 32 documents finds services in AWS announcements"
     assert len(routed) >= 10, "the seed recogniser must be unsure of some traffic"
-    keys = lake_objects(aws_client, stack["data_lake_bucket"], "feedback/")
-    assert {k.rsplit("/", 1)[-1].removesuffix(".json") for k in keys} >= set(routed)
+    # Through the queue, into the recognisers' partitions.
+    wait_for_feedback(aws_client, stack["data_lake_bucket"], routed, model_type=NER)
 
 
 def test_a_classifier_and_the_recogniser_answer_side_by_side(bootstrapped, api, stack, aws_client):

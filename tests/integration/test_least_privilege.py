@@ -24,7 +24,15 @@ ACCOUNT = "000000000000"  # LocalStack's default account
 
 # Statements the Lambda service uses on the function's behalf (logs, traces, the DLQ, the
 # environment's key), not calls of the code (terraform/modules/lambda_function).
-RUNTIME_SIDS = {"WriteOwnLogs", "XRayWrite", "SendToDeadLetterQueue", "UseFunctionKey"}
+# Used by Lambda itself with the function's role, not by our code: logs, traces, the DLQ, the
+# function key, and the SQS event source mapping's poller (ReceiveFeedback: write_feedback).
+RUNTIME_SIDS = {
+    "WriteOwnLogs",
+    "XRayWrite",
+    "SendToDeadLetterQueue",
+    "UseFunctionKey",
+    "ReceiveFeedback",
+}
 
 # Functions this suite cannot invoke, and why (their calls are driven in the unit suite).
 NOT_DRIVEN_FUNCTIONS = {
@@ -122,7 +130,15 @@ def observed(stack, aws_client, aws_call_log):
 def test_the_suite_recorded_calls_of_the_loop_and_the_apis(observed):
     needs, _ = observed
     # A recorder that silently stopped would make the two checks below pass vacuously.
-    for key in ("classify", "feedback", "prepare", "merge_answers", "promote_candidate", "reviews"):
+    for key in (
+        "classify",
+        "feedback",
+        "write_feedback",
+        "prepare",
+        "merge_answers",
+        "promote_candidate",
+        "reviews",
+    ):
         assert needs.get(key), f"no AWS calls recorded for {key}"
 
 

@@ -17,6 +17,7 @@ import time
 
 import pytest
 import requests
+from textloop.domain import layout
 from textloop.domain.identity import TokenIssuer
 
 from tests.support import DATA, people
@@ -24,8 +25,8 @@ from tests.support.client_api import (
     FEEDBACK,
     REVIEWER,
     bootstrap_classifier,
-    lake_objects,
     post,
+    wait_for_feedback,
     wait_for_iteration,
 )
 
@@ -139,14 +140,13 @@ def test_low_confidence_traffic_lands_as_implicit_feedback(seeded, api, stack, a
         if body["routed_to_review"]:
             routed.append(body["feedback_id"])
     assert routed, "a 400-document seed model must be unsure of some AG News texts"
-    keys = [
-        obj["Key"]
-        for page in aws_client("s3")
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=stack["data_lake_bucket"], Prefix="feedback/")
-        for obj in page.get("Contents", [])
-    ]
-    assert {k.rsplit("/", 1)[-1].removesuffix(".json") for k in keys} >= set(routed)
+    # Through the queue: the consumer writes them, many to a file, in their partitions.
+    records, files = wait_for_feedback(aws_client, stack["data_lake_bucket"], routed)
+    assert len(files) < len(routed), "the intake batches records into files"
+    for key in files:
+        assert layout.feedback_file_partition(key)[0] == "DOCUMENT_CLASSIFIER"
+        assert key.endswith(".jsonl.gz")
+    assert {r["source"] for r in records.values()} == {"implicit"}
 
 
 def test_feedback_api_records_a_correction_once(seeded, api):
@@ -183,13 +183,8 @@ def test_two_applications_keys_give_records_of_their_own_application(seeded, sta
         assert response.status_code == 202, response.text
         ids[app_id] = response.json()["feedback_id"]
     assert ids["partner"] != ids["support-desk"]
-    s3 = aws_client("s3")
-    keys = lake_objects(aws_client, bucket, f"feedback/model_version={version}/")
-    records = {}
-    for key in keys:
-        record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        if record["id"] in ids.values():
-            records[record["submitter"]["application_id"]] = record
+    stored, _ = wait_for_feedback(aws_client, bucket, ids.values())
+    records = {r["submitter"]["application_id"]: r for r in stored.values()}
     assert set(records) == {"partner", "support-desk"}
     assert records["partner"]["trusted"] is False
     assert records["support-desk"]["trusted"] is True

@@ -43,6 +43,32 @@ def lake_objects(aws_client, bucket, prefix):
     ]
 
 
+def wait_for_feedback(aws_client, bucket, ids, model_type="DOCUMENT_CLASSIFIER", timeout=120):
+    """The records ``ids`` once the intake queue's consumer wrote them to the lake's files
+    (``{id: record}``; by model type, any hour), and the keys of the files they are in."""
+    from textloop.adapters.lake import DataLake
+
+    lake = DataLake(aws_client("s3"), bucket)
+    wanted = set(ids)
+    deadline = time.monotonic() + timeout
+    while True:
+        keys = [
+            k
+            for k in lake_objects(aws_client, bucket, layout.feedback_model_type_prefix(model_type))
+            if layout.feedback_file_partition(k) is not None
+        ]
+        found, files = {}, set()
+        for key in keys:
+            for record in lake.read_feedback_files([key]):
+                if record.id in wanted:
+                    found[record.id] = record.to_dict()
+                    files.add(key)
+        if set(found) == wanted or time.monotonic() > deadline:
+            assert set(found) == wanted, f"not in the lake after {timeout} s: {wanted - set(found)}"
+            return found, sorted(files)
+        time.sleep(1)
+
+
 def wait_for_iteration(api, iteration_id, timeout=600):
     """``GET /iterations/{id}`` once the iteration stopped running."""
     deadline = time.monotonic() + timeout

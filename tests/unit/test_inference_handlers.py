@@ -134,6 +134,20 @@ def test_low_confidence_becomes_one_implicit_record_even_when_retried(deployed):
     assert record["origin"] == {"request_id": "r-2", "application_id": "test-app"}
 
 
+def test_a_record_that_cannot_be_queued_fails_the_request_loudly(deployed):
+    # The queue is gone: the routed prediction's record cannot be sent, so the call fails (API
+    # Gateway answers 502 and the client retries) rather than answering with the record lost.
+    missing = "https://sqs.us-east-1.amazonaws.com/123456789012/textloop-test-gone"
+    env = _env(THRESHOLD_OVERRIDE='{"default": 1}', FEEDBACK_QUEUE_URL=missing)
+    deploy_function(deployed, "textloop-classify-no-queue", "classify", env)
+    out = boto3.client("lambda").invoke(
+        FunctionName="textloop-classify-no-queue",
+        Payload=json.dumps(rest_event("/classify", "POST", {"text": SPORTS})),
+    )
+    assert out.get("FunctionError"), json.loads(out["Payload"].read())
+    assert feedback_objects() == []
+
+
 @pytest.mark.parametrize(
     ("body", "field", "status"),
     [

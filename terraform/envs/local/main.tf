@@ -20,6 +20,10 @@ module "textloop" {
   registry_deletion_protection         = false
   # A promotion reaches the classify function within 5 s (30 s on AWS).
   active_model_max_age_seconds = 5
+  # Feedback reaches the lake's files within about a second (a minute's batching on AWS), so
+  # the tests and the demo wait seconds, not minutes, for what classify queued.
+  intake_batch_size              = 100
+  intake_batching_window_seconds = 1
 
   # Amazon Comprehend and A2I are not in LocalStack: the embedded defaults run the whole loop.
   model_backend       = var.model_backend

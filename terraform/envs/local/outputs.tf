@@ -35,6 +35,11 @@ output "state_machine_arns" {
   value       = { for key, machine in module.textloop.state_machines : key => machine.arn }
 }
 
+output "feedback_queue" {
+  description = "The intake queue (URL, ARN) and its dead-letter queue (dlq_url, dlq_arn)."
+  value       = module.textloop.feedback_queue
+}
+
 output "data_lake_bucket" {
   description = "Name of the data lake bucket."
   value       = module.textloop.data_lake_bucket_name

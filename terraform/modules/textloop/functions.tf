@@ -52,7 +52,7 @@ locals {
     policy_statements    = []
   }
 
-  function_specs = merge(local.health_function_specs, local.inference_function_specs, local.loop_function_specs)
+  function_specs = merge(local.health_function_specs, local.inference_function_specs, local.intake_function_specs, local.loop_function_specs)
 
   health_function_specs = {
     health = {

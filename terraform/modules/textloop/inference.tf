@@ -1,5 +1,6 @@
 ################################################################################
-# Inference and feedback: POST /classify, POST /feedback, batch files under uploads/feedback/
+# Inference and feedback: POST /classify, POST /feedback (both queue their records: intake.tf),
+# batch files under uploads/feedback/
 ################################################################################
 
 locals {
@@ -47,6 +48,7 @@ locals {
         ACTIVE_MODEL_MAX_AGE_SECONDS  = tostring(var.active_model_max_age_seconds)
         THRESHOLD_OVERRIDE            = var.threshold_override == null ? "" : jsonencode(var.threshold_override)
         CLIENT_APPLICATIONS           = local.client_applications_json
+        FEEDBACK_QUEUE_URL            = aws_sqs_queue.feedback.url
       }
       policy_statements = concat([
         local.pointer_read,
@@ -55,13 +57,8 @@ locals {
           actions   = ["s3:GetObject"]
           resources = [local.lake_objects["models"]]
         },
-        {
-          # If-None-Match puts need s3:PutObject only (S3 user guide, "conditional writes").
-          sid       = "WriteImplicitFeedback"
-          actions   = ["s3:PutObject"]
-          resources = [local.lake_objects["feedback"]]
-        },
-        local.lake_kms_read_write,
+        local.feedback_queue_send,
+        local.lake_kms_read,
       ], local.comprehend_classify)
     }
 
@@ -70,14 +67,11 @@ locals {
       timeout     = 10
       environment = merge(local.model_facts_environment, {
         CLIENT_APPLICATIONS = local.client_applications_json
+        FEEDBACK_QUEUE_URL  = aws_sqs_queue.feedback.url
       })
       policy_statements = concat([
-        {
-          sid       = "WriteExplicitFeedback"
-          actions   = ["s3:PutObject"]
-          resources = [local.lake_objects["feedback"]]
-        },
-        local.lake_kms_read_write,
+        local.feedback_queue_send,
+        local.lake_kms_read,
       ], local.model_facts_read)
     }
 

@@ -56,6 +56,16 @@ output "functions" {
   }
 }
 
+output "feedback_queue" {
+  description = "The intake queue classify and feedback send records to, and its dead-letter queue (URLs and ARNs)."
+  value = {
+    url     = aws_sqs_queue.feedback.url
+    arn     = aws_sqs_queue.feedback.arn
+    dlq_url = aws_sqs_queue.feedback_dlq.url
+    dlq_arn = aws_sqs_queue.feedback_dlq.arn
+  }
+}
+
 output "rest_api_id" {
   description = "ID of the REST API."
   value       = module.rest_api.rest_api_id

@@ -330,3 +330,43 @@ variable "registry_deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "intake_batch_size" {
+  description = "Feedback records the write_feedback function receives per batch from the feedback queue (one file per model type and hour of a batch); more than 10 needs intake_batching_window_seconds > 0."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.intake_batch_size >= 1 && var.intake_batch_size <= 10000
+    error_message = "intake_batch_size must be between 1 and 10,000 (the SQS event source mapping's limit)."
+  }
+}
+
+variable "intake_batching_window_seconds" {
+  description = "How long Lambda gathers feedback records before invoking write_feedback (maximum_batching_window_in_seconds): longer gives fewer, bigger files and later arrival in the lake."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.intake_batching_window_seconds >= 0 && var.intake_batching_window_seconds <= 300
+    error_message = "intake_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "intake_max_receive_count" {
+  description = "Deliveries of a feedback message before it moves to the dead-letter queue (<name>-feedback-dlq, alarmed)."
+  type        = number
+  default     = 5
+}
+
+variable "intake_retention_seconds" {
+  description = "How long a feedback record may wait in the queue (SQS's maximum: 14 days)."
+  type        = number
+  default     = 1209600
+}
+
+variable "intake_max_concurrency" {
+  description = "Reserved concurrency of write_feedback and the event source mapping's maximum concurrency."
+  type        = number
+  default     = 5
+}
