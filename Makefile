@@ -61,10 +61,12 @@ emulator-test: setup ## tests of the host Lambda executor and the DynamoDB provi
 integration: setup ## terraform apply onto a fresh host LocalStack, drive it over HTTP and in Chromium
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-bench: data-bench setup ## benchmarks (label efficiency, entity recogniser, latency, batch parsing, iteration overhead) into reports/
+bench: data-bench setup ## benchmarks (label efficiency, entity recogniser, latency, batch parsing, iteration overhead, scale) into reports/
 	$(PY) -m bench.label_efficiency --out reports
 	$(PY) -m bench.entities --out reports
 	$(PY) -m bench.perf.run --out reports
+	$(PY) -m bench.scale --out reports
+	$(PY) -m bench.scale --sizes 100000 --new 1000000 --out reports
 
 review-page: ## serve the review page for the stack that deploy-local made (REVIEWER=NAME: signed in as NAME)
 	$(PY) -m textloop_ops.cli --state-dir $(STATE_DIR) $(if $(REVIEWER),--as $(REVIEWER)) review-page

@@ -7,15 +7,24 @@ function's host process: a cold start) is reported apart. The handler's own dura
 read back from the function's REPORT log lines, which separates function time from the
 gateway + executor path.
 
-    .venv/bin/python -m bench.perf.http_latency [--requests 300]
+Then ``--concurrency`` (8 and 32) clients call it at once, each with a session of its own,
+``--requests-per-client`` requests each: throughput (requests answered per second of wall time),
+p50/p99 and every failure (a status other than 200, or no answer within the timeout).
+
+    .venv/bin/python -m bench.perf.http_latency [--requests 300] [--concurrency 8,32]
+        [--requests-per-client 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import requests
 
 from bench.perf.classify_latency import sixty_word_text
 from bench.perf.common import ag_news_rows, latency_summary, machine, save
@@ -94,6 +103,71 @@ def measure_on(stack: Stack, n: int = 300) -> dict[str, Any]:
     }
 
 
+def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str, Any]:
+    """``clients`` callers at once, ``per_client`` classify requests each, after a barrier so
+    they start together; latency of every answered request, failures counted by kind."""
+    text = sixty_word_text(ag_news_rows()[SEED_ROWS:])
+    url = f"{stack.base}classify"
+    barrier = threading.Barrier(clients)
+
+    def caller(_: int) -> tuple[list[float], dict[str, int]]:
+        session = requests.Session()
+        session.headers.update(stack.session.headers)
+        session.trust_env = False
+        latencies, outcomes = [], {}
+        barrier.wait()
+        for _ in range(per_client):
+            start = time.perf_counter()
+            try:
+                response = session.post(url, json={"text": text}, timeout=120)
+                kind = str(response.status_code)
+            except requests.RequestException as exc:
+                kind = type(exc).__name__
+            latencies.append((time.perf_counter() - start) * 1000)
+            outcomes[kind] = outcomes.get(kind, 0) + 1
+        return latencies, outcomes
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        parts = list(pool.map(caller, range(clients)))
+    wall = time.perf_counter() - t0
+    samples = [ms for latencies, _ in parts for ms in latencies]
+    outcomes: dict[str, int] = {}
+    for _, counted in parts:
+        for kind, n in counted.items():
+            outcomes[kind] = outcomes.get(kind, 0) + n
+    ok = outcomes.get("200", 0)
+    return {
+        "clients": clients,
+        "requests": len(samples),
+        "ok": ok,
+        "failed": len(samples) - ok,
+        "outcomes": outcomes,
+        "wall_seconds": wall,
+        "throughput_rps": ok / wall,
+        "latency": latency_summary(samples),
+        "machine": machine(),
+    }
+
+
+def concurrent_table(runs: list[dict[str, Any]]) -> str:
+    from bench.perf.common import fmt_ms
+
+    lines = [
+        "| concurrent clients | requests | answered 200 | failed | throughput req/s | p50 ms "
+        "| p99 ms | max ms | load average (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        s = r["latency"]
+        lines.append(
+            f"| {r['clients']} | {r['requests']:,} | {r['ok']:,} | {r['failed']:,} | "
+            f"{r['throughput_rps']:.1f} | {fmt_ms(s['p50_ms'])} | {fmt_ms(s['p99_ms'])} | "
+            f"{fmt_ms(s['max_ms'])} | {r['machine']['loadavg'][0]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def table(result: dict[str, Any]) -> str:
     from bench.perf.common import fmt_ms
 
@@ -122,11 +196,19 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", default="8,32", help="comma-separated client counts")
+    parser.add_argument("--requests-per-client", type=int, default=50)
     args = parser.parse_args(argv)
     with deployed() as stack:
         result = measure_on(stack, args.requests)
-        save("http_latency", result)
         print(table(result), flush=True)
+        result["concurrent"] = [
+            measure_concurrent(stack, int(c), args.requests_per_client)
+            for c in args.concurrency.split(",")
+            if c
+        ]
+        save("http_latency", result)
+        print(concurrent_table(result["concurrent"]), flush=True)
     return result
 
 

@@ -76,8 +76,13 @@ def run_localstack_parts(parts: set[str], quick: bool) -> None:
     with deployed() as stack:
         if "http" in parts:
             result = http_latency.measure_on(stack, 100 if quick else 300)
+            result["concurrent"] = [
+                http_latency.measure_concurrent(stack, clients, 10 if quick else 50)
+                for clients in (8, 32)
+            ]
             common.save("http_latency", result)
             print(http_latency.table(result))
+            print(http_latency.concurrent_table(result["concurrent"]))
         if "iteration" in parts:
             items = 400 if quick else 2000
             result = iteration_overhead.measure_on(stack, items, 100 if quick else 250)
@@ -304,6 +309,13 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
             http_latency.table(http),
             "",
         ]
+        if http.get("concurrent"):
+            doc += [
+                "Concurrent clients (each its own keep-alive session, all started together):",
+                "",
+                http_latency.concurrent_table(http["concurrent"]),
+                "",
+            ]
     if batch:
         doc += [
             "## 3. Batch feedback: parsing and validation",
