@@ -542,10 +542,6 @@ def load_results() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
 
 
-def prime_watermark(model_type: str, last_hour: str) -> dict[str, Any]:
-    raise NotImplementedError("the watermark lands with part incremental")
-
-
 # --------------------------------------------------------------------------- report
 
 
