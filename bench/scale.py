@@ -262,20 +262,11 @@ def deploy(rows: list[tuple[str, str]]) -> Any:
     from textloop.adapters.artefacts import ModelArtefactStore
     from textloop.domain import layout, local_model
 
+    from tests.support.stack import create_registry_table
+
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(TABLE)
     seed = rows[:SEED_ROWS]
     seed_csv = "".join(f'{label},"{text.replace(chr(34), chr(34) * 2)}"\n' for label, text in seed)
     s3.put_object(Bucket=BUCKET, Key=layout.seed_key(MODEL_TYPE), Body=seed_csv.encode())
