@@ -153,7 +153,8 @@ def test_a_file_is_named_by_its_sorted_records_and_written_once(lake):
 
 def test_the_full_scan_reads_files_beside_the_objects_of_the_old_layout(lake):
     old = batch_record("stored alone before the buffer")
-    lake.put_bytes(old.key, old.to_json(), "application/json")
+    old_key = layout.feedback_record_key(old.id, old.model_version, old.observed_at)
+    lake.put_bytes(old_key, old.to_json(), "application/json")
     new = [batch_record("in a file"), batch_record("in a file too")]
     lake.put_feedback_file("DOCUMENT_CLASSIFIER", "2026-11-23T10", new)
     assert lake.feedback_records() == sorted([old, *new], key=lambda r: r.id)

@@ -11,9 +11,6 @@ def test_every_key_of_the_lake():
     assert layout.feedback_record_key("f" * 64, "v7", "2025-11-23T02:27:03.324Z") == (
         f"feedback/model_version=v7/dt=2025-11-23/{'f' * 64}.json"
     )
-    assert layout.feedback_chunk_key("2025-11-23T02:27:03.324Z", "d1g35t", 3) == (
-        "feedback/model_version=__HIVE_DEFAULT_PARTITION__/dt=2025-11-23/batch-d1g35t-00003.jsonl"
-    )
     assert layout.feedback_upload_key("DOCUMENT_CLASSIFIER", "news-app", "f.csv") == (
         "uploads/feedback/DOCUMENT_CLASSIFIER/news-app/f.csv"
     )

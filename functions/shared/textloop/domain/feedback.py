@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from textloop.domain import layout
 from textloop.domain.hashing import canonical_json
 from textloop.domain.names import (
     DEFAULT_MAX_TEXT_BYTES,
@@ -201,12 +200,6 @@ class FeedbackRecord:
         """The stored bytes: one canonical JSON line (so objects concatenate as JSON Lines and
         the same record always serialises to the same bytes)."""
         return canonical_json(self.to_dict()) + b"\n"
-
-    @property
-    def key(self) -> str:
-        """Where the record lived when stored on its own (before the buffered intake; such
-        objects are still read)."""
-        return layout.feedback_record_key(self.id, self.model_version, self.observed_at)
 
     @property
     def is_correction(self) -> bool:

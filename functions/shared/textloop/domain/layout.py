@@ -87,12 +87,6 @@ def feedback_record_key(record_id: str, model_version: str | None, observed_at: 
     return feedback_partition(model_version, observed_at) + f"{record_id}.json"
 
 
-def feedback_chunk_key(observed_at: str, upload_digest: str, part: int) -> str:
-    """Chunk ``part`` of the records of one uploaded batch file, in the partition of the upload
-    time (batch records carry no prediction, hence no model version)."""
-    return feedback_partition(None, observed_at) + f"batch-{upload_digest}-{part:05d}.jsonl"
-
-
 def is_feedback_object(key: str) -> bool:
     """A feedback object: a file of the buffered lake (``.jsonl.gz``), or of the layout before
     it, a single record (``.json``) or a chunk of records (``.jsonl``)."""
