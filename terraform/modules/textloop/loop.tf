@@ -207,7 +207,7 @@ locals {
 
   loop_function_specs = {
     prepare = {
-      description = "Iteration step: validates the input, applies defaults, reads the feedback since the watermark and stores it once, takes the per-model lock"
+      description = "Iteration step: validates the input, applies defaults, counts the feedback since the watermark and names the files it read, takes the per-model lock"
       memory_size = 512
       timeout     = 120
       environment = local.loop_environment
@@ -231,7 +231,7 @@ locals {
       environment = local.loop_environment
       policy_statements = concat([
         local.list_lake,
-        { sid = "ReadCandidates", actions = local.s3.read, resources = [local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["reviews"]] },
+        { sid = "ReadCandidates", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["reviews"]] },
         { sid = "WriteReviewBatches", actions = local.s3.write, resources = [local.lake_objects["reviews"]] },
         local.lake_kms_read_write,
         local.pointer_read,
@@ -444,7 +444,7 @@ locals {
       environment = local.loop_environment
       policy_statements = [
         local.list_lake,
-        { sid = "ReadIterationRecords", actions = local.s3.read, resources = [local.lake_objects["reviews"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["audit"]] },
+        { sid = "ReadIterationRecords", actions = local.s3.read, resources = [local.lake_objects["feedback"], local.lake_objects["reviews"], local.lake_objects["annotations"], local.lake_objects["datasets"], local.lake_objects["models"], local.lake_objects["audit"]] },
         { sid = "WriteAudit", actions = local.s3.write, resources = [local.lake_objects["audit"]] },
         { sid = "CommitIntakeState", actions = local.s3.write, resources = local.intake_state_objects },
         local.lake_kms_read_write,

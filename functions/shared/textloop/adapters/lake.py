@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from textloop.adapters.clients import error_code
 from textloop.domain import layout
 from textloop.domain.feedback import FeedbackRecord, feedback_file
+from textloop.domain.intake import stored_rows
 
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # botocore's default connection pool holds 10 connections per client; more threads would wait
@@ -145,6 +146,44 @@ class DataLake:
             if body is None:  # removed between listing and reading
                 continue
             yield from _records_of(body, key)
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """``(key, ETag)`` of every object under ``prefix``."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"], item["ETag"]
+
+    def feedback_file_rows(self, files: Sequence[Mapping[str, str]]) -> Iterator[dict[str, Any]]:
+        """The stored dicts (``feedback.stored_row``) of the feedback files ``files``
+        (``{"key", "etag"}``, as ``listing`` gave them), file by file in their order: what an
+        iteration's steps stream instead of holding records. Each GET is conditional on the
+        ETag Prepare recorded (``If-Match``), so SelectForReview and Record read exactly the
+        bytes Prepare counted, or fail naming the file; a file gone is an error too. Files are
+        fetched ``READ_CONCURRENCY`` at a time and inflated in the fetching threads, a few
+        windows ahead at most: memory follows a file, not the iteration."""
+        files = list(files)
+
+        def fetch(entry: Mapping[str, str]) -> bytes:
+            key = entry["key"]
+            try:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key, IfMatch=entry["etag"])
+            except ClientError as exc:
+                code = error_code(exc)
+                if code in _MISSING:
+                    raise LookupError(f"feedback file {key} is gone since it was listed") from exc
+                if code in ("PreconditionFailed", "412"):
+                    raise RuntimeError(f"feedback file {key} changed since it was listed") from exc
+                raise
+            raw = body["Body"].read()
+            return gzip.decompress(raw) if key.endswith(".gz") else raw
+
+        window = 2 * READ_CONCURRENCY
+        with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
+            for start in range(0, len(files), window):
+                chunk = files[start : start + window]
+                for entry, body in zip(chunk, pool.map(fetch, chunk), strict=True):
+                    yield from stored_rows(body, entry["key"])
 
     def put_records(self, key: str, records: Iterable[FeedbackRecord]) -> None:
         """Store ``records`` as one gzipped JSON Lines object (replacing what is there)."""

@@ -34,14 +34,17 @@ none of the records it counted, and the next iteration must see them.
 from __future__ import annotations
 
 import gzip
+import heapq
+import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from textloop.domain import layout
-from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.feedback import FeedbackRecord, stored_row
 from textloop.domain.selection import uncertainty_of
 from textloop.domain.timestamps import parse_timestamp
 
@@ -124,6 +127,44 @@ def merged(*groups: Iterable[FeedbackRecord]) -> list[FeedbackRecord]:
     return [out[k] for k in sorted(out)]
 
 
+# --------------------------------------------------------------------------- the new feedback
+
+
+def stored_rows(body: bytes, where: str) -> Iterator[dict[str, Any]]:
+    """The records of one JSON Lines body (``feedback.stored_row``: dicts, not records). A line
+    that is not a record is named, not skipped: feedback is never dropped silently."""
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield stored_row(line)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where} line {number} is not a feedback record ({exc!r})") from None
+
+
+def first_of_each(
+    rows: Iterable[Mapping[str, Any]], seen: set[str] | None = None
+) -> Iterator[Mapping[str, Any]]:
+    """Each record once, the first met (ids are content hashes: a record re-delivered in
+    another file is the same record); ``seen`` collects the ids."""
+    seen = set() if seen is None else seen
+    for row in rows:
+        record_id = row["id"]
+        if record_id not in seen:
+            seen.add(record_id)
+            yield row
+
+
+def iteration_rows(
+    stored: bytes, files: Iterable[Mapping[str, Any]], *, where: str
+) -> Iterator[Mapping[str, Any]]:
+    """The new feedback of an iteration, each record once, as Prepare counted it: the records
+    Prepare stored at ``layout.new_feedback_key`` (``stored``, gzipped: the carry-over and the
+    old layout's records that came first), then the rows of the files it read (``files``,
+    in Prepare's order). SelectForReview and RecordDecision read it this way, not from a copy."""
+    return first_of_each(itertools.chain(stored_rows(gzip.decompress(stored), where), files))
+
+
 # --------------------------------------------------------------------------- carry-over
 
 
@@ -191,7 +232,7 @@ class CarryOver:
 
 
 def carry_over(
-    unsettled: Sequence[FeedbackRecord],
+    unsettled: Iterable[FeedbackRecord],
     *,
     now: str,
     first_seen: Mapping[str, str],
@@ -202,28 +243,40 @@ def carry_over(
 ) -> CarryOver:
     """The candidates to keep for the next iteration (the module docstring's policy); ``now``
     is the iteration's start (a retried Record step decides the same), ``first_seen`` when an
-    earlier iteration first read a carried record (records not in it: ``now``)."""
+    earlier iteration first read a carried record (records not in it: ``now``).
+
+    ``unsettled`` is read once and may be a generator: beyond the explicit corrections, the
+    memory held is the ``limit`` kept (a bounded heap), not the candidates."""
     oldest = parse_timestamp(now) - timedelta(days=max_age_days)
-    seen = {r.id: first_seen.get(r.id, now) for r in unsettled}
     expired = 0
     expired_corrections: list[str] = []
     corrections: list[FeedbackRecord] = []
-    others: list[FeedbackRecord] = []
-    for record in unsettled:
-        if parse_timestamp(seen[record.id]) < oldest:
-            expired += 1
+    others = 0
+
+    def not_expired_others() -> Iterator[FeedbackRecord]:
+        nonlocal expired, others
+        for record in unsettled:
+            if parse_timestamp(first_seen.get(record.id, now)) < oldest:
+                expired += 1
+                if record.is_correction:
+                    expired_corrections.append(record.id)
+                continue
             if record.is_correction:
-                expired_corrections.append(record.id)
-            continue
-        (corrections if record.is_correction else others).append(record)
-    others.sort(key=stored_rank_key(strategy, mode))
-    kept = sorted([*corrections, *others[:limit]], key=lambda r: r.id)
+                corrections.append(record)
+                continue
+            others += 1
+            yield record
+
+    candidates = not_expired_others()
+    top = heapq.nsmallest(max(limit, 0), candidates, key=stored_rank_key(strategy, mode))
+    deque(candidates, maxlen=0)  # nsmallest(0, ...) reads nothing; the counts need it all
+    kept = sorted([*corrections, *top], key=lambda r: r.id)
     return CarryOver(
         kept=kept,
-        first_seen={r.id: seen[r.id] for r in kept},
+        first_seen={r.id: first_seen.get(r.id, now) for r in kept},
         expired=expired,
         expired_corrections=sorted(expired_corrections),
-        dropped_over_limit=max(len(others) - limit, 0),
+        dropped_over_limit=max(others - limit, 0),
         limit=limit,
         max_age_days=max_age_days,
     )

@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,7 +29,7 @@ from textloop.domain.annotations import PoolVersion
 from textloop.domain.datasets.build import BuildConfig
 from textloop.domain.datasets.rules import ValidationRules
 from textloop.domain.errors import InvalidIterationInput
-from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.feedback import FeedbackRecord, stored_skips_review
 from textloop.domain.hashing import text_key
 from textloop.domain.names import Mode, ModelType, Trigger
 from textloop.domain.promotion import GateConfig
@@ -427,16 +427,38 @@ def unsettled_records(
     never reached the pool, so they come back.
     """
     ids, keys = settled(pool)
-    out = []
-    for record in records:
-        if record.model_type != model_type:
-            continue
-        if record.id in ids:
-            continue
-        if not record.skips_review and text_key(record.text, model_type) in keys:
-            continue
-        out.append(record)
-    return out
+    return [
+        r
+        for r in records
+        if _unsettled(r.id, r.model_type, r.text, r.skips_review, model_type, ids, keys)
+    ]
+
+
+def unsettled_rows(
+    rows: Iterable[Mapping[str, Any]], model_type: str, pool: PoolVersion | None
+) -> Iterator[Mapping[str, Any]]:
+    """``unsettled_records`` of stored dicts (``feedback.stored_row``), lazily: the iteration's
+    steps stream the new feedback rather than hold it."""
+    ids, keys = settled(pool)
+    for row in rows:
+        skips = stored_skips_review(row)
+        if _unsettled(row["id"], row["model_type"], row["text"], skips, model_type, ids, keys):
+            yield row
+
+
+def _unsettled(
+    record_id: str,
+    record_type: str,
+    text: str,
+    skips_review: bool,
+    model_type: str,
+    ids: set[str],
+    keys: set[str],
+) -> bool:
+    if record_type != model_type or record_id in ids:
+        return False
+    # No pool, no text key to compute (NFKC and a SHA-256 per record add up over millions).
+    return skips_review or not keys or text_key(text, model_type) not in keys
 
 
 def new_items_summary(count: int, minimum: int) -> dict[str, Any]:

@@ -55,6 +55,7 @@ Rules, in order:
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,7 +64,12 @@ from typing import Any
 
 import numpy as np
 
-from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.feedback import (
+    FeedbackRecord,
+    RecordedPrediction,
+    stored_is_correction,
+    stored_skips_review,
+)
 from textloop.domain.hashing import normalise_text, text_key
 from textloop.domain.names import Mode, ModelType
 from textloop.domain.thresholds import Thresholds
@@ -250,15 +256,48 @@ def uncertainty_of(
     record: FeedbackRecord, strategy: str = "margin", mode: str | None = None
 ) -> Uncertainty:
     """The ``Uncertainty`` of one feedback record (rule 3 of the module docstring)."""
-    prediction = record.prediction
-    thresholds = Thresholds.from_dict(record.thresholds)
-    if record.model_type == ModelType.ENTITY_RECOGNIZER:
+    return _uncertainty(
+        record.model_type,
+        record.prediction,
+        record.thresholds,
+        record.mode,
+        strategy,
+        mode,
+    )
+
+
+def stored_uncertainty(
+    data: Mapping[str, Any], strategy: str = "margin", mode: str | None = None
+) -> Uncertainty:
+    """``uncertainty_of`` a stored record's dict (``feedback.stored_row``), without building
+    the record: the pre-ranking scores every new record and keeps a few."""
+    prediction = data.get("prediction")
+    return _uncertainty(
+        data["model_type"],
+        None if prediction is None else RecordedPrediction.from_dict(prediction),
+        data.get("thresholds"),
+        data.get("mode"),
+        strategy,
+        mode,
+    )
+
+
+def _uncertainty(
+    model_type: str,
+    prediction: RecordedPrediction | None,
+    thresholds_data: Mapping[str, Any] | None,
+    record_mode: str | None,
+    strategy: str,
+    mode: str | None,
+) -> Uncertainty:
+    if model_type == ModelType.ENTITY_RECOGNIZER:
         return _least_confidence(prediction)
     scores = prediction.scores() if prediction else {}
     if not scores:
         return Uncertainty(1.0, "none", None)
-    mode = record.mode or mode or Mode.MULTI_CLASS
+    mode = record_mode or mode or Mode.MULTI_CLASS
     if mode == Mode.MULTI_LABEL:
+        thresholds = Thresholds.from_dict(thresholds_data)
         return _threshold_distance([(s, thresholds.for_label(lb)) for lb, s in scores.items()])
     ranked = sorted(scores.values(), reverse=True)
     if strategy == "entropy":
@@ -426,7 +465,7 @@ class Prerank:
 
 
 def prerank(
-    records: Iterable[FeedbackRecord],
+    records: Iterable[FeedbackRecord | Mapping[str, Any]],
     config: SelectionConfig,
     *,
     factor: int,
@@ -442,36 +481,129 @@ def prerank(
     corrections pass through (trusted ones skip review; untrusted ones are few, re-scored, and
     keep their path in the audit); candidates ``select_for_review`` would skip (no
     text, text in the pool) are not ranked. With no more candidates than the top, nothing
-    changes: every candidate is re-scored and the random slots draw as before."""
-    already = set(annotated_keys)
-    direct: list[FeedbackRecord] = []
-    corrections: list[FeedbackRecord] = []
-    candidates: list[FeedbackRecord] = []
+    changes: every candidate is re-scored and the random slots draw as before.
+
+    ``records`` may be ``FeedbackRecord``s or stored dicts (``feedback.stored_row``), each id
+    once, in any order, and are read once: the memory held is the top, the sample and the
+    corrections (``PrerankStream``), not the candidates."""
+    stream = PrerankStream(config, factor=factor, annotated_keys=annotated_keys, labelled=labelled)
     for record in records:
-        if record.skips_review:
-            direct.append(record)
-        elif not record.id or is_blank(record.text) or _key_of(record) in already:
-            continue
-        elif record.is_correction:
-            corrections.append(record)
+        stream.add(record)
+    return stream.result()
+
+
+class _Worse:
+    """An id whose order is reversed: on a min-heap of ``(uncertainty, _Worse(id))`` the root
+    is the worst of the kept top (least uncertain, ties the greatest id)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, record_id: str):
+        self.id = record_id
+
+    def __lt__(self, other: _Worse) -> bool:
+        return self.id > other.id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Worse) and self.id == other.id
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PrerankStream:
+    """``prerank`` one record at a time in bounded memory (written by hand on ``heapq``):
+
+    * the top ``factor x budget`` by stored uncertainty, on a heap whose root is the worst kept;
+    * the sample, by a seeded hash of the id (the ``factor x random slots`` smallest hashes of
+      the candidates beyond the top: a uniform sample that does not depend on the order the
+      records come in). A candidate may later enter the top, so the heap keeps that many more;
+    * the explicit corrections, all of them (never dropped, and few).
+
+    A record is decoded into a ``FeedbackRecord`` only when it is returned."""
+
+    def __init__(
+        self,
+        config: SelectionConfig,
+        *,
+        factor: int,
+        annotated_keys: Iterable[str] = (),
+        labelled: int = 0,
+    ):
+        self.config = config
+        self.already = set(annotated_keys)
+        self.top_n = factor * config.budget
+        self.sample_n = factor * config.random_slots(labelled)
+        self._salt = hashlib.sha256(str(_seed(config.seed)).encode()).digest()
+        self.direct: list[Any] = []
+        self.corrections: list[Any] = []
+        # (key..., arrival, record): the arrival number keeps records out of the comparison.
+        self.top: list[tuple[float, _Worse, int, Any]] = []
+        self.hashed: list[tuple[int, str, int, Any]] = []  # (-hash, id, ...): a max-heap
+        self.candidates = 0
+
+    def add(self, record: FeedbackRecord | Mapping[str, Any]) -> None:
+        if isinstance(record, FeedbackRecord):
+            record_id, text, model_type = record.id, record.text, record.model_type
+            skips, correction = record.skips_review, record.is_correction
         else:
-            candidates.append(record)
-    total = len(corrections) + len(candidates)
-    top_n = factor * config.budget
-    if len(candidates) <= top_n:
-        return Prerank([*direct, *corrections, *candidates], None, total, total)
-    candidates.sort(key=lambda r: (-uncertainty_of(r, config.strategy, config.mode).value, r.id))
-    top, rest = candidates[:top_n], candidates[top_n:]
-    rest.sort(key=lambda r: r.id)  # the sample must not depend on the input order
-    size = min(len(rest), factor * config.random_slots(labelled))
-    rng = np.random.default_rng(_seed(config.seed))
-    sample = [rest[j] for j in sorted(rng.choice(len(rest), size=size, replace=False))]
-    return Prerank(
-        [*direct, *corrections, *top, *sample],
-        [r.id for r in sample],
-        total,
-        len(corrections) + len(top) + size,
-    )
+            record_id, text, model_type = record["id"], record["text"], record["model_type"]
+            skips, correction = stored_skips_review(record), stored_is_correction(record)
+        if skips:
+            self.direct.append(record)
+            return
+        if not record_id or is_blank(text):
+            return
+        if self.already and text_key(text, model_type) in self.already:
+            return
+        if correction:
+            self.corrections.append(record)
+            return
+        self.candidates += 1
+        value = self._uncertainty(record)
+        arrival = self.candidates
+        if len(self.top) < self.top_n:
+            heapq.heappush(self.top, (value, _Worse(record_id), arrival, record))
+        else:
+            worst = self.top[0]
+            if self.top_n and (value > worst[0] or (value == worst[0] and record_id < worst[1].id)):
+                heapq.heapreplace(self.top, (value, _Worse(record_id), arrival, record))
+        keep = self.top_n + self.sample_n
+        if not self.sample_n:
+            return
+        digest = hashlib.blake2b(record_id.encode(), digest_size=8, key=self._salt)
+        entry = (-int.from_bytes(digest.digest(), "big"), record_id, arrival, record)
+        if len(self.hashed) < keep:
+            heapq.heappush(self.hashed, entry)
+        elif entry > self.hashed[0]:
+            heapq.heapreplace(self.hashed, entry)
+
+    def _uncertainty(self, record: FeedbackRecord | Mapping[str, Any]) -> float:
+        if isinstance(record, FeedbackRecord):
+            return uncertainty_of(record, self.config.strategy, self.config.mode).value
+        return stored_uncertainty(record, self.config.strategy, self.config.mode).value
+
+    def result(self) -> Prerank:
+        direct = sorted(map(_as_record, self.direct), key=lambda r: r.id)
+        corrections = sorted(map(_as_record, self.corrections), key=lambda r: r.id)
+        total = len(corrections) + self.candidates
+        ranked = sorted(self.top, key=lambda e: (-e[0], e[1].id))
+        top = [_as_record(record) for *_, record in ranked]
+        if self.candidates <= self.top_n:
+            return Prerank([*direct, *corrections, *top], None, total, total)
+        in_top = {r.id for r in top}
+        by_hash = sorted(self.hashed, reverse=True)  # the smallest hashes first
+        sample = [_as_record(rec) for _, rid, _, rec in by_hash if rid not in in_top]
+        sample = sorted(sample[: self.sample_n], key=lambda r: r.id)
+        return Prerank(
+            [*direct, *corrections, *top, *sample],
+            [r.id for r in sample],
+            total,
+            len(corrections) + len(top) + len(sample),
+        )
+
+
+def _as_record(record: FeedbackRecord | Mapping[str, Any]) -> FeedbackRecord:
+    return record if isinstance(record, FeedbackRecord) else FeedbackRecord.from_dict(record)
 
 
 def _correction_paths(

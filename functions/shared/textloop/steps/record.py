@@ -17,13 +17,16 @@ RecordDecision also commits the intake watermark and the carry-over Prepare prop
 (``domain.intake``: only a decided iteration moves them; the record's ``inputs.intake`` says what
 was read, what was carried and what expired, and why).
 
-AWS: s3:GetObject (reviews/*, annotations/*, datasets/*, models/*, audit/*),
+AWS: s3:GetObject (feedback/*: the files Prepare read, for the carry-over; reviews/*,
+annotations/*, datasets/*, models/*, audit/*),
 s3:PutObject (audit/*, reviews/watermarks/*, reviews/carry-over/*).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,12 +42,13 @@ from textloop.domain.audit import (
     validate_audit_record,
 )
 from textloop.domain.errors import InvalidIterationInput
-from textloop.domain.intake import carry_over, encode_carry_over
+from textloop.domain.feedback import FeedbackRecord
+from textloop.domain.intake import carry_over, encode_carry_over, iteration_rows
 from textloop.domain.iteration import (
     Iteration,
     IterationConfig,
     unprepared_iteration,
-    unsettled_records,
+    unsettled_rows,
 )
 from textloop.steps.payloads import ITERATION, step_schema
 
@@ -193,11 +197,24 @@ def commit_intake(ctx: Stack, it: Iteration, outcome: str) -> dict[str, Any] | N
     proposal = ctx.lake.get_json(layout.intake_key(it.iteration_id))
     if proposal is None:
         raise LookupError(f"Prepare stored no intake proposal for iteration {it.iteration_id}")
-    candidates = ctx.lake.get_records(layout.new_feedback_key(it.iteration_id)) or []
-    left = unsettled_records(candidates, it.model_type, ctx.pools.current(it.model_type))
+    stored = ctx.lake.get_bytes(layout.new_feedback_key(it.iteration_id))
+    rows = iteration_rows(
+        gzip.compress(b"") if stored is None else stored,
+        ctx.lake.feedback_file_rows(proposal.get("files") or []),
+        where=layout.new_feedback_key(it.iteration_id),
+    )
+    unsettled = 0
+
+    def left() -> Iterator[FeedbackRecord]:
+        # Streamed: only what the carry-over keeps is held (``intake.carry_over``).
+        nonlocal unsettled
+        for row in unsettled_rows(rows, it.model_type, ctx.pools.current(it.model_type)):
+            unsettled += 1
+            yield FeedbackRecord.from_dict(row)
+
     config = it.config
     kept = carry_over(
-        left,
+        left(),
         now=it.started_at,
         first_seen=proposal["first_seen"],
         limit=config.carry_over_limit,
@@ -218,7 +235,7 @@ def commit_intake(ctx: Stack, it: Iteration, outcome: str) -> dict[str, Any] | N
         "committed": True,
         "watermark_hour": proposal["watermark"]["hour"],
         "previous_watermark_hour": proposal["summary"]["watermark_hour"],
-        "carry_over": {"unsettled": len(left), **kept.audit()},
+        "carry_over": {"unsettled": unsettled, **kept.audit()},
     }
 
 

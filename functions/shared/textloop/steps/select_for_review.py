@@ -1,8 +1,12 @@
 """SelectForReview: choose the items people review in this iteration and write the review
 batches.
 
-Candidates are the new feedback Prepare stored for the iteration (``layout.new_feedback_key``).
-They are pre-ranked by the confidence stored at classification time (``selection.prerank``),
+Candidates are the new feedback Prepare counted: the records it stored for the iteration
+(``layout.new_feedback_key``) and the feedback files its proposal (``layout.intake_key``) names,
+read again conditional on their ETags and streamed, each line parsed once; a count that differs
+from Prepare's fails the step. They are pre-ranked as they stream by the confidence stored at
+classification time (``selection.PrerankStream``: bounded heaps; a full record is built only for
+the few kept),
 and only the top ``rescore_factor x review_budget`` of them, with a sample for the random share,
 are re-scored with the active model (the recorded scores may come from an older model): the
 local back-end in process, a Comprehend model through its endpoint (there is no batch job on
@@ -20,13 +24,14 @@ Everything goes to ``layout.selection_key``; the state machine receives only the
 sizes (Step Functions payloads are limited to 256 KiB; the texts are not).
 
 Environment: DATA_LAKE_BUCKET, ACTIVE_MODEL_PARAMETER_PREFIX.
-AWS: s3:GetObject (reviews/*, annotations/*, datasets/seed/*, models/*), s3:PutObject
+AWS: s3:GetObject (feedback/*, reviews/*, annotations/*, datasets/seed/*, models/*), s3:PutObject
 (reviews/*), ssm:GetParameter (active-model pointer), comprehend:ClassifyDocument (only when the
 active model is a Comprehend endpoint).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from textloop.adapters.stack import Stack
@@ -35,8 +40,9 @@ from textloop.domain.annotations import PoolVersion, answer_from_feedback
 from textloop.domain.backends import BackendError, ModelBackend
 from textloop.domain.datasets import seed as seed_data
 from textloop.domain.feedback import FeedbackRecord
-from textloop.domain.iteration import Iteration, settled
-from textloop.domain.selection import prerank, review_batches, select_for_review
+from textloop.domain.intake import iteration_rows
+from textloop.domain.iteration import Iteration, settled, unsettled_rows
+from textloop.domain.selection import PrerankStream, review_batches, select_for_review
 from textloop.steps.payloads import ITERATION, step_schema
 
 EVENT = step_schema(iteration=ITERATION)
@@ -44,22 +50,29 @@ EVENT = step_schema(iteration=ITERATION)
 
 def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
     it = Iteration.from_dict(event["iteration"])
-    records = ctx.lake.get_records(layout.new_feedback_key(it.iteration_id))
-    if records is None:
-        raise LookupError(f"Prepare stored no new feedback for iteration {it.iteration_id}")
     pool = ctx.pools.current(it.model_type)
     pointer, backend = ctx.active_model(it.model_type)
     _, pool_keys = settled(pool)
     seed = seed_documents(ctx, it.model_type, it.mode)
     # The labels the loop has: what the next model trains on (seed data and pool, once each).
     labelled = len(pool_keys | {d["key"] for d in seed})
-    ranked = prerank(
-        records,
+    ranked = PrerankStream(
         it.selection,
         factor=it.config.rescore_factor,
         annotated_keys=pool_keys,
         labelled=labelled,
     )
+    counted = 0
+    for row in new_feedback(ctx, it, pool):
+        counted += 1
+        ranked.add(row)
+    expected = (it.new_items or {}).get("count")
+    if expected is not None and counted != expected:
+        raise RuntimeError(
+            f"iteration {it.iteration_id}: Prepare counted {expected} new feedback record(s), "
+            f"Select read {counted}"
+        )
+    ranked = ranked.result()
     records = ranked.records
     try:
         records = rescored(records, backend)
@@ -111,6 +124,28 @@ def run(ctx: Stack, event: dict[str, Any]) -> dict[str, Any]:
         ],
         "counts": counts,
     }
+
+
+def new_feedback(
+    ctx: Stack, it: Iteration, pool: PoolVersion | None
+) -> Iterator[Mapping[str, Any]]:
+    """The records Prepare counted, streamed (``intake.iteration_rows``): what it stored, then
+    the files its proposal names, unsettled against the pool version Prepare counted with."""
+    stored = ctx.lake.get_bytes(layout.new_feedback_key(it.iteration_id))
+    if stored is None:
+        raise LookupError(f"Prepare stored no new feedback for iteration {it.iteration_id}")
+    # An iteration prepared before the files were named stored every record: no files then.
+    proposal = ctx.lake.get_json(layout.intake_key(it.iteration_id)) or {}
+    version = proposal.get("pool_version")
+    counted_with = pool
+    if (pool.pool_version if pool else None) != version:
+        counted_with = ctx.pools.get(version) if version else None
+    rows = iteration_rows(
+        stored,
+        ctx.lake.feedback_file_rows(proposal.get("files") or []),
+        where=layout.new_feedback_key(it.iteration_id),
+    )
+    return unsettled_rows(rows, it.model_type, counted_with)
 
 
 def rescored(records: list[FeedbackRecord], backend: ModelBackend | None) -> list[FeedbackRecord]:
