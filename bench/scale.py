@@ -44,6 +44,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -298,10 +299,23 @@ class S3Requests:
     def __init__(self) -> None:
         self.by_operation: Counter[str] = Counter()
         self.on = False
+        # CPU time spent inside S3 calls (botocore and moto's in-process S3), summed over the
+        # threads that made them: how much of the steps' time is the emulator's.
+        self.cpu_seconds = 0.0
+        self._started = threading.local()
+        self._lock = threading.Lock()
 
     def __call__(self, model: Any = None, **_: Any) -> None:
         if self.on and model is not None:
             self.by_operation[model.name] += 1
+        self._started.at = time.thread_time()
+
+    def after(self, **_: Any) -> None:
+        started = getattr(self._started, "at", None)
+        if self.on and started is not None:
+            with self._lock:
+                self.cpu_seconds += time.thread_time() - started
+        self._started.at = None
 
 
 def _status(field: str) -> int:
@@ -326,6 +340,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         boto3.setup_default_session()
         counter = S3Requests()
         boto3.DEFAULT_SESSION.events.register("before-call.s3", counter)
+        boto3.DEFAULT_SESSION.events.register("after-call.s3", counter.after)
         rows = ag_news_rows()
         t0 = time.perf_counter()
         model = deploy(rows)
@@ -466,6 +481,7 @@ def measure_steps(
         "select_seconds": t2 - t1,
         "wall_seconds": t2 - t0,
         "cpu_seconds": cpu,
+        "s3_cpu_seconds": counter.cpu_seconds,
         "rss_before_mib": rss0 / 2**20,
         "peak_rss_mib": peak / 2**20,
         "peak_added_mib": (peak - rss0) / 2**20,

@@ -4,6 +4,7 @@ requests are counted with a botocore event hook on the lake's client."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
 from pathlib import Path
@@ -12,6 +13,7 @@ import boto3
 import pytest
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
+from textloop.domain.annotations import Answer, merge_answers
 from textloop.domain.feedback import FeedbackRecord, record_id
 from textloop.domain.intake import (
     Watermark,
@@ -19,16 +21,19 @@ from textloop.domain.intake import (
     decode_carry_over,
     next_watermark,
     read_plan,
+    stored_rows,
 )
 from textloop.domain.iteration import Iteration
 from textloop.domain.local_model import LocalBackend
 from textloop.domain.selection import (
+    PrerankStream,
     SelectionConfig,
     prerank,
     select_for_review,
     uncertainty_of,
 )
 from textloop.steps import prepare, record
+from textloop.steps import select_for_review as select_step
 from textloop.steps.select_for_review import rescored
 
 from tests.support.iteration_data import put_feedback_file
@@ -313,3 +318,159 @@ def test_the_state_machine_carries_what_prepare_read_to_the_record_step():
         }
     ).to_dict()
     assert selected == set(fields)
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def run_select(ctx: Stack, it: dict) -> dict:
+    return select_step.run(ctx, {"iteration": it})
+
+
+def test_select_reads_exactly_the_files_prepare_named_and_chooses_from_what_it_counted(ctx):
+    first = put_feedback_file(
+        BUCKET,
+        [implicit(f"counted story {n}", 0.55 + n / 100) for n in range(4)],
+        hour="2026-12-01T10",
+    )
+    second = put_feedback_file(BUCKET, [batch_record("counted upload")], hour="2026-12-01T11")
+    it = run_prepare(ctx, "it-1", "2026-12-01T11:40:00.000Z")
+    proposal = ctx.lake.get_json(layout.intake_key("it-1"))
+    assert [f["key"] for f in proposal["files"]] == sorted([first, second])
+    assert all(f["etag"].strip('"') for f in proposal["files"])
+    assert proposal["new_items"] == it["new_items"]["count"] == 5
+    # No record is copied: what Prepare stores holds only what no file holds (no carry-over yet).
+    assert ctx.lake.get_records(layout.new_feedback_key("it-1")) == []
+
+    # A file landing after Prepare listed the hour is the next iteration's, not this one's.
+    late = put_feedback_file(BUCKET, [implicit("arrived too late", 0.5)], hour="2026-12-01T11")
+    requests = S3Requests(ctx.lake.s3)
+    selected = run_select(ctx, it)
+    assert late not in requests.of("GetObject")
+    assert {first, second} <= set(requests.of("GetObject"))
+    assert not requests.of("ListObjectsV2")
+    assert selected["counts"]["prerank_candidates"] == 5
+    items = {
+        i["text"]
+        for b in ctx.lake.get_json(selected["selection_key"])["batches"]
+        for i in b["items"]
+    }
+    assert "arrived too late" not in items and len(items) == 4  # the review budget
+
+
+def test_a_file_changed_or_gone_after_prepare_fails_select_naming_it(ctx):
+    key = put_feedback_file(BUCKET, [implicit("first words", 0.6)], hour="2026-12-01T10")
+    it = run_prepare(ctx, "it-1", "2026-12-01T10:40:00.000Z")
+    s3 = boto3.client("s3")
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body + b"")  # the same bytes: the same ETag
+    assert run_select(ctx, it)["counts"]["prerank_candidates"] == 1
+    other = gzip.compress(implicit("other words", 0.6).to_json(), mtime=0)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=other)
+    with pytest.raises(RuntimeError, match=f"{key} changed"):
+        run_select(ctx, it)
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    with pytest.raises(LookupError, match=f"{key} is gone"):
+        run_select(ctx, it)
+
+
+def test_select_refuses_a_count_that_differs_from_prepares(ctx):
+    put_feedback_file(BUCKET, [implicit(f"story {n}", 0.6) for n in range(3)], hour="2026-12-01T10")
+    it = run_prepare(ctx, "it-1", "2026-12-01T10:40:00.000Z")
+    with pytest.raises(RuntimeError, match=r"Prepare counted 4 new feedback record.*Select read 3"):
+        run_select(ctx, {**it, "new_items": {**it["new_items"], "count": 4}})
+
+
+def test_select_counts_with_the_pool_prepare_counted_with(ctx):
+    texts = [f"pooled story {n}" for n in range(3)]
+    put_feedback_file(BUCKET, [implicit(t, 0.6) for t in texts], hour="2026-12-01T10")
+    it = run_prepare(ctx, "it-1", "2026-12-01T10:40:00.000Z")
+    # A pool version published after Prepare answers one of the texts: Select still reads the
+    # three Prepare counted (and leaves the answered one out of the ranking, as before).
+    answer = Answer(
+        item_id="x",
+        text=texts[0],
+        reviewer_id="rev-1",
+        answered_at="2026-12-01T10:50:00.000Z",
+        source="review",
+        labels=("World",),
+    )
+    ctx.pools.publish(merge_answers(None, [answer], model_type=MT), iteration_id="other")
+    selected = run_select(ctx, it)
+    assert selected["counts"]["prerank_candidates"] == 2
+
+
+def test_a_retried_prepare_writes_the_same_objects_and_returns_the_same(ctx):
+    put_feedback_file(BUCKET, [implicit(f"story {n}", 0.6) for n in range(3)], hour="2026-12-01T10")
+    first = run_prepare(ctx, "it-1", "2026-12-01T10:40:00.000Z", carry_over_limit=1)
+    decided(ctx, first)  # something carried over, so Prepare stores records too
+    put_feedback_file(BUCKET, [implicit("newer", 0.6)], hour="2026-12-01T11")
+    it = run_prepare(ctx, "it-2", "2026-12-01T11:40:00.000Z")
+    keys = [layout.intake_key("it-2"), layout.new_feedback_key("it-2")]
+    stored = [ctx.lake.get_bytes(k) for k in keys]
+    assert len(ctx.lake.get_records(keys[1])) == 1
+    again = run_prepare(ctx, "it-2", "2026-12-01T11:40:00.000Z")
+    # The lock's expiry is the clock's; the rest is what the lake held.
+    assert again | {"lock": None} == it | {"lock": None}
+    assert [ctx.lake.get_bytes(k) for k in keys] == stored
+    assert run_select(ctx, it) == run_select(ctx, again)
+
+
+def test_record_carries_over_from_the_files_prepare_named(ctx):
+    records = [implicit(f"doubtful {n}", 0.5 + n / 40) for n in range(6)]
+    put_feedback_file(BUCKET, records, hour="2026-12-01T10")
+    it = run_prepare(ctx, "it-1", "2026-12-01T10:40:00.000Z", carry_over_limit=2)
+    requests = S3Requests(ctx.lake.s3)
+    committed = decided(ctx, it)
+    assert [f["key"] for f in ctx.lake.get_json(layout.intake_key("it-1"))["files"]] == [
+        k for k in requests.of("GetObject") if k.startswith("feedback/")
+    ]
+    kept, _ = decode_carry_over(ctx.lake.get_bytes(layout.carry_over_key(MT)))
+    assert [r.text for r in sorted(kept, key=lambda r: r.text)] == ["doubtful 0", "doubtful 1"]
+    assert committed["carry_over"]["unsettled"] == 6
+
+
+def test_carry_over_reads_a_generator_once_and_a_limit_of_zero_still_counts():
+    records = [implicit(f"doubtful {n}", 0.5 + n / 40) for n in range(5)]
+    correction = batch_record("corrected", "World")
+    now = "2026-12-01T10:00:00.000Z"
+    listed = carry_over([*records, correction], now=now, first_seen={}, limit=2, max_age_days=7)
+    streamed = carry_over(
+        iter([*records, correction]), now=now, first_seen={}, limit=2, max_age_days=7
+    )
+    assert streamed == listed and len(listed.kept) == 3
+    nothing = carry_over(iter(records), now=now, first_seen={}, limit=0, max_age_days=7)
+    assert nothing.kept == [] and nothing.dropped_over_limit == 5
+
+
+def test_pre_ranking_a_stream_holds_only_the_top_and_the_sample():
+    config = SelectionConfig(budget=3, random_share=0.5, seed="it-s")
+    records = [implicit(f"news item {n}", 0.5 + (n * 37 % 100) / 250) for n in range(400)]
+    rows = (r.to_dict() for r in records)  # what the steps stream: stored dicts
+    stream = PrerankStream(config, factor=2, labelled=0)
+    largest = 0
+    for row in rows:
+        stream.add(row)
+        largest = max(largest, len(stream.top) + len(stream.hashed))
+    # The top 2 x 3 and, for 2 x 2 random slots, the 4 + 6 smallest hashes: never more.
+    assert largest == 6 + 10
+    ranked = stream.result()
+    brute = sorted(records, key=lambda r: (-uncertainty_of(r).value, r.id))
+    assert [r.id for r in ranked.records[:6]] == [r.id for r in brute[:6]]
+    assert all(isinstance(r, FeedbackRecord) for r in ranked.records)
+    assert len(ranked.random_from) == 4
+    assert not set(ranked.random_from) & {r.id for r in brute[:6]}
+    # The same records as FeedbackRecords, in another order: the same choice.
+    again = prerank(list(reversed(records)), config, factor=2, labelled=0)
+    assert [r.id for r in again.records] == [r.id for r in ranked.records]
+    assert again.random_from == ranked.random_from
+
+
+def test_a_stored_line_parses_as_before_or_is_named():
+    data = implicit("a story", 0.6).to_dict() | {"origin": {"score": float("nan")}}
+    line = json.dumps(data).encode()  # NaN: orjson refuses it, json (as before) does not
+    assert len(list(stored_rows(line + b"\n", "f.jsonl"))) == 1
+    with pytest.raises(ValueError, match=r"f\.jsonl line 2 is not a feedback record"):
+        list(stored_rows(line + b"\n" + b'{"id": "x"}\n', "f.jsonl"))
+    with pytest.raises(ValueError, match="line 1 is not a feedback record"):
+        list(stored_rows(b"[1, 2]\n", "f.jsonl"))
