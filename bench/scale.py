@@ -453,6 +453,8 @@ def measure_steps(
     cpu0 = time.process_time()
     iteration = prepare.run(ctx, event)
     t1 = time.perf_counter()
+    prepare_cpu = time.process_time() - cpu0
+    prepare_s3_cpu = counter.cpu_seconds
     prepare_requests = dict(counter.by_operation)
     selected = select_for_review.run(ctx, {"iteration": iteration})
     t2 = time.perf_counter()
@@ -482,6 +484,8 @@ def measure_steps(
         "wall_seconds": t2 - t0,
         "cpu_seconds": cpu,
         "s3_cpu_seconds": counter.cpu_seconds,
+        "prepare_cpu_seconds": prepare_cpu,
+        "prepare_s3_cpu_seconds": prepare_s3_cpu,
         "rss_before_mib": rss0 / 2**20,
         "peak_rss_mib": peak / 2**20,
         "peak_added_mib": (peak - rss0) / 2**20,

@@ -474,3 +474,35 @@ def test_a_stored_line_parses_as_before_or_is_named():
         list(stored_rows(line + b"\n" + b'{"id": "x"}\n', "f.jsonl"))
     with pytest.raises(ValueError, match="line 1 is not a feedback record"):
         list(stored_rows(b"[1, 2]\n", "f.jsonl"))
+
+
+def test_the_stored_uncertainty_of_a_line_is_the_uncertainty_of_its_record():
+    from textloop.domain.selection import stored_uncertainty
+
+    labels = [("World", 0.41), ("Sports", 0.39), ("Business", 0.2)]
+    multi = implicit("labels", 0.7).to_dict() | {
+        "mode": "MULTI_LABEL",
+        "thresholds": {"default": 0.5, "per_label": {"Sports": 0.3}},
+        "prediction": {
+            "routed_to_review": True,
+            "labels": [{"label": lb, "score": s} for lb, s in labels],
+        },
+    }
+    entity = implicit("Ada Lovelace wrote", 0.7).to_dict() | {"model_type": "ENTITY_RECOGNIZER"}
+    entity.pop("mode")
+    spans = [
+        {"begin_offset": 0, "end_offset": 3, "type": "PERSON", "score": 0.8},
+        {"begin_offset": 4, "end_offset": 12, "type": "PERSON", "score": 0.55},
+    ]
+    rows = [
+        implicit("two labels", 0.62).to_dict(),
+        batch_record("no prediction").to_dict(),
+        multi,
+        entity | {"prediction": {"routed_to_review": True, "entities": spans}},
+        entity | {"prediction": {"routed_to_review": True, "entities": []}},
+        {k: v for k, v in entity.items() if k != "prediction"},
+    ]
+    for row in rows:
+        record = FeedbackRecord.from_dict(row)
+        for strategy in ("margin", "entropy"):
+            assert stored_uncertainty(row, strategy) == uncertainty_of(record, strategy), row

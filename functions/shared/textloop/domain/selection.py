@@ -66,7 +66,6 @@ import numpy as np
 
 from textloop.domain.feedback import (
     FeedbackRecord,
-    RecordedPrediction,
     stored_is_correction,
     stored_skips_review,
 )
@@ -256,46 +255,40 @@ def uncertainty_of(
     record: FeedbackRecord, strategy: str = "margin", mode: str | None = None
 ) -> Uncertainty:
     """The ``Uncertainty`` of one feedback record (rule 3 of the module docstring)."""
-    return _uncertainty(
-        record.model_type,
-        record.prediction,
-        record.thresholds,
-        record.mode,
-        strategy,
-        mode,
-    )
+    prediction = record.prediction
+    if record.model_type == ModelType.ENTITY_RECOGNIZER:
+        if prediction is None:
+            return _least_confidence(None)
+        return _least_confidence([e.score for e in prediction.entities or ()])
+    scores = prediction.scores() if prediction else {}
+    return _label_uncertainty(scores, record.thresholds, record.mode or mode, strategy)
 
 
 def stored_uncertainty(
     data: Mapping[str, Any], strategy: str = "margin", mode: str | None = None
 ) -> Uncertainty:
-    """``uncertainty_of`` a stored record's dict (``feedback.stored_row``), without building
-    the record: the pre-ranking scores every new record and keeps a few."""
+    """``uncertainty_of`` a stored record's dict (``feedback.stored_row``), straight from the
+    JSON: the pre-ranking scores every new record and keeps a few, and building each record's
+    prediction cost as much as parsing its line."""
     prediction = data.get("prediction")
-    return _uncertainty(
-        data["model_type"],
-        None if prediction is None else RecordedPrediction.from_dict(prediction),
-        data.get("thresholds"),
-        data.get("mode"),
-        strategy,
-        mode,
-    )
+    if data["model_type"] == ModelType.ENTITY_RECOGNIZER:
+        if prediction is None:
+            return _least_confidence(None)
+        return _least_confidence([e.get("score") for e in prediction.get("entities") or ()])
+    labels = (prediction.get("labels") if prediction else None) or ()
+    scores = {ls["label"]: float(ls["score"]) for ls in labels}
+    return _label_uncertainty(scores, data.get("thresholds"), data.get("mode") or mode, strategy)
 
 
-def _uncertainty(
-    model_type: str,
-    prediction: RecordedPrediction | None,
+def _label_uncertainty(
+    scores: Mapping[str, float],
     thresholds_data: Mapping[str, Any] | None,
-    record_mode: str | None,
-    strategy: str,
     mode: str | None,
+    strategy: str,
 ) -> Uncertainty:
-    if model_type == ModelType.ENTITY_RECOGNIZER:
-        return _least_confidence(prediction)
-    scores = prediction.scores() if prediction else {}
     if not scores:
         return Uncertainty(1.0, "none", None)
-    mode = record_mode or mode or Mode.MULTI_CLASS
+    mode = mode or Mode.MULTI_CLASS
     if mode == Mode.MULTI_LABEL:
         thresholds = Thresholds.from_dict(thresholds_data)
         return _threshold_distance([(s, thresholds.for_label(lb)) for lb, s in scores.items()])
@@ -313,10 +306,10 @@ def _uncertainty(
     return Uncertainty(1.0 - margin, "margin", margin)
 
 
-def _least_confidence(prediction: Any) -> Uncertainty:
-    if prediction is None:
+def _least_confidence(entity_scores: Sequence[Any] | None) -> Uncertainty:
+    if entity_scores is None:
         return Uncertainty(1.0, "none", None)
-    scores = [float(e.score) for e in prediction.entities or () if e.score is not None]
+    scores = [float(score) for score in entity_scores if score is not None]
     if not scores:
         return Uncertainty(1.0, "no_entity", None)
     least = min(scores)
