@@ -32,7 +32,7 @@ Generation writes straight into moto's S3 backend (not through the API: that wou
 moto, and the hook counts only the steps' requests).
 
     .venv/bin/python -m bench.scale [--sizes 10000,100000,1000000,10000000] [--new 100000]
-        [--layout files|objects] [--label after] [--report-only]
+        [--layout files|objects] [--label stream] [--report-only]
 """
 
 from __future__ import annotations
@@ -562,19 +562,44 @@ def _fmt_requests(requests: dict[str, int]) -> str:
 
 def scale_table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| code / layout | lake records | new | S3 objects | Prepare s | Select s | Prepare + "
-        "Select s | CPU s | peak RSS added MiB | S3 requests | by operation | candidates read |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| code / layout | commit | load | lake records | new | S3 objects | Prepare s | Select s "
+        "| Prepare + Select s | CPU s | peak RSS added MiB | S3 requests | by operation | "
+        "candidates read |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: (r["label"], r["new"], r["size"])):
         lines.append(
-            f"| {r['label']} / {r['layout']} | {r['size']:,} | {r['new']:,} | "
+            f"| {r['label']} / {r['layout']} | {commit_of(r)} | {_load(r)} | "
+            f"{r['size']:,} | {r['new']:,} | "
             f"{r['lake']['objects']:,} | {r['prepare_seconds']:.1f} | {r['select_seconds']:.1f} | "
             f"**{r['wall_seconds']:.1f}** | {r['cpu_seconds']:.1f} | {r['peak_added_mib']:.0f} | "
             f"{r['s3_requests_total']:,} | {_fmt_requests(r['s3_requests'])} | "
             f"{r['new_items'].get('count', r['new_items']):,} |"
         )
     return lines
+
+
+# Runs from before the benchmark recorded its commit, by the report that published them.
+EARLIER_COMMITS = {"before": "7ca7e2a", "after": "cd019fa"}
+
+
+def commit_of(result: dict[str, Any]) -> str:
+    if result.get("commit"):
+        return result["commit"]
+    return f"{EARLIER_COMMITS.get(result['label'], '?')}*"
+
+
+def _load(result: dict[str, Any]) -> str:
+    loads = (result.get("machine") or {}).get("loadavg")
+    return f"{loads[0]:.1f}" if loads else "n/a"
+
+
+def _s3_cpu(result: dict[str, Any]) -> str:
+    if "s3_cpu_seconds" not in result:
+        return "not measured"
+    return (
+        f"{result['s3_cpu_seconds']:.1f} ({result['s3_cpu_seconds'] / result['cpu_seconds']:.0%})"
+    )
 
 
 def _ratio(value: float, base: float) -> str:
@@ -645,18 +670,20 @@ def million_section(results: list[dict[str, Any]]) -> list[str]:
     out = [
         "## 10^6 new records in one iteration (target: 3 minutes and 3 GB)",
         "",
-        "| code | lake records | new | Prepare s | Select s | wall s | CPU s | peak RSS added MiB "
+        "| code | commit | load | lake records | new | Prepare s | Select s | wall s | CPU s | "
+        "CPU in S3 calls (moto) s | peak RSS added MiB "
         "| peak RSS of the process MiB (moto's lake included) | S3 requests | within target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         fits = r["wall_seconds"] <= 180 and r["peak_added_mib"] <= 3 * 1024
         cpu_fits = r["cpu_seconds"] <= 180 and r["peak_added_mib"] <= 3 * 1024
         verdict = "yes" if fits else ("CPU time yes, wall no" if cpu_fits else "no")
         out.append(
-            f"| {r['label']} | {r['size']:,} | {r['new']:,} | {r['prepare_seconds']:.0f} | "
+            f"| {r['label']} | {commit_of(r)} | {_load(r)} | {r['size']:,} | {r['new']:,} | "
+            f"{r['prepare_seconds']:.0f} | "
             f"{r['select_seconds']:.0f} | {r['wall_seconds']:.0f} | {r['cpu_seconds']:.0f} | "
-            f"{r['peak_added_mib']:,.0f} | {r['peak_rss_mib']:,.0f} | "
+            f"{_s3_cpu(r)} | {r['peak_added_mib']:,.0f} | {r['peak_rss_mib']:,.0f} | "
             f"{r['s3_requests_total']:,} ({_fmt_requests(r['s3_requests'])}) | {verdict} |"
         )
     return [*out, ""]
@@ -790,13 +817,23 @@ the lake moto holds is not counted) and every S3 request by operation (a botocor
   lake's last, the files it read in the lateness window) and its carry-over (at most
   `carry_over_limit` candidates) are in place, as its Record step would have left them.
 
-Which code each figure measured: `before` on main at 7ca7e2a (issue 14's starting point, with
-this benchmark), `after` on this branch with part "incremental" merged at cd019fa; later runs
-record their commit in their JSON file.
+* **stream** = with part "stream": Prepare counts the new feedback as the files stream by and
+  names the files it read (with their ETags) instead of rewriting every record; SelectForReview
+  reads those files again (GETs conditional on the ETags), parses each line once (orjson) and
+  pre-ranks with bounded heaps, building a full record only for the few it keeps. The same lake
+  and the same primed watermark and carry-over as `after`.
+
+Which code each figure measured: the `commit` column. Runs marked `*` predate the benchmark
+recording its commit; the report that published them named it: `before` on main at 7ca7e2a
+(issue 14's starting point, with this benchmark), `after` with part "incremental" merged at
+cd019fa. `load` is the machine's 1-minute load average when the run ended (2 cores).
 
 moto answers in-process: a GET costs CPU here, not the 10-30 ms of a round trip to S3, so the
 **request counts** carry over to AWS and the times do not (on AWS, today's Prepare waits on one
-GET per object, 10 at a time)."""
+GET per object, 10 at a time). Runs from part "stream" on also record the CPU time spent inside
+S3 calls (botocore and moto, `before-call`/`after-call` hooks, `time.thread_time` summed over
+the reading threads): the share of the steps' CPU that is the emulator's, not the step's. On a
+loaded machine the wall time is mostly waiting for a core: compare CPU times."""
 
 
 MACHINE_NOTES = """## Machine
@@ -812,7 +849,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--new", type=int, default=100_000)
     parser.add_argument("--layout", choices=("files", "objects"), default="files")
-    parser.add_argument("--label", default="after")
+    parser.add_argument("--label", default="stream", help="which code a run measures")
     parser.add_argument("--file-records", type=int, default=10_000)
     parser.add_argument("--records-per-hour", type=int, default=40_000)
     parser.add_argument("--gzip-level", type=int, default=1)

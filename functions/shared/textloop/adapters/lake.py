@@ -1,5 +1,6 @@
 """The data lake bucket: JSON and text documents read, written once, listed; and feedback records
-(the buffered lake's files: ``put_feedback_file``, ``read_feedback_files``).
+(the buffered lake's files: ``put_feedback_file``, ``read_feedback_files``, and the iteration's
+streaming read of them, ``feedback_file_rows``).
 
 Writes that must happen once use ``If-None-Match: *``: a retried step finds its own object and
 goes on (``put_json_once`` answers False), and two deliveries racing cannot both win.

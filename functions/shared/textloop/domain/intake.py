@@ -118,15 +118,6 @@ def next_watermark(
     return Watermark(hour=hour, read=frozenset(kept))
 
 
-def merged(*groups: Iterable[FeedbackRecord]) -> list[FeedbackRecord]:
-    """Every record once (ids are content hashes), by id."""
-    out: dict[str, FeedbackRecord] = {}
-    for group in groups:
-        for record in group:
-            out.setdefault(record.id, record)
-    return [out[k] for k in sorted(out)]
-
-
 # --------------------------------------------------------------------------- the new feedback
 
 

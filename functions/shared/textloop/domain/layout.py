@@ -213,14 +213,17 @@ def _iteration(iteration_id: str) -> str:
 
 
 def new_feedback_key(iteration_id: str) -> str:
-    """The feedback no person had answered when the iteration started (Prepare's view, gzipped
-    JSON Lines), which Select chooses from: the lake is scanned once per iteration."""
+    """The iteration's new feedback that is in no feedback file (gzipped JSON Lines): the
+    carry-over Prepare read and, once, the old layout's records. With the files Prepare names at
+    ``intake_key``, it is what Select chooses from (``intake.iteration_rows``); the files
+    themselves are not copied."""
     return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/new-feedback.jsonl.gz"
 
 
 def intake_key(iteration_id: str) -> str:
-    """What Prepare read (hour prefixes listed, files read) and the watermark it proposes; the
-    Record step of a decided iteration commits the proposal (``watermark_key``)."""
+    """What Prepare read (hour prefixes listed, the files read with their ETags, the pool
+    version it counted against) and the watermark it proposes; the Record step of a decided
+    iteration commits the proposal (``watermark_key``)."""
     return f"{REVIEWS_PREFIX}{_iteration(iteration_id)}/intake.json"
 
 
