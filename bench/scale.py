@@ -826,7 +826,9 @@ the lake moto holds is not counted) and every S3 request by operation (a botocor
 Which code each figure measured: the `commit` column. Runs marked `*` predate the benchmark
 recording its commit; the report that published them named it: `before` on main at 7ca7e2a
 (issue 14's starting point, with this benchmark), `after` with part "incremental" merged at
-cd019fa. `load` is the machine's 1-minute load average when the run ended (2 cores).
+cd019fa. The `stream` runs at ae3cb5a and 8220aea ran the same step code (8220aea changed
+documentation and this report, and removed a function nothing called). `load` is the machine's
+1-minute load average when the run ended (2 cores).
 
 moto answers in-process: a GET costs CPU here, not the 10-30 ms of a round trip to S3, so the
 **request counts** carry over to AWS and the times do not (on AWS, today's Prepare waits on one

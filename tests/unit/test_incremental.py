@@ -439,6 +439,15 @@ def test_carry_over_reads_a_generator_once_and_a_limit_of_zero_still_counts():
         iter([*records, correction]), now=now, first_seen={}, limit=2, max_age_days=7
     )
     assert streamed == listed and len(listed.kept) == 3
+    # Stored dicts, as the Record step streams them: the same decision, records kept.
+    rows = carry_over(
+        (r.to_dict() for r in [*records, correction]),
+        now=now,
+        first_seen={},
+        limit=2,
+        max_age_days=7,
+    )
+    assert rows == listed
     nothing = carry_over(iter(records), now=now, first_seen={}, limit=0, max_age_days=7)
     assert nothing.kept == [] and nothing.dropped_over_limit == 5
 

@@ -44,8 +44,8 @@ from datetime import timedelta
 from typing import Any
 
 from textloop.domain import layout
-from textloop.domain.feedback import FeedbackRecord, stored_row
-from textloop.domain.selection import uncertainty_of
+from textloop.domain.feedback import FeedbackRecord, stored_is_correction, stored_row
+from textloop.domain.selection import stored_uncertainty, uncertainty_of
 from textloop.domain.timestamps import parse_timestamp
 
 WATERMARK_VERSION = 1
@@ -163,8 +163,10 @@ def stored_rank_key(strategy: str = "margin", mode: str | None = None):
     """Sort key of the pre-ranking: most uncertain first by the prediction stored at
     classification time (no stored prediction: 1.0, first), ties by id."""
 
-    def key(record: FeedbackRecord) -> tuple[float, str]:
-        return (-uncertainty_of(record, strategy, mode).value, record.id)
+    def key(record: FeedbackRecord | Mapping[str, Any]) -> tuple[float, str]:
+        if isinstance(record, FeedbackRecord):
+            return (-uncertainty_of(record, strategy, mode).value, record.id)
+        return (-stored_uncertainty(record, strategy, mode).value, record["id"])
 
     return key
 
@@ -223,7 +225,7 @@ class CarryOver:
 
 
 def carry_over(
-    unsettled: Iterable[FeedbackRecord],
+    unsettled: Iterable[FeedbackRecord | Mapping[str, Any]],
     *,
     now: str,
     first_seen: Mapping[str, str],
@@ -236,23 +238,31 @@ def carry_over(
     is the iteration's start (a retried Record step decides the same), ``first_seen`` when an
     earlier iteration first read a carried record (records not in it: ``now``).
 
-    ``unsettled`` is read once and may be a generator: beyond the explicit corrections, the
-    memory held is the ``limit`` kept (a bounded heap), not the candidates."""
+    ``unsettled`` (records, or stored dicts: ``feedback.stored_row``) is read once and may be a
+    generator: beyond the explicit corrections, the memory held is the ``limit`` kept (a bounded
+    heap), not the candidates; only what is kept becomes a ``FeedbackRecord``."""
     oldest = parse_timestamp(now) - timedelta(days=max_age_days)
+    now_expired = parse_timestamp(now) < oldest
     expired = 0
     expired_corrections: list[str] = []
-    corrections: list[FeedbackRecord] = []
+    corrections: list[FeedbackRecord | Mapping[str, Any]] = []
     others = 0
 
-    def not_expired_others() -> Iterator[FeedbackRecord]:
+    def not_expired_others() -> Iterator[FeedbackRecord | Mapping[str, Any]]:
         nonlocal expired, others
         for record in unsettled:
-            if parse_timestamp(first_seen.get(record.id, now)) < oldest:
+            if isinstance(record, FeedbackRecord):
+                record_id, correction = record.id, record.is_correction
+            else:
+                record_id, correction = record["id"], stored_is_correction(record)
+            seen_at = first_seen.get(record_id)
+            # Records read first by this iteration (nearly all) are dated ``now``: no parsing.
+            if now_expired if seen_at is None else parse_timestamp(seen_at) < oldest:
                 expired += 1
-                if record.is_correction:
-                    expired_corrections.append(record.id)
+                if correction:
+                    expired_corrections.append(record_id)
                 continue
-            if record.is_correction:
+            if correction:
                 corrections.append(record)
                 continue
             others += 1
@@ -261,7 +271,11 @@ def carry_over(
     candidates = not_expired_others()
     top = heapq.nsmallest(max(limit, 0), candidates, key=stored_rank_key(strategy, mode))
     deque(candidates, maxlen=0)  # nsmallest(0, ...) reads nothing; the counts need it all
-    kept = sorted([*corrections, *top], key=lambda r: r.id)
+    kept = [
+        r if isinstance(r, FeedbackRecord) else FeedbackRecord.from_dict(r)
+        for r in [*corrections, *top]
+    ]
+    kept.sort(key=lambda r: r.id)
     return CarryOver(
         kept=kept,
         first_seen={r.id: first_seen.get(r.id, now) for r in kept},

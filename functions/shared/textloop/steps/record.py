@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ from textloop.domain.audit import (
     validate_audit_record,
 )
 from textloop.domain.errors import InvalidIterationInput
-from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.intake import carry_over, encode_carry_over, iteration_rows
 from textloop.domain.iteration import (
     Iteration,
@@ -205,12 +204,12 @@ def commit_intake(ctx: Stack, it: Iteration, outcome: str) -> dict[str, Any] | N
     )
     unsettled = 0
 
-    def left() -> Iterator[FeedbackRecord]:
-        # Streamed: only what the carry-over keeps is held (``intake.carry_over``).
+    def left() -> Iterator[Mapping[str, Any]]:
+        # Streamed: only what the carry-over keeps is held, and becomes a record.
         nonlocal unsettled
         for row in unsettled_rows(rows, it.model_type, ctx.pools.current(it.model_type)):
             unsettled += 1
-            yield FeedbackRecord.from_dict(row)
+            yield row
 
     config = it.config
     kept = carry_over(
