@@ -284,9 +284,7 @@ class BatchReader:
             origin["line"] = line
         if item_index is not None:
             origin["item_index"] = item_index
-        return BatchRecord(
-            self._records.line(text, corrected, submitter, origin), line, item_index
-        )
+        return BatchRecord(self._records.line(text, corrected, submitter, origin), line, item_index)
 
     # -- JSON Lines
 
