@@ -656,7 +656,7 @@ def batch_section() -> list[str]:
         "",
     ]
     runs = [
-        ("batch_parsing", "this code (the fast lane)"),
+        ("batch_parsing", "after: the fast lane"),
         ("batch_parsing_before", "before: main's code, measured right before the run above"),
         ("batch_parsing_before_idle", "before: main's code on an idle machine of another kind"),
     ]

@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         baseline_child()
         return None
     sizes = {"jsonl": args.jsonl_lines, "csv": args.csv_lines, "json": args.json_items}
+    measured = commit()
     result = measure(sizes, args.workdir)
     result["command"] = "python -m bench.perf.batch_parsing " + " ".join(
         f"--{name} {value}"
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             ("json-items", args.json_items),
         )
     )
-    result["commit"] = commit()
+    result["commit"] = measured
     save("batch_parsing", result)
     print(table(result))
     return result
