@@ -497,12 +497,13 @@ def observations(results: dict[str, Any], profile) -> list[str]:
         top = ", ".join(f"`{n}` {own:.0%}" for n, own, _ in profile[:4])
         out.append(
             "- **Batch parsing** is CPU-bound Python, well below the 256 MB ceiling (memory is "
-            f"flat with file size). The biggest own-time items: {top}. The canonical JSON "
-            "encoder runs twice per record (`feedback.record_id` hashes a canonical dict, then "
-            "`feedback.record_to_json` serialises the whole record), and the fastjsonschema line "
-            "validator runs before the field checks; reusing one serialisation or skipping "
-            "the schema pass for lines that already passed the field checks are the obvious "
-            "levers (a change for the owner of `textloop/batch.py` / `feedback.py`)."
+            f"flat with file size). The biggest own-time items: {top}. What was slow is gone "
+            "from the plain line's path: the stdlib parser with its hooks (orjson reads a plain "
+            "line), the compiled schema (`feedback_files.plainly_valid` checks its rules), the "
+            "second serialisation and the `FeedbackRecord` round trip (`feedback.BatchRecords` "
+            "writes each record once) and zlib's level 6 (ISA-L gzip). What is left is spread "
+            "over the per-line field checks and building the record: the next lever would be "
+            "fewer Python calls per line, or more CPU (the function's `memory_size`)."
         )
     if it:
         states = sorted(
