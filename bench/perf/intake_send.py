@@ -136,18 +136,33 @@ def _count_connects(event: str, _args: Any) -> None:
 
 
 # Own CPU time by where it is spent: the first matching fragment of the function's file names
-# the stage (botocore's modules, then the HTTP stack).
+# the stage (botocore's modules, then the HTTP stack); a built-in or stdlib function's time goes
+# to the stage of its main caller.
 STAGES = (
-    ("signing (SigV4)", ("botocore/auth.py", "botocore/signers.py", "hmac", "_hashlib")),
+    ("signing (SigV4)", ("botocore/auth.py", "botocore/signers.py")),
     ("User-Agent header", ("botocore/useragent.py",)),
     ("validation and serialisation", ("botocore/validate.py", "botocore/serialize.py")),
     ("response parsing", ("botocore/parsers.py",)),
     (
-        "HTTP (urllib3, http.client, socket)",
-        ("urllib3/", "http/client.py", "socket", "botocore/httpsession.py", "botocore/awsrequest"),
+        "HTTP (urllib3, http.client, sockets)",
+        (
+            "urllib3/",
+            "http/client.py",
+            "socket.py",
+            "botocore/httpsession.py",
+            "botocore/awsrequest",
+        ),
     ),
-    ("event hooks and the rest of botocore", ("botocore/",)),
+    ("event hooks, retries and the rest of botocore", ("botocore/", "boto3/")),
+    ("the record's JSON body (textloop)", ("textloop/", "json/")),
 )
+OTHER = "other"
+
+
+def _stage(filename: str) -> str:
+    return next(
+        (label for label, parts in STAGES if any(part in filename for part in parts)), OTHER
+    )
 
 
 def cpu_by_stage(queue: Any, batch: list[Any]) -> dict[str, float]:
@@ -161,16 +176,25 @@ def cpu_by_stage(queue: Any, batch: list[Any]) -> dict[str, float]:
     for record in batch:
         queue.send(record)
     profiler.disable()
-    stats = pstats.Stats(profiler)
+    stats = pstats.Stats(profiler).stats
+    stages: dict[Any, str] = {}
+
+    def stage_of(func: Any, seen: frozenset = frozenset()) -> str:
+        # A built-in or a stdlib helper (hmac, email's header parser, threading) counts for the
+        # stage of the caller that spent the most time in it.
+        if func not in stages:
+            stage = _stage(func[0]) if func[0] != "~" else OTHER
+            callers = stats[func][4] if func in stats else {}
+            if stage == OTHER and callers and func not in seen:
+                top = max(callers, key=lambda caller: callers[caller][3])
+                stage = stage_of(top, seen | {func})
+            stages[func] = stage
+        return stages[func]
+
     shares: dict[str, float] = {name: 0.0 for name, _ in STAGES}
-    shares["textloop and other"] = 0.0
-    for (filename, _, name), (_, _, own, _, _) in stats.stats.items():
-        where = f"{filename}:{name}"
-        stage = next(
-            (label for label, parts in STAGES if any(part in where for part in parts)),
-            "textloop and other",
-        )
-        shares[stage] += own
+    shares[OTHER] = 0.0
+    for func, (_, _, own, _, _) in stats.items():
+        shares[stage_of(func)] += own
     total = sum(shares.values()) or 1.0
     return {name: own / total for name, own in shares.items()}
 
