@@ -698,31 +698,30 @@ def batch_section() -> list[str]:
         "",
         "`textloop.domain.feedback_files.process_batch` in a child process, output chunks to a "
         "null sink (`bench/perf/batch_parsing.py`). Lines/s is wall time, so the machine's "
-        "load counts; lines per CPU-second less so.",
+        "load counts; lines per CPU-second much less so (it still counts the time a loaded "
+        "core's other thread takes from this one).",
         "",
     ]
     runs = [
-        ("batch_parsing", "python -m bench.perf.batch_parsing"),
-        (
-            "batch_parsing_under_load",
-            "python -m bench.perf.batch_parsing --jsonl-lines 1000000 --csv-lines 200000 "
-            "--json-items 100000  (result file renamed to batch_parsing_under_load.json)",
-        ),
+        ("batch_parsing", "after: the fast lane"),
+        ("batch_parsing_before", "before: main's code, measured right before the run above"),
+        ("batch_parsing_before_idle", "before: main's code on an idle machine of another kind"),
     ]
     found = False
-    for name, command in runs:
+    for name, what in runs:
         result = load(name)
         if not result:
             continue
         found = True
         before, after = result["machine_before"], result["machine_after"]
         out += [
-            f"`{name}.json`, {before['at']}, 1-minute load average {before['loadavg'][0]:.1f} "
-            f"before and {after['loadavg'][0]:.1f} after:",
+            f"`{name}.json` ({what}; commit {result.get('commit') or 'not recorded'}), "
+            f"{before['at']}, {before.get('cpu', 'unknown CPU')}, 1-minute load average "
+            f"{before['loadavg'][0]:.1f} before and {after['loadavg'][0]:.1f} after:",
             "",
             batch_parsing.table(result),
             "",
-            f"    {command}",
+            f"    {result.get('command', 'python -m bench.perf.batch_parsing')}",
             "",
         ]
     return out if found else []

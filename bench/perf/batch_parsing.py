@@ -31,6 +31,23 @@ from bench.perf.common import REPO, ag_news_rows, machine, save
 PYTHON = sys.executable
 
 
+def commit() -> str | None:
+    """The measured code's commit (with ``+`` when tracked files have changes)."""
+    git = ["/usr/bin/git", "-C", str(REPO)]
+    head = subprocess.run(  # noqa: S603 - fixed argv
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        return None
+    dirty = subprocess.run(  # noqa: S603 - fixed argv
+        [*git, "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return head.stdout.strip() + ("+" if dirty else "")
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -225,7 +242,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         baseline_child()
         return None
     sizes = {"jsonl": args.jsonl_lines, "csv": args.csv_lines, "json": args.json_items}
+    measured = commit()
     result = measure(sizes, args.workdir)
+    result["command"] = "python -m bench.perf.batch_parsing " + " ".join(
+        f"--{name} {value}"
+        for name, value in (
+            ("jsonl-lines", args.jsonl_lines),
+            ("csv-lines", args.csv_lines),
+            ("json-items", args.json_items),
+        )
+    )
+    result["commit"] = measured
     save("batch_parsing", result)
     print(table(result))
     return result

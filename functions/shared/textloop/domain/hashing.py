@@ -12,6 +12,8 @@ import re
 import unicodedata
 from typing import Any
 
+import orjson
+
 from textloop.domain.names import ModelType
 
 _WHITESPACE = re.compile(r"\s+")
@@ -35,6 +37,23 @@ _CANONICAL_ENCODER = json.JSONEncoder(
 def canonical_json(value: Any) -> bytes:
     """Deterministic JSON bytes: sorted keys, no whitespace, UTF-8 (not ASCII-escaped)."""
     return _CANONICAL_ENCODER.encode(value).encode("utf-8")
+
+
+def canonical_json_plain(value: Any) -> bytes:
+    """``canonical_json(value)``'s bytes, written by orjson (several times faster: the batch
+    path writes a record and its id per line), for a value without floats: strings, integers,
+    booleans, None, lists and dicts with string keys.
+
+    For those orjson writes exactly what the stdlib encoder does (a unit test compares every
+    code point, control characters, sorting and integers). Floats it writes in another form
+    (``1e-7`` where Python writes ``1e-07``), which would change content hashes: callers pass
+    none. What orjson refuses (an integer beyond 64 bits, a lone surrogate, a non-string key)
+    goes to ``canonical_json``, which encodes or raises as it always did.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(value)
 
 
 def content_hash(value: Any) -> str:

@@ -298,6 +298,12 @@ def _end_anchored(pattern: str) -> re.Pattern[str]:
     return re.compile(_UNESCAPED_DOLLAR.sub(r"\\Z", pattern))
 
 
+def schema_regex(pattern: str) -> re.Pattern[str]:
+    """A schema's ``pattern`` compiled as both validators read it (``$``: the end of the string),
+    for code that checks a schema's rule itself (the batch path's plain-line check)."""
+    return _end_anchored(pattern)
+
+
 def _is_presence_alt(error: jsonschema.ValidationError) -> bool:
     # anyOf [{required: [a]}, {required: [b]}]: "needs a or b" is clearer than either branch.
     return all(sub.validator == "required" for sub in error.context)
@@ -416,7 +422,8 @@ def check_text(
     if not isinstance(text, str):
         return [FieldError(field, "must be a string")]
     try:
-        size = len(text.encode("utf-8"))
+        # An ASCII string holds no surrogate and is its own UTF-8 (the batch path's common case).
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
         return [FieldError(field, _surrogate_message(exc))]
     if not text or is_blank(text):
