@@ -9,7 +9,11 @@ gateway + executor path.
 
 Then ``--concurrency`` (8 and 32) clients call it at once, each with a session of its own,
 ``--requests-per-client`` requests each: throughput (requests answered per second of wall time),
-p50/p99 and every failure (a status other than 200, or no answer within the timeout).
+p50/p99 and every failure (a status other than 200, or no answer within the timeout). Every
+request counts: nothing is retried by the clients. Beside the figures: the classify function's
+reserved concurrency (each request in flight holds one execution environment, so more clients
+than that are throttled) and, for failures, the reason LocalStack's API Gateway logged for each
+5xx it made (e.g. ``TooManyRequestsException``: Lambda throttled the invocation).
 
     .venv/bin/python -m bench.perf.http_latency [--requests 300] [--concurrency 8,32]
         [--requests-per-client 50]
@@ -29,6 +33,10 @@ import requests
 from bench.perf.classify_latency import sixty_word_text
 from bench.perf.common import ag_news_rows, latency_summary, machine, save
 from bench.perf.localstack_stack import SEED_ROWS, Stack, deployed
+
+# Issue 14's concurrent clients; classify's reserved concurrency must cover the largest
+# (tests/unit/test_capacity.py), or the extra requests are throttled.
+CLIENTS = (8, 32)
 
 REPORT = re.compile(
     r"REPORT RequestId: \S+\t(?:Init Duration: ([\d.]+) ms\t)?Duration: ([\d.]+) ms"
@@ -103,12 +111,53 @@ def measure_on(stack: Stack, n: int = 300) -> dict[str, Any]:
     }
 
 
+# LocalStack's AWS_PROXY integration logs this (WARN) for every invocation error it turns into
+# a 5xx (localstack/services/apigateway/next_gen/execute_api/integrations/aws.py).
+GATEWAY_ERROR = re.compile(
+    r"(?:Unexpected exception|Exception) during integration invocation: (.*)"
+)
+ERROR_CODE = re.compile(r"An error occurred \((\w+)\)")
+
+
+def reserved_concurrency(stack: Stack) -> int | None:
+    """The classify function's reserved concurrency (None: it draws on the account's pool)."""
+    name = stack.outputs["function_names"]["classify"]
+    answer = stack.client("lambda").get_function_concurrency(FunctionName=name)
+    return answer.get("ReservedConcurrentExecutions")
+
+
+def _log_size(stack: Stack) -> int:
+    path = getattr(stack, "localstack_log", None)
+    return path.stat().st_size if path and path.exists() else 0
+
+
+def gateway_errors(stack: Stack, offset: int) -> dict[str, int]:
+    """Why LocalStack's API Gateway failed requests since ``offset`` of its log, by error code."""
+    path = getattr(stack, "localstack_log", None)
+    if not path or not path.exists():
+        return {}
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read().decode("utf-8", "replace")
+    reasons: dict[str, int] = {}
+    for line in text.splitlines():
+        match = GATEWAY_ERROR.search(line)
+        if match:
+            code = ERROR_CODE.search(match.group(1))
+            reason = code.group(1) if code else match.group(1)[:120]
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
 def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str, Any]:
     """``clients`` callers at once, ``per_client`` classify requests each, after a barrier so
-    they start together; latency of every answered request, failures counted by kind."""
+    they start together; latency of every answered request, failures counted by kind, and the
+    gateway's reason for each failure it made."""
     text = sixty_word_text(ag_news_rows()[SEED_ROWS:])
     url = f"{stack.base}classify"
     barrier = threading.Barrier(clients)
+    reserved = reserved_concurrency(stack)
+    log_offset = _log_size(stack)
 
     def caller(_: int) -> tuple[list[float], dict[str, int]]:
         session = requests.Session()
@@ -143,6 +192,8 @@ def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str,
         "ok": ok,
         "failed": len(samples) - ok,
         "outcomes": outcomes,
+        "classify_reserved_concurrency": reserved,
+        "gateway_errors": gateway_errors(stack, log_offset),
         "wall_seconds": wall,
         "throughput_rps": ok / wall,
         "latency": latency_summary(samples),
@@ -154,18 +205,47 @@ def concurrent_table(runs: list[dict[str, Any]]) -> str:
     from bench.perf.common import fmt_ms
 
     lines = [
-        "| concurrent clients | requests | answered 200 | failed | throughput req/s | p50 ms "
-        "| p99 ms | max ms | load average (1 min) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| concurrent clients | classify reserved concurrency | requests | answered 200 | failed "
+        "| throughput req/s | p50 ms | p99 ms | max ms | load average (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         s = r["latency"]
+        # Runs saved before the column existed did not record it.
+        reserved = r.get("classify_reserved_concurrency", "?")
         lines.append(
-            f"| {r['clients']} | {r['requests']:,} | {r['ok']:,} | {r['failed']:,} | "
+            f"| {r['clients']} | {'none' if reserved is None else reserved} | "
+            f"{r['requests']:,} | {r['ok']:,} | {r['failed']:,} | "
             f"{r['throughput_rps']:.1f} | {fmt_ms(s['p50_ms'])} | {fmt_ms(s['p99_ms'])} | "
             f"{fmt_ms(s['max_ms'])} | {r['machine']['loadavg'][0]:.1f} |"
         )
     return "\n".join(lines)
+
+
+def failure_notes(runs: list[dict[str, Any]]) -> str:
+    """One sentence per run with failures: what the clients saw and why the gateway made it."""
+    notes = []
+    for r in runs:
+        if not r["failed"]:
+            continue
+        seen = ", ".join(f"{n:,} x {k}" for k, n in sorted(r["outcomes"].items()) if k != "200")
+        reasons = r.get("gateway_errors") or {}
+        why = (
+            "LocalStack's API Gateway logged "
+            + ", ".join(f"{n:,} x {k}" for k, n in sorted(reasons.items()))
+            if reasons
+            else "no gateway error logged"
+        )
+        notes.append(f"{r['clients']} clients: {seen} ({why}).")
+        reserved = r.get("classify_reserved_concurrency")
+        if "TooManyRequestsException" in reasons and reserved is not None:
+            notes.append(
+                f"Lambda throttled invocations beyond classify's reserved concurrency "
+                f"({reserved}) with {r['clients']} requests in flight; LocalStack's gateway "
+                "retries a throttled invoke 4 times and then answers 502 (AWS's answers 500 "
+                "at once)."
+            )
+    return " ".join(notes)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -196,7 +276,11 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--concurrency", default="8,32", help="comma-separated client counts")
+    parser.add_argument(
+        "--concurrency",
+        default=",".join(map(str, CLIENTS)),
+        help="comma-separated client counts",
+    )
     parser.add_argument("--requests-per-client", type=int, default=50)
     args = parser.parse_args(argv)
     with deployed() as stack:
@@ -209,6 +293,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ]
         save("http_latency", result)
         print(concurrent_table(result["concurrent"]), flush=True)
+        if notes := failure_notes(result["concurrent"]):
+            print(notes, flush=True)
     return result
 
 

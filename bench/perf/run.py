@@ -78,7 +78,7 @@ def run_localstack_parts(parts: set[str], quick: bool) -> None:
             result = http_latency.measure_on(stack, 100 if quick else 300)
             result["concurrent"] = [
                 http_latency.measure_concurrent(stack, clients, 10 if quick else 50)
-                for clients in (8, 32)
+                for clients in http_latency.CLIENTS
             ]
             common.save("http_latency", result)
             print(http_latency.table(result))
