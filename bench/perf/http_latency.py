@@ -37,6 +37,8 @@ from bench.perf.localstack_stack import SEED_ROWS, Stack, deployed
 # Issue 14's concurrent clients; classify's reserved concurrency must cover the largest
 # (tests/unit/test_capacity.py), or the extra requests are throttled.
 CLIENTS = (8, 32)
+# classify's reserved concurrency before issue 14's fix, rerun for comparison.
+FORMER_CLASSIFY_RESERVED = 10
 
 REPORT = re.compile(
     r"REPORT RequestId: \S+\t(?:Init Duration: ([\d.]+) ms\t)?Duration: ([\d.]+) ms"
@@ -230,12 +232,14 @@ def failure_notes(runs: list[dict[str, Any]]) -> str:
             continue
         seen = ", ".join(f"{n:,} x {k}" for k, n in sorted(r["outcomes"].items()) if k != "200")
         reasons = r.get("gateway_errors") or {}
-        why = (
-            "LocalStack's API Gateway logged "
-            + ", ".join(f"{n:,} x {k}" for k, n in sorted(reasons.items()))
-            if reasons
-            else "no gateway error logged"
-        )
+        if "gateway_errors" not in r:
+            why = "the gateway's reasons were not recorded by this run"
+        elif reasons:
+            why = "LocalStack's API Gateway logged " + ", ".join(
+                f"{n:,} x {k}" for k, n in sorted(reasons.items())
+            )
+        else:
+            why = "no gateway error logged"
         notes.append(f"{r['clients']} clients: {seen} ({why}).")
         reserved = r.get("classify_reserved_concurrency")
         if "TooManyRequestsException" in reasons and reserved is not None:
@@ -246,6 +250,24 @@ def failure_notes(runs: list[dict[str, Any]]) -> str:
                 "at once)."
             )
     return " ".join(notes)
+
+
+def concurrent_section(result: dict[str, Any]) -> list[str]:
+    """Report lines: the concurrent runs (and the reserved-concurrency comparison, if run),
+    then why any request failed."""
+    runs = result["concurrent"]
+    comparison = result.get("reserved_comparison") or []
+    lines = [concurrent_table(runs + comparison), ""]
+    if comparison:
+        c = comparison[0]
+        lines += [
+            f"Last row: the same {c['clients']} clients right after, on the same stack, with "
+            f"classify's reserved concurrency set to {c['classify_reserved_concurrency']} (the "
+            "default before issue 14's fix) by `PutFunctionConcurrency`.",
+            "",
+        ]
+    lines += [failure_notes(runs + comparison) or "No request failed.", ""]
+    return lines
 
 
 def table(result: dict[str, Any]) -> str:
@@ -273,6 +295,27 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def measure_with_reserved(
+    stack: Stack, clients: int, per_client: int, reserved: int
+) -> dict[str, Any]:
+    """``measure_concurrent`` with classify's reserved concurrency set to ``reserved`` (e.g. the
+    former default, 10) on the same stack, then put back: the before and after of one change
+    under the same load."""
+    lam = stack.client("lambda")
+    name = stack.outputs["function_names"]["classify"]
+    deployed_value = reserved_concurrency(stack)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    try:
+        return measure_concurrent(stack, clients, per_client)
+    finally:
+        if deployed_value is None:
+            lam.delete_function_concurrency(FunctionName=name)
+        else:
+            lam.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=deployed_value
+            )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -282,6 +325,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="comma-separated client counts",
     )
     parser.add_argument("--requests-per-client", type=int, default=50)
+    parser.add_argument(
+        "--compare-reserved",
+        type=int,
+        help="then the largest client count again with classify's reserved concurrency at this",
+    )
     args = parser.parse_args(argv)
     with deployed() as stack:
         result = measure_on(stack, args.requests)
@@ -291,9 +339,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for c in args.concurrency.split(",")
             if c
         ]
+        if args.compare_reserved is not None:
+            clients = max(r["clients"] for r in result["concurrent"])
+            result["reserved_comparison"] = [
+                measure_with_reserved(
+                    stack, clients, args.requests_per_client, args.compare_reserved
+                )
+            ]
         save("http_latency", result)
-        print(concurrent_table(result["concurrent"]), flush=True)
-        if notes := failure_notes(result["concurrent"]):
+        runs = result["concurrent"] + result.get("reserved_comparison", [])
+        print(concurrent_table(runs), flush=True)
+        if notes := failure_notes(runs):
             print(notes, flush=True)
     return result
 
