@@ -26,6 +26,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -160,6 +161,7 @@ def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str,
     barrier = threading.Barrier(clients)
     reserved = reserved_concurrency(stack)
     log_offset = _log_size(stack)
+    since_ms = int(time.time() * 1000)
 
     def caller(_: int) -> tuple[list[float], dict[str, int]]:
         session = requests.Session()
@@ -188,6 +190,9 @@ def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str,
         for kind, n in counted.items():
             outcomes[kind] = outcomes.get(kind, 0) + n
     ok = outcomes.get("200", 0)
+    # Where the tail comes from: environments started for this run, and the handler's own time.
+    reports = report_durations(stack, "classify", since_ms)
+    inits = [r["init_ms"] for r in reports if r["init_ms"]]
     return {
         "clients": clients,
         "requests": len(samples),
@@ -196,6 +201,10 @@ def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str,
         "outcomes": outcomes,
         "classify_reserved_concurrency": reserved,
         "gateway_errors": gateway_errors(stack, log_offset),
+        "handler_reports": len(reports),
+        "handler": latency_summary([r["duration_ms"] for r in reports]) if reports else None,
+        "cold_starts": len(inits),
+        "init_max_ms": max(inits, default=None),
         "wall_seconds": wall,
         "throughput_rps": ok / wall,
         "latency": latency_summary(samples),
@@ -267,6 +276,20 @@ def concurrent_section(result: dict[str, Any]) -> list[str]:
             "",
         ]
     lines += [failure_notes(runs + comparison) or "No request failed.", ""]
+    tails = [
+        f"{r['clients']} clients (reserved {r.get('classify_reserved_concurrency')}): "
+        f"{r['cold_starts']} new environments (Init Duration up to "
+        f"{r['init_max_ms'] / 1000:.1f} s), handler Duration p50 {r['handler']['p50_ms']:.0f} ms,"
+        f" p99 {r['handler']['p99_ms']:.0f} ms, max {r['handler']['max_ms'] / 1000:.1f} s"
+        for r in runs + comparison
+        if r.get("handler") and r.get("init_max_ms")
+    ]
+    if tails:
+        lines += [
+            "Where the tail comes from (the function's REPORT lines during each run; a new "
+            "environment's first request also loads the model): " + "; ".join(tails) + ".",
+            "",
+        ]
     return lines
 
 
@@ -330,8 +353,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         type=int,
         help="then the largest client count again with classify's reserved concurrency at this",
     )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="LocalStack and Terraform state here (kept afterwards) instead of a temp dir",
+    )
     args = parser.parse_args(argv)
-    with deployed() as stack:
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    with deployed(args.workdir.resolve() if args.workdir else None) as stack:
         result = measure_on(stack, args.requests)
         print(table(result), flush=True)
         result["concurrent"] = [
