@@ -63,7 +63,13 @@ def report_durations(stack: Stack, function_key: str, since_ms: int) -> list[dic
                 if match:
                     init, duration = match.groups()
                     found.append(
-                        {"duration_ms": float(duration), "init_ms": float(init) if init else 0}
+                        {
+                            "duration_ms": float(duration),
+                            "init_ms": float(init) if init else 0,
+                            # The executor's REPORT line of an invocation it stopped at the
+                            # function's timeout (the runtime never wrote one).
+                            "timeout": "Status: timeout" in event["message"],
+                        }
                     )
             if not page.get("nextToken"):
                 break
@@ -160,6 +166,9 @@ def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str,
     url = f"{stack.base}classify"
     barrier = threading.Barrier(clients)
     reserved = reserved_concurrency(stack)
+    function_timeout = stack.client("lambda").get_function_configuration(
+        FunctionName=stack.outputs["function_names"]["classify"]
+    )["Timeout"]
     log_offset = _log_size(stack)
     since_ms = int(time.time() * 1000)
 
@@ -203,6 +212,8 @@ def measure_concurrent(stack: Stack, clients: int, per_client: int) -> dict[str,
         "gateway_errors": gateway_errors(stack, log_offset),
         "handler_reports": len(reports),
         "handler": latency_summary([r["duration_ms"] for r in reports]) if reports else None,
+        "timeouts": sum(r["timeout"] for r in reports),
+        "function_timeout_s": function_timeout,
         "cold_starts": len(inits),
         "init_max_ms": max(inits, default=None),
         "wall_seconds": wall,
@@ -250,6 +261,17 @@ def failure_notes(runs: list[dict[str, Any]]) -> str:
         else:
             why = "no gateway error logged"
         notes.append(f"{r['clients']} clients: {seen} ({why}).")
+        if r.get("timeouts"):
+            load = r["machine"]["loadavg"][0]
+            notes.append(
+                f"{r['timeouts']:,} invocations ran into classify's {r['function_timeout_s']} s "
+                f"timeout (REPORT lines with Status: timeout; the gateway answers a function "
+                f"error 502 without logging it): {r['cold_starts']} environments started during "
+                f"the run, and a new environment's first request loads the model, CPU work "
+                f"that {r['clients']} clients starting together share with everything else on "
+                f"{r['machine']['nproc']} cores (load average {load:.1f}): the machine's load, "
+                "not a limit of the deployment."
+            )
         reserved = r.get("classify_reserved_concurrency")
         if "TooManyRequestsException" in reasons and reserved is not None:
             notes.append(
