@@ -742,8 +742,7 @@ def http_section() -> list[str]:
         f"`{result['stage']}`); every client its own keep-alive session. LocalStack runs every "
         "Lambda on this machine: the throughput is this machine's, not AWS's.",
         "",
-        http_latency.concurrent_table(result["concurrent"]),
-        "",
+        *http_latency.concurrent_section(result),
         "Outcomes: "
         + "; ".join(
             f"{r['clients']} clients: "
@@ -756,7 +755,7 @@ def http_section() -> list[str]:
         + f"{(result.get('handler') or {}).get('p50_ms', float('nan')):.1f} ms).",
         "",
         "    python -m bench.perf.http_latency --requests 100 --concurrency 8,32 "
-        "--requests-per-client 50",
+        "--requests-per-client 50 --compare-reserved 10",
         "",
     ]
 

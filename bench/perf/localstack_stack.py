@@ -50,6 +50,7 @@ class Stack:
         # LocalStack is local: never route its requests through a proxy from the environment.
         self.session.trust_env = False
         self.base = outputs["api_url"]
+        self.localstack_log: Path | None = None
 
     def _bench_token(self) -> str:
         issuer = self.outputs["people_token_issuer"]
@@ -146,6 +147,8 @@ def deployed(workdir: Path | None = None, stage: str | None = None) -> Iterator[
         timings["terraform_apply_s"] = time.perf_counter() - t0
         stack = Stack(endpoint, tf.outputs(), timings)
         stack.outputs["stage"] = stage
+        # Where LocalStack says why a request failed (e.g. API Gateway's integration errors).
+        stack.localstack_log = state_dir / "localstack.log"
         stack.bootstrap()
         yield stack
     finally:

@@ -78,11 +78,19 @@ def run_localstack_parts(parts: set[str], quick: bool) -> None:
             result = http_latency.measure_on(stack, 100 if quick else 300)
             result["concurrent"] = [
                 http_latency.measure_concurrent(stack, clients, 10 if quick else 50)
-                for clients in (8, 32)
+                for clients in http_latency.CLIENTS
+            ]
+            result["reserved_comparison"] = [
+                http_latency.measure_with_reserved(
+                    stack,
+                    max(http_latency.CLIENTS),
+                    10 if quick else 50,
+                    http_latency.FORMER_CLASSIFY_RESERVED,
+                )
             ]
             common.save("http_latency", result)
             print(http_latency.table(result))
-            print(http_latency.concurrent_table(result["concurrent"]))
+            print("\n".join(http_latency.concurrent_section(result)))
         if "iteration" in parts:
             items = 400 if quick else 2000
             result = iteration_overhead.measure_on(stack, items, 100 if quick else 250)
@@ -342,10 +350,10 @@ def report(out: Path, results: dict[str, Any], profile, elapsed: float | None) -
         ]
         if http.get("concurrent"):
             doc += [
-                "Concurrent clients (each its own keep-alive session, all started together):",
+                "Concurrent clients (each its own keep-alive session, all started together; "
+                "no client retries, every request counts):",
                 "",
-                http_latency.concurrent_table(http["concurrent"]),
-                "",
+                *http_latency.concurrent_section(http),
             ]
     if batch and batch["formats"]:
         doc += [

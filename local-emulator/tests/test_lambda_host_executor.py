@@ -274,6 +274,37 @@ def test_concurrent_invokes_run_in_parallel_processes(lam, create_function, lamb
     assert elapsed < count * seconds - 2, f"not parallel: {elapsed:.1f}s"
 
 
+def test_invocations_beyond_reserved_concurrency_are_throttled(lam, create_function, lambda_pids):
+    """Each invocation in flight holds one environment until it answers. With reserved
+    concurrency N, N run at once and one more is refused with TooManyRequestsException, which
+    API Gateway's Lambda proxy integration turns into a 5xx: the 502s that 32 clients got from
+    classify's former reserved concurrency of 10 (issue 14). The leases come back afterwards."""
+    name = create_function({"app.py": APP}, timeout=30)
+    reserved, seconds = 3, 10
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    with ThreadPoolExecutor(reserved) as pool:
+        holders = [
+            pool.submit(invoke, lam, name, {"action": "sleep", "seconds": seconds})
+            for _ in range(reserved)
+        ]
+        # The lease is taken when LocalStack accepts the invoke, before any process starts.
+        time.sleep(3)
+        assert not any(h.done() for h in holders), [h.result() for h in holders if h.done()]
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as throttled:
+            invoke(lam, name, {"action": "echo"})
+        results = [h.result() for h in holders]
+    assert throttled.value.response.get("Reason") == (
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    ), throttled.value.response
+    assert all("FunctionError" not in response for response, _ in results), results
+    pids = {body["pid"] for _, body in results}
+    lambda_pids.update(pids)
+    assert len(pids) == reserved
+    response, body = invoke(lam, name, {"action": "echo"})
+    assert "FunctionError" not in response, body
+    assert body["pid"] in pids
+
+
 def test_layers_are_importable_in_order(lam, client, create_function, lambda_pids):
     first = lam.publish_layer_version(
         LayerName="textloop-test-a",

@@ -256,9 +256,10 @@ variable "active_model_max_age_seconds" {
 }
 
 variable "classify_reserved_concurrency" {
-  description = "Reserved concurrency of the classify function (it serves the real-time API)."
+  description = "Reserved concurrency of the classify function (it serves the real-time API). Every request in flight holds one execution environment, for seconds while environments start cold; a request beyond this is throttled and API Gateway answers 5xx. Size it to the peak number of requests in flight at once, not to the mean rate times the warm duration."
   type        = number
-  default     = 10
+  # 10 throttled 32 clients starting together (issue 14's benchmark): 50 covers them with room.
+  default = 50
 }
 
 ################################################################################
