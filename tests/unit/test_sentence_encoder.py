@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -140,3 +142,26 @@ def test_what_is_not_an_encoder_artefact_is_refused(encoder_artefact):
             archive.writestr(name, data)
     with pytest.raises(EncoderArtefactError, match=r"model\.safetensors"):
         SentenceEncoder.from_artefact(buffer.getvalue())
+
+
+def test_the_layer_carries_the_encoder_without_huggingface_hub(encoder_artefact):
+    # requirements/layer.excludes keeps huggingface-hub (and its ~20 MB of dependencies) out of
+    # the layer; the encoder must then load and run without it, as it will in the Lambda.
+    lock = (Path(__file__).parents[2] / "requirements" / "layer.txt").read_text()
+    pinned = {line.split("==")[0] for line in lock.splitlines() if "==" in line}
+    assert {"tokenizers", "safetensors"} <= pinned
+    assert "huggingface-hub" not in pinned
+    script = (
+        "import sys; sys.modules['huggingface_hub'] = None\n"
+        "from textloop.domain.sentence_encoder import SentenceEncoder\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "print(SentenceEncoder.from_artefact(data).encode(['ok']).shape)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(encoder_build.built_artefact())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(1, 384)"
