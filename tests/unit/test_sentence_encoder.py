@@ -165,3 +165,17 @@ def test_the_layer_carries_the_encoder_without_huggingface_hub(encoder_artefact)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(1, 384)"
+
+
+def test_batches_hold_texts_of_similar_length_each_once():
+    from textloop.domain.sentence_encoder import BATCH_SIZE, PADDING_SLACK, _batches
+
+    lengths = [5 + (i * 37) % 250 for i in range(500)] + [3] * 70
+    batches = _batches(lengths)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        sizes = [lengths[i] for i in batch]
+        assert len(batch) <= BATCH_SIZE
+        assert max(sizes) <= PADDING_SLACK * min(sizes)
+    assert len(batches) < len(lengths) / 8
+    assert _batches([]) == []
