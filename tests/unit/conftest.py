@@ -70,3 +70,22 @@ def ag_news_model(ag_news_rows):
         model_version="agnews-test-1",
         now=datetime(2025, 11, 1, tzinfo=UTC),
     )
+
+
+@pytest.fixture(scope="session")
+def encoder_artefact() -> bytes:
+    """The sentence-encoder artefact that `make setup` builds (textloop_ops/encoder.py)."""
+    from textloop_ops.encoder import built_artefact
+
+    try:
+        return built_artefact().read_bytes()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sentence_encoder(encoder_artefact):
+    """all-MiniLM-L6-v2 in numpy, loaded once per session (~0.6 s)."""
+    from textloop.domain.sentence_encoder import SentenceEncoder
+
+    return SentenceEncoder.from_artefact(encoder_artefact)

@@ -16,7 +16,8 @@ prefixes, and each function's IAM policy is scoped to the ones it touches):
                   per iteration the answers its merge added (gzipped JSON Lines, partitioned
                   ``added/model_type=<MT>/dt=<YYYY-MM-DD>/``, for Athena and ``textloop query``)
 ``datasets/``     the imported seed data, the frozen split's state, and each data set version
-``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output
+``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output;
+                  under ``models/encoders/<name>/<sha256>.zip`` the sentence encoders' artefacts
 ``flywheels/``    the data lakes of the Comprehend flywheels, one per model type (Comprehend manages
                   their contents; textloop only names the prefix)
 ``audit/``        one record per iteration, with the documents the decision rests on, and one
@@ -420,6 +421,28 @@ def model_version_of_artefact(key: str) -> str | None:
         return None
     version = key[len(MODELS_PREFIX) : -len(suffix)]
     return version if version and "/" not in version else None
+
+
+ENCODER_ARTEFACTS_PREFIX = f"{MODELS_PREFIX}encoders/"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def encoder_artefact_key(encoder_name: str, sha256: str) -> str:
+    """A sentence encoder's artefact (``domain/sentence_encoder.py``), named by its content: a
+    new build is a new key, and a reader checks the bytes against the name."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", encoder_name) or ".." in encoder_name:
+        raise ValueError(f"not an encoder name: {encoder_name!r}")
+    if not _SHA256.match(sha256):
+        raise ValueError(f"not a sha256: {sha256!r}")
+    return f"{ENCODER_ARTEFACTS_PREFIX}{encoder_name}/{sha256}.zip"
+
+
+def encoder_artefact_sha256(key: str) -> str | None:
+    """The sha256 an encoder artefact's key names; None for any other key."""
+    if not key.startswith(ENCODER_ARTEFACTS_PREFIX) or not key.endswith(".zip"):
+        return None
+    parts = key[len(ENCODER_ARTEFACTS_PREFIX) : -len(".zip")].split("/")
+    return parts[1] if len(parts) == 2 and _SHA256.match(parts[1]) else None
 
 
 def comprehend_output_prefix(model_version: str) -> str:
