@@ -88,6 +88,10 @@ locals {
     COMPREHEND_FLYWHEEL_ROLE_ARN        = local.use_comprehend ? aws_iam_role.comprehend_flywheel[0].arn : ""
     COMPREHEND_KMS_KEY_ARN              = local.use_comprehend ? module.data_lake.kms_key_arn : ""
     STATE_MACHINE_ARN                   = local.iteration_state_machine_arn
+    # The encoder a new tfidf+embeddings model is trained with (encoder.tf); a trained model
+    # names its own in its metadata.
+    SENTENCE_ENCODER_NAME   = local.sentence_encoder_name
+    SENTENCE_ENCODER_SHA256 = aws_s3_object.sentence_encoder.source_hash
   }
 
   registry_read = {

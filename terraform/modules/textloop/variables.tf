@@ -220,6 +220,12 @@ variable "local_model" {
   }
 }
 
+variable "sentence_encoder_artefact" {
+  description = "Path of the sentence encoder artefact (all-MiniLM-L6-v2, fp16) that `make setup` builds (`python -m textloop_ops.encoder path` prints it); uploaded to the data lake for local_model = \"tfidf+embeddings\". Null: ~/.cache/textloop/encoders/all-MiniLM-L6-v2-float16.zip."
+  type        = string
+  default     = null
+}
+
 variable "classifier_mode" {
   description = "Document classifier mode: MULTI_CLASS (one label per text) or MULTI_LABEL."
   type        = string

@@ -364,15 +364,34 @@ class LocalBackend:
     def thresholds(self) -> dict[str, Any]:
         return dict(self.model.metadata.get("thresholds") or {})
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Scores as a matrix, columns in ``model.labels`` order (for evaluation code)."""
+    @property
+    def encoder(self) -> Encoder | None:
+        """The sentence encoder a ``tfidf+embeddings`` model predicts with (None: tfidf)."""
+        pipeline = self.model.pipeline
+        return (
+            pipeline.encoder if isinstance(pipeline, embedding_model.EmbeddingsClassifier) else None
+        )
+
+    def predict_proba(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Scores as a matrix, columns in ``model.labels`` order (for evaluation code).
+        ``embeddings``: the texts' sentence embeddings when the caller has them (the embedding
+        cache), for a ``tfidf+embeddings`` model; otherwise its encoder computes them."""
         with _one_blas_thread():
+            if embeddings is not None:
+                pipeline = self.model.pipeline
+                if not isinstance(pipeline, embedding_model.EmbeddingsClassifier):
+                    raise ValueError(f"a {self.model.kind} model takes no embeddings")
+                return np.asarray(pipeline.predict_proba(list(texts), embeddings))
             return np.asarray(self.model.pipeline.predict_proba(list(texts)))
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> list[Prediction]:
         if not texts:
             return []
-        matrix = self.predict_proba(texts)
+        matrix = self.predict_proba(texts, embeddings=embeddings)
         return [
             Prediction(
                 model_type=self.model_type,
