@@ -156,7 +156,8 @@ def fit(
     ``embeddings`` (rows in ``texts`` order) when the caller has them (the embedding cache),
     otherwise encodes the texts.
     """
-    kind = LocalModelKind(kind).value
+    if kind not in set(LocalModelKind):
+        raise ValueError(f"unknown local_model {kind!r}: one of {', '.join(LocalModelKind)}")
     if kind == LocalModelKind.TFIDF_EMBEDDINGS:
         if encoder is None:
             raise EncoderUnavailable("local_model tfidf+embeddings needs the sentence encoder")
