@@ -63,7 +63,7 @@ def test_scores_mean_what_the_tfidf_kinds_do(embeddings_model):
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-6)
     (prediction,) = backend.predict(["Stocks fell sharply as oil prices rose"])
     assert prediction.top.label == "Business"
-    assert [ls.label for ls in prediction.labels][0] == "Business"
+    assert prediction.labels[0].label == "Business"
 
 
 def test_metadata_names_the_kind_the_encoder_and_the_chosen_weight(
@@ -96,13 +96,13 @@ def test_the_artefact_holds_no_encoder_and_loads_only_with_the_one_it_names(
     raw = joblib.load(io.BytesIO(data))
     assert raw["pipeline"].encoder is None
     assert raw["pipeline"].encoder_sha256 == sentence_encoder.sha256
-    with pytest.raises(EncoderUnavailable, match="all-MiniLM-L6-v2 sha256 .*loaded: none"):
+    with pytest.raises(EncoderUnavailable, match=r"all-MiniLM-L6-v2 sha256 .*loaded: none"):
         local_model.load(data, embeddings_model.metadata)
 
     class Other:  # another build of the same encoder: a different sha256
         name, sha256, dimension = sentence_encoder.name, "f" * 64, 384
 
-    with pytest.raises(EncoderUnavailable, match="loaded: sha256 f{64}"):
+    with pytest.raises(EncoderUnavailable, match=r"loaded: sha256 f{64}"):
         local_model.load(data, embeddings_model.metadata, encoder=Other())
     loaded = local_model.load(data, embeddings_model.metadata, encoder=sentence_encoder)
     texts = [t for _, t in ag_news_rows[TEST][:20]]
