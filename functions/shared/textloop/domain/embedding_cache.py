@@ -6,9 +6,10 @@ step keeps every embedding it computes, keyed by the encoder (its artefact's sha
 the key: ``layout.embedding_cache_prefix``) and the sha256 of the text's UTF-8 bytes, and an
 iteration embeds only texts no earlier one did.
 
-Storage: append-only segments, one per training run that embedded something new
-(``layout.embedding_cache_segment_key``, named after the model version, so a retried step
-writes the same segment). A segment is an ``.npz`` of ``text_sha256`` (n x 32 uint8) and
+Storage: append-only segments (``layout.embedding_cache_segment_key``), each written as soon as
+its texts are embedded (``adapters.embedding_cache``: 2,000 texts at most), named after the run
+and the hash of its texts, so a retried step writes the same segments and a run cut short keeps
+what it embedded. A segment is an ``.npz`` of ``text_sha256`` (n x 32 uint8) and
 ``vectors`` (n x dimension float32, exactly what the encoder returned: a model trained from the
 cache equals one trained without it). No text is stored, only its hash. Readers load every
 segment: the pool they serve is read whole anyway, and 1.5 KB per text is 15 MB at 10^4 texts.

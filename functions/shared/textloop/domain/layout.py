@@ -448,14 +448,14 @@ def encoder_artefact_sha256(key: str) -> str | None:
 
 def embedding_cache_prefix(encoder_name: str, encoder_sha256: str) -> str:
     """The embedding cache of one encoder artefact (``models/encoders/<name>/<sha256>/cache/``):
-    segments of (text sha256, embedding) rows, one per training run that embedded new texts
+    segments of (text sha256, embedding) rows written by the runs that embedded new texts
     (``domain.embedding_cache``), never rewritten."""
     return f"{encoder_artefact_key(encoder_name, encoder_sha256)[: -len('.zip')]}/cache/"
 
 
 def embedding_cache_segment_key(encoder_name: str, encoder_sha256: str, segment: str) -> str:
-    """One segment, named after the model version whose training wrote it (a retried step
-    names the same segment)."""
+    """One segment, named by its writer after its run and its texts (a retried step names the
+    same segments)."""
     if not segment or "/" in segment or segment.startswith("."):
         raise ValueError(f"not a segment name: {segment!r}")
     return f"{embedding_cache_prefix(encoder_name, encoder_sha256)}{segment}.npz"
