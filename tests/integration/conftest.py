@@ -28,12 +28,14 @@ def _localstack_credentials(monkeypatch):
 # feedback the other tests leave and wait on its reviews); the entity loop after the classifier
 # loop (whose classifier it then finds serving beside its recogniser, and whose iterations
 # count the classifier's feedback alone); the incremental iterations after the classifier loop
-# (they leave unanswered feedback in the carry-over); the least-privilege check last
+# (they leave unanswered feedback in the carry-over); the tfidf+embeddings iteration after those
+# (it promotes a classifier the others do not expect); the least-privilege check last
 # (tests/conftest.py).
 _ORDER = {
     "test_schedule": 0,
     "test_incremental": 1.5,
     "test_entities": 2,
+    "test_embeddings": 2.5,
     "test_least_privilege": 3,
 }
 

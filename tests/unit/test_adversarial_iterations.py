@@ -61,6 +61,13 @@ def executions(stack) -> list[dict]:
         ),
         ({**GOOD, "config": {"min_new_items": 10**300}}, "config.min_new_items", "must be <="),
         ({**GOOD, "trigger": "schedule\u0000"}, "trigger", ""),
+        ({**GOOD, "config": {"local_model": "embeddings"}}, "config.local_model", "must be one"),
+        # An entity recogniser's local model is its CRF: the classifiers' setting is refused.
+        (
+            {"model_type": "ENTITY_RECOGNIZER", "config": {"local_model": "tfidf+embeddings"}},
+            "config.local_model",
+            "applies to DOCUMENT_CLASSIFIER only",
+        ),
     ],
 )
 def test_hostile_inputs_are_400_and_start_nothing(stack, body, field, message):

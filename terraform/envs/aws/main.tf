@@ -16,6 +16,7 @@ module "textloop" {
 
   model_backend                       = var.model_backend
   classifier_mode                     = var.classifier_mode
+  local_model                         = var.local_model
   review_backend                      = var.review_backend
   a2i_workteam_arn                    = var.a2i_workteam_arn
   people_sign_in                      = var.people_sign_in

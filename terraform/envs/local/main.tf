@@ -28,6 +28,7 @@ module "textloop" {
   # Amazon Comprehend and A2I are not in LocalStack: the embedded defaults run the whole loop.
   model_backend       = var.model_backend
   classifier_mode     = var.classifier_mode
+  local_model         = var.local_model
   review_backend      = var.review_backend
   threshold_override  = var.threshold_override
   iteration_defaults  = var.iteration_defaults

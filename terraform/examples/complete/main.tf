@@ -46,6 +46,8 @@ module "textloop" {
   # The recogniser through a Comprehend flywheel, the classifier as versions (the repository
   # README, "Running on AWS", says when to choose which).
   comprehend_training = var.comprehend_training
+  # Used by the local back-end only; carried so switching model_backend keeps the choice.
+  local_model = var.local_model
 
   # Reviews in A2I; people (reviewers, operators, approvers) in the stack's Cognito user pool.
   review_backend   = "a2i"

@@ -58,6 +58,17 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "local_model" {
+  description = "The local back-end's document classifier: \"tfidf\" (the default; about 1 ms per text) or \"tfidf+embeddings\" (TF-IDF and sentence embeddings: more accurate from the same labels, about 40 ms per text); an iteration input may override it."
+  type        = string
+  default     = "tfidf"
+
+  validation {
+    condition     = contains(["tfidf", "tfidf+embeddings"], var.local_model)
+    error_message = "local_model must be \"tfidf\" or \"tfidf+embeddings\"."
+  }
+}
+
 variable "classifier_mode" {
   description = "Document classifier mode: MULTI_CLASS (one label per text) or MULTI_LABEL."
   type        = string

@@ -38,10 +38,15 @@ locals {
   )
   # What each flywheel iteration gives its flywheel (layout.flywheel_dataset_key).
   flywheel_dataset_objects = "${module.data_lake.bucket_arn}/${module.data_lake.prefixes["datasets"]}flywheel/*"
+  # local_model goes into the DOCUMENT_CLASSIFIER section: an entity recogniser refuses it.
   iteration_defaults = merge(
     var.iteration_defaults,
     { model_backend = var.model_backend, classifier_mode = var.classifier_mode },
-    { for model_type, training in var.comprehend_training : model_type => merge(lookup(var.iteration_defaults, model_type, {}), { comprehend_training = training }) },
+    { for model_type in setunion(keys(var.comprehend_training), ["DOCUMENT_CLASSIFIER"]) : model_type => merge(
+      lookup(var.iteration_defaults, model_type, {}),
+      { for name, value in { comprehend_training = lookup(var.comprehend_training, model_type, null) } : name => value if value != null },
+      { for name, value in { local_model = var.local_model } : name => value if model_type == "DOCUMENT_CLASSIFIER" },
+    ) },
   )
 
   a2i_output_prefix = "${module.data_lake.prefixes["reviews"]}a2i-output/"
@@ -83,6 +88,10 @@ locals {
     COMPREHEND_FLYWHEEL_ROLE_ARN        = local.use_comprehend ? aws_iam_role.comprehend_flywheel[0].arn : ""
     COMPREHEND_KMS_KEY_ARN              = local.use_comprehend ? module.data_lake.kms_key_arn : ""
     STATE_MACHINE_ARN                   = local.iteration_state_machine_arn
+    # The encoder a new tfidf+embeddings model is trained with (encoder.tf); a trained model
+    # names its own in its metadata.
+    SENTENCE_ENCODER_NAME   = local.sentence_encoder_name
+    SENTENCE_ENCODER_SHA256 = aws_s3_object.sentence_encoder.source_hash
   }
 
   registry_read = {

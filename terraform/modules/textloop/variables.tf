@@ -209,6 +209,23 @@ variable "comprehend_training" {
   }
 }
 
+variable "local_model" {
+  description = "The local back-end's document classifier (model_backend = \"local\"): \"tfidf\" (word TF-IDF + logistic regression; about 1 ms per text; the default) or \"tfidf+embeddings\" (word + character TF-IDF and all-MiniLM-L6-v2 sentence embeddings, logistic regression on top: a few points more accuracy from the same labels, about 40 ms per text on one vCPU and the encoder loaded by every function that predicts). Written into iteration_defaults' DOCUMENT_CLASSIFIER section (the setting local_model); an execution input may still override it. Entity recognisers have one local model, a CRF."
+  type        = string
+  default     = "tfidf"
+
+  validation {
+    condition     = contains(["tfidf", "tfidf+embeddings"], var.local_model)
+    error_message = "local_model must be \"tfidf\" or \"tfidf+embeddings\"."
+  }
+}
+
+variable "sentence_encoder_artefact" {
+  description = "Path of the sentence encoder artefact (all-MiniLM-L6-v2, fp16) that `make setup` builds (`python -m textloop_ops.encoder path` prints it); uploaded to the data lake for local_model = \"tfidf+embeddings\". Null: ~/.cache/textloop/encoders/all-MiniLM-L6-v2-float16.zip."
+  type        = string
+  default     = null
+}
+
 variable "classifier_mode" {
   description = "Document classifier mode: MULTI_CLASS (one label per text) or MULTI_LABEL."
   type        = string

@@ -2,7 +2,10 @@
 
 One key for every local model: a document classifier's bytes are joblib's
 (``domain/local_model.py``), an entity recogniser's crfsuite's model file
-(``domain/entity_model.py``); ``metadata["model_type"]`` says which loader reads them.
+(``domain/entity_model.py``); ``metadata["model_type"]`` says which loader reads them. A
+``tfidf+embeddings`` classifier (``metadata["local_model"]``) needs the sentence encoder its
+metadata names: loaded from the lake by its sha256 (``adapters.encoder_store``, once per
+process).
 
 A model version is written once (conditional puts): retraining makes a new version, it never
 replaces one, so the pointer's history and the audit records keep meaning what they said.
@@ -99,7 +102,31 @@ class ModelArtefactStore:
             return entity_model.load(artefact, metadata)
         from textloop.domain import local_model
 
-        return local_model.load(artefact, metadata)
+        return local_model.load(artefact, metadata, encoder=self.encoder_for(metadata))
+
+    def encoder_for(self, metadata: dict[str, Any]) -> Any:
+        """The sentence encoder a classifier's metadata names (None: it needs none); a missing
+        or different encoder artefact fails here, naming it, rather than at a prediction."""
+        from textloop.domain import local_model
+        from textloop.domain.embedding_model import EncoderUnavailable
+
+        needed = local_model.encoder_of(metadata)
+        if needed is None:
+            return None
+        from textloop.adapters.encoder_store import EncoderStore, EncoderStoreError
+
+        store = EncoderStore(self.s3, self.bucket)
+        name, sha256 = needed["name"], needed["sha256"]
+        try:
+            return store.load(name, sha256)
+        except ClientError as exc:
+            raise EncoderUnavailable(
+                f"model {metadata.get('model_version')} needs encoder {name} sha256 {sha256}: "
+                f"s3://{self.bucket}/{store.key(name, sha256)} cannot be read "
+                f"({exc.response.get('Error', {}).get('Code')})"
+            ) from exc
+        except EncoderStoreError as exc:
+            raise EncoderUnavailable(str(exc)) from exc
 
     def load_local_backend(self, artefact_uri: str) -> ModelBackend:
         """The ``ModelBackend`` over the local model an artefact_uri names (``LocalBackend``

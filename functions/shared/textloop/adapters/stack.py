@@ -34,6 +34,10 @@ Environment variables (set by Terraform):
   ``COMPREHEND_CLASSIFIER_FLYWHEEL_NAME`` (default ``textloop-document-classifier``),
   ``COMPREHEND_RECOGNIZER_FLYWHEEL_NAME`` (default ``textloop-entity-recognizer``): flywheel
   training (``adapters.comprehend_flywheel``).
+* ``SENTENCE_ENCODER_NAME`` (default ``all-MiniLM-L6-v2``) and ``SENTENCE_ENCODER_SHA256``: the
+  sentence encoder artefact Terraform uploaded (``layout.encoder_artefact_key``), which the Train
+  step gives a new ``tfidf+embeddings`` model (``sentence_encoder``). Models already trained name
+  their own encoder in their metadata.
 * ``COGNITO_USER_POOL_ID`` and ``COGNITO_CLIENT_ID`` (AWS), or ``PEOPLE_TOKEN_KEY_ID``,
   ``PEOPLE_TOKEN_ISSUER`` and ``PEOPLE_TOKEN_AUDIENCE`` (local): who issues people's bearer
   tokens (``adapters.people``; the people APIs only).
@@ -141,6 +145,19 @@ class Stack:
     @cached_property
     def artefacts(self) -> ModelArtefactStore:
         return ModelArtefactStore(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET"))
+
+    @cached_property
+    def sentence_encoder(self) -> Any:
+        """The deployment's sentence encoder (``SENTENCE_ENCODER_*``), loaded from the lake once
+        per process (``adapters.encoder_store``); what a new ``tfidf+embeddings`` model uses."""
+        # Imported here: only the paths that embed load the encoder's code.
+        from textloop.adapters.encoder_store import EncoderStore
+        from textloop.domain.sentence_encoder import ENCODER_NAME
+
+        return EncoderStore(self.clients.get("s3"), self.required("DATA_LAKE_BUCKET")).load(
+            self.setting("SENTENCE_ENCODER_NAME", ENCODER_NAME) or ENCODER_NAME,
+            self.required("SENTENCE_ENCODER_SHA256"),
+        )
 
     @cached_property
     def feedback_queue(self) -> FeedbackQueue:

@@ -31,7 +31,7 @@ from textloop.domain.datasets.rules import ValidationRules
 from textloop.domain.errors import InvalidIterationInput
 from textloop.domain.feedback import FeedbackRecord, stored_skips_review
 from textloop.domain.hashing import text_key
-from textloop.domain.names import Mode, ModelType, Trigger
+from textloop.domain.names import LocalModelKind, Mode, ModelType, Trigger
 from textloop.domain.promotion import GateConfig
 from textloop.domain.selection import SelectionConfig
 from textloop.domain.timestamps import format_timestamp
@@ -76,6 +76,10 @@ class IterationConfig:
     # model_backend=comprehend: a new version per iteration ("versions") or an iteration of the
     # model type's Comprehend flywheel ("flywheel", adapters.comprehend_flywheel).
     comprehend_training: str = "versions"
+    # model_backend=local, document classifiers: "tfidf" (word TF-IDF + logistic regression)
+    # or "tfidf+embeddings" (word + char TF-IDF and sentence embeddings; domain/local_model.py).
+    # Entity recognisers have one local model; an input asking them for another is refused.
+    local_model: str = LocalModelKind.TFIDF.value
     # Incremental iterations (domain/intake.py): the lateness a feedback file may land with, the
     # bounded carry-over of unanswered candidates and its expiry, and how many pre-ranked
     # candidates the active model re-scores (rescore_factor x review_budget).
@@ -103,7 +107,8 @@ class IterationConfig:
 
         A setting added after an execution started is missing from that execution's config;
         ``random_share_half_life`` then means a constant share, as it did before it existed;
-        ``comprehend_training`` means versions; the incremental settings take their defaults.
+        ``comprehend_training`` means versions, ``local_model`` tfidf; the incremental
+        settings take their defaults.
         """
         known = set(cls.names())
         unknown = set(data) - known
@@ -112,6 +117,7 @@ class IterationConfig:
         values = dict(data)
         values.setdefault("random_share_half_life", None)
         values.setdefault("comprehend_training", "versions")
+        values.setdefault("local_model", LocalModelKind.TFIDF.value)
         for name in _INCREMENTAL_SETTINGS:
             values.setdefault(name, getattr(cls, name))
         return cls(**values)
@@ -246,6 +252,19 @@ class IterationInput:
                 for name in sorted(_integer_settings())
                 if isinstance(config.get(name), float) and f"config.{name}" not in named
             ]
+            model_type = data.get("model_type", DEFAULT_MODEL_TYPE)
+            if (
+                model_type == ModelType.ENTITY_RECOGNIZER
+                and config.get("local_model", LocalModelKind.TFIDF) != LocalModelKind.TFIDF
+                and "config.local_model" not in named
+            ):
+                errors.append(
+                    FieldError(
+                        "config.local_model",
+                        "applies to DOCUMENT_CLASSIFIER only; an ENTITY_RECOGNIZER's local "
+                        "model is its CRF (leave local_model out)",
+                    )
+                )
         return errors
 
     @classmethod

@@ -17,7 +17,8 @@ prefixes, and each function's IAM policy is scoped to the ones it touches):
                   ``added/model_type=<MT>/dt=<YYYY-MM-DD>/``, for Athena and ``textloop query``)
 ``datasets/``     the imported seed data, the frozen split's state, and each data set version
 ``models/``       per model version: artefacts, metadata, evaluation, figures, Comprehend output;
-                  under ``models/encoders/<name>/<sha256>.zip`` the sentence encoders' artefacts
+                  under ``models/encoders/<name>/<sha256>.zip`` the sentence encoders' artefacts,
+                  and under ``models/encoders/<name>/<sha256>/cache/`` their embedding caches
 ``flywheels/``    the data lakes of the Comprehend flywheels, one per model type (Comprehend manages
                   their contents; textloop only names the prefix)
 ``audit/``        one record per iteration, with the documents the decision rests on, and one
@@ -446,6 +447,21 @@ def encoder_artefact_sha256(key: str) -> str | None:
         return None
     parts = key[len(ENCODER_ARTEFACTS_PREFIX) : -len(".zip")].split("/")
     return parts[1] if len(parts) == 2 and _SHA256.match(parts[1]) else None
+
+
+def embedding_cache_prefix(encoder_name: str, encoder_sha256: str) -> str:
+    """The embedding cache of one encoder artefact (``models/encoders/<name>/<sha256>/cache/``):
+    segments of (text sha256, embedding) rows written by the runs that embedded new texts
+    (``domain.embedding_cache``), never rewritten."""
+    return f"{encoder_artefact_key(encoder_name, encoder_sha256)[: -len('.zip')]}/cache/"
+
+
+def embedding_cache_segment_key(encoder_name: str, encoder_sha256: str, segment: str) -> str:
+    """One segment, named by its writer after its run and its texts (a retried step names the
+    same segments)."""
+    if not segment or "/" in segment or segment.startswith("."):
+        raise ValueError(f"not a segment name: {segment!r}")
+    return f"{embedding_cache_prefix(encoder_name, encoder_sha256)}{segment}.npz"
 
 
 def comprehend_output_prefix(model_version: str) -> str:

@@ -18,6 +18,13 @@ features in check; the cut only bounds the model's size on large data sets (AG N
 documents: 129,000 n-grams and a 2.8 MB artefact with every n-gram, 28,000 and 0.7 MB with
 ``min_df`` 2; training takes about twice as long).
 
+Two kinds (the iteration setting ``local_model``, ``names.LocalModelKind``, recorded in the
+metadata as ``local_model``): ``tfidf``, the above; ``tfidf+embeddings``, word and character
+TF-IDF beside sentence embeddings (``domain/embedding_model.py``), whose artefact names the
+encoder (``metadata["encoder"]``: name and sha256) instead of holding its weights, so ``load``
+needs that encoder. Scores mean the same in both: selection, thresholds and the gate read them
+alike.
+
 Artefacts are ``save(model) -> bytes`` (joblib, i.e. pickle) plus ``model.metadata``, a JSON
 dict written beside them as ``metadata.json``.
 
@@ -49,8 +56,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from threadpoolctl import ThreadpoolController
 
+from textloop.domain import embedding_model
+from textloop.domain.embedding_model import Encoder, EncoderUnavailable
 from textloop.domain.hashing import canonical_json
-from textloop.domain.names import DEFAULT_MAX_TEXT_BYTES, Backend, Mode, ModelType
+from textloop.domain.names import (
+    DEFAULT_MAX_TEXT_BYTES,
+    Backend,
+    LocalModelKind,
+    Mode,
+    ModelType,
+)
 from textloop.domain.predictions import LabelScore, Prediction
 from textloop.domain.thresholds import Thresholds
 from textloop.domain.timestamps import format_timestamp
@@ -73,8 +88,14 @@ class ArtefactError(ValueError):
 
 @dataclass
 class LocalModel:
-    pipeline: Pipeline
+    # A scikit-learn Pipeline (tfidf) or an embedding_model.EmbeddingsClassifier: both answer
+    # predict_proba(texts).
+    pipeline: Pipeline | embedding_model.EmbeddingsClassifier
     metadata: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.metadata)
 
     @property
     def labels(self) -> list[str]:
@@ -87,6 +108,17 @@ class LocalModel:
     @property
     def model_version(self) -> str:
         return self.metadata["model_version"]
+
+
+def kind_of(metadata: Mapping[str, Any]) -> str:
+    """The metadata's ``local_model``; models trained before there were two kinds are tfidf."""
+    return str(metadata.get("local_model") or LocalModelKind.TFIDF.value)
+
+
+def encoder_of(metadata: Mapping[str, Any]) -> dict[str, str] | None:
+    """``{"name", "sha256"}`` of the encoder a model needs; None for the tfidf kind."""
+    encoder = metadata.get("encoder")
+    return dict(encoder) if kind_of(metadata) != LocalModelKind.TFIDF and encoder else None
 
 
 def training_data_sha256(texts: Sequence[str], labels: Sequence[Any]) -> str:
@@ -111,13 +143,26 @@ def fit(
     model_version: str | None = None,
     thresholds: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    kind: str = LocalModelKind.TFIDF.value,
+    encoder: Encoder | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> LocalModel:
     """Train a document classifier.
 
     ``labels``: one label per text for MULTI_CLASS; a collection of labels (possibly empty) per
     text for MULTI_LABEL. ``thresholds`` (``{"default", "per_label", "band"}``) go into the
-    metadata, where the classify path reads them; defaults otherwise.
+    metadata, where the classify path reads them; defaults otherwise. ``kind``: the
+    ``local_model`` setting; ``tfidf+embeddings`` needs the ``encoder``, and takes the texts'
+    ``embeddings`` (rows in ``texts`` order) when the caller has them (the embedding cache),
+    otherwise encodes the texts.
     """
+    if kind not in set(LocalModelKind):
+        raise ValueError(f"unknown local_model {kind!r}: one of {', '.join(LocalModelKind)}")
+    if kind == LocalModelKind.TFIDF_EMBEDDINGS:
+        if encoder is None:
+            raise EncoderUnavailable("local_model tfidf+embeddings needs the sentence encoder")
+        if embeddings is None:
+            embeddings = encoder.encode(list(texts))
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} label entries")
     if not texts:
@@ -144,9 +189,23 @@ def fit(
         classes = sorted(set(labels))  # type: ignore[arg-type]
         if len(classes) < 2:
             raise ValueError("MULTI_CLASS needs at least two distinct labels")
-        pipeline = Pipeline([("tfidf", vectoriser), ("clf", regression)])
+        pipeline: Any
+        choice = None
         with _one_blas_thread():
-            pipeline.fit(list(texts), list(labels))
+            if kind == LocalModelKind.TFIDF_EMBEDDINGS:
+                assert encoder is not None and embeddings is not None
+                pipeline, choice = embedding_model.fit(
+                    texts,
+                    list(labels),
+                    mode,
+                    word=vectoriser,
+                    base=regression,
+                    encoder=encoder,
+                    embeddings=embeddings,
+                )
+            else:
+                pipeline = Pipeline([("tfidf", vectoriser), ("clf", regression)])
+                pipeline.fit(list(texts), list(labels))
         class_order = [str(c) for c in pipeline.classes_]
     elif mode == Mode.MULTI_LABEL:
         if any(isinstance(y, str) for y in labels):
@@ -155,12 +214,27 @@ def fit(
         matrix = binariser.fit_transform([sorted(y) for y in labels])
         if matrix.shape[1] == 0:
             raise ValueError("MULTI_LABEL needs at least one label in the training data")
-        pipeline = Pipeline([("tfidf", vectoriser), ("clf", OneVsRestClassifier(regression))])
+        choice = None
         with warnings.catch_warnings(), _one_blas_thread():
             # A label present in every or no document gets a constant predictor; that is the
             # right answer, not something to warn about in the training logs.
             warnings.filterwarnings("ignore", message="Label .* is present in all training")
-            pipeline.fit(list(texts), matrix)
+            if kind == LocalModelKind.TFIDF_EMBEDDINGS:
+                assert encoder is not None and embeddings is not None
+                pipeline, choice = embedding_model.fit(
+                    texts,
+                    matrix,
+                    mode,
+                    word=vectoriser,
+                    base=regression,
+                    encoder=encoder,
+                    embeddings=embeddings,
+                )
+            else:
+                pipeline = Pipeline(
+                    [("tfidf", vectoriser), ("clf", OneVsRestClassifier(regression))]
+                )
+                pipeline.fit(list(texts), matrix)
         class_order = [str(c) for c in binariser.classes_]
     else:
         raise ValueError(f"unknown mode {mode!r}")
@@ -179,7 +253,13 @@ def fit(
         "hyperparameters": HYPERPARAMETERS,
         "sklearn_version": sklearn.__version__,
         "python_version": platform.python_version(),
+        "local_model": kind,
     }
+    if kind == LocalModelKind.TFIDF_EMBEDDINGS:
+        assert encoder is not None
+        metadata["encoder"] = {"name": encoder.name, "sha256": encoder.sha256}
+        metadata["embedding_hyperparameters"] = embedding_model.HYPERPARAMETERS
+        metadata["embedding_weight"] = choice
     return LocalModel(pipeline=pipeline, metadata=metadata)
 
 
@@ -210,8 +290,12 @@ def load(
     metadata: Mapping[str, Any] | None = None,
     *,
     allow_version_mismatch: bool = False,
+    encoder: Encoder | None = None,
 ) -> LocalModel:
     """Load an artefact written by ``save``. See the trust boundary in the module docstring.
+
+    A ``tfidf+embeddings`` model needs ``encoder``, the one its metadata names (by sha256);
+    without it loading fails (``EncoderUnavailable``) rather than a first prediction.
 
     With ``metadata`` (the metadata.json beside the artefact) the scikit-learn version is
     checked BEFORE unpickling: pickles are not portable across scikit-learn versions, and a
@@ -219,6 +303,7 @@ def load(
     """
     if metadata is not None:
         _check_compatible(metadata, allow_version_mismatch)
+        _check_encoder(metadata, encoder)
     # Unpickling: trusted artefacts only (see the module docstring).
     loaded = joblib.load(io.BytesIO(data))
     if not isinstance(loaded, dict) or "pipeline" not in loaded or "metadata" not in loaded:
@@ -230,12 +315,32 @@ def load(
             f"artefact holds model_version {embedded.get('model_version')!r}, "
             f"metadata says {metadata.get('model_version')!r}"
         )
-    return LocalModel(pipeline=loaded["pipeline"], metadata=dict(embedded))
+    _check_encoder(embedded, encoder)
+    pipeline = loaded["pipeline"]
+    if isinstance(pipeline, embedding_model.EmbeddingsClassifier):
+        assert encoder is not None
+        pipeline.attach(encoder)
+    return LocalModel(pipeline=pipeline, metadata=dict(embedded))
+
+
+def _check_encoder(metadata: Mapping[str, Any], encoder: Encoder | None) -> None:
+    needed = encoder_of(metadata)
+    if kind_of(metadata) == LocalModelKind.TFIDF:
+        return
+    if needed is None:
+        raise ArtefactError(f"a {kind_of(metadata)} model whose metadata names no encoder")
+    if encoder is None or encoder.sha256 != needed["sha256"]:
+        have = "none" if encoder is None else f"sha256 {encoder.sha256}"
+        raise EncoderUnavailable(
+            f"model needs encoder {needed['name']} sha256 {needed['sha256']}; loaded: {have}"
+        )
 
 
 def _check_compatible(metadata: Mapping[str, Any], allow_version_mismatch: bool) -> None:
     if metadata.get("artefact_format") != ARTEFACT_FORMAT:
         raise ArtefactError(f"unsupported artefact_format {metadata.get('artefact_format')!r}")
+    if kind_of(metadata) not in set(LocalModelKind):
+        raise ArtefactError(f"unknown local_model {kind_of(metadata)!r}")
     if metadata.get("sklearn_version") != sklearn.__version__ and not allow_version_mismatch:
         raise ArtefactError(
             f"artefact was written by scikit-learn {metadata.get('sklearn_version')}, "
@@ -260,15 +365,34 @@ class LocalBackend:
     def thresholds(self) -> dict[str, Any]:
         return dict(self.model.metadata.get("thresholds") or {})
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Scores as a matrix, columns in ``model.labels`` order (for evaluation code)."""
+    @property
+    def encoder(self) -> Encoder | None:
+        """The sentence encoder a ``tfidf+embeddings`` model predicts with (None: tfidf)."""
+        pipeline = self.model.pipeline
+        return (
+            pipeline.encoder if isinstance(pipeline, embedding_model.EmbeddingsClassifier) else None
+        )
+
+    def predict_proba(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Scores as a matrix, columns in ``model.labels`` order (for evaluation code).
+        ``embeddings``: the texts' sentence embeddings when the caller has them (the embedding
+        cache), for a ``tfidf+embeddings`` model; otherwise its encoder computes them."""
         with _one_blas_thread():
+            if embeddings is not None:
+                pipeline = self.model.pipeline
+                if not isinstance(pipeline, embedding_model.EmbeddingsClassifier):
+                    raise ValueError(f"a {self.model.kind} model takes no embeddings")
+                return np.asarray(pipeline.predict_proba(list(texts), embeddings))
             return np.asarray(self.model.pipeline.predict_proba(list(texts)))
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def predict(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> list[Prediction]:
         if not texts:
             return []
-        matrix = self.predict_proba(texts)
+        matrix = self.predict_proba(texts, embeddings=embeddings)
         return [
             Prediction(
                 model_type=self.model_type,

@@ -44,6 +44,13 @@ class Trigger(StrEnum):
     MANUAL = "manual"
 
 
+class LocalModelKind(StrEnum):
+    """Which document classifier the local back-end trains (the ``local_model`` setting)."""
+
+    TFIDF = "tfidf"
+    TFIDF_EMBEDDINGS = "tfidf+embeddings"
+
+
 class Backend(StrEnum):
     LOCAL = "local"
     COMPREHEND = "comprehend"

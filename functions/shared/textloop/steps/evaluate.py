@@ -19,8 +19,13 @@ counting over paired span sets, see its docstring), the gate as above with
 ``per_label_tolerance`` applied per entity type (default metric MicroF1Score), and one figure,
 ``entity-f1.png`` (per-type F1, candidate beside active), beside the candidate's evaluation.
 
+A ``tfidf+embeddings`` model predicts with the encoder its metadata names (read from the lake,
+``adapters.encoder_store``) and the test texts' embeddings from the embedding cache
+(``adapters.embedding_cache``; texts it lacks are embedded and added).
+
 Environment: DATA_LAKE_BUCKET.
-AWS: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*, audit/*),
+AWS: s3:GetObject (datasets/*, models/*: the encoder and the embedding cache included),
+s3:ListBucket (the embedding cache), s3:PutObject (models/*, audit/*),
 comprehend:ClassifyDocument (only for an active Comprehend endpoint without a batch job).
 """
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textloop.adapters.embedding_cache import EmbeddingCache
 from textloop.adapters.stack import Stack
 from textloop.domain import figures, layout, test_predictions
 from textloop.domain.datasets.formats import parse_classifier_csv, read_entity_part
@@ -182,6 +188,16 @@ def predictions_of(
             raise LookupError(
                 f"{job['artefact_uri']} holds {backend.model_version}, not {job['model_version']}"
             )
+        encoder = getattr(backend, "encoder", None)
+        if encoder is not None:
+            # The frozen test set is mostly the last iteration's: its embeddings come from the
+            # cache (and the second model of the same encoder finds this one's).
+            embeddings, cache = EmbeddingCache(ctx.lake, encoder).embeddings(
+                texts, segment=f"test-{job['model_version']}"
+            )
+            ctx.logger.info("test set embeddings", extra={"embedding_cache": cache})
+            predictions = backend.predict(texts, embeddings=embeddings)
+            return predictions, job.get("thresholds") or backend.thresholds
         return backend.predict(texts), job.get("thresholds") or backend.thresholds
     entity = job.get("model_type") == ModelType.ENTITY_RECOGNIZER
     if job["kind"] == "batch_job":

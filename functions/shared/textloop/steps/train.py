@@ -3,9 +3,12 @@
 * ``model_backend=local``: in this Lambda, on the data set's training part: document
   classifiers with scikit-learn (``local_model.fit``, train.csv), entity recognisers with a CRF
   (``entity_model.fit``, train.txt + train-annotations.csv; ~0.5 s CPU on the 151 AWS-service
-  gold documents); artefacts under ``layout.model_key(<model_version>, ...)``
-  (``ModelArtefactStore``); status TRAINED at once. A retried step finds the stored version and
-  does not train again.
+  gold documents); a classifier of the iteration's ``local_model`` kind: ``tfidf``, or
+  ``tfidf+embeddings`` with the deployment's sentence encoder (``Stack.sentence_encoder``) and
+  the embeddings of the training texts from the embedding cache, only texts no earlier run
+  embedded being encoded (``adapters.embedding_cache``); artefacts under
+  ``layout.model_key(<model_version>, ...)`` (``ModelArtefactStore``); status TRAINED at once.
+  A retried step finds the stored version and does not train again.
 * ``model_backend=comprehend``: CreateDocumentClassifier (VersionName = the model version,
   COMPREHEND_CSV with the data set's train.csv and test.csv), or for an entity recogniser
   CreateEntityRecognizer (COMPREHEND_CSV annotations: the data set's documents files and
@@ -23,13 +26,16 @@
 
 The model version is derived from the iteration and the data set, so a retry names the same one.
 
-Environment: DATA_LAKE_BUCKET; comprehend: COMPREHEND_DATA_ACCESS_ROLE_ARN, STACK_NAME,
+Environment: DATA_LAKE_BUCKET; local tfidf+embeddings: SENTENCE_ENCODER_NAME,
+SENTENCE_ENCODER_SHA256; comprehend: COMPREHEND_DATA_ACCESS_ROLE_ARN, STACK_NAME,
 COMPREHEND_CLASSIFIER_NAME (default textloop-document-classifier), COMPREHEND_RECOGNIZER_NAME
 (default textloop-entity-recognizer), COMPREHEND_LANGUAGE_CODE (default en); flywheel:
 COMPREHEND_FLYWHEEL_ROLE_ARN, COMPREHEND_KMS_KEY_ARN, COMPREHEND_CLASSIFIER_FLYWHEEL_NAME,
 COMPREHEND_RECOGNIZER_FLYWHEEL_NAME, COMPREHEND_CLASSIFIER_ENDPOINT_ARN /
 COMPREHEND_RECOGNIZER_ENDPOINT_ARN, ACTIVE_MODEL_PARAMETER_PREFIX, STACK_NAME.
-AWS: local: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*). comprehend:
+AWS: local: s3:GetObject (datasets/*, models/*), s3:PutObject (models/*); tfidf+embeddings:
+s3:GetObject (the encoder, models/encoders/*), s3:ListBucket, s3:GetObject and s3:PutObject (its
+embedding cache, models/encoders/<name>/<sha256>/cache/*). comprehend:
 comprehend:CreateDocumentClassifier, comprehend:ListDocumentClassifiers (classifiers),
 s3:GetObject (datasets/*, the manifest), comprehend:CreateEntityRecognizer,
 comprehend:ListEntityRecognizers (recognisers), comprehend:TagResource (the version is created
@@ -62,6 +68,7 @@ from textloop.adapters.comprehend_training import (
     ComprehendTraining,
     model_name,
 )
+from textloop.adapters.embedding_cache import EmbeddingCache
 from textloop.adapters.stack import Stack
 from textloop.domain import layout
 from textloop.domain.datasets import flywheel as ledgers
@@ -72,7 +79,7 @@ from textloop.domain.datasets.formats import (
     write_files,
 )
 from textloop.domain.iteration import Iteration
-from textloop.domain.names import LABEL_DELIMITER, Mode, ModelType
+from textloop.domain.names import LABEL_DELIMITER, LocalModelKind, Mode, ModelType
 from textloop.domain.timestamps import parse_timestamp
 from textloop.steps.payloads import DATASET, ITERATION, step_schema
 
@@ -121,13 +128,26 @@ def train_local(
             raise LookupError(f"{dataset['train_uri']} is missing")
         documents = parse_classifier_csv(text, it.mode, name="train.csv")
         labels = [d["labels"][0] if it.mode == Mode.MULTI_CLASS else d["labels"] for d in documents]
+        texts = [d["text"] for d in documents]
+        kind = it.config.local_model
+        encoder = embeddings = None
+        if kind == LocalModelKind.TFIDF_EMBEDDINGS:
+            encoder = ctx.sentence_encoder
+            embeddings, cache = EmbeddingCache(ctx.lake, encoder).embeddings(
+                texts, segment=model_version
+            )
+            ctx.count("TextsEmbedded", cache["embedded"])
+            ctx.logger.info("training embeddings", extra={"embedding_cache": cache})
         model = local_model.fit(
-            [d["text"] for d in documents],
+            texts,
             labels,
             it.mode,
             model_version=model_version,
             # The iteration's start, not the wall clock: a retry then writes identical bytes.
             now=parse_timestamp(it.started_at),
+            kind=kind,
+            encoder=encoder,
+            embeddings=embeddings,
         )
         model.metadata["dataset_version"] = dataset["dataset_version"]
         model.metadata["iteration_id"] = it.iteration_id
@@ -137,7 +157,13 @@ def train_local(
         "model_version": model_version,
         "status": "TRAINED",
         "polls": 0,
-        "job": {"backend": "local", "artefact_uri": uri, "n_documents": metadata["n_documents"]},
+        "job": {
+            "backend": "local",
+            "artefact_uri": uri,
+            "n_documents": metadata["n_documents"],
+            # Entity recognisers have one local model (and no local_model in their metadata).
+            "local_model": metadata.get("local_model"),
+        },
     }
 
 
