@@ -10,6 +10,12 @@ Per iteration, as the state machine does it:
 3. A simulated reviewer answers every selected item with its true label.
 4. ``backends.local.fit`` on every label so far; ``evaluation.evaluate`` on the fixed test set.
 
+``kind`` is the ``local_model`` setting (``tfidf`` unless a run names another). The
+``tfidf+embeddings`` kind embeds with the real encoder (``make setup`` builds it) through an
+in-memory table by text hash, as the Train step reads the lake's embedding cache: every pool and
+test text is embedded once per process (``bench.local_models`` embeds them all up front and
+hands the workers the table), not once per retrain.
+
 The random baseline replaces steps 1-2 by a uniform draw of the same size; everything else
 (initial seed set, schedule, model, evaluation) is identical, so each seed is a paired
 comparison.
@@ -29,9 +35,11 @@ from typing import Any
 import numpy as np
 from textloop.domain import local_model
 from textloop.domain.evaluation import evaluate
+from textloop.domain.feedback import FeedbackRecord
 from textloop.domain.hashing import text_key
-from textloop.domain.names import Mode, ModelType
+from textloop.domain.names import LocalModelKind, Mode, ModelType
 from textloop.domain.selection import SelectionConfig, select_for_review
+from textloop.domain.timestamps import format_timestamp
 
 from bench.data import Task
 
@@ -132,10 +140,64 @@ def _metrics(task: Task, model: local_model.LocalModel) -> dict[str, float]:
     }
 
 
-def _fit(task: Task, indices: Sequence[int], version: str) -> local_model.LocalModel:
+TFIDF = LocalModelKind.TFIDF.value
+
+
+class CachedEncoder:
+    """The real sentence encoder behind a table of the embeddings it already computed (by the
+    sha256 of the text), like the Train step's embedding cache: a retrain embeds nothing twice."""
+
+    def __init__(self, encoder: Any, table: Any):
+        self.encoder, self.table = encoder, table
+        self.name, self.sha256, self.dimension = encoder.name, encoder.sha256, encoder.dimension
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        digests, missing = self.table.missing(texts)
+        if missing:
+            self.table.add(digests, self.encoder.encode(missing))
+        return self.table.matrix(texts)
+
+
+@functools.cache
+def encoder() -> CachedEncoder:
+    """This process's encoder: the artefact ``make setup`` built, over the embeddings table
+    ``bench.local_models`` saved (``EMBEDDINGS_FILE``) when there is one."""
+    import os
+    from pathlib import Path
+
+    from textloop.domain.embedding_cache import EmbeddingTable, read_segment
+    from textloop.domain.sentence_encoder import SentenceEncoder
+
+    from textloop_ops.encoder import built_artefact
+
+    real = SentenceEncoder.from_artefact(built_artefact().read_bytes())
+    table = EmbeddingTable(real.dimension)
+    saved = os.environ.get(EMBEDDINGS_FILE)
+    if saved and Path(saved).is_file():
+        digests, vectors = read_segment(Path(saved).read_bytes())
+        table.add(digests, vectors)
+    return CachedEncoder(real, table)
+
+
+# Environment variable naming a segment file (``embedding_cache.segment_bytes``) of
+# precomputed embeddings: spawned workers inherit the environment, not the parent's memory.
+EMBEDDINGS_FILE = "TEXTLOOP_BENCH_EMBEDDINGS"
+
+
+def _fit(
+    task: Task, indices: Sequence[int], version: str, kind: str = TFIDF
+) -> local_model.LocalModel:
     texts = [task.pool_texts[i] for i in indices]
     labels = [task.pool_labels[i] for i in indices]
-    return local_model.fit(texts, labels, task.mode, model_version=version, now=TRAINED_AT)
+    return local_model.fit(
+        texts,
+        labels,
+        task.mode,
+        model_version=version,
+        now=TRAINED_AT,
+        kind=kind,
+        encoder=None if kind == TFIDF else encoder(),
+    )
 
 
 def initial_seed_set(task: Task, size: int, seed: int) -> list[int]:
@@ -160,27 +222,37 @@ def initial_seed_set(task: Task, size: int, seed: int) -> list[int]:
             return chosen
 
 
-def _records(task: Task, model: local_model.LocalModel, candidates: Sequence[int]) -> list[dict]:
-    """Implicit-feedback-shaped records of the candidates, scored by the current model."""
+def _records(
+    task: Task, model: local_model.LocalModel, candidates: Sequence[int]
+) -> list[FeedbackRecord]:
+    """Implicit feedback records of the candidates, scored by the current model."""
     backend = local_model.LocalBackend(model)
     predictions = backend.predict([task.pool_texts[i] for i in candidates])
     thresholds = backend.thresholds
+    stamp = format_timestamp(TRAINED_AT)
     return [
-        {
-            "id": f"pool-{i:06d}",
-            "text": task.pool_texts[i],
-            "source": "implicit",
-            "model_type": ModelType.DOCUMENT_CLASSIFIER.value,
-            "model_version": p.model_version,
-            "mode": p.mode,
-            "prediction": p.prediction_dict(routed_to_review=True),
-            "thresholds": thresholds,
-        }
+        FeedbackRecord.from_dict(
+            {
+                "id": f"pool-{i:06d}",
+                "text": task.pool_texts[i],
+                "source": "implicit",
+                "reason": "below_threshold",
+                "created_at": stamp,
+                "observed_at": stamp,
+                "model_type": ModelType.DOCUMENT_CLASSIFIER.value,
+                "model_version": p.model_version,
+                "mode": p.mode,
+                "prediction": p.prediction_dict(routed_to_review=True),
+                "thresholds": thresholds,
+            }
+        )
         for i, p in zip(candidates, predictions, strict=True)
     ]
 
 
-def run(task: Task, strategy: Strategy, seed: int, schedule: Schedule) -> dict[str, Any]:
+def run(
+    task: Task, strategy: Strategy, seed: int, schedule: Schedule, kind: str = TFIDF
+) -> dict[str, Any]:
     """One learning curve: metrics after the seed set and after every iteration."""
     started, cpu_started = time.perf_counter(), time.process_time()
     labelled = initial_seed_set(task, schedule.seed_size, seed)
@@ -188,7 +260,7 @@ def run(task: Task, strategy: Strategy, seed: int, schedule: Schedule) -> dict[s
     keys = {pool_keys[i] for i in labelled}
     # The random baseline's own stream: independent of the seed-set stream (index 0).
     rng = np.random.default_rng([seed, 1])
-    model = _fit(task, labelled, f"bench-{seed}-0")
+    model = _fit(task, labelled, f"bench-{seed}-0", kind)
     points = [{"labels": len(labelled), **_metrics(task, model), "positives": 0}]
     counts = {"uncertain": 0, "random": 0, "duplicates": 0, "skipped": 0}
     for iteration, budget in enumerate(schedule.budgets, start=1):
@@ -225,13 +297,14 @@ def run(task: Task, strategy: Strategy, seed: int, schedule: Schedule) -> dict[s
         # The simulated reviewer: the true label of every pick (pool_labels, read in _fit).
         labelled += picks
         keys.update(pool_keys[i] for i in picks)
-        model = _fit(task, labelled, f"bench-{seed}-{iteration}")
+        model = _fit(task, labelled, f"bench-{seed}-{iteration}", kind)
         points.append({"labels": len(labelled), **_metrics(task, model)})
     for point_labels, point in _positives(task, labelled, points):
         point["positives"] = point_labels
     return {
         "task": task.name,
         "strategy": strategy.name,
+        "kind": kind,
         "seed": seed,
         "points": points,
         "selection_counts": counts,
@@ -250,13 +323,20 @@ def _positives(task: Task, labelled: Sequence[int], points: Sequence[dict]):
         yield sum(1 for i in prefix if task.pool_labels[i]), point
 
 
-def full_pool(task: Task) -> dict[str, Any]:
+def full_pool(task: Task, kind: str = TFIDF) -> dict[str, Any]:
     """The reference: one model trained on every pool label (deterministic: no seed)."""
-    started = time.perf_counter()
-    model = _fit(task, range(len(task.pool_texts)), "bench-full-pool")
+    started, cpu_started = time.perf_counter(), time.process_time()
+    model = _fit(task, range(len(task.pool_texts)), "bench-full-pool", kind)
+    trained, cpu_trained = time.perf_counter(), time.process_time()
     return {
         "labels": len(task.pool_texts),
+        "kind": kind,
         **_metrics(task, model),
+        # Training alone (embeddings from the table when the caller computed them up front).
+        "train_seconds": trained - started,
+        "train_cpu_seconds": cpu_trained - cpu_started,
+        "artefact_bytes": len(local_model.save(model)),
+        "metadata": {k: model.metadata.get(k) for k in ("local_model", "embedding_weight")},
         "seconds": time.perf_counter() - started,
     }
 
@@ -268,13 +348,15 @@ def _task(name: str) -> Task:
     return TASKS[name]()
 
 
-def run_job(task_name: str, strategy_key: str, seed: int, schedule: Schedule) -> dict[str, Any]:
+def run_job(
+    task_name: str, strategy_key: str, seed: int, schedule: Schedule, kind: str = TFIDF
+) -> dict[str, Any]:
     """Picklable entry point for worker processes: each loads (and caches) its own data."""
-    return run(_task(task_name), STRATEGIES[strategy_key], seed, schedule)
+    return run(_task(task_name), STRATEGIES[strategy_key], seed, schedule, kind)
 
 
-def full_pool_job(task_name: str) -> dict[str, Any]:
-    return {"task": task_name, **full_pool(_task(task_name))}
+def full_pool_job(task_name: str, kind: str = TFIDF) -> dict[str, Any]:
+    return {"task": task_name, **full_pool(_task(task_name), kind)}
 
 
 def execute(
