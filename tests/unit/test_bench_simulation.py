@@ -45,4 +45,4 @@ def test_full_pool_reports_training_cost_and_artefact(small_ag_news):
     assert result["labels"] == 300
     assert result["metadata"]["local_model"] == "tfidf+embeddings"
     assert result["artefact_bytes"] > 0
-    assert 0 < result["train_cpu_seconds"]
+    assert result["train_cpu_seconds"] > 0
