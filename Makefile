@@ -61,8 +61,9 @@ emulator-test: setup ## tests of the host Lambda executor and the DynamoDB provi
 integration: setup ## terraform apply onto a fresh host LocalStack, drive it over HTTP and in Chromium
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-bench: data-bench setup ## benchmarks (label efficiency, entity recogniser, latency, batch parsing, iteration overhead, scale) into reports/
+bench: data-bench setup ## benchmarks (label efficiency, local models, entity recogniser, latency, batch parsing, iteration overhead, scale) into reports/
 	$(PY) -m bench.label_efficiency --out reports
+	$(PY) -m bench.local_models --out reports
 	$(PY) -m bench.entities --out reports
 	$(PY) -m bench.perf.run --out reports
 	$(PY) -m bench.scale --out reports
