@@ -112,7 +112,7 @@ def test_an_iteration_trains_promotes_and_serves_a_tfidf_embeddings_model(
     assert answered > 0, "the iteration never offered a review batch"
 
     result = wait_for_iteration(api, iteration_id, timeout=900)
-    assert result["status"] == "SUCCEEDED", result
+    assert result["status"] == "SUCCEEDED", json.dumps(result, indent=1, default=str)
     audit = result["audit"]
     assert audit["inputs"]["config"]["local_model"] == "tfidf+embeddings"
     candidate = audit["models"]["candidate"]["model_version"]

@@ -66,7 +66,7 @@ def iterate(api, aws_client, bucket: str) -> dict:
     """One decided iteration; its audit record's ``inputs.intake``."""
     started = api("POST", "/iterations", {"model_type": MT, "config": CONFIG}, expect=202).json()
     result = wait_for_iteration(api, started["iteration_id"])
-    assert result["status"] == "SUCCEEDED", result
+    assert result["status"] == "SUCCEEDED", json.dumps(result, indent=1, default=str)
     body = aws_client("s3").get_object(
         Bucket=bucket, Key=layout.audit_key(started["iteration_id"])
     )["Body"]

@@ -294,7 +294,7 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
     assert again.json()["duplicate"] is True
 
     result = wait_for_iteration(api, iteration_id)
-    assert result["status"] == "SUCCEEDED", result
+    assert result["status"] == "SUCCEEDED", json.dumps(result, indent=1, default=str)
     audit = result["audit"]
     assert audit["status"] == "PROMOTED", audit["decision"]
     # Explicit corrections also carry their submitters; the reviews are the token's person's,

@@ -475,6 +475,19 @@ def test_pre_ranking_a_stream_holds_only_the_top_and_the_sample():
     assert again.random_from == ranked.random_from
 
 
+def test_pre_ranking_with_a_review_budget_of_zero_counts_and_keeps_nothing():
+    # review_budget 0 is a valid iteration (the LocalStack test uses it to train on
+    # corrections alone): no top to keep, the candidates still counted, corrections still kept.
+    config = SelectionConfig(budget=0, random_share=0.2, seed="it-0")
+    records = [implicit(f"news item {n}", 0.5 + n / 100) for n in range(5)]
+    stream = PrerankStream(config, factor=5, labelled=0)
+    for row in (r.to_dict() for r in records):
+        stream.add(row)
+    ranked = stream.result()
+    assert stream.candidates == 5 and stream.top == []
+    assert ranked.records == []
+
+
 def test_a_stored_line_parses_as_before_or_is_named():
     data = implicit("a story", 0.6).to_dict() | {"origin": {"score": float("nan")}}
     line = json.dumps(data).encode()  # NaN: orjson refuses it, json (as before) does not

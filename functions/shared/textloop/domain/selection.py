@@ -556,9 +556,9 @@ class PrerankStream:
         arrival = self.candidates
         if len(self.top) < self.top_n:
             heapq.heappush(self.top, (value, _Worse(record_id), arrival, record))
-        else:
+        elif self.top_n:  # a review budget of 0 keeps no top (and has no root to compare)
             worst = self.top[0]
-            if self.top_n and (value > worst[0] or (value == worst[0] and record_id < worst[1].id)):
+            if value > worst[0] or (value == worst[0] and record_id < worst[1].id):
                 heapq.heapreplace(self.top, (value, _Worse(record_id), arrival, record))
         keep = self.top_n + self.sample_n
         if not self.sample_n:
