@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -169,6 +171,18 @@ def layer_size() -> dict[str, Any] | None:
     return {"file": zips[-1].name, "zip_bytes": zips[-1].stat().st_size, "unzipped": unzipped}
 
 
+def _commit() -> str | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    root = str(Path(__file__).resolve().parent.parent)
+    head = subprocess.run(  # noqa: S603 - fixed argv
+        [git, "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    dirty = subprocess.run([git, "-C", root, "diff", "--quiet", "HEAD"], check=False)  # noqa: S603
+    return head.stdout.strip() + ("+changes" if dirty.returncode else "") or None
+
+
 def _mib(n: float) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
@@ -182,7 +196,8 @@ def write_report(out: Path, results: dict[str, Any]) -> Path:
     m = results["machine"]
     md += [
         f"Generated {results['finished_at']} by `{results['command']}` in "
-        f"**{results['wall_seconds'] / 60:.1f} min** ({results['workers']} worker process(es), "
+        f"**{results['wall_seconds'] / 60:.1f} min** on commit `{results.get('commit')}` "
+        f"({results['workers']} worker process(es), "
         f"{results['seeds']} seed(s); {m['usable_cpus']} usable CPUs, {m['cpu_model']}; "
         f"load average {m['load_average']} at the start, {results['load_average_end']} at the "
         "end). Raw results: `local-models.json`.",
@@ -349,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency = classify_latency(30 if args.quick else LATENCY_CALLS)
     results: dict[str, Any] = {
         "quick": args.quick,
+        "commit": _commit(),
         "command": "python -m bench.local_models " + " ".join(argv or sys.argv[1:]),
         "machine": info,
         "workers": args.jobs,
