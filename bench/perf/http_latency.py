@@ -380,11 +380,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         type=Path,
         help="LocalStack and Terraform state here (kept afterwards) instead of a temp dir",
     )
+    parser.add_argument(
+        "--local-model",
+        default="tfidf",
+        help="the active model's local_model kind (results of another kind than tfidf are "
+        "saved as http_latency_<kind>)",
+    )
     args = parser.parse_args(argv)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-    with deployed(args.workdir.resolve() if args.workdir else None) as stack:
+    with deployed(
+        args.workdir.resolve() if args.workdir else None,
+        bootstrap={"local_model": args.local_model},
+    ) as stack:
         result = measure_on(stack, args.requests)
+        result["local_model"] = args.local_model
         print(table(result), flush=True)
         result["concurrent"] = [
             measure_concurrent(stack, int(c), args.requests_per_client)
@@ -398,7 +408,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     stack, clients, args.requests_per_client, args.compare_reserved
                 )
             ]
-        save("http_latency", result)
+        name = "http_latency"
+        if args.local_model != "tfidf":
+            name += "_" + args.local_model.replace("+", "_")
+        save(name, result)
         runs = result["concurrent"] + result.get("reserved_comparison", [])
         print(concurrent_table(runs), flush=True)
         if notes := failure_notes(runs):

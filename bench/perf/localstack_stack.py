@@ -91,8 +91,9 @@ class Stack:
             time.sleep(1)
         raise TimeoutError(f"iteration {iteration_id} still RUNNING after {timeout} s")
 
-    def bootstrap(self) -> dict:
-        """The bootstrap iteration of test_loop.py: seed data only, trained and promoted."""
+    def bootstrap(self, config: dict | None = None) -> dict:
+        """The bootstrap iteration of test_loop.py: seed data only, trained and promoted
+        (``config``: more iteration settings, e.g. ``{"local_model": "tfidf+embeddings"}``)."""
         seed = io.StringIO()
         csv.writer(seed, lineterminator="\n").writerows(ag_news_rows()[:SEED_ROWS])
         self.client("s3").put_object(
@@ -104,7 +105,7 @@ class Stack:
         started = self.api(
             "POST",
             "/iterations",
-            {"model_type": "DOCUMENT_CLASSIFIER", "config": {"min_new_items": 0}},
+            {"model_type": "DOCUMENT_CLASSIFIER", "config": {**(config or {}), "min_new_items": 0}},
             expect=202,
         ).json()
         result = self.wait_for_iteration(started["iteration_id"])
@@ -115,8 +116,11 @@ class Stack:
 
 
 @contextlib.contextmanager
-def deployed(workdir: Path | None = None, stage: str | None = None) -> Iterator[Stack]:
-    """Start LocalStack, apply terraform/envs/local, bootstrap a model; stop it all after."""
+def deployed(
+    workdir: Path | None = None, stage: str | None = None, bootstrap: dict | None = None
+) -> Iterator[Stack]:
+    """Start LocalStack, apply terraform/envs/local, bootstrap a model (``bootstrap``: its
+    iteration settings); stop it all after."""
     own = workdir is None
     root = Path(tempfile.mkdtemp(prefix="textloop-bench-ls-")) if own else workdir
     state_dir, tf_dir = root / "localstack", root / "terraform"
@@ -149,7 +153,7 @@ def deployed(workdir: Path | None = None, stage: str | None = None) -> Iterator[
         stack.outputs["stage"] = stage
         # Where LocalStack says why a request failed (e.g. API Gateway's integration errors).
         stack.localstack_log = state_dir / "localstack.log"
-        stack.bootstrap()
+        stack.bootstrap(bootstrap)
         yield stack
     finally:
         localstack.stop(state_dir)
