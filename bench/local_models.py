@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ import numpy as np
 from bench import report
 from bench.data import DATA_DIR, TASKS
 from bench.label_efficiency import machine
+from bench.perf.common import commit
 from bench.simulation import (
     EMBEDDINGS_FILE,
     LOOP,
@@ -169,18 +168,6 @@ def layer_size() -> dict[str, Any] | None:
     with zipfile.ZipFile(zips[-1]) as z:
         unzipped = sum(i.file_size for i in z.infolist())
     return {"file": zips[-1].name, "zip_bytes": zips[-1].stat().st_size, "unzipped": unzipped}
-
-
-def _commit() -> str | None:
-    git = shutil.which("git")
-    if git is None:
-        return None
-    root = str(Path(__file__).resolve().parent.parent)
-    head = subprocess.run(  # noqa: S603 - fixed argv
-        [git, "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    dirty = subprocess.run([git, "-C", root, "diff", "--quiet", "HEAD"], check=False)  # noqa: S603
-    return head.stdout.strip() + ("+changes" if dirty.returncode else "") or None
 
 
 def _mib(n: float) -> str:
@@ -364,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency = classify_latency(30 if args.quick else LATENCY_CALLS)
     results: dict[str, Any] = {
         "quick": args.quick,
-        "commit": _commit(),
+        "commit": commit(),
         "command": "python -m bench.local_models " + " ".join(argv or sys.argv[1:]),
         "machine": info,
         "workers": args.jobs,

@@ -51,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.perf.common import REPO, ag_news_rows, machine
+from bench.perf.common import REPO, ag_news_rows, commit, machine
 
 PYTHON = sys.executable
 MODEL_TYPE = "DOCUMENT_CLASSIFIER"
@@ -531,12 +531,7 @@ def run_child(args: argparse.Namespace, size: int, new: int) -> dict[str, Any]:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["child_wall_seconds"] = time.perf_counter() - start
     result["command"] = " ".join(["python", *cmd[1:]])
-    result["commit"] = subprocess.run(  # noqa: S603 - fixed argv
-        ["/usr/bin/git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    result["commit"] = commit()
     return result
 
 

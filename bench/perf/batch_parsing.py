@@ -26,26 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.perf.common import REPO, ag_news_rows, machine, save
+from bench.perf.common import REPO, ag_news_rows, commit, machine, save
 
 PYTHON = sys.executable
-
-
-def commit() -> str | None:
-    """The measured code's commit (with ``+`` when tracked files have changes)."""
-    git = ["/usr/bin/git", "-C", str(REPO)]
-    head = subprocess.run(  # noqa: S603 - fixed argv
-        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    )
-    if head.returncode != 0:
-        return None
-    dirty = subprocess.run(  # noqa: S603 - fixed argv
-        [*git, "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return head.stdout.strip() + ("+" if dirty else "")
 
 
 # --------------------------------------------------------------------------- files

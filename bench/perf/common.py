@@ -19,6 +19,24 @@ REPO = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def commit() -> str | None:
+    """The measured code's commit (with ``+`` when tracked files have changes), or None
+    outside a git checkout."""
+    git = ["/usr/bin/git", "-C", str(REPO)]
+    head = subprocess.run(  # noqa: S603 - fixed argv
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        return None
+    dirty = subprocess.run(  # noqa: S603 - fixed argv
+        [*git, "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return head.stdout.strip() + ("+" if dirty else "")
+
+
 def ag_news_rows() -> list[tuple[str, str]]:
     """(label, text) pairs of AG News in file order."""
     with AG_NEWS.open(encoding="utf-8", newline="") as handle:

@@ -10,7 +10,8 @@ iteration on the same texts, every embedding in the cache.
 
     .venv/bin/python -m bench.perf.embedding_training [--sizes 10000 50000] [--calls 300]
 
-Not part of ``make bench``: the cold run alone is minutes of CPU.
+Not part of ``make bench``: the cold run alone is minutes of CPU. The result, with its command
+and commit, goes to ``bench/perf/results/embedding_training.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from bench.perf.common import REPO, ag_news_rows, latency_summary, machine
+from bench.perf.common import REPO, ag_news_rows, commit, latency_summary, machine, save
 
 sys.path.insert(0, str(REPO / "functions" / "shared"))
 for name, value in {
@@ -59,7 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     from textloop_ops.encoder import built_artefact
 
     rows = ag_news_rows()
-    out: dict[str, Any] = {"machine": machine(), "train": [], "classify": {}}
+    out: dict[str, Any] = {
+        "command": "python -m bench.perf.embedding_training --sizes "
+        + " ".join(str(n) for n in args.sizes)
+        + f" --calls {args.calls}",
+        "commit": commit(),
+        "machine": machine(),
+        "train": [],
+        "classify": {},
+    }
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
@@ -153,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             print(kind, json.dumps(out["classify"][kind]), flush=True)
     out["peak_rss_mb"] = round(peak_rss_mb())
+    out["machine_at_end"] = machine()
+    save("embedding_training", out)
     print(json.dumps(out, indent=2))
     return 0
 
