@@ -16,6 +16,9 @@ from textloop.domain.identity import Principal
 
 from tests.support import people as people_support
 from textloop_ops import cli, client
+from textloop_ops.cli.import_dataset import load_dataset
+from textloop_ops.cli.iterations import parse_config
+from textloop_ops.cli.reviews import read_answers
 from textloop_ops.client import Api, UsageError, resolve_target
 from textloop_ops.review_server import ReviewServer, allowed
 
@@ -129,7 +132,7 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_parse_config_merges_json_and_settings():
-    config = cli.parse_config(
+    config = parse_config(
         '{"review_budget": 10}',
         [
             "min_new_items=0",
@@ -153,7 +156,7 @@ def test_parse_config_merges_json_and_settings():
 )
 def test_parse_config_rejects_bad_input(config, settings):
     with pytest.raises(cli.CommandError) as info:
-        cli.parse_config(config, settings)
+        parse_config(config, settings)
     assert info.value.code == cli.EXIT_USAGE
 
 
@@ -162,14 +165,14 @@ def test_read_answers_accepts_an_object_or_json_lines(tmp_path):
     whole.write_text(json.dumps({"answers": [{"item_id": "i1", "labels": ["A"]}]}))
     lines = tmp_path / "a.jsonl"
     lines.write_text('{"item_id": "i1", "labels": ["A"]}\n\n{"item_id": "i2", "labels": []}\n')
-    assert cli.read_answers(whole) == [{"item_id": "i1", "labels": ["A"]}]
-    assert [a["item_id"] for a in cli.read_answers(lines)] == ["i1", "i2"]
+    assert read_answers(whole) == [{"item_id": "i1", "labels": ["A"]}]
+    assert [a["item_id"] for a in read_answers(lines)] == ["i1", "i2"]
     spans = tmp_path / "spans.jsonl"
     spans.write_text(
         '{"item_id": "i1", "entities": [{"begin_offset": 0, "end_offset": 9, "type": "SERVICE"}]}'
         '\n{"item_id": "i2", "entities": []}\n'
     )
-    assert [a["entities"] for a in cli.read_answers(spans)][1] == []
+    assert [a["entities"] for a in read_answers(spans)][1] == []
 
 
 @pytest.mark.parametrize(
@@ -179,7 +182,7 @@ def test_read_answers_rejects_bad_files(tmp_path, content):
     path = tmp_path / "a.jsonl"
     path.write_text(content)
     with pytest.raises(cli.CommandError) as info:
-        cli.read_answers(path)
+        read_answers(path)
     assert info.value.code == cli.EXIT_USAGE
 
 
@@ -357,9 +360,9 @@ def test_import_dataset_reads_jsonl_and_batch_json(tmp_path):
             }
         )
     )
-    docs = cli.load_dataset(jsonl, "jsonl", "DOCUMENT_CLASSIFIER", "MULTI_CLASS")
+    docs = load_dataset(jsonl, "jsonl", "DOCUMENT_CLASSIFIER", "MULTI_CLASS")
     assert [(d["text"], d["labels"]) for d in docs] == [("a", ["X"]), ("b", ["Y"])]
-    docs = cli.load_dataset(batch, "batch-json", "DOCUMENT_CLASSIFIER", "MULTI_CLASS")
+    docs = load_dataset(batch, "batch-json", "DOCUMENT_CLASSIFIER", "MULTI_CLASS")
     assert [(d["text"], d["labels"]) for d in docs] == [("a", ["X"]), ("unlabelled", [])]
 
 

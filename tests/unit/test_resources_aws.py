@@ -34,6 +34,7 @@ from textloop.domain.resources import (
 from tests.support import REPO
 from tests.support.stack import create_registry_table
 from textloop_ops import cli
+from textloop_ops.cli import resources as resources_command
 from textloop_ops.resources import StackResources, StackScope
 
 BUCKET = "tl-dev-lake"
@@ -618,7 +619,7 @@ def use_clients(monkeypatch, comprehend) -> list:
             return comprehend
         return boto3.client(service, region_name="us-east-1")
 
-    monkeypatch.setattr(cli, "_aws_client", client)
+    monkeypatch.setattr(resources_command, "_aws_client", client)
     return regions
 
 
