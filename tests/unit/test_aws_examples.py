@@ -48,6 +48,19 @@ def test_the_examples_are_found():
         "comprehend/create-endpoint",
         "comprehend/update-endpoint",
         "comprehend/describe-endpoint",
+        # Flywheel mode, and the stack's resources found by tag (textloop resources).
+        "comprehend/create-flywheel",
+        "comprehend/describe-flywheel",
+        "comprehend/list-flywheels",
+        "comprehend/update-flywheel",
+        "comprehend/create-dataset",
+        "comprehend/describe-dataset",
+        "comprehend/list-datasets",
+        "comprehend/start-flywheel-iteration",
+        "comprehend/describe-flywheel-iteration",
+        "comprehend/list-flywheel-iteration-history",
+        "comprehend/list-tags-for-resource",
+        "comprehend/tag-resource",
         "sagemaker-a2i-runtime/start-human-loop",
     }
     assert {
