@@ -61,6 +61,12 @@ def test_the_examples_are_found():
         "comprehend/list-flywheel-iteration-history",
         "comprehend/list-tags-for-resource",
         "comprehend/tag-resource",
+        "comprehend/delete-endpoint",
+        "comprehend/delete-flywheel",
+        "comprehend/delete-document-classifier",
+        "comprehend/delete-entity-recognizer",
+        "comprehend/stop-training-document-classifier",
+        "comprehend/stop-training-entity-recognizer",
         "sagemaker-a2i-runtime/start-human-loop",
     }
     assert {
