@@ -13,9 +13,7 @@ the audit record keeps the flywheel's own metrics.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import boto3
 import pytest
@@ -406,9 +404,10 @@ def stub_iteration(
 
 def simulate_entity_jobs(client, spans_of: dict, wrong_every: dict, outputs: dict) -> None:
     """What Comprehend does when an entities detection job runs: one output line per input line
-    (https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html), the true spans
-    except on every n-th line of the recogniser named by ARN, written where the job's
-    description will say."""
+    (https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html), each the
+    published record (``aws_examples.entity_output_record``) in the published archive member,
+    the true spans except on every n-th line of the recogniser named by ARN, written where the
+    job's description will say."""
     from textloop.domain.predictions import span_tuple
 
     def run_job(params, **_):
@@ -416,22 +415,17 @@ def simulate_entity_jobs(client, spans_of: dict, wrong_every: dict, outputs: dic
         bucket, key = params["InputDataConfig"]["S3Uri"][5:].split("/", 1)
         texts = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
         n = wrong_every[params["EntityRecognizerArn"]]
-        lines = []
+        records = []
         for i, text in enumerate(texts):
             spans = [] if i % n == 0 else [span_tuple(s) for s in spans_of[text]]
-            entities = [
-                {"BeginOffset": b, "EndOffset": e, "Score": 0.9, "Text": text[b:e], "Type": t}
-                for b, e, t in spans
-            ]
-            lines.append(json.dumps({"File": "test.txt", "Line": i, "Entities": entities}))
-        body = ("\n".join(lines) + "\n").encode()
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            info = tarfile.TarInfo("output")
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+            records.append(
+                aws_examples.entity_output_record(
+                    i, text, [(b, e, t, 0.9) for b, e, t in spans], file="test.txt"
+                )
+            )
+        archive = aws_examples.output_archive(records, aws_examples.ENTITIES_MEMBER)
         out_bucket, out_key = outputs[params["EntityRecognizerArn"]][5:].split("/", 1)
-        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive.getvalue())
+        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive)
 
     client.meta.events.register(
         "before-parameter-build.comprehend.StartEntitiesDetectionJob", run_job
@@ -473,7 +467,7 @@ def run_two_iterations(lambdas, kind: Kind, stack, feed_second, truth_of: dict):
         simulate_entity_jobs(comprehend, truth_of, wrong_every, outputs)
     else:
         simulate_comprehend_jobs(comprehend, truth_of, wrong_every, outputs)
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     stub_iteration(stubber, kind, 1, held=[], active=None, outputs=outputs)
     results = []
     with stubber, clients.override("comprehend", comprehend):
@@ -601,7 +595,7 @@ def check_rollback_moves_the_flywheel_back(stack, kind: Kind) -> None:
     from textloop.adapters import clients
 
     comprehend = boto3.client("comprehend")
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     stubber.add_response(
         "update_endpoint",
         aws_examples.response("comprehend/update-endpoint"),
@@ -709,7 +703,7 @@ def test_a_failed_flywheel_iteration_fails_the_iteration_with_comprehend_s_messa
     put_seed(BUCKET, ag_news_rows[:400])
     put_feedback(BUCKET, [], [(label, text) for label, text in ag_news_rows[3000:3005]])
     comprehend = boto3.client("comprehend")
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     message = "Internal error: the iteration could not train a model version"
     stub_iteration(stubber, kind, 1, held=[], active=None, outputs={}, failed=message)
     with stubber, clients.override("comprehend", comprehend):
