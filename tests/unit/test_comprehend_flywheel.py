@@ -1,10 +1,11 @@
 """The Comprehend flywheel adapter against a Stubber-ed client (every response checked against
 botocore's service model), and the ledger of what a flywheel holds.
 
-Response shapes are those of the AWS CLI's published examples, cited beside each fixture; the
-flywheel iteration id there ("20232222AEXAMPLE") does not match the API's own pattern
-(``[0-9]{8}T[0-9]{6}Z``, API_DescribeFlywheelIteration), so the ids here follow the pattern,
-taken from the same example's EvaluationManifestS3Prefix.
+Each response is the AWS CLI's published example (tests/fixtures/aws/comprehend/, each naming
+its page), changed only where it must match the test's requests; the flywheel iteration id there
+("20232222AEXAMPLE") does not match the API's own pattern (``[0-9]{8}T[0-9]{6}Z``,
+API_DescribeFlywheelIteration), so the ids here follow the pattern, taken from the same
+example's EvaluationManifestS3Prefix.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 from textloop.adapters.comprehend_flywheel import (
     ComprehendFlywheel,
     dataset_input,
@@ -21,6 +22,9 @@ from textloop.adapters.comprehend_flywheel import (
     task_config,
 )
 from textloop.domain.datasets import flywheel as ledgers
+
+from tests.support import aws_examples
+from tests.support.aws_examples import DROP
 
 FLYWHEEL = "arn:aws:comprehend:us-west-2:111122223333:flywheel/textloop-test-classifier"
 ROLE = "arn:aws:iam::111122223333:role/textloop-test-comprehend-flywheel"
@@ -34,7 +38,7 @@ ACTIVE = (
     "arn:aws:comprehend:us-west-2:111122223333:document-classifier/textloop-test-classifier"
     "/version/1"
 )
-# https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html
+# The trained version's name in the CLI's describe-flywheel-iteration example.
 TRAINED = (
     "arn:aws:comprehend:us-west-2:111122223333:document-classifier/example-classifier"
     "/version/Comprehend-Generated-v1-bb52d585"
@@ -59,7 +63,9 @@ def job(**extra):
                 "name": "it-1-abcdef0123-train",
                 "type": "TRAIN",
                 "input": dataset_input(
-                    "DOCUMENT_CLASSIFIER", "MULTI_CLASS", {"documents": "s3://b/train.csv"}
+                    "DOCUMENT_CLASSIFIER",
+                    "MULTI_CLASS",
+                    {"documents": "s3://textloop-test-data/datasets/train.csv"},
                 ),
             }
         ],
@@ -67,47 +73,91 @@ def job(**extra):
     }
 
 
-def flywheel_properties(status: str) -> dict:
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel.html
-    return {
-        "FlywheelProperties": {
+def flywheel_properties(status: str, **changes) -> dict:
+    """The CLI's describe-flywheel example (its task is this test's: MULTI_CLASS ham/spam), for
+    this stack's flywheel, made from the task (no active model yet)."""
+    return aws_examples.response(
+        "comprehend/describe-flywheel",
+        FlywheelProperties={
             "FlywheelArn": FLYWHEEL,
+            "ActiveModelArn": DROP,
             "DataAccessRoleArn": ROLE,
-            "TaskConfig": {
-                "LanguageCode": "en",
-                "DocumentClassificationConfig": {"Mode": "MULTI_CLASS", "Labels": ["ham", "spam"]},
-            },
             "DataLakeS3Uri": f"{LAKE}schemaVersion=1/20230616T200543Z/",
-            "DataSecurityConfig": {},
             "Status": status,
-            "ModelType": "DOCUMENT_CLASSIFIER",
-        }
-    }
+            **changes,
+        },
+    )
 
 
-def iteration_properties(status: str, **extra) -> dict:
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html
-    return {
-        "FlywheelIterationProperties": {
+# An iteration that has not ended has none of the published example's results.
+NOT_ENDED = {
+    key: DROP
+    for key in (
+        "EndTime",
+        "Message",
+        "EvaluatedModelArn",
+        "EvaluatedModelMetrics",
+        "TrainedModelArn",
+        "TrainedModelMetrics",
+        "EvaluationManifestS3Prefix",
+    )
+}
+
+
+def iteration_properties(status: str, **changes) -> dict:
+    """The CLI's describe-flywheel-iteration example for this flywheel's iteration: as
+    published when COMPLETED (with ``changes``), without its results otherwise."""
+    base = {} if status == "COMPLETED" else NOT_ENDED
+    return aws_examples.response(
+        "comprehend/describe-flywheel-iteration",
+        FlywheelIterationProperties={
+            **base,
             "FlywheelArn": FLYWHEEL,
             "FlywheelIterationId": ITERATION_ID,
             "Status": status,
-            **extra,
-        }
-    }
+            **changes,
+        },
+    )
+
+
+def no_flywheels() -> dict:
+    return aws_examples.response("comprehend/list-flywheels", FlywheelSummaryList=[])
+
+
+def flywheel_summary(arn: str, **changes) -> dict:
+    """One FlywheelSummaryList item of the CLI's list-flywheels example, for ``arn``."""
+    return aws_examples.properties("comprehend/list-flywheels", FlywheelArn=arn, **changes)
+
+
+def flywheel_created(arn: str) -> dict:
+    return aws_examples.response("comprehend/create-flywheel", FlywheelArn=arn)
+
+
+def dataset_described(arn: str, name: str, part: str, status: str, **changes) -> dict:
+    """The CLI's describe-dataset example for the data set ``name`` at ``arn``."""
+    return aws_examples.response(
+        "comprehend/describe-dataset",
+        DatasetProperties={
+            "DatasetArn": arn,
+            "DatasetName": name,
+            "DatasetType": part,
+            "DatasetS3Uri": f"{LAKE}schemaVersion=1/20230616T200543Z/datasets/{name}/"
+            "20230616T203710Z/",
+            "Status": status,
+            **changes,
+        },
+    )
 
 
 def test_a_new_flywheel_is_created_from_the_task_with_the_stack_lake_key_and_tags(client):
-    stubber = Stubber(client)
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheels.html
-    stubber.add_response("list_flywheels", {"FlywheelSummaryList": []}, {})
+    stubber = aws_examples.stubber(client)
+    stubber.add_response("list_flywheels", no_flywheels(), {})
     task = task_config(
         "DOCUMENT_CLASSIFIER", labels=["ham", "spam"], mode="MULTI_CLASS", language_code="en"
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/create-flywheel.html
     stubber.add_response(
         "create_flywheel",
-        {"FlywheelArn": FLYWHEEL},
+        flywheel_created(FLYWHEEL),
         {
             "FlywheelName": "textloop-test-classifier",
             "DataAccessRoleArn": ROLE,
@@ -144,12 +194,11 @@ def test_a_new_flywheel_is_created_from_the_task_with_the_stack_lake_key_and_tag
 
 
 def test_a_flywheel_over_an_active_model_names_no_task_and_a_retry_finds_the_one_made(client):
-    from botocore.stub import Stubber
 
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "create_flywheel",
-        {"FlywheelArn": FLYWHEEL},
+        flywheel_created(FLYWHEEL),
         {
             "FlywheelName": "textloop-test-classifier",
             "ActiveModelArn": ACTIVE,
@@ -163,25 +212,18 @@ def test_a_flywheel_over_an_active_model_names_no_task_and_a_retry_finds_the_one
     stubber.add_client_error(
         "create_flywheel", "ResourceInUseException", "Flywheel already exists", 400
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheels.html
+    # The published list (its first flywheel is somebody else's), then the one the first try made.
+    (other, _) = aws_examples.response("comprehend/list-flywheels")["FlywheelSummaryList"]
+    ours = flywheel_summary(
+        FLYWHEEL,
+        ActiveModelArn=ACTIVE,
+        DataLakeS3Uri=LAKE,
+        Status="CREATING",
+        LatestFlywheelIteration=DROP,
+    )
     stubber.add_response(
         "list_flywheels",
-        {
-            "FlywheelSummaryList": [
-                {
-                    "FlywheelArn": "arn:aws:comprehend:us-west-2:111122223333:flywheel/other",
-                    "Status": "ACTIVE",
-                    "ModelType": "DOCUMENT_CLASSIFIER",
-                },
-                {
-                    "FlywheelArn": FLYWHEEL,
-                    "ActiveModelArn": ACTIVE,
-                    "DataLakeS3Uri": LAKE,
-                    "Status": "CREATING",
-                    "ModelType": "DOCUMENT_CLASSIFIER",
-                },
-            ]
-        },
+        aws_examples.response("comprehend/list-flywheels", FlywheelSummaryList=[other, ours]),
         {},
     )
     flywheel = ComprehendFlywheel(client)
@@ -203,7 +245,7 @@ def test_a_flywheel_over_an_active_model_names_no_task_and_a_retry_finds_the_one
 
 
 def test_nothing_is_created_while_the_flywheel_is_still_being_created(client):
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_flywheel", flywheel_properties("CREATING"), {"FlywheelArn": FLYWHEEL}
     )
@@ -216,53 +258,48 @@ def test_nothing_is_created_while_the_flywheel_is_still_being_created(client):
 
 def dataset_created(stubber, name: str, status: str, **extra) -> str:
     arn = f"{FLYWHEEL}/dataset/{name}"
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/create-dataset.html
     stubber.add_response(
         "create_dataset",
-        {"DatasetArn": arn},
+        aws_examples.response("comprehend/create-dataset", DatasetArn=arn),
         {
             "FlywheelArn": FLYWHEEL,
             "DatasetName": name,
             "DatasetType": "TRAIN",
             "InputDataConfig": {
                 "DataFormat": "COMPREHEND_CSV",
-                "DocumentClassifierInputDataConfig": {"S3Uri": "s3://b/train.csv"},
+                "DocumentClassifierInputDataConfig": {
+                    "S3Uri": "s3://textloop-test-data/datasets/train.csv"
+                },
             },
             "ClientRequestToken": request_token(FLYWHEEL, name),
             "Tags": TAGS,
         },
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-dataset.html
     stubber.add_response(
         "describe_dataset",
-        {
-            "DatasetProperties": {
-                "DatasetArn": arn,
-                "DatasetName": name,
-                "DatasetType": "TRAIN",
-                "Status": status,
-                **extra,
-            }
-        },
+        dataset_described(arn, name, "TRAIN", status, **extra),
         {"DatasetArn": arn},
     )
     return arn
 
 
 def test_the_data_set_then_the_iteration_start_and_a_retried_start_starts_nothing_new(client):
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_flywheel", flywheel_properties("ACTIVE"), {"FlywheelArn": FLYWHEEL}
     )
     arn = dataset_created(stubber, "it-1-abcdef0123-train", "CREATING")
     stubber.add_response(
         "describe_dataset",
-        {"DatasetProperties": {"DatasetArn": arn, "Status": "COMPLETED"}},
+        dataset_described(arn, "it-1-abcdef0123-train", "TRAIN", "COMPLETED"),
         {"DatasetArn": arn},
     )
     token = request_token(FLYWHEEL, "iteration", "it-1-abcdef0123")
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/start-flywheel-iteration.html
-    started = {"FlywheelArn": FLYWHEEL, "FlywheelIterationId": ITERATION_ID}
+    started = aws_examples.response(
+        "comprehend/start-flywheel-iteration",
+        FlywheelArn=FLYWHEEL,
+        FlywheelIterationId=ITERATION_ID,
+    )
     stubber.add_response(
         "start_flywheel_iteration", started, {"FlywheelArn": FLYWHEEL, "ClientRequestToken": token}
     )
@@ -274,7 +311,7 @@ def test_the_data_set_then_the_iteration_start_and_a_retried_start_starts_nothin
     # A retried step (the job as the first try began it): the same token, the same iteration.
     stubber.add_response(
         "describe_dataset",
-        {"DatasetProperties": {"DatasetArn": arn, "Status": "COMPLETED"}},
+        dataset_described(arn, "it-1-abcdef0123-train", "TRAIN", "COMPLETED"),
         {"DatasetArn": arn},
     )
     stubber.add_response(
@@ -298,34 +335,22 @@ def test_the_data_set_then_the_iteration_start_and_a_retried_start_starts_nothin
 
 
 def test_a_completed_iteration_is_the_trained_candidate_with_the_flywheel_metrics(client):
-    stubber = Stubber(client)
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html
-    evaluated = {
-        "AverageF1Score": 0.7742663922375772,
-        "AveragePrecision": 0.8287636394041166,
-        "AverageRecall": 0.7427084833645399,
-        "AverageAccuracy": 0.8795394154118689,
-    }
-    trained = {
-        "AverageF1Score": 0.9767700253081214,
-        "AveragePrecision": 0.9767700253081214,
-        "AverageRecall": 0.9767700253081214,
-        "AverageAccuracy": 0.9858281665190434,
-    }
+    stubber = aws_examples.stubber(client)
+    published = aws_examples.example("comprehend/describe-flywheel-iteration").body[
+        "FlywheelIterationProperties"
+    ]
+    evaluated, trained = published["EvaluatedModelMetrics"], published["TrainedModelMetrics"]
+    # As published (message, both models' metrics), for this flywheel and its active model.
     stubber.add_response(
         "describe_flywheel_iteration",
-        iteration_properties(
-            "COMPLETED",
-            Message="FULL_ITERATION: Flywheel iteration performed all functions successfully.",
-            EvaluatedModelArn=ACTIVE,
-            EvaluatedModelMetrics=evaluated,
-            TrainedModelArn=TRAINED,
-            TrainedModelMetrics=trained,
-        ),
+        iteration_properties("COMPLETED", EvaluatedModelArn=ACTIVE, TrainedModelArn=TRAINED),
         {"FlywheelArn": FLYWHEEL, "FlywheelIterationId": ITERATION_ID},
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
-    stubber.add_response("tag_resource", {}, {"ResourceArn": TRAINED, "Tags": TAGS})
+    stubber.add_response(
+        "tag_resource",
+        aws_examples.response("comprehend/tag-resource"),
+        {"ResourceArn": TRAINED, "Tags": TAGS},
+    )
     with stubber:
         status, out = ComprehendFlywheel(client).advance(
             job(flywheel_iteration_id=ITERATION_ID), TAGS
@@ -343,7 +368,7 @@ def test_a_completed_iteration_is_the_trained_candidate_with_the_flywheel_metric
     [("FAILED", "IN_ERROR"), ("STOPPED", "STOPPED"), ("EVALUATING", "EVALUATING")],
 )
 def test_a_failed_or_stopped_iteration_says_so_with_comprehend_message(client, raw, status):
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_flywheel_iteration",
         iteration_properties(raw, Message="Not enough labelled documents for label spam"),
@@ -357,10 +382,15 @@ def test_a_failed_or_stopped_iteration_says_so_with_comprehend_message(client, r
 
 
 def test_a_completed_iteration_without_a_trained_model_fails(client):
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_flywheel_iteration",
-        iteration_properties("COMPLETED", Message="EVALUATION_ONLY: no new data"),
+        iteration_properties(
+            "COMPLETED",
+            Message="EVALUATION_ONLY: no new data",
+            TrainedModelArn=DROP,
+            TrainedModelMetrics=DROP,
+        ),
         {"FlywheelArn": FLYWHEEL, "FlywheelIterationId": ITERATION_ID},
     )
     with stubber:
@@ -369,7 +399,7 @@ def test_a_completed_iteration_without_a_trained_model_fails(client):
 
 
 def test_a_failed_data_set_fails_the_job_before_any_iteration_starts(client):
-    stubber = Stubber(client)
+    stubber = aws_examples.stubber(client)
     stubber.add_response(
         "describe_flywheel", flywheel_properties("ACTIVE"), {"FlywheelArn": FLYWHEEL}
     )
@@ -381,9 +411,8 @@ def test_a_failed_data_set_fails_the_job_before_any_iteration_starts(client):
 
 
 def test_a_failed_flywheel_fails_the_job(client):
-    stubber = Stubber(client)
-    failed = flywheel_properties("FAILED")
-    failed["FlywheelProperties"]["Message"] = "Access denied to the data lake"
+    stubber = aws_examples.stubber(client)
+    failed = flywheel_properties("FAILED", Message="Access denied to the data lake")
     stubber.add_response("describe_flywheel", failed, {"FlywheelArn": FLYWHEEL})
     with stubber:
         got, out = ComprehendFlywheel(client).advance(job(), TAGS)
@@ -392,17 +421,30 @@ def test_a_failed_flywheel_fails_the_job(client):
 
 def test_the_entity_data_set_input_is_documents_and_annotations():
     assert dataset_input(
-        "ENTITY_RECOGNIZER", None, {"documents": "s3://b/d.txt", "annotations": "s3://b/a.csv"}
+        "ENTITY_RECOGNIZER",
+        None,
+        {
+            "documents": "s3://textloop-test-data/datasets/d.txt",
+            "annotations": "s3://textloop-test-data/datasets/a.csv",
+        },
     ) == {
         "DataFormat": "COMPREHEND_CSV",
         "EntityRecognizerInputDataConfig": {
-            "Documents": {"S3Uri": "s3://b/d.txt", "InputFormat": "ONE_DOC_PER_LINE"},
-            "Annotations": {"S3Uri": "s3://b/a.csv"},
+            "Documents": {
+                "S3Uri": "s3://textloop-test-data/datasets/d.txt",
+                "InputFormat": "ONE_DOC_PER_LINE",
+            },
+            "Annotations": {"S3Uri": "s3://textloop-test-data/datasets/a.csv"},
         },
     }
-    assert dataset_input("DOCUMENT_CLASSIFIER", "MULTI_LABEL", {"documents": "s3://b/t.csv"})[
-        "DocumentClassifierInputDataConfig"
-    ] == {"S3Uri": "s3://b/t.csv", "LabelDelimiter": "|"}
+    assert dataset_input(
+        "DOCUMENT_CLASSIFIER",
+        "MULTI_LABEL",
+        {"documents": "s3://textloop-test-data/datasets/t.csv"},
+    )["DocumentClassifierInputDataConfig"] == {
+        "S3Uri": "s3://textloop-test-data/datasets/t.csv",
+        "LabelDelimiter": "|",
+    }
     assert task_config("ENTITY_RECOGNIZER", labels=["A", "B"], mode=None, language_code="en") == {
         "LanguageCode": "en",
         "EntityRecognitionConfig": {"EntityTypes": [{"Type": "A"}, {"Type": "B"}]},
@@ -578,17 +620,23 @@ def test_a_flywheel_begun_from_the_active_recognizer_is_not_given_its_data_again
         {"Key": "textloop:model-type", "Value": "ENTITY_RECOGNIZER"},
     ]
     client = boto3.client("comprehend", region_name="us-east-1")
-    stubber = Stubber(client)
-    stubber.add_response("list_flywheels", {"FlywheelSummaryList": []}, {})
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-endpoint.html
+    stubber = aws_examples.stubber(client)
+    stubber.add_response("list_flywheels", no_flywheels(), {})
     stubber.add_response(
         "describe_endpoint",
-        {"EndpointProperties": {"EndpointArn": NER_ENDPOINT, "ModelArn": NER_ACTIVE}},
+        aws_examples.response(
+            "comprehend/describe-endpoint",
+            EndpointProperties={
+                "EndpointArn": NER_ENDPOINT,
+                "ModelArn": NER_ACTIVE,
+                "DesiredModelArn": NER_ACTIVE,
+            },
+        ),
         {"EndpointArn": NER_ENDPOINT},
     )
     stubber.add_response(
         "create_flywheel",
-        {"FlywheelArn": NER_FLYWHEEL},
+        flywheel_created(NER_FLYWHEEL),
         {
             "FlywheelName": "textloop-test-recognizer",
             "ActiveModelArn": NER_ACTIVE,
@@ -603,49 +651,70 @@ def test_a_flywheel_begun_from_the_active_recognizer_is_not_given_its_data_again
             },
         },
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-entity-recognizer.html
-    # (here with the annotations and the test set a textloop version is trained on).
+    # The CLI's describe-entity-recognizer example, here with the annotations and the test set
+    # a textloop version is trained on (the published one was trained on an entity list).
     stubber.add_response(
         "describe_entity_recognizer",
-        {
-            "EntityRecognizerProperties": {
+        aws_examples.response(
+            "comprehend/describe-entity-recognizer",
+            EntityRecognizerProperties={
                 "EntityRecognizerArn": NER_ACTIVE,
-                "LanguageCode": "en",
-                "Status": "TRAINED",
                 "InputDataConfig": {
-                    "DataFormat": "COMPREHEND_CSV",
                     "EntityTypes": [{"Type": t} for t in first.manifest["labels"]],
-                    "Documents": {
-                        "S3Uri": f"{lake}train.txt",
-                        "TestS3Uri": f"{lake}test.txt",
-                        "InputFormat": "ONE_DOC_PER_LINE",
-                    },
+                    "Documents": {"S3Uri": f"{lake}train.txt", "TestS3Uri": f"{lake}test.txt"},
+                    "EntityList": DROP,
                     "Annotations": {
                         "S3Uri": f"{lake}train-annotations.csv",
                         "TestS3Uri": f"{lake}test-annotations.csv",
                     },
                 },
+                "RecognizerMetadata": DROP,
                 "VersionName": "v1",
-            }
-        },
+            },
+        ),
         {"EntityRecognizerArn": NER_ACTIVE},
     )
+    # The recogniser's flywheel, begun from its active version.
+    ner_flywheel = {
+        "FlywheelArn": NER_FLYWHEEL,
+        "ActiveModelArn": NER_ACTIVE,
+        "TaskConfig": {
+            "DocumentClassificationConfig": DROP,
+            "EntityRecognitionConfig": {
+                "EntityTypes": [{"Type": t} for t in first.manifest["labels"]]
+            },
+        },
+        "DataLakeS3Uri": f"s3://{ner_ctx.lake.bucket}/flywheels/ENTITY_RECOGNIZER/",
+        "DataSecurityConfig": {
+            "ModelKmsKeyId": KEY,
+            "VolumeKmsKeyId": KEY,
+            "DataLakeKmsKeyId": KEY,
+        },
+        "ModelType": "ENTITY_RECOGNIZER",
+    }
     stubber.add_response(
         "describe_flywheel",
-        {"FlywheelProperties": {"FlywheelArn": NER_FLYWHEEL, "Status": "CREATING"}},
+        flywheel_properties("CREATING", **ner_flywheel),
         {"FlywheelArn": NER_FLYWHEEL},
     )
     # The retried step: the flywheel is found, the manifest reused, the data sets named and
     # tokened as before; the third try finds the TRAIN data set the second one made.
     for attempt in (2, 3):
+        summary = flywheel_summary(
+            NER_FLYWHEEL,
+            ActiveModelArn=NER_ACTIVE,
+            DataLakeS3Uri=ner_flywheel["DataLakeS3Uri"],
+            ModelType="ENTITY_RECOGNIZER",
+            LatestFlywheelIteration=DROP,
+        )
         stubber.add_response(
             "list_flywheels",
-            {"FlywheelSummaryList": [{"FlywheelArn": NER_FLYWHEEL, "Status": "ACTIVE"}]},
+            aws_examples.response("comprehend/list-flywheels", FlywheelSummaryList=[summary]),
             {},
         )
         stubber.add_response(
             "describe_flywheel",
-            {"FlywheelProperties": {"FlywheelArn": NER_FLYWHEEL, "Status": "ACTIVE"}},
+            flywheel_properties("ACTIVE", **ner_flywheel),
             {"FlywheelArn": NER_FLYWHEEL},
         )
         names = [f"{version}-{part}" for part in ("train", "test")]
@@ -660,30 +729,44 @@ def test_a_flywheel_begun_from_the_active_recognizer_is_not_given_its_data_again
                 "Tags": tags,
             }
             if attempt == 2:
-                stubber.add_response("create_dataset", {"DatasetArn": arns[name]}, expected)
+                stubber.add_response(
+                    "create_dataset",
+                    aws_examples.response("comprehend/create-dataset", DatasetArn=arns[name]),
+                    expected,
+                )
             else:
                 stubber.add_client_error("create_dataset", "ResourceInUseException", "exists", 400)
-                # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-datasets.html
+                listed = [
+                    aws_examples.properties(
+                        "comprehend/list-datasets",
+                        DatasetArn=arn,
+                        DatasetName=n,
+                        DatasetType=n.rsplit("-", 1)[1].upper(),
+                        DatasetS3Uri=DROP,
+                        Status="CREATING",
+                    )
+                    for n, arn in arns.items()
+                ]
                 stubber.add_response(
                     "list_datasets",
-                    {
-                        "DatasetPropertiesList": [
-                            {"DatasetArn": arn, "DatasetName": n, "Status": "CREATING"}
-                            for n, arn in arns.items()
-                        ]
-                    },
+                    aws_examples.response("comprehend/list-datasets", DatasetPropertiesList=listed),
                     {"FlywheelArn": NER_FLYWHEEL},
                 )
-        stubber.add_response(
-            "describe_dataset",
-            {"DatasetProperties": {"DatasetArn": arns[names[0]], "Status": "CREATING"}},
-            {"DatasetArn": arns[names[0]]},
-        )
-        stubber.add_response(
-            "describe_dataset",
-            {"DatasetProperties": {"DatasetArn": arns[names[1]], "Status": "CREATING"}},
-            {"DatasetArn": arns[names[1]]},
-        )
+        for name in names:
+            stubber.add_response(
+                "describe_dataset",
+                aws_examples.response(
+                    "comprehend/describe-dataset",
+                    DatasetProperties={
+                        "DatasetArn": arns[name],
+                        "DatasetName": name,
+                        "DatasetType": name.rsplit("-", 1)[1].upper(),
+                        "DatasetS3Uri": DROP,
+                        "Status": "CREATING",
+                    },
+                ),
+                {"DatasetArn": arns[name]},
+            )
     event = {"iteration": it.to_dict(), "dataset": dataset}
     with stubber, clients.override("comprehend", client):
         results = [train.run(ner_ctx, event) for _ in range(3)]

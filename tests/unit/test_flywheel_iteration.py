@@ -1,6 +1,8 @@
 """Flywheel mode end to end: two iterations per model type through the iteration state machine
 in moto, every step Lambda in process, Comprehend a Stubber-ed client (responses checked against
-botocore's model; shapes from the AWS CLI's published examples, cited beside each).
+botocore's model; each response is the AWS CLI's published example under
+tests/fixtures/aws/comprehend/, which names its page, changed only where it must match the
+test's own requests).
 
 What each test holds the loop to: the flywheel is created once; each iteration's TRAIN data set
 holds only the documents the flywheel does not hold yet (the second only its own new ones), new
@@ -11,14 +13,14 @@ the audit record keeps the flywheel's own metrics.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from tests.support import aws_examples
+from tests.support.aws_examples import DROP
 from tests.support.iteration_data import put_feedback, put_seed
 from tests.support.iteration_stack import BUCKET, PREFIX, deploy_iteration_stack
 from tests.unit.test_iteration_flow import lake_text, simulate_comprehend_jobs
@@ -61,6 +63,38 @@ class Kind:
         version = f"Comprehend-Generated-v{n}-bb52d58{n}"
         return f"{ACCOUNT}:{self.resource}/{self.flywheel_name}/version/{version}"
 
+    def job_started(self, job_id: str) -> dict:
+        """The CLI's start-*-job example for ``job_id``."""
+        job = "entities-detection-job" if self.entity else "document-classification-job"
+        return aws_examples.response(
+            f"comprehend/start-{job}", JobId=job_id, JobArn=f"{ACCOUNT}:{job}/{job_id}"
+        )
+
+    def job_described(self, job_id: str, model_arn: str, output_uri: str) -> dict:
+        """The CLI's describe-*-job example: ``job_id`` of ``model_arn`` COMPLETED, its output
+        at ``output_uri``."""
+        job = "entities-detection-job" if self.entity else "document-classification-job"
+        properties = {
+            "JobId": job_id,
+            "JobArn": f"{ACCOUNT}:{job}/{job_id}",
+            "OutputDataConfig": {"S3Uri": output_uri},
+            "DataAccessRoleArn": DATA_ROLE,
+            # The published entities job ran AWS's own recogniser and names none.
+            self.model_param: model_arn,
+        }
+        return aws_examples.response(
+            f"comprehend/describe-{job}", **{self.job_properties: properties}
+        )
+
+    def flywheel_updated(self, active: str, latest_iteration: str) -> dict:
+        """The CLI's update-flywheel example: this flywheel, its active model now ``active``."""
+        return aws_examples.response(
+            "comprehend/update-flywheel",
+            FlywheelProperties=flywheel_properties(
+                self, active, LatestFlywheelIteration=latest_iteration
+            ),
+        )
+
     def env(self) -> dict:
         setting = "RECOGNIZER" if self.entity else "CLASSIFIER"
         return {
@@ -73,21 +107,68 @@ class Kind:
         }
 
 
-# FlywheelModelEvaluationMetrics of the CLI's describe-flywheel-iteration example
-# (https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html).
-EVALUATED = {
-    "AverageF1Score": 0.7742663922375772,
-    "AveragePrecision": 0.8287636394041166,
-    "AverageRecall": 0.7427084833645399,
-    "AverageAccuracy": 0.8795394154118689,
+# The FlywheelModelEvaluationMetrics and message of the CLI's describe-flywheel-iteration example.
+_PUBLISHED = aws_examples.example("comprehend/describe-flywheel-iteration").body[
+    "FlywheelIterationProperties"
+]
+EVALUATED = _PUBLISHED["EvaluatedModelMetrics"]
+TRAINED = _PUBLISHED["TrainedModelMetrics"]
+FULL_ITERATION = _PUBLISHED["Message"]
+# What the flywheel's iteration fields are when it has not ended (not in the published example).
+NOT_ENDED = {
+    key: DROP
+    for key in (
+        "EndTime",
+        "Message",
+        "EvaluatedModelArn",
+        "EvaluatedModelMetrics",
+        "TrainedModelArn",
+        "TrainedModelMetrics",
+        "EvaluationManifestS3Prefix",
+    )
 }
-FULL_ITERATION = "FULL_ITERATION: Flywheel iteration performed all functions successfully."
-TRAINED = {
-    "AverageF1Score": 0.9767700253081214,
-    "AveragePrecision": 0.9767700253081214,
-    "AverageRecall": 0.9767700253081214,
-    "AverageAccuracy": 0.9858281665190434,
-}
+
+
+def flywheel_properties(kind: Kind, active: str | None, **changes) -> dict:
+    """The FlywheelProperties of the CLI's describe-flywheel/update-flywheel examples, for this
+    stack's flywheel of ``kind`` (its task, role, lake and key), serving ``active``."""
+    task = (
+        {"DocumentClassificationConfig": DROP, "EntityRecognitionConfig": ANY_TYPES}
+        if kind.entity
+        else {"DocumentClassificationConfig": {"Mode": "MULTI_CLASS", "Labels": AG_NEWS}}
+    )
+    return {
+        "FlywheelArn": kind.flywheel_arn,
+        "ActiveModelArn": active or DROP,
+        "DataAccessRoleArn": FLYWHEEL_ROLE,
+        "TaskConfig": task,
+        "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/schemaVersion=1/"
+        "20230616T200543Z/",
+        "DataSecurityConfig": {
+            "ModelKmsKeyId": KEY,
+            "VolumeKmsKeyId": KEY,
+            "DataLakeKmsKeyId": KEY,
+        },
+        "Status": "ACTIVE",
+        "ModelType": kind.model_type,
+        **changes,
+    }
+
+
+AG_NEWS = ["Business", "Sci/Tech", "Sports", "World"]
+ANY_TYPES = {"EntityTypes": [{"Type": "SERVICE"}, {"Type": "VERSION"}]}
+
+
+def dataset_properties(kind: Kind, name: str, part: str, status: str) -> dict:
+    """One DatasetProperties of the CLI's describe-dataset/list-datasets examples."""
+    return {
+        "DatasetArn": f"{kind.flywheel_arn}/dataset/{name}",
+        "DatasetName": name,
+        "DatasetType": part,
+        "DatasetS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/schemaVersion=1/"
+        f"20230616T200543Z/datasets/{name}/20230616T203710Z/",
+        "Status": status,
+    }
 
 
 def record_calls(client) -> list[tuple[str, dict]]:
@@ -117,12 +198,15 @@ def stub_iteration(
     ``failed``: the flywheel iteration FAILS with this message (and nothing follows)."""
     flywheel, iteration_id = kind.flywheel_arn, f"2023061{n}T211026Z"
     if n == 1:
-        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheels.html
-        stubber.add_response("list_flywheels", {"FlywheelSummaryList": []}, {})
-        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/create-flywheel.html
+        # None of the stack's flywheels exists yet.
+        stubber.add_response(
+            "list_flywheels",
+            aws_examples.response("comprehend/list-flywheels", FlywheelSummaryList=[]),
+            {},
+        )
         stubber.add_response(
             "create_flywheel",
-            {"FlywheelArn": flywheel},
+            aws_examples.response("comprehend/create-flywheel", FlywheelArn=flywheel),
             {
                 "FlywheelName": kind.flywheel_name,
                 "DataAccessRoleArn": FLYWHEEL_ROLE,
@@ -139,56 +223,46 @@ def stub_iteration(
             },
         )
     else:
+        summary = aws_examples.properties(
+            "comprehend/list-flywheels",
+            FlywheelArn=flywheel,
+            ActiveModelArn=active,
+            DataLakeS3Uri=flywheel_properties(kind, active)["DataLakeS3Uri"],
+            ModelType=kind.model_type,
+            LatestFlywheelIteration=f"2023061{n - 1}T211026Z",
+        )
         stubber.add_response(
             "list_flywheels",
-            {
-                "FlywheelSummaryList": [
-                    {
-                        "FlywheelArn": flywheel,
-                        "ActiveModelArn": active,
-                        "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/",
-                        "Status": "ACTIVE",
-                        "ModelType": kind.model_type,
-                    }
-                ]
-            },
+            aws_examples.response("comprehend/list-flywheels", FlywheelSummaryList=[summary]),
             {},
         )
-        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-datasets.html
+        held_sets = [
+            aws_examples.properties(
+                "comprehend/list-datasets",
+                **dataset_properties(
+                    kind, name, "TEST" if name.endswith("-test") else "TRAIN", "COMPLETED"
+                ),
+            )
+            for name in held
+        ]
         stubber.add_response(
             "list_datasets",
-            {
-                "DatasetPropertiesList": [
-                    {
-                        "DatasetArn": f"{flywheel}/dataset/{name}",
-                        "DatasetName": name,
-                        "DatasetType": "TEST" if name.endswith("-test") else "TRAIN",
-                        "Status": "COMPLETED",
-                    }
-                    for name in held
-                ]
-            },
+            aws_examples.response("comprehend/list-datasets", DatasetPropertiesList=held_sets),
             {"FlywheelArn": flywheel},
         )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel.html
     stubber.add_response(
         "describe_flywheel",
-        {
-            "FlywheelProperties": {
-                "FlywheelArn": flywheel,
-                "DataAccessRoleArn": FLYWHEEL_ROLE,
-                "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/{kind.model_type}/",
-                "Status": "ACTIVE",
-                "ModelType": kind.model_type,
-            }
-        },
+        aws_examples.response(
+            "comprehend/describe-flywheel", FlywheelProperties=flywheel_properties(kind, active)
+        ),
         {"FlywheelArn": flywheel},
     )
     for part in ("TRAIN", "TEST"):
-        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/create-dataset.html
         stubber.add_response(
             "create_dataset",
-            {"DatasetArn": f"{flywheel}/dataset/it{n}-{part.lower()}"},
+            aws_examples.response(
+                "comprehend/create-dataset", DatasetArn=f"{flywheel}/dataset/it{n}-{part.lower()}"
+            ),
             {
                 "FlywheelArn": flywheel,
                 "DatasetName": ANY,
@@ -199,97 +273,102 @@ def stub_iteration(
             },
         )
     for part in ("TRAIN", "TEST"):
-        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-dataset.html
+        name = f"it{n}-{part.lower()}"
         stubber.add_response(
             "describe_dataset",
-            {
-                "DatasetProperties": {
-                    "DatasetArn": f"{flywheel}/dataset/it{n}-{part.lower()}",
-                    "DatasetType": part,
-                    "Status": "COMPLETED",
-                }
-            },
-            {"DatasetArn": f"{flywheel}/dataset/it{n}-{part.lower()}"},
+            aws_examples.response(
+                "comprehend/describe-dataset",
+                DatasetProperties=dataset_properties(kind, name, part, "COMPLETED"),
+            ),
+            {"DatasetArn": f"{flywheel}/dataset/{name}"},
         )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/start-flywheel-iteration.html
     stubber.add_response(
         "start_flywheel_iteration",
-        {"FlywheelArn": flywheel, "FlywheelIterationId": iteration_id},
+        aws_examples.response(
+            "comprehend/start-flywheel-iteration",
+            FlywheelArn=flywheel,
+            FlywheelIterationId=iteration_id,
+        ),
         {"FlywheelArn": flywheel, "ClientRequestToken": ANY},
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-flywheel-iteration.html
     described = {"FlywheelArn": flywheel, "FlywheelIterationId": iteration_id}
+
+    def iteration(**changes) -> dict:
+        return aws_examples.response(
+            "comprehend/describe-flywheel-iteration",
+            FlywheelIterationProperties={**described, **changes},
+        )
+
     stubber.add_response(
-        "describe_flywheel_iteration",
-        {"FlywheelIterationProperties": {**described, "Status": "TRAINING"}},
-        described,
+        "describe_flywheel_iteration", iteration(Status="TRAINING", **NOT_ENDED), described
     )
     if failed:
         stubber.add_response(
             "describe_flywheel_iteration",
-            {"FlywheelIterationProperties": {**described, "Status": "FAILED", "Message": failed}},
+            # Ended (the published EndTime kept), with Comprehend's message and no model.
+            iteration(
+                **{**NOT_ENDED, "EndTime": _PUBLISHED["EndTime"], "Message": failed},
+                Status="FAILED",
+            ),
             described,
         )
         return
+    # The published iteration (its message and both models' metrics), for this flywheel; the
+    # first one has no active model to evaluate.
     stubber.add_response(
         "describe_flywheel_iteration",
-        {
-            "FlywheelIterationProperties": {
-                **described,
-                "Status": "COMPLETED",
-                "Message": FULL_ITERATION,
-                **(
-                    {"EvaluatedModelArn": active, "EvaluatedModelMetrics": EVALUATED}
-                    if active
-                    else {}
-                ),
-                "TrainedModelArn": kind.trained(n),
-                "TrainedModelMetrics": TRAINED,
-            }
-        },
+        iteration(
+            EvaluatedModelArn=active or DROP,
+            EvaluatedModelMetrics=EVALUATED if active else DROP,
+            TrainedModelArn=kind.trained(n),
+            EvaluationManifestS3Prefix=f"s3://{BUCKET}/flywheels/{kind.model_type}/"
+            f"schemaVersion=1/20230616T200543Z/evaluation/{iteration_id}/",
+        ),
         described,
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/tag-resource.html (no output)
-    stubber.add_response("tag_resource", {}, {"ResourceArn": kind.trained(n), "Tags": kind.tags})
+    stubber.add_response(
+        "tag_resource",
+        aws_examples.response("comprehend/tag-resource"),
+        {"ResourceArn": kind.trained(n), "Tags": kind.tags},
+    )
     job = {"JobName": ANY, "InputDataConfig": ANY, "OutputDataConfig": ANY}
     job.update({"DataAccessRoleArn": DATA_ROLE, "ClientRequestToken": ANY, "Tags": kind.tags})
     if kind.entity:
         job["LanguageCode"] = "en"
     stubber.add_response(
         kind.start_job,
-        {"JobId": f"job-{n}-candidate", "JobStatus": "SUBMITTED"},
+        kind.job_started(f"job-{n}-candidate"),
         {**job, kind.model_param: kind.trained(n)},
     )
     if active:
-        # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-endpoint.html
         stubber.add_response(
             "describe_endpoint",
-            {"EndpointProperties": {"EndpointArn": kind.endpoint, "ModelArn": active}},
+            aws_examples.response(
+                "comprehend/describe-endpoint",
+                EndpointProperties={
+                    "EndpointArn": kind.endpoint,
+                    "ModelArn": active,
+                    "DesiredModelArn": active,
+                    "DesiredDataAccessRoleArn": DATA_ROLE,
+                },
+            ),
             {"EndpointArn": kind.endpoint},
         )
         stubber.add_response(
-            kind.start_job,
-            {"JobId": f"job-{n}-active", "JobStatus": "SUBMITTED"},
-            {**job, kind.model_param: active},
+            kind.start_job, kind.job_started(f"job-{n}-active"), {**job, kind.model_param: active}
         )
     for role, arn in (("candidate", kind.trained(n)), ("active", active)):
         if arn is None:
             continue
         stubber.add_response(
             kind.describe_job,
-            {
-                kind.job_properties: {
-                    "JobId": f"job-{n}-{role}",
-                    "JobStatus": "COMPLETED",
-                    "OutputDataConfig": {"S3Uri": outputs[arn]},
-                }
-            },
+            kind.job_described(f"job-{n}-{role}", arn, outputs[arn]),
             {"JobId": f"job-{n}-{role}"},
         )
     if active:
         stubber.add_response(
             "update_endpoint",
-            {},
+            aws_examples.response("comprehend/update-endpoint"),
             {
                 "EndpointArn": kind.endpoint,
                 "DesiredModelArn": kind.trained(n),
@@ -303,7 +382,9 @@ def stub_iteration(
         )
         stubber.add_response(
             "create_endpoint",
-            {"EndpointArn": kind.endpoint, "ModelArn": kind.trained(n)},
+            aws_examples.response(
+                "comprehend/create-endpoint", EndpointArn=kind.endpoint, ModelArn=kind.trained(n)
+            ),
             {
                 "EndpointName": kind.flywheel_name,
                 "ModelArn": kind.trained(n),
@@ -314,27 +395,19 @@ def stub_iteration(
                 "DataAccessRoleArn": DATA_ROLE,
             },
         )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-flywheel.html
     stubber.add_response(
         "update_flywheel",
-        {
-            "FlywheelProperties": {
-                "FlywheelArn": flywheel,
-                "ActiveModelArn": kind.trained(n),
-                "DataAccessRoleArn": FLYWHEEL_ROLE,
-                "Status": "ACTIVE",
-                "ModelType": kind.model_type,
-            }
-        },
+        kind.flywheel_updated(kind.trained(n), f"2023061{n}T211026Z"),
         {"FlywheelArn": flywheel, "ActiveModelArn": kind.trained(n)},
     )
 
 
 def simulate_entity_jobs(client, spans_of: dict, wrong_every: dict, outputs: dict) -> None:
     """What Comprehend does when an entities detection job runs: one output line per input line
-    (https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html), the true spans
-    except on every n-th line of the recogniser named by ARN, written where the job's
-    description will say."""
+    (https://docs.aws.amazon.com/comprehend/latest/dg/outputs-cer-async.html), each the
+    published record (``aws_examples.entity_output_record``) in the published archive member,
+    the true spans except on every n-th line of the recogniser named by ARN, written where the
+    job's description will say."""
     from textloop.domain.predictions import span_tuple
 
     def run_job(params, **_):
@@ -342,22 +415,17 @@ def simulate_entity_jobs(client, spans_of: dict, wrong_every: dict, outputs: dic
         bucket, key = params["InputDataConfig"]["S3Uri"][5:].split("/", 1)
         texts = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
         n = wrong_every[params["EntityRecognizerArn"]]
-        lines = []
+        records = []
         for i, text in enumerate(texts):
             spans = [] if i % n == 0 else [span_tuple(s) for s in spans_of[text]]
-            entities = [
-                {"BeginOffset": b, "EndOffset": e, "Score": 0.9, "Text": text[b:e], "Type": t}
-                for b, e, t in spans
-            ]
-            lines.append(json.dumps({"File": "test.txt", "Line": i, "Entities": entities}))
-        body = ("\n".join(lines) + "\n").encode()
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            info = tarfile.TarInfo("output")
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+            records.append(
+                aws_examples.entity_output_record(
+                    i, text, [(b, e, t, 0.9) for b, e, t in spans], file="test.txt"
+                )
+            )
+        archive = aws_examples.output_archive(records, aws_examples.ENTITIES_MEMBER)
         out_bucket, out_key = outputs[params["EntityRecognizerArn"]][5:].split("/", 1)
-        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive.getvalue())
+        s3.put_object(Bucket=out_bucket, Key=out_key, Body=archive)
 
     client.meta.events.register(
         "before-parameter-build.comprehend.StartEntitiesDetectionJob", run_job
@@ -399,7 +467,7 @@ def run_two_iterations(lambdas, kind: Kind, stack, feed_second, truth_of: dict):
         simulate_entity_jobs(comprehend, truth_of, wrong_every, outputs)
     else:
         simulate_comprehend_jobs(comprehend, truth_of, wrong_every, outputs)
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     stub_iteration(stubber, kind, 1, held=[], active=None, outputs=outputs)
     results = []
     with stubber, clients.override("comprehend", comprehend):
@@ -527,29 +595,19 @@ def check_rollback_moves_the_flywheel_back(stack, kind: Kind) -> None:
     from textloop.adapters import clients
 
     comprehend = boto3.client("comprehend")
-    stubber = Stubber(comprehend)
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-endpoint.html (no output)
+    stubber = aws_examples.stubber(comprehend)
     stubber.add_response(
         "update_endpoint",
-        {},
+        aws_examples.response("comprehend/update-endpoint"),
         {
             "EndpointArn": kind.endpoint,
             "DesiredModelArn": kind.trained(1),
             "DesiredDataAccessRoleArn": DATA_ROLE,
         },
     )
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/update-flywheel.html
     stubber.add_response(
         "update_flywheel",
-        {
-            "FlywheelProperties": {
-                "FlywheelArn": kind.flywheel_arn,
-                "ActiveModelArn": kind.trained(1),
-                "DataAccessRoleArn": FLYWHEEL_ROLE,
-                "Status": "ACTIVE",
-                "ModelType": kind.model_type,
-            }
-        },
+        kind.flywheel_updated(kind.trained(1), "20230612T211026Z"),
         {"FlywheelArn": kind.flywheel_arn, "ActiveModelArn": kind.trained(1)},
     )
     from textloop.adapters.registry import Registry
@@ -645,7 +703,7 @@ def test_a_failed_flywheel_iteration_fails_the_iteration_with_comprehend_s_messa
     put_seed(BUCKET, ag_news_rows[:400])
     put_feedback(BUCKET, [], [(label, text) for label, text in ag_news_rows[3000:3005]])
     comprehend = boto3.client("comprehend")
-    stubber = Stubber(comprehend)
+    stubber = aws_examples.stubber(comprehend)
     message = "Internal error: the iteration could not train a model version"
     stub_iteration(stubber, kind, 1, held=[], active=None, outputs={}, failed=message)
     with stubber, clients.override("comprehend", comprehend):

@@ -31,7 +31,8 @@ from textloop.domain.resources import (
     plan_removal,
 )
 
-from tests.support import REPO
+from tests.support import REPO, aws_examples
+from tests.support.aws_examples import DROP
 from tests.support.stack import create_registry_table
 from textloop_ops import cli
 from textloop_ops.cli import resources as resources_command
@@ -51,184 +52,130 @@ OTHER_FLYWHEEL = f"{ACCOUNT}:flywheel/example-flywheel-2"
 LOCKED_ITERATION = "scheduled-ner-1"
 
 
-def tags(model_type: str, stack: str = "tl-dev") -> dict:
-    # Shape: `aws comprehend list-tags-for-resource` Output,
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-tags-for-resource.html
-    return {
-        "ResourceArn": "placeholder",
-        "Tags": [
+def tags(arn: str, model_type: str, stack: str = "tl-dev") -> dict:
+    """The CLI's list-tags-for-resource example for ``arn``, with the stack's tags."""
+    return aws_examples.response(
+        "comprehend/list-tags-for-resource",
+        ResourceArn=arn,
+        Tags=[
             {"Key": "textloop:stack", "Value": stack},
             {"Key": "textloop:model-type", "Value": model_type},
         ],
-    }
+    )
 
 
-FOREIGN_TAGS = {
-    # The AWS CLI example's own tags: a resource of somebody else in the account.
-    "ResourceArn": "placeholder",
-    "Tags": [{"Key": "Department", "Value": "Finance"}, {"Key": "location", "Value": "Seattle"}],
-}
+def foreign_tags(arn: str) -> dict:
+    """The same example with its own tags: a resource of somebody else in the account."""
+    return aws_examples.response("comprehend/list-tags-for-resource", ResourceArn=arn)
+
+
+def no_output(command: str) -> dict:
+    """delete-endpoint, delete-flywheel, delete-*, stop-training-*: "This command produces no
+    output" (the CLI's examples)."""
+    return aws_examples.response(f"comprehend/{command}")
 
 
 def endpoints_page() -> dict:
-    # Shape: `aws comprehend list-endpoints` Output,
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-endpoints.html
-    # (ARNs renamed to this stack's; the second endpoint is the example's own, untagged).
-    return {
-        "EndpointPropertiesList": [
-            {
-                "EndpointArn": ENDPOINT_ARN,
-                "Status": "IN_SERVICE",
-                "ModelArn": CLASSIFIER + "c2",
-                "DesiredModelArn": CLASSIFIER + "c2",
-                "DesiredInferenceUnits": 1,
-                "CurrentInferenceUnits": 1,
-                "CreationTime": "2023-06-13T20:32:54.526000+00:00",
-                "LastModifiedTime": "2023-06-13T20:32:54.526000+00:00",
-            },
-            {
-                "EndpointArn": OTHER_ENDPOINT,
-                "Status": "IN_SERVICE",
-                "ModelArn": f"{ACCOUNT}:document-classifier/exampleclassifier2",
-                "DesiredModelArn": f"{ACCOUNT}:document-classifier/exampleclassifier2",
-                "DesiredInferenceUnits": 1,
-                "CurrentInferenceUnits": 1,
-                "CreationTime": "2023-06-13T20:32:54.526000+00:00",
-                "LastModifiedTime": "2023-06-13T20:32:54.526000+00:00",
-            },
-        ]
-    }
+    """The CLI's list-endpoints example: its endpoint renamed to this stack's (serving c2), and
+    a second one of somebody else's, untagged."""
+    ours = aws_examples.properties(
+        "comprehend/list-endpoints",
+        EndpointArn=ENDPOINT_ARN,
+        ModelArn=CLASSIFIER + "c2",
+        DesiredModelArn=CLASSIFIER + "c2",
+    )
+    other = aws_examples.properties(
+        "comprehend/list-endpoints",
+        EndpointArn=OTHER_ENDPOINT,
+        ModelArn=f"{ACCOUNT}:document-classifier/exampleclassifier2",
+        DesiredModelArn=f"{ACCOUNT}:document-classifier/exampleclassifier2",
+    )
+    return aws_examples.response("comprehend/list-endpoints", EndpointPropertiesList=[ours, other])
 
 
 def flywheels_page() -> dict:
-    # Shape: `aws comprehend list-flywheels` Output,
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheels.html
-    return {
-        "FlywheelSummaryList": [
-            {
-                "FlywheelArn": FLYWHEEL_ARN,
-                "ActiveModelArn": RECOGNIZER + "r2",
-                "DataLakeS3Uri": f"s3://{BUCKET}/flywheels/ENTITY_RECOGNIZER/schemaVersion=1/"
-                "20230616T200543Z/",
-                "Status": "ACTIVE",
-                "ModelType": "ENTITY_RECOGNIZER",
-                "CreationTime": "2023-06-16T20:05:43.242000+00:00",
-                "LastModifiedTime": "2023-06-19T04:00:43.027000+00:00",
-                "LatestFlywheelIteration": "20230619T040032Z",
-            },
-            {
-                "FlywheelArn": OTHER_FLYWHEEL,
-                "ActiveModelArn": f"{ACCOUNT}:document-classifier/exampleclassifier2/version/1",
-                "DataLakeS3Uri": "s3://DOC-EXAMPLE-BUCKET/example-flywheel-2/schemaVersion=1/"
-                "20220616T200543Z/",
-                "Status": "ACTIVE",
-                "ModelType": "DOCUMENT_CLASSIFIER",
-                "CreationTime": "2022-06-16T20:05:43.242000+00:00",
-                "LastModifiedTime": "2022-06-19T04:00:43.027000+00:00",
-                "LatestFlywheelIteration": "20220619T040032Z",
-            },
-        ]
-    }
+    """The CLI's list-flywheels example: its first flywheel is this stack's recogniser's (r2
+    active), the second stays the example's own."""
+    ours, other = aws_examples.response("comprehend/list-flywheels")["FlywheelSummaryList"]
+    ours.update(
+        FlywheelArn=FLYWHEEL_ARN,
+        ActiveModelArn=RECOGNIZER + "r2",
+        DataLakeS3Uri=f"s3://{BUCKET}/flywheels/ENTITY_RECOGNIZER/schemaVersion=1/"
+        "20230616T200543Z/",
+        ModelType="ENTITY_RECOGNIZER",
+    )
+    other.update(FlywheelArn=OTHER_FLYWHEEL)
+    return aws_examples.response("comprehend/list-flywheels", FlywheelSummaryList=[ours, other])
 
 
 def datasets_page() -> dict:
-    # Shape: `aws comprehend list-datasets` Output,
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-datasets.html
+    """The CLI's list-datasets example, its two data sets named as this flywheel's."""
     lake = f"s3://{BUCKET}/flywheels/ENTITY_RECOGNIZER/schemaVersion=1/20230616T200543Z/datasets"
-    return {
-        "DatasetPropertiesList": [
-            {
-                "DatasetArn": f"{FLYWHEEL_ARN}/dataset/it-2-train",
-                "DatasetName": "it-2-train",
-                "DatasetType": "TRAIN",
-                "DatasetS3Uri": f"{lake}/it-2-train/20230616T203710Z/",
-                "Status": "CREATING",
-                "CreationTime": "2023-06-16T20:37:10.400000+00:00",
-            },
-            {
-                "DatasetArn": f"{FLYWHEEL_ARN}/dataset/it-1-train",
-                "DatasetName": "it-1-train",
-                "DatasetType": "TRAIN",
-                "DatasetS3Uri": f"{lake}/it-1-train/20230616T200607Z/",
-                "Description": "TRAIN Dataset created by Flywheel creation.",
-                "Status": "COMPLETED",
-                "NumberOfDocuments": 5572,
-                "CreationTime": "2023-06-16T20:06:07.722000+00:00",
-            },
-        ]
-    }
+    listed = aws_examples.response("comprehend/list-datasets")["DatasetPropertiesList"]
+    for props, name in zip(listed, ("it-2-train", "it-1-train"), strict=True):
+        stamp = props["DatasetS3Uri"].rstrip("/").rsplit("/", 1)[1]
+        props.update(
+            DatasetArn=f"{FLYWHEEL_ARN}/dataset/{name}",
+            DatasetName=name,
+            DatasetS3Uri=f"{lake}/{name}/{stamp}/",
+        )
+    return aws_examples.response("comprehend/list-datasets", DatasetPropertiesList=listed)
 
 
 def iterations_page() -> dict:
-    # Shape: `aws comprehend list-flywheel-iteration-history` Output,
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-flywheel-iteration-history.html
-    # (the example's evaluated model is this flywheel's active one; its trained model, which
-    # Comprehend made and did not tag, is fw-1).
-    return {
-        "FlywheelIterationPropertiesList": [
-            {
-                "FlywheelArn": FLYWHEEL_ARN,
-                "FlywheelIterationId": "20230619TEXAMPLE",
-                "CreationTime": "2023-06-19T04:00:32.594000+00:00",
-                "EndTime": "2023-06-19T04:00:49.248000+00:00",
-                "Status": "COMPLETED",
-                "Message": "FULL_ITERATION: Flywheel iteration performed all functions "
-                "successfully.",
-                "EvaluatedModelArn": RECOGNIZER + "r2",
-                "TrainedModelArn": RECOGNIZER + "fw-1",
-                "EvaluatedModelMetrics": {
-                    "AverageF1Score": 0.9876464664646313,
-                    "AveragePrecision": 0.9800000253081214,
-                    "AverageRecall": 0.9445600253081214,
-                    "AverageAccuracy": 0.9997281665190434,
-                },
-                "EvaluationManifestS3Prefix": f"s3://{BUCKET}/flywheels/ENTITY_RECOGNIZER/"
-                "schemaVersion=1/20230619TEXAMPLE/evaluation/20230619TEXAMPLE/",
-            }
-        ]
-    }
+    """The CLI's list-flywheel-iteration-history example's first iteration, of this flywheel:
+    its evaluated model is this flywheel's active one; its trained model, which Comprehend made
+    and did not tag, is fw-1 (the published iteration names none)."""
+    first = aws_examples.properties(
+        "comprehend/list-flywheel-iteration-history",
+        FlywheelArn=FLYWHEEL_ARN,
+        EvaluatedModelArn=RECOGNIZER + "r2",
+        TrainedModelArn=RECOGNIZER + "fw-1",
+        EvaluationManifestS3Prefix=f"s3://{BUCKET}/flywheels/ENTITY_RECOGNIZER/"
+        "schemaVersion=1/20230619TEXAMPLE/evaluation/20230619TEXAMPLE/",
+    )
+    return aws_examples.response(
+        "comprehend/list-flywheel-iteration-history", FlywheelIterationPropertiesList=[first]
+    )
+
+
+# A version still training (or stopping) has none of the published version's end and results.
+ENDED = ("TRAINED", "IN_ERROR", "STOPPED")
+UNFINISHED = {
+    "EndTime": DROP,
+    "TrainingEndTime": DROP,
+    "ClassifierMetadata": DROP,
+    "RecognizerMetadata": DROP,
+}
 
 
 def classifier(version: str, day: int, status: str = "TRAINED") -> dict:
-    # Shape: one DocumentClassifierProperties of `aws comprehend list-document-classifiers`
-    # Output, https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-document-classifiers.html
-    return {
-        "DocumentClassifierArn": CLASSIFIER + version,
-        "LanguageCode": "en",
-        "Status": status,
-        "SubmitTime": f"2023-06-{day:02d}T19:04:15.735000+00:00",
-        "InputDataConfig": {
-            "DataFormat": "COMPREHEND_CSV",
-            "S3Uri": f"s3://{BUCKET}/datasets/ds-{day}/train.csv",
-        },
-        "OutputDataConfig": {},
-        "DataAccessRoleArn": "arn:aws:iam::111122223333:role/tl-dev-comprehend-data",
-        "Mode": "MULTI_CLASS",
-        "VersionName": version,
-    }
+    """One DocumentClassifierProperties of the CLI's list-document-classifiers example: version
+    ``version`` of the stack's classifier, submitted on June ``day``."""
+    return aws_examples.properties(
+        "comprehend/list-document-classifiers",
+        DocumentClassifierArn=CLASSIFIER + version,
+        Status=status,
+        SubmitTime=datetime(2023, 6, day, 19, 4, 15, 735000, tzinfo=UTC),
+        InputDataConfig={"S3Uri": f"s3://{BUCKET}/datasets/ds-{day}/train.csv"},
+        DataAccessRoleArn="arn:aws:iam::111122223333:role/tl-dev-comprehend-data",
+        VersionName=version,
+        **({} if status in ENDED else UNFINISHED),
+    )
 
 
 def recognizer(version: str | None, arn: str, day: int, status: str = "TRAINED") -> dict:
-    # Shape: one EntityRecognizerProperties of `aws comprehend list-entity-recognizers` Output,
-    # https://docs.aws.amazon.com/cli/latest/reference/comprehend/list-entity-recognizers.html
-    props = {
-        "EntityRecognizerArn": arn,
-        "LanguageCode": "en",
-        "Status": status,
-        "SubmitTime": f"2023-06-{day:02d}T20:44:59.631000+00:00",
-        "InputDataConfig": {
-            "DataFormat": "COMPREHEND_CSV",
-            "EntityTypes": [{"Type": "BUSINESS"}],
-            "Documents": {
-                "S3Uri": "s3://DOC-EXAMPLE-BUCKET/trainingdata/dataset/",
-                "InputFormat": "ONE_DOC_PER_LINE",
-            },
-        },
-        "DataAccessRoleArn": "arn:aws:iam::111122223333:role/tl-dev-comprehend-data",
-    }
-    if version:
-        props["VersionName"] = version
-    return props
+    """One EntityRecognizerProperties of the CLI's list-entity-recognizers example: ``arn``,
+    submitted on June ``day`` (``version`` None: an unversioned recogniser)."""
+    return aws_examples.properties(
+        "comprehend/list-entity-recognizers",
+        EntityRecognizerArn=arn,
+        Status=status,
+        SubmitTime=datetime(2023, 6, day, 20, 44, 59, 631000, tzinfo=UTC),
+        DataAccessRoleArn="arn:aws:iam::111122223333:role/tl-dev-comprehend-data",
+        VersionName=version if version else DROP,
+        **({} if status in ENDED else UNFINISHED),
+    )
 
 
 def stub_listing(stubber: Stubber, *, recognizer_status: str = "TRAINED") -> None:
@@ -236,18 +183,26 @@ def stub_listing(stubber: Stubber, *, recognizer_status: str = "TRAINED") -> Non
     another's resources in the same account."""
     stubber.add_response("list_endpoints", endpoints_page(), {})
     stubber.add_response(
-        "list_tags_for_resource", tags("DOCUMENT_CLASSIFIER"), {"ResourceArn": ENDPOINT_ARN}
+        "list_tags_for_resource",
+        tags(ENDPOINT_ARN, "DOCUMENT_CLASSIFIER"),
+        {"ResourceArn": ENDPOINT_ARN},
     )
-    stubber.add_response("list_tags_for_resource", FOREIGN_TAGS, {"ResourceArn": OTHER_ENDPOINT})
+    stubber.add_response(
+        "list_tags_for_resource", foreign_tags(OTHER_ENDPOINT), {"ResourceArn": OTHER_ENDPOINT}
+    )
     stubber.add_response("list_flywheels", flywheels_page(), {})
     stubber.add_response(
-        "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": FLYWHEEL_ARN}
+        "list_tags_for_resource",
+        tags(FLYWHEEL_ARN, "ENTITY_RECOGNIZER"),
+        {"ResourceArn": FLYWHEEL_ARN},
     )
     stubber.add_response(
         "list_flywheel_iteration_history", iterations_page(), {"FlywheelArn": FLYWHEEL_ARN}
     )
     stubber.add_response("list_datasets", datasets_page(), {"FlywheelArn": FLYWHEEL_ARN})
-    stubber.add_response("list_tags_for_resource", FOREIGN_TAGS, {"ResourceArn": OTHER_FLYWHEEL})
+    stubber.add_response(
+        "list_tags_for_resource", foreign_tags(OTHER_FLYWHEEL), {"ResourceArn": OTHER_FLYWHEEL}
+    )
     foreign_classifier = {
         **classifier("1", 14),
         "DocumentClassifierArn": f"{ACCOUNT}:document-classifier/exampleclassifier1",
@@ -268,12 +223,14 @@ def stub_listing(stubber: Stubber, *, recognizer_status: str = "TRAINED") -> Non
     for version in ("c1", "c2", "c3"):
         stubber.add_response(
             "list_tags_for_resource",
-            tags("DOCUMENT_CLASSIFIER"),
+            tags(CLASSIFIER + version, "DOCUMENT_CLASSIFIER"),
             {"ResourceArn": CLASSIFIER + version},
         )
     stubber.add_response(
         "list_tags_for_resource",
-        tags("DOCUMENT_CLASSIFIER", stack="tl-prod"),  # the same names, another stack
+        tags(
+            foreign_classifier["DocumentClassifierArn"], "DOCUMENT_CLASSIFIER", stack="tl-prod"
+        ),  # the same names, another stack
         {"ResourceArn": foreign_classifier["DocumentClassifierArn"]},
     )
     candidate = f"{LOCKED_ITERATION}-0123456789"
@@ -290,16 +247,22 @@ def stub_listing(stubber: Stubber, *, recognizer_status: str = "TRAINED") -> Non
         {},
     )
     stubber.add_response(
-        "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": RECOGNIZER + "r2"}
+        "list_tags_for_resource",
+        tags(RECOGNIZER + "r2", "ENTITY_RECOGNIZER"),
+        {"ResourceArn": RECOGNIZER + "r2"},
     )
     # No tag at all: the flywheel's iteration history names it, so it is the stack's.
     stubber.add_response(
         "list_tags_for_resource",
-        {"ResourceArn": RECOGNIZER + "fw-1", "Tags": []},
+        aws_examples.response(
+            "comprehend/list-tags-for-resource", ResourceArn=RECOGNIZER + "fw-1", Tags=[]
+        ),
         {"ResourceArn": RECOGNIZER + "fw-1"},
     )
     stubber.add_response(
-        "list_tags_for_resource", tags("ENTITY_RECOGNIZER"), {"ResourceArn": RECOGNIZER + candidate}
+        "list_tags_for_resource",
+        tags(RECOGNIZER + candidate, "ENTITY_RECOGNIZER"),
+        {"ResourceArn": RECOGNIZER + candidate},
     )
     stubber.add_client_error(
         "list_tags_for_resource",
@@ -419,12 +382,16 @@ def test_prune_deletes_old_versions_and_their_batch_outputs_and_nothing_else(sta
     # Shape: `aws comprehend delete-document-classifier` produces no output,
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/delete-document-classifier.html
     stubber.add_response(
-        "delete_document_classifier", {}, {"DocumentClassifierArn": CLASSIFIER + "c1"}
+        "delete_document_classifier",
+        no_output("delete-document-classifier"),
+        {"DocumentClassifierArn": CLASSIFIER + "c1"},
     )
     # Shape: `aws comprehend delete-entity-recognizer` produces no output,
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/delete-entity-recognizer.html
     stubber.add_response(
-        "delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "fw-1"}
+        "delete_entity_recognizer",
+        no_output("delete-entity-recognizer"),
+        {"EntityRecognizerArn": RECOGNIZER + "fw-1"},
     )
     with stubber:
         results = resources(comprehend).apply(steps)
@@ -476,7 +443,9 @@ def test_remove_all_deletes_endpoints_first_waits_for_them_and_is_idempotent(sta
     # delete-endpoint, delete-flywheel, delete-entity-recognizer, delete-document-classifier:
     # "This command produces no output" (AWS CLI examples,
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/delete-endpoint.html etc.)
-    stubber.add_response("delete_endpoint", {}, {"EndpointArn": ENDPOINT_ARN})
+    stubber.add_response(
+        "delete_endpoint", no_output("delete-endpoint"), {"EndpointArn": ENDPOINT_ARN}
+    )
     # Shape: `aws comprehend describe-endpoint` Output,
     # https://docs.aws.amazon.com/cli/latest/reference/comprehend/describe-endpoint.html
     deleting = {**endpoints_page()["EndpointPropertiesList"][0], "Status": "DELETING"}
@@ -489,12 +458,24 @@ def test_remove_all_deletes_endpoints_first_waits_for_them_and_is_idempotent(sta
         "Endpoint not found",
         expected_params={"EndpointArn": ENDPOINT_ARN},
     )
-    stubber.add_response("delete_flywheel", {}, {"FlywheelArn": FLYWHEEL_ARN})
     stubber.add_response(
-        "delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "fw-1"}
+        "delete_flywheel", no_output("delete-flywheel"), {"FlywheelArn": FLYWHEEL_ARN}
     )
-    stubber.add_response("delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "r2"})
-    stubber.add_response("stop_training_entity_recognizer", {}, {"EntityRecognizerArn": candidate})
+    stubber.add_response(
+        "delete_entity_recognizer",
+        no_output("delete-entity-recognizer"),
+        {"EntityRecognizerArn": RECOGNIZER + "fw-1"},
+    )
+    stubber.add_response(
+        "delete_entity_recognizer",
+        no_output("delete-entity-recognizer"),
+        {"EntityRecognizerArn": RECOGNIZER + "r2"},
+    )
+    stubber.add_response(
+        "stop_training_entity_recognizer",
+        no_output("stop-training-entity-recognizer"),
+        {"EntityRecognizerArn": candidate},
+    )
     stubber.add_response(
         "describe_entity_recognizer",
         {"EntityRecognizerProperties": recognizer(None, candidate, 5, "STOP_REQUESTED")},
@@ -505,10 +486,16 @@ def test_remove_all_deletes_endpoints_first_waits_for_them_and_is_idempotent(sta
         {"EntityRecognizerProperties": recognizer(None, candidate, 5, "STOPPED")},
         {"EntityRecognizerArn": candidate},
     )
-    stubber.add_response("delete_entity_recognizer", {}, {"EntityRecognizerArn": candidate})
+    stubber.add_response(
+        "delete_entity_recognizer",
+        no_output("delete-entity-recognizer"),
+        {"EntityRecognizerArn": candidate},
+    )
     for version in ("c1", "c2", "c3"):
         stubber.add_response(
-            "delete_document_classifier", {}, {"DocumentClassifierArn": CLASSIFIER + version}
+            "delete_document_classifier",
+            no_output("delete-document-classifier"),
+            {"DocumentClassifierArn": CLASSIFIER + version},
         )
     waits = []
     with stubber:
@@ -554,7 +541,9 @@ def test_an_endpoint_already_deleting_is_waited_for_before_the_versions(aws):
         expected_params={"EndpointArn": ENDPOINT_ARN},
     )
     stubber.add_response(
-        "delete_document_classifier", {}, {"DocumentClassifierArn": CLASSIFIER + "c1"}
+        "delete_document_classifier",
+        no_output("delete-document-classifier"),
+        {"DocumentClassifierArn": CLASSIFIER + "c1"},
     )
     with stubber:
         results = resources(comprehend).apply(plan_removal([deleting, version]))
@@ -569,7 +558,9 @@ def test_an_endpoint_that_outlives_the_wait_stops_the_removal_before_the_version
     with stubber:
         steps = plan_removal(resources(comprehend).list())
     stubber = Stubber(comprehend)
-    stubber.add_response("delete_endpoint", {}, {"EndpointArn": ENDPOINT_ARN})
+    stubber.add_response(
+        "delete_endpoint", no_output("delete-endpoint"), {"EndpointArn": ENDPOINT_ARN}
+    )
     deleting = {**endpoints_page()["EndpointPropertiesList"][0], "Status": "DELETING"}
     # Polled at t=50 (wait on) and t=100 (the 100 s are up).
     for _ in range(2):
@@ -685,7 +676,9 @@ def test_cli_prune_dry_run_changes_nothing_and_a_failed_delete_exits_1(
         expected_params={"DocumentClassifierArn": CLASSIFIER + "c1"},
     )
     stubber.add_response(
-        "delete_entity_recognizer", {}, {"EntityRecognizerArn": RECOGNIZER + "fw-1"}
+        "delete_entity_recognizer",
+        no_output("delete-entity-recognizer"),
+        {"EntityRecognizerArn": RECOGNIZER + "fw-1"},
     )
     with stubber:
         argv = ["resources", "prune", "--keep", "1", "--stack-file", str(stack_file)]

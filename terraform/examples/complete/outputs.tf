@@ -58,3 +58,8 @@ output "comprehend_flywheel_role_arn" {
   description = "ARN of the role the flywheels assume to read their data sets and keep their data lake."
   value       = module.textloop.comprehend_flywheel_role_arn
 }
+
+output "stack" {
+  description = "The stack as `textloop resources` reads it (name, data lake bucket, registry table, active-model parameter prefix, region): terraform output -json stack | textloop resources --stack-file - list (prune --keep N; remove --all before terraform destroy)."
+  value       = module.textloop.stack
+}
