@@ -24,7 +24,8 @@ Two measurements, both scored with ``evaluation.evaluate_entities`` (exact span 
    varies with the seed, as the seed set does). From a random seed set of ``SEED_SET``
    documents, iterations of ``BUDGET`` picks each: ``loop`` picks with
    ``selection.select_for_review`` and the loop's defaults (least-confident entity,
-   ``1 - min |score - threshold|``; a document where the model found nothing counts as most
+   ``1 - min score``: the raw score, not its distance from the threshold, as
+   ``domain/selection.py`` ranks it; a document where the model found nothing counts as most
    uncertain; near-duplicates removed; a random share of 0.2 halving every 250 labels),
    ``uncertainty`` the same without the random share, ``random`` uniformly. The simulated
    reviewer answers with the gold spans. Micro F1 on the test set after every retraining, over

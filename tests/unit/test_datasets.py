@@ -449,6 +449,82 @@ def test_the_frozen_test_set_survives_a_second_iteration_unchanged():
     assert third.manifest["split"]["new_documents"] == 0
 
 
+def test_the_frozen_entity_test_set_survives_a_second_iteration_unchanged():
+    # The recogniser's test set is frozen as the classifier's is: a reviewer re-marking a test
+    # text's spans changes nothing in it, new documents only add to it.
+    originals = [d for d in ner_documents() if d["entities"]]
+    first = build_datasets(
+        model_type="ENTITY_RECOGNIZER", original_documents=originals, config={"seed": 5}
+    )
+    frozen = {d["key"]: d for d in first.split_state["test"]}
+    assert frozen and first.manifest["previous_test_set_hash"] is None
+
+    def answer(item_id, text, entities):
+        return {
+            "item_id": item_id,
+            "text": text,
+            "entities": entities,
+            "reviewer_id": "alice",
+            "answered_at": "2025-02-01T00:00:00Z",
+            "source": "review",
+        }
+
+    # New texts: a known document behind a prefix, its spans moved along with it.
+    prefix = "Update: "
+    new = [
+        answer(
+            f"new-{n}",
+            prefix + d["text"],
+            [
+                {**s, "begin_offset": s["begin_offset"] + 8, "end_offset": s["end_offset"] + 8}
+                for s in d["entities"]
+            ],
+        )
+        for n, d in enumerate(first.train[:40])
+    ]
+    test_doc, train_doc = first.test[0], first.train[0]
+    relabels = [
+        answer("relabel-test", test_doc["text"], []),  # a frozen test text: ignored
+        answer("relabel-train", train_doc["text"], train_doc["entities"][:1]),  # followed
+    ]
+    pool = merge_answers(None, new + relabels, model_type="ENTITY_RECOGNIZER")
+    second = build_datasets(
+        model_type="ENTITY_RECOGNIZER",
+        original_documents=originals,
+        pool=pool,
+        split_state=first.split_state,
+        config={"seed": 999},
+    )
+    second_test = {d["key"]: d for d in second.test}
+    for key, frozen_doc in frozen.items():
+        assert second_test[key]["text"] == frozen_doc["text"]
+        assert second_test[key]["entities"] == frozen_doc["entities"]
+    assert hash_test_set(d for d in second.test if d["key"] in frozen) == first.test_set_hash
+    split = second.manifest["split"]
+    assert split["frozen_test_documents"] == len(frozen)
+    assert split["new_documents"] == 40
+    assert split["new_to_test"] == 8 and split["new_to_train"] == 32  # the 0.2 test share
+    assert len(second.test) == len(frozen) + 8
+    assert second.manifest["previous_test_set_hash"] == first.test_set_hash
+    assert second.manifest["sources"]["frozen_test_relabels_ignored"] == 1
+    second_train = {d["key"]: d for d in second.train}
+    assert {d["key"] for d in first.train} <= set(second_train)
+    assert second_train[train_doc["key"]]["entities"] == train_doc["entities"][:1]
+    # The test files Comprehend reads hold the frozen spans, re-read exactly.
+    test_back = parse_entity_files(
+        second.files["test.txt"], second.files["test-annotations.csv"], "test.txt"
+    )
+    assert hash_test_set(test_back) == second.test_set_hash
+    third = build_datasets(
+        model_type="ENTITY_RECOGNIZER",
+        original_documents=originals,
+        pool=pool,
+        split_state=second.split_state,
+    )
+    assert third.test_set_hash == second.test_set_hash
+    assert third.manifest["split"]["new_documents"] == 0
+
+
 def test_an_edited_or_mismatched_split_state_is_refused():
     build = build_datasets(
         model_type="DOCUMENT_CLASSIFIER",

@@ -329,6 +329,24 @@ def test_post_feedback_takes_entity_corrections(recogniser):
     assert [s.type for s in record.corrected_labels] == ["SERVICE", "VERSION"]
 
 
+def test_likes_and_dislikes_of_detected_entities_are_feedback_and_review_candidates(recogniser):
+    # The mission's "likes and dislikes from users" hold for recognisers too: without a
+    # correction, the verdict on the model's spans is stored and the text becomes a candidate.
+    for reason, text in (("like", "AWS Lambda 2.0 is out"), ("dislike", "Amazon S3 adds a class")):
+        body = entity_body(text=text, reason=reason)
+        del body["corrected_labels"]
+        status, answer = call("textloop-feedback", "/feedback", body=body)
+        assert status == 202, answer
+    records = {r.reason: r for r in stored()}
+    assert set(records) == {"like", "dislike"}
+    for record in records.values():
+        assert record.model_type == "ENTITY_RECOGNIZER" and record.corrected_labels is None
+        assert [(e.type, e.score) for e in record.prediction.entities] == [("SERVICE", 0.4)]
+    selection = select_for_review(list(records.values()), {"budget": 10})
+    assert {i.id for i in selection.selected} == {r.id for r in records.values()}
+    assert {i.measure for i in selection.selected} == {"least_confidence"}
+
+
 def _span(begin, end, kind="SERVICE"):
     return {"begin_offset": begin, "end_offset": end, "type": kind}
 
