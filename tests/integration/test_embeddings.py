@@ -16,7 +16,9 @@ from textloop.domain.sentence_encoder import ENCODER_NAME
 
 from tests.support import DATA
 from tests.support.client_api import (
+    answer_reviews,
     bootstrap_classifier,
+    label_answer,
     lake_objects,
     wait_for_feedback,
     wait_for_iteration,
@@ -88,27 +90,7 @@ def test_an_iteration_trains_promotes_and_serves_a_tfidf_embeddings_model(
     iteration_id = started["iteration_id"]
 
     truth = {text: label for label, text in ag_news}
-    answered, deadline = 0, time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = api("GET", f"/iterations/{iteration_id}", expect=200).json()["status"]
-        pending = [
-            b
-            for b in api("GET", "/reviews", expect=200).json()["reviews"]
-            if b["iteration_id"] == iteration_id
-        ]
-        for batch in pending:
-            task = api("GET", f"/reviews/{batch['batch_id']}", expect=200).json()
-            answers = [
-                {"item_id": item["item_id"], "labels": [truth[item["text"]]]}
-                for item in task["items"]
-            ]
-            result = api(
-                "POST", f"/reviews/{batch['batch_id']}/answers", {"answers": answers}, expect=200
-            ).json()
-            answered += result["answered"]
-        if status != "RUNNING" or (answered and not pending):
-            break
-        time.sleep(2)
+    answered, _ = answer_reviews(api, iteration_id, label_answer(truth), timeout=600)
     assert answered > 0, "the iteration never offered a review batch"
 
     result = wait_for_iteration(api, iteration_id, timeout=900)

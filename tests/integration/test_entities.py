@@ -22,7 +22,9 @@ from textloop.domain.evaluation import evaluate_entities
 from tests.support import DATA
 from tests.support.client_api import (
     REVIEWER,
+    answer_reviews,
     bootstrap_classifier,
+    span_answer,
     wait_for_feedback,
     wait_for_iteration,
 )
@@ -156,32 +158,19 @@ def test_an_entity_iteration_reviews_spans_retrains_promotes_and_serves(bootstra
     refused = api("POST", "/iterations", {"model_type": NER}, expect=409)
     assert started["executionArn"] in refused.text
 
-    answered = 0
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        status = api("GET", f"/iterations/{iteration_id}", expect=200).json()["status"]
-        pending = [
-            b
-            for b in api("GET", "/reviews", expect=200).json()["reviews"]
-            if b["iteration_id"] == iteration_id
-        ]
-        for batch in pending:
-            task = api("GET", f"/reviews/{batch['batch_id']}", expect=200).json()
-            assert set(task["entity_types"]) >= {"SERVICE", "VERSION"}
-            answers = []
-            for item in task["items"]:
-                # Every selected document came from the traffic, with the model's spans.
-                assert item["text"] in {d["text"] for d in gold.traffic}
-                for span in item["suggestion"]["entities"]:
-                    assert 0 <= span["score"] <= 1
-                answers.append({"item_id": item["item_id"], "entities": truth[item["text"]]})
-            result = api(
-                "POST", f"/reviews/{batch['batch_id']}/answers", {"answers": answers}, expect=200
-            ).json()
-            answered += result["answered"]
-        if status != "RUNNING" or (answered and not pending):
-            break
-        time.sleep(2)
+    traffic = {d["text"] for d in gold.traffic}
+    spans = span_answer(truth)
+
+    def answer_of(item):
+        # Every selected document came from the traffic, with the model's spans.
+        assert item["text"] in traffic
+        for span in item["suggestion"]["entities"]:
+            assert 0 <= span["score"] <= 1
+        return spans(item)
+
+    answered, tasks = answer_reviews(api, iteration_id, answer_of)
+    for task in tasks:
+        assert set(task["entity_types"]) >= {"SERVICE", "VERSION"}
     assert answered >= 10, "the iteration offered too few documents for review"
 
     result = wait_for_iteration(api, iteration_id)

@@ -24,7 +24,9 @@ from tests.support import DATA, people
 from tests.support.client_api import (
     FEEDBACK,
     REVIEWER,
+    answer_reviews,
     bootstrap_classifier,
+    label_answer,
     post,
     wait_for_feedback,
     wait_for_iteration,
@@ -251,32 +253,10 @@ def test_second_iteration_reviews_retrains_and_promotes(seeded, api, ag_news):
     refused = api("POST", "/iterations", {"model_type": "DOCUMENT_CLASSIFIER"}, expect=409)
     assert started["executionArn"] in refused.text
 
-    answered = 0
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        status = api("GET", f"/iterations/{iteration_id}", expect=200).json()["status"]
-        pending = [
-            b
-            for b in api("GET", "/reviews", expect=200).json()["reviews"]
-            if b["iteration_id"] == iteration_id
-        ]
-        for batch in pending:
-            task = api("GET", f"/reviews/{batch['batch_id']}", expect=200).json()
-            answers = [
-                {"item_id": item["item_id"], "labels": [truth[item["text"]]]}
-                for item in task["items"]
-            ]
-            result = api(
-                "POST",
-                f"/reviews/{batch['batch_id']}/answers",
-                # A forged name in the body: the answers are the token's person's.
-                {"reviewer_id": "forged-reviewer", "answers": answers},
-                expect=200,
-            ).json()
-            answered += result["answered"]
-        if status != "RUNNING" or (answered and not pending):
-            break
-        time.sleep(2)
+    # A forged name in the body: the answers are the token's person's.
+    answered, _ = answer_reviews(
+        api, iteration_id, label_answer(truth), extra={"reviewer_id": "forged-reviewer"}
+    )
     assert answered > 0, "the iteration never offered a review batch"
 
     decision = {"approved": True, "approver": "forged-approver", "comment": "integration"}

@@ -4,6 +4,8 @@ fixture of tests/integration/conftest.py) in the integration tests."""
 import csv
 import io
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import pytest
 import requests
@@ -78,6 +80,60 @@ def wait_for_iteration(api, iteration_id, timeout=600):
             return body
         time.sleep(2)
     pytest.fail(f"iteration {iteration_id} still RUNNING after {timeout} s")
+
+
+class Reviewed(NamedTuple):
+    answered: int  # items the review API counted as answered
+    tasks: list[dict]  # each batch's task (``GET /reviews/{id}``), in the order answered
+
+
+def label_answer(truth: dict[str, str]) -> Callable[[dict], dict]:
+    """An item's answer: its text's gold label (a text not in ``truth`` fails the test)."""
+    return lambda item: {"labels": [truth[item["text"]]]}
+
+
+def span_answer(truth: dict[str, list[dict]]) -> Callable[[dict], dict]:
+    """An item's answer: its text's gold entity spans (a text not in ``truth`` fails the test)."""
+    return lambda item: {"entities": truth[item["text"]]}
+
+
+def answer_reviews(
+    api,
+    iteration_id: str,
+    answer_of: Callable[[dict], dict],
+    *,
+    timeout: float = 300,
+    extra: dict | None = None,
+) -> Reviewed:
+    """The reviewer answering iteration ``iteration_id``'s review batches through the review
+    API: list the waiting batches, fetch each, answer every item with ``answer_of(item)`` (its
+    fields besides ``item_id``: ``label_answer``, ``span_answer``, or a test's own that checks
+    the item first), and again, until the iteration stops running or, once something was
+    answered, none of its batches waits. ``extra``: further fields of each answers body."""
+    answered, tasks = 0, []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api("GET", f"/iterations/{iteration_id}", expect=200).json()["status"]
+        pending = [
+            b
+            for b in api("GET", "/reviews", expect=200).json()["reviews"]
+            if b["iteration_id"] == iteration_id
+        ]
+        for batch in pending:
+            task = api("GET", f"/reviews/{batch['batch_id']}", expect=200).json()
+            answers = [{"item_id": item["item_id"], **answer_of(item)} for item in task["items"]]
+            result = api(
+                "POST",
+                f"/reviews/{batch['batch_id']}/answers",
+                {**(extra or {}), "answers": answers},
+                expect=200,
+            ).json()
+            answered += result["answered"]
+            tasks.append(task)
+        if status != "RUNNING" or (answered and not pending):
+            break
+        time.sleep(2)
+    return Reviewed(answered, tasks)
 
 
 def bootstrap_classifier(stack, api, aws_client, rows):
