@@ -1,13 +1,14 @@
 """The integration suite runs against the session's LocalStack (fixtures in tests/conftest.py),
 as a client application (the API key) and as people (bearer tokens of the stack's issuer)."""
 
+import csv
 import os
 
 import pytest
 import requests
 from textloop.domain.identity import TokenIssuer
 
-from tests.support import people
+from tests.support import DATA, people
 from tests.support.client_api import REVIEWER
 
 # Who calls a route by default: a client application on client routes, else a person.
@@ -42,6 +43,14 @@ _ORDER = {
 
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: _ORDER.get(item.module.__name__.rsplit(".", 1)[-1], 1))
+
+
+@pytest.fixture(scope="session")
+def ag_news():
+    """(label, text) rows of data/ag_news/train.csv: the texts every module's classifier
+    traffic is drawn from, so a simulated reviewer of any module knows each one's label."""
+    with (DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
+        return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ embeddings (the encoder Terraform uploaded, read from the lake by its sha256; th
 texts' embeddings kept in the lake's embedding cache), promoted over the TF-IDF model, and
 served by classify."""
 
-import csv
 import hashlib
 import json
 import time
@@ -14,7 +13,6 @@ import pytest
 from textloop.domain import embedding_cache, layout
 from textloop.domain.sentence_encoder import ENCODER_NAME
 
-from tests.support import DATA
 from tests.support.client_api import (
     answer_reviews,
     bootstrap_classifier,
@@ -27,12 +25,6 @@ from textloop_ops.encoder import built_artefact
 
 SEED_ROWS = 400
 TRAFFIC = slice(3000, 3160)
-
-
-@pytest.fixture(scope="module")
-def ag_news():
-    with (DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
-        return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ reviews answered through the review API from the data set's true labels, retrain
 both models on the same frozen test set and promotes the candidate, which classify then serves.
 """
 
-import csv
 import json
 import time
 
@@ -20,7 +19,7 @@ import requests
 from textloop.domain import layout
 from textloop.domain.identity import TokenIssuer
 
-from tests.support import DATA, people
+from tests.support import people
 from tests.support.client_api import (
     FEEDBACK,
     REVIEWER,
@@ -35,12 +34,6 @@ from tests.support.client_api import (
 SEED_ROWS = 400
 TRAFFIC_ROWS = 160
 CORRECTION_ROWS = 600
-
-
-@pytest.fixture(scope="module")
-def ag_news():
-    with (DATA / "ag_news" / "train.csv").open(encoding="utf-8", newline="") as handle:
-        return [(row[0], row[1]) for row in csv.reader(handle)]
 
 
 @pytest.fixture(scope="module")
