@@ -131,14 +131,20 @@ class CognitoPeople:
     """The stack's Cognito user pool (people_sign_in=cognito), with the operator's credentials."""
 
     def __init__(self, target: Target, user_pool_id: str | None, client_id: str | None):
-        if not user_pool_id:
+        # Only managing users needs the pool; signing in (``token``) needs the app client
+        # alone, so a reviewer gets a token without knowing the pool.
+        self._pool = user_pool_id
+        self.client_id = client_id
+        self.idp = target.client("cognito-idp")
+
+    @property
+    def pool(self) -> str:
+        if not self._pool:
             raise UsageError(
                 "on AWS give --user-pool-id (env TEXTLOOP_COGNITO_USER_POOL_ID; terraform "
                 "output cognito_user_pool_id)"
             )
-        self.pool = user_pool_id
-        self.client_id = client_id
-        self.idp = target.client("cognito-idp")
+        return self._pool
 
     def add(self, name: str, groups: Sequence[str], email: str | None = None) -> User:
         user = User(name, check_groups(groups))

@@ -166,3 +166,38 @@ def test_a_number_yajl_cannot_hold_ends_the_file_with_a_short_reason(deployed): 
         "the rest of the file is unread"
     )
     assert report["accepted"] == 1
+
+
+def test_a_line_naming_a_model_version_is_an_error_of_its_line(deployed):  # noqa: F811
+    # A batch line is judged against the active model (its labels); it cannot claim another
+    # model version, known or not: the field is refused, the line reported, the others kept.
+    lines = [
+        good("Stocks rally on rate cut"),  # 1
+        json.dumps(
+            {"text": "Unknown version", "corrected_labels": ["World"], "model_version": "nope-9"}
+        ).encode(),  # 2
+        json.dumps(
+            {"text": "Served", "corrected_labels": ["World"], "model_version": "agnews-test-1"}
+        ).encode(),  # 3
+        good("The striker scored twice", "Sports"),  # 4
+    ]
+    report = upload(
+        "uploads/feedback/DOCUMENT_CLASSIFIER/partner/versions.jsonl", b"\n".join(lines)
+    )
+    assert errors_by_position(report, "line") == {
+        2: [("model_version", "is not allowed")],
+        3: [("model_version", "is not allowed")],
+    }
+    records = stored_records()
+    assert sorted(r["origin"]["line"] for r in records) == [1, 4]
+    assert not any("model_version" in r for r in records)
+    # A CSV file with a model_version column is refused whole, naming the column.
+    report = upload(
+        "uploads/feedback/DOCUMENT_CLASSIFIER/partner/versions.csv",
+        b"text,corrected_labels,model_version\r\nOil prices rose,Business,nope-9\r\n",
+    )
+    [fatal] = report["file_errors"]
+    [error] = fatal["errors"]
+    assert fatal["fatal"] is True and error["field"] == "header"
+    assert error["message"].endswith("got text, corrected_labels, model_version")
+    assert report["accepted"] == 0 and len(stored_records()) == 2

@@ -3,6 +3,7 @@ ids that are not ids answered 404, never a 5xx, nothing stored."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,7 @@ from tests.support.hostile import (
     with_raw,
     with_repeated_key,
 )
-from tests.support.stack import create_bucket, deploy_function
+from tests.support.stack import _role, create_bucket, deploy_function
 
 BUCKET = "textloop-test-reviews"
 NAME = "textloop-reviews"
@@ -162,3 +163,54 @@ def test_a_huge_array_of_objects_is_refused_in_linear_time(review_api):
     assert answer["errors_truncated"] is True
     assert all(f.startswith("answers[0].labels") for f in fields(answer))
     assert stored_answers() == []
+
+
+def test_answers_to_a_batch_whose_iteration_was_stopped_are_409_and_stored_nowhere(review_api):
+    # An operator stops the iteration (StopExecution) while its batch waits: the answers were
+    # stored as "answered". moto's execution of the iteration itself does not stop a task-token
+    # wait, so the batch here belongs to an execution that moto does stop (a long Wait state);
+    # the review API sees what it would on AWS: DescribeExecution says ABORTED.
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="textloop-test-stopped",
+        roleArn=_role(),
+        definition=json.dumps(
+            {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}
+        ),
+    )["stateMachineArn"]
+    execution_arn = sfn.start_execution(stateMachineArn=machine, name="it-stopped")["executionArn"]
+    now = datetime.now(UTC)
+    batch_id = "it-stopped-0000-0123456789ab"
+    task = reviews.build_task(
+        batch={"batch_id": batch_id, "items": [{"id": "item-1", "text": "Oil prices rose."}]},
+        iteration_id="it-stopped",
+        model_type="DOCUMENT_CLASSIFIER",
+        mode="MULTI_CLASS",
+        options=["Business", "Sports", "World"],
+        task_token="token-of-the-stopped-iteration",
+        created_at=now,
+        deadline=now + timedelta(hours=1),
+        review_backend="local",
+        execution_arn=execution_arn,
+    )
+    ReviewStore(DataLake(boto3.client("s3"), BUCKET)).put_task(task)
+    status, listed = call(NAME, "/reviews", "GET")
+    assert status == 200 and batch_id in [b["batch_id"] for b in listed["reviews"]], listed
+
+    sfn.stop_execution(executionArn=execution_arn, cause="stopped by an operator")
+    assert sfn.describe_execution(executionArn=execution_arn)["status"] == "ABORTED"
+    status, listed = call(NAME, "/reviews", "GET")
+    assert status == 200 and batch_id not in [b["batch_id"] for b in listed["reviews"]], listed
+    status, shown = call(NAME, f"/reviews/{batch_id}", "GET")
+    assert status == 200 and shown["status"] == "stopped", shown
+    answers = {"answers": [{"item_id": "item-1", "labels": ["Business"]}]}
+    status, answer = call(NAME, f"/reviews/{batch_id}/answers", body=answers)
+    assert status == 409, answer
+    assert answer == {
+        "message": f"review batch {batch_id} is closed: its iteration it-stopped is stopped "
+        "and waits for no answers",
+        "batch_id": batch_id,
+        "status": "stopped",
+    }
+    listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="reviews/it-stopped/")
+    assert [o["Key"] for o in listed["Contents"] if o["Key"].endswith("answers.json")] == []

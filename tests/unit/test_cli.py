@@ -535,3 +535,12 @@ def test_users_on_aws_use_the_cognito_pool(aws, rest_api, monkeypatch, capsys):
     assert json.loads(capsys.readouterr().out) == {
         "users": [{"name": "carol", "groups": ["reviewers"]}]
     }
+    # A reviewer signs in on their own machine with the app client alone, as the README's
+    # "Security model" shows; managing users still needs the pool.
+    reviewer_env = {"TEXTLOOP_API_URL": url, "TEXTLOOP_API_KEY": "k3y"}
+    assert cli.main(["users", "token", "carol", "--client-id", client_id], reviewer_env) == 0
+    token = capsys.readouterr().out.strip()
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["cognito:username"] == "carol" and claims["cognito:groups"] == ["reviewers"]
+    assert cli.main(["users", "list", "--client-id", client_id], reviewer_env) == cli.EXIT_USAGE
+    assert "--user-pool-id" in capsys.readouterr().err
