@@ -130,12 +130,12 @@ class LocalPeople:
 class CognitoPeople:
     """The stack's Cognito user pool (people_sign_in=cognito), with the operator's credentials."""
 
-    def __init__(self, target: Target, user_pool_id: str | None, client_id: str | None):
+    def __init__(self, idp: Any, user_pool_id: str | None, client_id: str | None):
         # Only managing users needs the pool; signing in (``token``) needs the app client
         # alone, so a reviewer gets a token without knowing the pool.
         self._pool = user_pool_id
         self.client_id = client_id
-        self.idp = target.client("cognito-idp")
+        self.idp = idp
 
     @property
     def pool(self) -> str:

@@ -47,6 +47,10 @@ STEPS = (
     "release_lock",
 )
 APIS = ("reviews", "a2i_callback", "approvals", "iterations", "models", "classify")
+# How long a test waits for an execution or a task before failing. A wait returns as soon as
+# its condition holds, so this only bounds a failing test: generous, because a loaded 2-core
+# machine has taken 125 s for an iteration that takes 25 s alone (scikit-learn's first import).
+WAIT_SECONDS = 300
 # Small and fast: tiny waits (they are real sleeps in moto), small review batches.
 TEST_DEFAULTS = {
     "min_new_items": 3,
@@ -96,7 +100,7 @@ class IterationStack:
         self.executions.append(arn)
         return arn
 
-    def wait(self, execution_arn: str, timeout: float = 60) -> dict:
+    def wait(self, execution_arn: str, timeout: float = WAIT_SECONDS) -> dict:
         sfn = boto3.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
@@ -107,7 +111,7 @@ class IterationStack:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout} s")
             time.sleep(0.05)
 
-    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    def wait_for(self, check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             found = check()
@@ -120,7 +124,7 @@ class IterationStack:
     def selection(self, iteration_id: str) -> dict | None:
         return self.get_json(f"reviews/{iteration_id}/selection.json")
 
-    def wait_for_tasks(self, iteration_id: str, timeout: float = 60) -> list[dict]:
+    def wait_for_tasks(self, iteration_id: str, timeout: float = WAIT_SECONDS) -> list[dict]:
         """Every review task of the iteration, once all of its batches are open."""
 
         def ready():
@@ -260,7 +264,7 @@ def deploy_iteration_stack(
     return IterationStack(lambdas, arn, topic_arn, queue_url, env)
 
 
-def settle_executions(timeout: float = 30) -> None:
+def settle_executions(timeout: float = WAIT_SECONDS) -> None:
     """Wait until every running execution of this mock is past its Prepare state (or ended):
     the ones still waiting on a task token never take a lock again."""
     sfn = boto3.client("stepfunctions")

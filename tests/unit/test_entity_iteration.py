@@ -79,7 +79,7 @@ def test_first_entity_iteration_trains_scores_and_promotes_the_crf(lambdas, gold
 
     stack = deploy_iteration_stack(lambdas, defaults={"review_budget": 0})
     put_pool(gold)
-    described = stack.wait(stack.start("it-ner", ENTITY_INPUT), timeout=120)
+    described = stack.wait(stack.start("it-ner", ENTITY_INPUT))
     assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-ner.json").get(
         "failure"
     )
@@ -166,7 +166,7 @@ def test_an_entity_candidate_is_judged_against_the_active_recogniser(lambdas, go
     stack = deploy_iteration_stack(lambdas, defaults={"review_budget": 0})
     put_active(weak)
     put_pool(gold)
-    described = stack.wait(stack.start("it-ner-2", ENTITY_INPUT), timeout=120)
+    described = stack.wait(stack.start("it-ner-2", ENTITY_INPUT))
     assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-ner-2.json").get(
         "failure"
     )
@@ -191,9 +191,9 @@ def test_a_second_iteration_on_the_same_data_ties_and_keeps_the_active_recognise
         lambdas, defaults={"review_budget": 0, "per_label_tolerance": 0.0}
     )
     put_pool(gold)
-    first = json.loads(stack.wait(stack.start("it-ner-a", ENTITY_INPUT), timeout=120)["output"])
+    first = json.loads(stack.wait(stack.start("it-ner-a", ENTITY_INPUT))["output"])
     assert first["promotion"]["promoted"] is True
-    again = stack.wait(stack.start("it-ner-b", ENTITY_INPUT), timeout=120)
+    again = stack.wait(stack.start("it-ner-b", ENTITY_INPUT))
     assert again["status"] == "SUCCEEDED"
     output = json.loads(again["output"])
     decision = output["evaluation"]["decision"]

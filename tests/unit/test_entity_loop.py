@@ -54,7 +54,7 @@ def test_an_entity_iteration_reviews_spans_and_promotes(lambdas):
         s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
     bootstrap = {"model_type": NER, "config": {"min_new_items": 0}}
     _, started = stack.api("iterations", "/iterations", "POST", bootstrap)
-    assert stack.wait(started["executionArn"], timeout=120)["status"] == "SUCCEEDED"
+    assert stack.wait(started["executionArn"])["status"] == "SUCCEEDED"
     first = stack.get_json(f"audit/iterations/{started['iteration_id']}.json")
     assert first["status"] == "PROMOTED", first["decision"]
 
@@ -73,7 +73,7 @@ def test_an_entity_iteration_reviews_spans_and_promotes(lambdas):
     iteration_id = started["iteration_id"]
     answered = answer_reviews(stack, iteration_id, started["executionArn"], gold.truth)
     assert answered == routed  # the budget covers every unsure document
-    described = stack.wait(started["executionArn"], timeout=120)
+    described = stack.wait(started["executionArn"])
     audit = stack.get_json(f"audit/iterations/{iteration_id}.json")
     assert described["status"] == "SUCCEEDED", audit and audit.get("failure")
     assert audit["status"] == "PROMOTED", audit["decision"]

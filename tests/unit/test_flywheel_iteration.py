@@ -471,7 +471,7 @@ def run_two_iterations(lambdas, kind: Kind, stack, feed_second, truth_of: dict):
     stub_iteration(stubber, kind, 1, held=[], active=None, outputs=outputs)
     results = []
     with stubber, clients.override("comprehend", comprehend):
-        described = stack.wait(stack.start("it-fw-1", start_input(kind)), timeout=120)
+        described = stack.wait(stack.start("it-fw-1", start_input(kind)))
         assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-fw-1.json")[
             "failure"
         ]
@@ -488,7 +488,7 @@ def run_two_iterations(lambdas, kind: Kind, stack, feed_second, truth_of: dict):
             active=kind.trained(1),
             outputs=outputs,
         )
-        described = stack.wait(stack.start("it-fw-2", start_input(kind)), timeout=120)
+        described = stack.wait(stack.start("it-fw-2", start_input(kind)))
         assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-fw-2.json")[
             "failure"
         ]
@@ -707,7 +707,7 @@ def test_a_failed_flywheel_iteration_fails_the_iteration_with_comprehend_s_messa
     message = "Internal error: the iteration could not train a model version"
     stub_iteration(stubber, kind, 1, held=[], active=None, outputs={}, failed=message)
     with stubber, clients.override("comprehend", comprehend):
-        described = stack.wait(stack.start("it-fw-failed"), timeout=120)
+        described = stack.wait(stack.start("it-fw-failed"))
         stubber.assert_no_pending_responses()
     assert described["status"] == "FAILED"
     audit = stack.get_json("audit/iterations/it-fw-failed.json")

@@ -845,7 +845,7 @@ def test_multi_label_bootstrap_tunes_per_label_thresholds_and_draws_them(lambdas
     # The Train Lambda's first run in this process imports scikit-learn (3.6 s of CPU); on 2
     # cores shared with other suites (load 17) the iteration took about 125 s, Train 78 s of it,
     # and a 120 s wait failed runs that then succeeded.
-    described = stack.wait(stack.start("it-ml", {"config": {"min_new_items": 0}}), timeout=300)
+    described = stack.wait(stack.start("it-ml", {"config": {"min_new_items": 0}}))
     assert described["status"] == "SUCCEEDED", stack.get_json("audit/iterations/it-ml.json")[
         "failure"
     ]

@@ -121,7 +121,10 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     args.output = Output(args.json)
     args.environ = dict(os.environ) if environ is None else environ
     try:
-        if args.needs_target:
+        needs_target = args.needs_target
+        if callable(needs_target):
+            needs_target = needs_target(args)
+        if needs_target:
             args.target = resolve_target(
                 state_dir=args.state_dir,
                 api_url=args.api_url,

@@ -120,8 +120,10 @@ def add_command(
     handler: Callable[[argparse.Namespace], int],
     help_: str,
     description: str | None = None,
-    needs_target: bool = True,
+    needs_target: bool | Callable[[argparse.Namespace], bool] = True,
 ) -> argparse.ArgumentParser:
+    """``needs_target``: whether ``main`` resolves the API target before ``handler`` runs (a
+    function of the parsed arguments when that depends on them)."""
     parser = sub.add_parser(
         name, help=help_, description=description or help_, formatter_class=Formatter
     )

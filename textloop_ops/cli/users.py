@@ -15,25 +15,45 @@ from textloop_ops.cli.common import (
 )
 
 
-def _people_directory(args: argparse.Namespace):
-    """The users of the target: the local directory, or Cognito on AWS."""
-    if args.target.is_localstack:
-        return local_people(args)
-    from textloop_ops.people import CognitoPeople
-
-    return CognitoPeople(
-        args.target,
+def _cognito(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The Cognito user pool and app client the options or the environment name."""
+    return (
         args.user_pool_id or args.environ.get("TEXTLOOP_COGNITO_USER_POOL_ID"),
         args.client_id or args.environ.get("TEXTLOOP_COGNITO_CLIENT_ID"),
     )
 
 
+def _needs_target(args: argparse.Namespace) -> bool:
+    # With Cognito named, no API URL or key is needed: a reviewer signs in with the app client
+    # alone, without being handed a client application's key.
+    return not any(_cognito(args))
+
+
+def _people_directory(args: argparse.Namespace):
+    """The users of the target: Cognito on AWS when its pool or app client is named, else the
+    LocalStack stack's local directory."""
+    pool, client = _cognito(args)
+    if pool or client:
+        import boto3
+
+        from textloop_ops.people import CognitoPeople
+
+        return CognitoPeople(boto3.client("cognito-idp"), pool, client)
+    return local_people(args)
+
+
+def _on_aws(directory) -> bool:
+    from textloop_ops.people import CognitoPeople
+
+    return isinstance(directory, CognitoPeople)
+
+
 def cmd_users_add(args: argparse.Namespace) -> int:
     directory = _people_directory(args)
-    if args.target.is_localstack:
-        user = directory.add(args.name, args.group)
-    else:
+    if _on_aws(directory):
         user = directory.add(args.name, args.group, email=args.email)
+    else:
+        user = directory.add(args.name, args.group)
     if args.output.as_json:
         args.output.json(user.to_dict())
     else:
@@ -61,12 +81,12 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 def cmd_users_token(args: argparse.Namespace) -> int:
     """Only the token on stdout, so ``TEXTLOOP_TOKEN=$(textloop users token NAME)`` works."""
     directory = _people_directory(args)
-    if args.target.is_localstack:
-        token = directory.token(args.name, args.minutes)
-    else:
+    if _on_aws(directory):
         import getpass
 
         token = directory.token(args.name, getpass.getpass)
+    else:
+        token = directory.token(args.name, args.minutes)
     args.output.line(json.dumps({"token": token}) if args.output.as_json else token)
     return EXIT_OK
 
@@ -81,7 +101,13 @@ def add_parsers(commands) -> None:
         "TEXTLOOP_COGNITO_CLIENT_ID).",
     )
     usr = users.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    add = add_command(usr, "add", cmd_users_add, "add a person (again: set their groups)")
+    add = add_command(
+        usr,
+        "add",
+        cmd_users_add,
+        "add a person (again: set their groups)",
+        needs_target=_needs_target,
+    )
     add.add_argument("name")
     add.add_argument(
         "--group",
@@ -91,9 +117,15 @@ def add_parsers(commands) -> None:
         help="repeatable",
     )
     add.add_argument("--email", help="AWS: Cognito e-mails the temporary password there")
-    remove = add_command(usr, "remove", cmd_users_remove, "remove a person (issued tokens expire)")
+    remove = add_command(
+        usr,
+        "remove",
+        cmd_users_remove,
+        "remove a person (issued tokens expire)",
+        needs_target=_needs_target,
+    )
     remove.add_argument("name")
-    add_command(usr, "list", cmd_users_list, "people and their groups")
+    add_command(usr, "list", cmd_users_list, "people and their groups", needs_target=_needs_target)
     token = add_command(
         usr,
         "token",
@@ -101,6 +133,7 @@ def add_parsers(commands) -> None:
         "print a bearer token for a person",
         "LocalStack: a token for NAME signed with the stack's KMS key (your kms:Sign). AWS: "
         "sign in to Cognito as NAME (asks for the password) and print the ID token.",
+        needs_target=_needs_target,
     )
     token.add_argument("name")
     token.add_argument(
