@@ -37,6 +37,21 @@ ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "aws"
 # Drops a key from a published body (a field the test's situation does not have).
 DROP = object()
 
+# A flywheel iteration that has not ended has none of describe-flywheel-iteration's results
+# (the published example is a COMPLETED one): the fields to DROP from it.
+FLYWHEEL_ITERATION_NOT_ENDED = {
+    key: DROP
+    for key in (
+        "EndTime",
+        "Message",
+        "EvaluatedModelArn",
+        "EvaluatedModelMetrics",
+        "TrainedModelArn",
+        "TrainedModelMetrics",
+        "EvaluationManifestS3Prefix",
+    )
+}
+
 
 @dataclass(frozen=True)
 class Example:

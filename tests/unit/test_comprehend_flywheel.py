@@ -89,19 +89,7 @@ def flywheel_properties(status: str, **changes) -> dict:
     )
 
 
-# An iteration that has not ended has none of the published example's results.
-NOT_ENDED = {
-    key: DROP
-    for key in (
-        "EndTime",
-        "Message",
-        "EvaluatedModelArn",
-        "EvaluatedModelMetrics",
-        "TrainedModelArn",
-        "TrainedModelMetrics",
-        "EvaluationManifestS3Prefix",
-    )
-}
+NOT_ENDED = aws_examples.FLYWHEEL_ITERATION_NOT_ENDED
 
 
 def iteration_properties(status: str, **changes) -> dict:

@@ -114,19 +114,7 @@ _PUBLISHED = aws_examples.example("comprehend/describe-flywheel-iteration").body
 EVALUATED = _PUBLISHED["EvaluatedModelMetrics"]
 TRAINED = _PUBLISHED["TrainedModelMetrics"]
 FULL_ITERATION = _PUBLISHED["Message"]
-# What the flywheel's iteration fields are when it has not ended (not in the published example).
-NOT_ENDED = {
-    key: DROP
-    for key in (
-        "EndTime",
-        "Message",
-        "EvaluatedModelArn",
-        "EvaluatedModelMetrics",
-        "TrainedModelArn",
-        "TrainedModelMetrics",
-        "EvaluationManifestS3Prefix",
-    )
-}
+NOT_ENDED = aws_examples.FLYWHEEL_ITERATION_NOT_ENDED
 
 
 def flywheel_properties(kind: Kind, active: str | None, **changes) -> dict:
