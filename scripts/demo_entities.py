@@ -208,7 +208,15 @@ def run(args, session) -> int:
 
     print("\n   learning curve (reviewed documents: held-out micro F1)")
     print("   " + ", ".join(f"{x}: {y:.4f}" for x, y in curve))
-    if len(curve) > 1:
+    if labels_so_far == 0:
+        # A re-run on the same stack: its traffic was reviewed by the earlier run, so nothing
+        # was selected. A flat line would replace the figure of the run that learned.
+        print(
+            "   nothing to review: this stack's entity traffic was reviewed by an earlier run; "
+            "`make localstack-down STATE_DIR=...` and `make demo MODEL=entities` to see the "
+            "loop learn again (figure left as it was)"
+        )
+    elif len(curve) > 1:
         plot = session["draw_curve"](
             curve,
             session["figures"] / "demo-entities-learning-curve.png",
