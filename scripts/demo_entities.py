@@ -213,7 +213,7 @@ def run(args, session) -> int:
         # was selected. A flat line would replace the figure of the run that learned.
         print(
             "   nothing to review: this stack's entity traffic was reviewed by an earlier run; "
-            "`make localstack-down STATE_DIR=...` and `make demo MODEL=entities` to see the "
+            "`make localstack-down`, then `make demo MODEL=entities`, to see the "
             "loop learn again (figure left as it was)"
         )
     elif len(curve) > 1:
