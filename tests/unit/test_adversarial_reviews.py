@@ -198,6 +198,14 @@ def test_answers_to_a_batch_whose_iteration_was_stopped_are_409_and_stored_nowhe
     assert status == 200 and batch_id in [b["batch_id"] for b in listed["reviews"]], listed
 
     sfn.stop_execution(executionArn=execution_arn, cause="stopped by an operator")
+    # moto's executing backend stops the execution's thread, which then records ABORTED: a
+    # moment after StopExecution answers, not before (seen RUNNING in one CI run).
+    deadline = time.monotonic() + 30
+    while (
+        sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
     assert sfn.describe_execution(executionArn=execution_arn)["status"] == "ABORTED"
     status, listed = call(NAME, "/reviews", "GET")
     assert status == 200 and batch_id not in [b["batch_id"] for b in listed["reviews"]], listed
