@@ -539,8 +539,16 @@ def test_users_on_aws_use_the_cognito_pool(aws, rest_api, monkeypatch, capsys):
     # "Security model" shows; managing users still needs the pool.
     # No API URL or key either: signing in calls Cognito only, so a reviewer is not handed a
     # client application's key for it.
+    # Nor AWS credentials: InitiateAuth on the public app client is not signed.
     reviewer_env: dict[str, str] = {}
-    assert cli.main(["users", "token", "carol", "--client-id", client_id], reviewer_env) == 0
+    with monkeypatch.context() as reviewer:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            reviewer.delenv(name, raising=False)
+        reviewer.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        reviewer.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+        reviewer.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        reviewer.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found
+        assert cli.main(["users", "token", "carol", "--client-id", client_id], reviewer_env) == 0
     token = capsys.readouterr().out.strip()
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["cognito:username"] == "carol" and claims["cognito:groups"] == ["reviewers"]
