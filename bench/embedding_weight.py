@@ -9,11 +9,11 @@ the embeddings exist, embedding them ~5 min more)::
 For each run (task, training size or ``all`` for the whole pool, seed of the random sample of
 the pool), on the splits of ``bench.data``, and for each weight of a grid wider than
 ``WEIGHTS``: the mean cross-validated score ``embedding_model.choose_weight`` computes on the
-training documents (the function itself, ``WEIGHTS`` swapped for the grid), and the score on the
+training documents (the function itself, given the grid as its ``weights``), and the score on the
 held-out test set of the model trained on all of them with that weight (accuracy for AG News,
-micro-F1 with each label at 0.5 for Jigsaw). The word vectoriser and the regression are built as
-``local_model.fit`` builds them. CV picks from the training data alone; the test column only says
-whether its picks track the held-out optimum.
+micro-F1 with each label at 0.5 for Jigsaw). The word vectoriser and the regression are
+``local_model.fit``'s (``word_vectoriser``, ``base_regression``). CV picks from the training
+data alone; the test column only says whether its picks track the held-out optimum.
 
 The embeddings come from a segment file (``embedding_cache.segment_bytes``) of every pool and
 test text, written by ``bench.local_models.embed_everything`` on the first run (``--table``:
@@ -46,23 +46,6 @@ RUNS = (
 )
 
 
-def _word_and_base(n: int) -> tuple[Any, Any]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from textloop.domain import local_model
-
-    h = local_model.HYPERPARAMETERS
-    word = TfidfVectorizer(
-        ngram_range=tuple(h["ngram_range"]),
-        sublinear_tf=h["sublinear_tf"],
-        min_df=h["min_df"] if n >= h["min_df_documents"] else 1,
-        strip_accents="unicode",
-        dtype=np.float32,
-    )
-    base = LogisticRegression(C=h["C"], max_iter=h["max_iter"], class_weight=h["class_weight"])
-    return word, base
-
-
 def measure(task: Any, table: Any, size: str, seed: int, grid: Sequence[float]) -> dict[str, Any]:
     """CV and held-out scores of every weight of ``grid`` for one training sample."""
     from sklearn.metrics import accuracy_score, f1_score
@@ -85,19 +68,14 @@ def measure(task: Any, table: Any, size: str, seed: int, grid: Sequence[float]) 
         y = binariser.fit_transform([sorted(t) for t in labels])
         y_test = binariser.transform([sorted(t) for t in task.test_labels])
     emb, emb_test = table.matrix(texts), table.matrix(test_texts)
-    word, base = _word_and_base(len(texts))
+    word, base = local_model.word_vectoriser(len(texts)), local_model.base_regression()
 
-    saved = embedding_model.WEIGHTS
-    embedding_model.WEIGHTS = tuple(grid)
-    try:
-        started = time.process_time()
-        with local_model._one_blas_thread():
-            chosen, choice = embedding_model.choose_weight(
-                texts, y, task.mode, word=word, base=base, embeddings=emb
-            )
-        cv_cpu = time.process_time() - started
-    finally:
-        embedding_model.WEIGHTS = saved
+    started = time.process_time()
+    with local_model._one_blas_thread():
+        chosen, choice = embedding_model.choose_weight(
+            texts, y, task.mode, word=word, base=base, embeddings=emb, weights=sorted(grid)
+        )
+    cv_cpu = time.process_time() - started
 
     held: dict[str, float] = {}
     fit_cpu: dict[str, float] = {}

@@ -184,9 +184,11 @@ def choose_weight(
     word: TfidfVectorizer,
     base: LogisticRegression,
     embeddings: np.ndarray,
+    weights: Sequence[float] = WEIGHTS,
 ) -> tuple[float, dict[str, Any]]:
-    """The weight of ``WEIGHTS`` with the best mean cross-validated score (accuracy for
-    MULTI_CLASS, micro F1 at 0.5 for MULTI_LABEL) on the training data, and the scores."""
+    """The weight of ``weights`` (ascending) with the best mean cross-validated score
+    (accuracy for MULTI_CLASS, micro F1 at 0.5 for MULTI_LABEL) on the training data, and the
+    scores."""
     # Imported here: the classify path loads this module but never cross-validates.
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -206,7 +208,7 @@ def choose_weight(
         _, counts = np.unique(y_cv.astype(str), return_counts=True)
         if counts.min() >= folds:
             splitter, stratified = StratifiedKFold(folds, shuffle=True, random_state=0), True
-    scores: dict[float, list[float]] = {w: [] for w in WEIGHTS}
+    scores: dict[float, list[float]] = {w: [] for w in weights}
     for train, held in splitter.split(index, y_cv if stratified else None):
         y_train, y_held = y_cv[train], y_cv[held]
         if mode == Mode.MULTI_CLASS and len(set(y_train)) < 2:
@@ -216,7 +218,7 @@ def choose_weight(
         w_vec, c_vec = vectorisers(_clone(word))
         w_train, c_train = w_vec.fit_transform(fold_texts), c_vec.fit_transform(fold_texts)
         w_held, c_held = w_vec.transform(held_texts), c_vec.transform(held_texts)
-        for weight in WEIGHTS:
+        for weight in weights:
             model = regression(mode, _clone(base))
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Label .* is present in all training")
@@ -228,10 +230,10 @@ def choose_weight(
                 scores[weight].append(
                     float(f1_score(y_held, predicted, average="micro", zero_division=0.0))
                 )
-    if not scores[WEIGHTS[0]]:
+    if not scores[weights[0]]:
         return DEFAULT_WEIGHT, {"weight": DEFAULT_WEIGHT, "reason": "no fold had two labels"}
     means = {w: float(np.mean(s)) for w, s in scores.items()}
-    best = max(WEIGHTS, key=lambda w: (round(means[w], 9), -w))
+    best = max(weights, key=lambda w: (round(means[w], 9), -w))
     return best, {
         "weight": best,
         "folds": len(scores[best]),

@@ -135,6 +135,29 @@ def _label_list(y: Any) -> list[str]:
     return [y] if isinstance(y, str) else sorted(y)
 
 
+def word_vectoriser(n_documents: int) -> TfidfVectorizer:
+    """The word TF-IDF of both kinds, unfitted: rare n-grams are kept below
+    ``min_df_documents`` training documents."""
+    return TfidfVectorizer(
+        ngram_range=tuple(HYPERPARAMETERS["ngram_range"]),
+        sublinear_tf=HYPERPARAMETERS["sublinear_tf"],
+        min_df=HYPERPARAMETERS["min_df"]
+        if n_documents >= HYPERPARAMETERS["min_df_documents"]
+        else 1,
+        strip_accents="unicode",
+        dtype=np.float32,
+    )
+
+
+def base_regression() -> LogisticRegression:
+    """The logistic regression of both kinds, unfitted (one per label for MULTI_LABEL)."""
+    return LogisticRegression(
+        C=HYPERPARAMETERS["C"],
+        max_iter=HYPERPARAMETERS["max_iter"],
+        class_weight=HYPERPARAMETERS["class_weight"],
+    )
+
+
 def fit(
     texts: Sequence[str],
     labels: Sequence[str] | Sequence[Collection[str]],
@@ -169,20 +192,8 @@ def fit(
         raise ValueError("no training documents")
     now = now or datetime.now(UTC)
     data_hash = training_data_sha256(texts, labels)
-    vectoriser = TfidfVectorizer(
-        ngram_range=tuple(HYPERPARAMETERS["ngram_range"]),
-        sublinear_tf=HYPERPARAMETERS["sublinear_tf"],
-        min_df=HYPERPARAMETERS["min_df"]
-        if len(texts) >= HYPERPARAMETERS["min_df_documents"]
-        else 1,
-        strip_accents="unicode",
-        dtype=np.float32,
-    )
-    regression = LogisticRegression(
-        C=HYPERPARAMETERS["C"],
-        max_iter=HYPERPARAMETERS["max_iter"],
-        class_weight=HYPERPARAMETERS["class_weight"],
-    )
+    vectoriser = word_vectoriser(len(texts))
+    regression = base_regression()
     if mode == Mode.MULTI_CLASS:
         if not all(isinstance(y, str) for y in labels):
             raise ValueError("MULTI_CLASS needs exactly one label (a string) per text")
